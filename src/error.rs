@@ -1,0 +1,452 @@
+//! Error types: what went wrong with a job, a submission or a build.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Mutex;
+
+/// A job did not produce its output: it was cancelled, or it panicked.
+///
+/// Returned by awaiting a [`JoinHandle`](crate::JoinHandle). Like tokio's
+/// `JoinError`, it is `Send + Sync + 'static`, so `?` converts it into
+/// `Box<dyn Error + Send + Sync>` or `anyhow::Error`.
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::WorkerPool;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = WorkerPool::new(1);
+/// let handle = pool.spawn(async { panic!("boom") }).await.unwrap();
+///
+/// let err = handle.await.unwrap_err();
+/// assert!(err.is_panic());
+/// assert_eq!(err.to_string(), "job panicked with message \"boom\"");
+/// # }
+/// ```
+pub struct JoinError {
+    repr: Repr,
+}
+
+enum Repr {
+    Cancelled,
+    // The `Mutex` only makes the payload `Sync` (tokio uses a `SyncWrapper`);
+    // it is never contended: the error has one owner.
+    Panic(Mutex<Box<dyn Any + Send + 'static>>),
+}
+
+impl JoinError {
+    pub(crate) fn cancelled() -> JoinError {
+        JoinError {
+            repr: Repr::Cancelled,
+        }
+    }
+
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError {
+            repr: Repr::Panic(Mutex::new(payload)),
+        }
+    }
+
+    /// Returns `true` if the job was cancelled: aborted, or dropped unrun
+    /// because the pool was aborted or its runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let handle = pool.spawn(std::future::pending::<()>()).await.unwrap();
+    /// handle.abort();
+    /// assert!(handle.await.unwrap_err().is_cancelled());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// Returns `true` if the job panicked (while running, or while its future
+    /// was being dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let handle = pool.spawn(async { panic!("boom") }).await.unwrap();
+    /// assert!(handle.await.unwrap_err().is_panic());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic(_))
+    }
+
+    /// Consumes the error, returning the panic payload.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the error is not a panic; use [`try_into_panic`] to check.
+    ///
+    /// [`try_into_panic`]: JoinError::try_into_panic
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let handle = pool.spawn(async { panic!("boom") }).await.unwrap();
+    ///
+    /// let payload = handle.await.unwrap_err().into_panic();
+    /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic()
+            .expect("`JoinError` reason is not a panic.")
+    }
+
+    /// Consumes the error, returning the panic payload if the job panicked,
+    /// or the error itself otherwise.
+    ///
+    /// # Errors
+    ///
+    /// Returns `Err(self)` if the job was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::panic;
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let handle = pool.spawn(async { panic!("boom") }).await.unwrap();
+    ///
+    /// match handle.await {
+    ///     Ok(()) => {}
+    ///     Err(err) => match err.try_into_panic() {
+    ///         Ok(payload) => println!("job panicked: {:?}", payload.downcast_ref::<&str>()),
+    ///         Err(err) => assert!(err.is_cancelled()),
+    ///     },
+    /// }
+    /// # }
+    /// ```
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self.repr {
+            Repr::Panic(payload) => Ok(payload
+                .into_inner()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())),
+            Repr::Cancelled => Err(self),
+        }
+    }
+
+    /// The panic message when the payload is a `&str` or a `String`.
+    fn panic_message(&self) -> Option<String> {
+        let Repr::Panic(payload) = &self.repr else {
+            return None;
+        };
+        let payload = payload.lock().unwrap_or_else(|p| p.into_inner());
+        panic_message(&**payload).map(str::to_owned)
+    }
+}
+
+/// The message of a panic payload, if it is a string (as `panic!` makes it).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.repr, self.panic_message()) {
+            (Repr::Cancelled, _) => f.write_str("job was cancelled"),
+            (Repr::Panic(_), Some(msg)) => write!(f, "job panicked with message {msg:?}"),
+            (Repr::Panic(_), None) => f.write_str("job panicked"),
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.repr, self.panic_message()) {
+            (Repr::Cancelled, _) => f.write_str("JoinError::Cancelled"),
+            (Repr::Panic(_), Some(msg)) => write!(f, "JoinError::Panic({msg:?}, ..)"),
+            (Repr::Panic(_), None) => f.write_str("JoinError::Panic(..)"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for std::io::Error {
+    fn from(err: JoinError) -> std::io::Error {
+        std::io::Error::other(err.to_string())
+    }
+}
+
+/// The job was not accepted because the pool is closed; the future is handed
+/// back.
+///
+/// Returned by `spawn` and `blocking_spawn`. Its `Debug` does not need the
+/// future to be `Debug`.
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::WorkerPool;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = WorkerPool::new(1);
+/// pool.close();
+///
+/// let err = pool.spawn(async { 42 }).await.unwrap_err();
+/// assert_eq!(err.to_string(), "pool is closed");
+/// // The job was not run; it can be run elsewhere.
+/// assert_eq!(err.into_inner().await, 42);
+/// # }
+/// ```
+pub struct SpawnError<F>(F);
+
+impl<F> SpawnError<F> {
+    pub(crate) fn new(future: F) -> SpawnError<F> {
+        SpawnError(future)
+    }
+
+    /// Returns the future that was not spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// pool.close();
+    /// let job = pool.spawn(async { "hello" }).await.unwrap_err().into_inner();
+    /// assert_eq!(job.await, "hello");
+    /// # }
+    /// ```
+    pub fn into_inner(self) -> F {
+        self.0
+    }
+}
+
+impl<F> fmt::Debug for SpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SpawnError(..)")
+    }
+}
+
+impl<F> fmt::Display for SpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("pool is closed")
+    }
+}
+
+impl<F> std::error::Error for SpawnError<F> {}
+
+/// The job was not accepted by `try_spawn`; the future is handed back.
+///
+/// Like tokio's `mpsc::error::TrySendError`, its `Debug` prints `Full(..)`
+/// or `Closed(..)` and does not need the future to be `Debug`.
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::{TrySpawnError, WorkerPool};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = WorkerPool::builder().workers(1).queue_capacity(1).build().unwrap();
+/// pool.try_spawn(async {}).unwrap(); // fills the queue: no worker has run yet
+///
+/// match pool.try_spawn(async { 7 }) {
+///     Err(TrySpawnError::Full(job)) => assert_eq!(job.await, 7),
+///     other => panic!("expected a full queue, got {other:?}"),
+/// }
+/// # }
+/// ```
+pub enum TrySpawnError<F> {
+    /// No room right now: the queue is full.
+    Full(F),
+    /// The pool is closed and accepts no more jobs.
+    Closed(F),
+}
+
+impl<F> TrySpawnError<F> {
+    /// Returns the future that was not spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// pool.close();
+    /// let job = pool.try_spawn(async { 1 }).unwrap_err().into_inner();
+    /// assert_eq!(job.await, 1);
+    /// # }
+    /// ```
+    pub fn into_inner(self) -> F {
+        match self {
+            TrySpawnError::Full(f) | TrySpawnError::Closed(f) => f,
+        }
+    }
+
+    /// Returns `true` if the job was refused because there was no room.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::builder().workers(1).queue_capacity(1).build().unwrap();
+    /// pool.try_spawn(async {}).unwrap();
+    /// assert!(pool.try_spawn(async {}).unwrap_err().is_full());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        matches!(self, TrySpawnError::Full(_))
+    }
+
+    /// Returns `true` if the job was refused because the pool is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// pool.close();
+    /// assert!(pool.try_spawn(async {}).unwrap_err().is_closed());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        matches!(self, TrySpawnError::Closed(_))
+    }
+}
+
+impl<F> fmt::Debug for TrySpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySpawnError::Full(_) => f.write_str("Full(..)"),
+            TrySpawnError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<F> fmt::Display for TrySpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySpawnError::Full(_) => f.write_str("no available capacity"),
+            TrySpawnError::Closed(_) => f.write_str("pool is closed"),
+        }
+    }
+}
+
+impl<F> std::error::Error for TrySpawnError<F> {}
+
+impl<F> From<SpawnError<F>> for TrySpawnError<F> {
+    fn from(err: SpawnError<F>) -> TrySpawnError<F> {
+        TrySpawnError::Closed(err.into_inner())
+    }
+}
+
+/// A builder was given a configuration that cannot work.
+///
+/// Its `Display` says exactly what was wrong.
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::WorkerPool;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let err = WorkerPool::builder().workers(0).build().unwrap_err();
+/// assert_eq!(err.to_string(), "worker count must be at least 1");
+/// # }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct BuildError {
+    kind: BuildErrorKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BuildErrorKind {
+    ZeroWorkers,
+    ZeroCapacity,
+    CapacityTooLarge,
+    NoRuntime,
+}
+
+impl BuildError {
+    pub(crate) fn new(kind: BuildErrorKind) -> BuildError {
+        BuildError { kind }
+    }
+
+    /// Returns `true` if the builder was used outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// // No runtime here: workers cannot be started.
+    /// let err = WorkerPool::builder().workers(2).build().unwrap_err();
+    /// assert!(err.is_no_runtime());
+    /// ```
+    #[must_use]
+    pub fn is_no_runtime(&self) -> bool {
+        self.kind == BuildErrorKind::NoRuntime
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            BuildErrorKind::ZeroWorkers => "worker count must be at least 1",
+            BuildErrorKind::ZeroCapacity => "queue capacity must be at least 1",
+            BuildErrorKind::CapacityTooLarge => {
+                "queue capacity must not exceed tokio::sync::Semaphore::MAX_PERMITS"
+            }
+            BuildErrorKind::NoRuntime => {
+                "there is no tokio runtime: build must be called from within a tokio runtime"
+            }
+        })
+    }
+}
+
+impl fmt::Debug for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("BuildError").field(&self.kind).finish()
+    }
+}
+
+impl std::error::Error for BuildError {}

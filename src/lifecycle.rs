@@ -1,0 +1,77 @@
+//! Open → closed → idle: the part of a pool's life that does not depend on
+//! how it runs jobs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Whether new work is accepted, and when all accepted work is done.
+///
+/// - *Closed* is the pool's own `CancellationToken` being cancelled: by
+///   `close`, `shutdown*`, `abort_all`, the last handle being dropped, or the
+///   parent token given to the builder.
+/// - *Idle* is every task in `tracker` having finished (and been dropped)
+///   after the pool closed.
+#[derive(Debug)]
+pub(crate) struct Lifecycle {
+    token: CancellationToken,
+    /// Set by the first `close`, so that exactly one call returns `true`.
+    closed: AtomicBool,
+    tracker: TaskTracker,
+}
+
+impl Lifecycle {
+    pub(crate) fn new(parent: Option<CancellationToken>) -> Lifecycle {
+        Lifecycle {
+            token: parent.map_or_else(CancellationToken::new, |p| p.child_token()),
+            closed: AtomicBool::new(false),
+            tracker: TaskTracker::new(),
+        }
+    }
+
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    pub(crate) fn tracker(&self) -> &TaskTracker {
+        &self.tracker
+    }
+
+    /// Closes; `true` if this call did it.
+    pub(crate) fn close(&self) -> bool {
+        // `AcqRel` only to make the swap a single winner; the token carries
+        // the actual synchronisation with everyone waiting on it.
+        let first = !self.token.is_cancelled() && !self.closed.swap(true, Ordering::AcqRel);
+        self.token.cancel();
+        first
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Resolves once closed and every tracked task has finished.
+    pub(crate) async fn wait(&self) {
+        self.token.cancelled().await;
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
+    /// Closes, waits up to `timeout`, then calls `abort_all` and waits for
+    /// what it aborted. `true` if everything finished in time.
+    pub(crate) async fn shutdown_timeout(
+        &self,
+        timeout: Duration,
+        abort_all: impl FnOnce(),
+    ) -> bool {
+        self.close();
+        if tokio::time::timeout(timeout, self.wait()).await.is_ok() {
+            return true;
+        }
+        abort_all();
+        self.wait().await;
+        false
+    }
+}

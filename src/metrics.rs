@@ -1,0 +1,139 @@
+//! A snapshot of a pool's counters, and the counters themselves.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// A point-in-time snapshot of a pool's state and counters, from
+/// [`WorkerPool::metrics`](crate::WorkerPool::metrics).
+///
+/// The gauges (`queued`, `running`) and counters are read one by one, so a
+/// snapshot taken while jobs are moving may be off by the jobs that moved
+/// during the read. Once the pool is idle (for example after
+/// [`shutdown`](crate::WorkerPool::shutdown)) every job has been counted
+/// exactly once and `submitted == completed + panicked + cancelled`.
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::WorkerPool;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = WorkerPool::builder().workers(2).queue_capacity(8).build().unwrap();
+/// for i in 0..5 {
+///     pool.spawn(async move { i * 2 }).await.unwrap();
+/// }
+/// pool.shutdown().await;
+///
+/// let m = pool.metrics();
+/// assert_eq!((m.workers, m.queue_capacity), (2, 8));
+/// assert_eq!((m.queued, m.running), (0, 0));
+/// assert_eq!(m.submitted, 5);
+/// assert_eq!(m.completed + m.panicked + m.cancelled, m.submitted);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// The number of workers: the most jobs that can run at once.
+    pub workers: usize,
+    /// The most jobs the queue holds before submitters must wait.
+    pub queue_capacity: usize,
+    /// Jobs accepted but not yet taken by a worker (including jobs aborted
+    /// while queued that a worker has not yet removed from the queue).
+    pub queued: usize,
+    /// Jobs a worker has started and that have not finished.
+    pub running: usize,
+    /// Jobs accepted since the pool was built.
+    pub submitted: u64,
+    /// Jobs that ran to completion and produced their output.
+    pub completed: u64,
+    /// Jobs that panicked (while running, or while their future was dropped).
+    pub panicked: u64,
+    /// Jobs cancelled before producing output: aborted, or dropped unrun.
+    pub cancelled: u64,
+    /// Submissions refused: the pool was closed, or `try_spawn` found no room.
+    pub rejected: u64,
+}
+
+/// The counters shared by a pool and every one of its jobs.
+///
+/// All orderings are `Relaxed`: the counters order nothing else. A reader
+/// that needs an exact, settled view (tests, `shutdown`) gets it through the
+/// synchronisation of `wait`, which happens after every job has been counted.
+#[derive(Debug)]
+pub(crate) struct Stats {
+    pub(crate) name: Box<str>,
+    submitted: AtomicU64,
+    completed: AtomicU64,
+    panicked: AtomicU64,
+    cancelled: AtomicU64,
+    rejected: AtomicU64,
+    running: AtomicUsize,
+}
+
+/// How a job ended; each job ends exactly once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Completed,
+    Panicked,
+    Cancelled,
+}
+
+impl Stats {
+    pub(crate) fn new(name: Box<str>) -> Stats {
+        Stats {
+            name,
+            submitted: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            panicked: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            running: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn submitted(&self) {
+        self.submitted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn rejected(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn started(&self) {
+        self.running.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a job's end; `started` says whether it had been counted as
+    /// running.
+    pub(crate) fn finished(&self, outcome: Outcome, started: bool) {
+        if started {
+            self.running.fetch_sub(1, Ordering::Relaxed);
+        }
+        let counter = match outcome {
+            Outcome::Completed => &self.completed,
+            Outcome::Panicked => &self.panicked,
+            Outcome::Cancelled => &self.cancelled,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// A snapshot; the caller fills in the fields that are not counters.
+    pub(crate) fn snapshot(&self, workers: usize, queue_capacity: usize, queued: usize) -> Metrics {
+        Metrics {
+            workers,
+            queue_capacity,
+            queued,
+            running: self.running(),
+            submitted: self.submitted.load(Ordering::Relaxed),
+            completed: self.completed.load(Ordering::Relaxed),
+            panicked: self.panicked.load(Ordering::Relaxed),
+            cancelled: self.cancelled.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+        }
+    }
+}

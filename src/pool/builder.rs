@@ -1,0 +1,199 @@
+//! `PoolBuilder`: the configuration of a `WorkerPool`.
+
+use std::sync::Arc;
+
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+use super::WorkerPool;
+use super::worker::{self, Shared};
+use crate::error::{BuildError, BuildErrorKind};
+use crate::lifecycle::Lifecycle;
+use crate::metrics::Stats;
+
+/// The queue capacity used when [`PoolBuilder::queue_capacity`] is not set.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+
+/// Builds a [`WorkerPool`] with custom settings.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`workers`](PoolBuilder::workers) | [`std::thread::available_parallelism`] (1 if unknown) |
+/// | [`queue_capacity`](PoolBuilder::queue_capacity) | [`DEFAULT_QUEUE_CAPACITY`] (1024) |
+/// | [`name`](PoolBuilder::name) | `"taskpool"` |
+/// | [`cancellation_token`](PoolBuilder::cancellation_token) | none: only the pool's own methods close it |
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::WorkerPool;
+/// use tokio_util::sync::CancellationToken;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let shutdown = CancellationToken::new();
+/// let pool = WorkerPool::builder()
+///     .workers(16)
+///     .queue_capacity(256)
+///     .name("image-resizer")
+///     .cancellation_token(shutdown.clone())
+///     .build()
+///     .expect("valid configuration inside a runtime");
+/// assert_eq!(pool.metrics().workers, 16);
+/// # }
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "builders do nothing unless built"]
+pub struct PoolBuilder {
+    workers: Option<usize>,
+    queue_capacity: Option<usize>,
+    name: Option<String>,
+    parent: Option<CancellationToken>,
+}
+
+impl PoolBuilder {
+    pub(crate) fn new() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// Sets the number of workers: how many jobs run at once.
+    ///
+    /// Defaults to [`std::thread::available_parallelism`], which suits
+    /// CPU-light jobs that mostly wait; jobs that wait on I/O often want more.
+    /// `0` makes [`build`](PoolBuilder::build) fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::builder().workers(64).build().unwrap();
+    /// assert_eq!(pool.metrics().workers, 64);
+    /// # }
+    /// ```
+    pub fn workers(mut self, workers: usize) -> PoolBuilder {
+        self.workers = Some(workers);
+        self
+    }
+
+    /// Sets how many jobs may wait in the queue for a free worker. When the
+    /// queue is full, [`spawn`](WorkerPool::spawn) waits and
+    /// [`try_spawn`](WorkerPool::try_spawn) returns `Full`.
+    ///
+    /// Defaults to [`DEFAULT_QUEUE_CAPACITY`] (1024). `0` makes
+    /// [`build`](PoolBuilder::build) fail: the queue is a bounded
+    /// `tokio::sync::mpsc` channel, which has no rendezvous mode.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::builder().queue_capacity(10).build().unwrap();
+    /// assert_eq!(pool.metrics().queue_capacity, 10);
+    /// # }
+    /// ```
+    pub fn queue_capacity(mut self, capacity: usize) -> PoolBuilder {
+        self.queue_capacity = Some(capacity);
+        self
+    }
+
+    /// Names the pool. The name is a field of every job's `tracing` span and
+    /// of the pool's events, and is shown by `Debug`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::builder().name("mailer").build().unwrap();
+    /// assert!(format!("{pool:?}").contains("mailer"));
+    /// # }
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> PoolBuilder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Ties the pool to a parent token: when `token` is cancelled, the pool
+    /// closes, exactly as if [`close`](WorkerPool::close) had been called.
+    /// Queued and running jobs still run to completion.
+    ///
+    /// The pool's own token ([`WorkerPool::cancellation_token`]) is a child of
+    /// `token`; cancelling the pool does not cancel the parent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let root = CancellationToken::new();
+    /// let pool = WorkerPool::builder().cancellation_token(root.clone()).build().unwrap();
+    ///
+    /// root.cancel(); // e.g. on Ctrl-C
+    /// assert!(pool.is_closed());
+    /// pool.wait().await;
+    /// # }
+    /// ```
+    pub fn cancellation_token(mut self, token: CancellationToken) -> PoolBuilder {
+        self.parent = Some(token);
+        self
+    }
+
+    /// Builds the pool and starts its workers on the current tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`BuildError`] if the worker count or the queue capacity is
+    /// `0` (or the capacity exceeds `tokio::sync::Semaphore::MAX_PERMITS`), or
+    /// if called outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskpool::BuildError> {
+    /// let pool = WorkerPool::builder().workers(4).build()?;
+    /// # drop(pool);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn build(self) -> Result<WorkerPool, BuildError> {
+        let workers = match self.workers {
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let queue_capacity = self.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY);
+        if workers == 0 {
+            return Err(BuildError::new(BuildErrorKind::ZeroWorkers));
+        }
+        if queue_capacity == 0 {
+            return Err(BuildError::new(BuildErrorKind::ZeroCapacity));
+        }
+        if queue_capacity > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(BuildError::new(BuildErrorKind::CapacityTooLarge));
+        }
+        let runtime =
+            Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
+
+        let name = self.name.unwrap_or_else(|| "taskpool".to_owned());
+        let stats = Arc::new(Stats::new(name.into_boxed_str()));
+        let shared = Arc::new(Shared::new(
+            workers,
+            queue_capacity,
+            stats,
+            Lifecycle::new(self.parent),
+        ));
+        let tracker = shared.lifecycle.tracker();
+        for index in 0..workers {
+            tracker.spawn_on(worker::run(shared.clone(), index), &runtime);
+        }
+        tracing::debug!(pool = %shared.stats.name, workers, queue_capacity, "worker pool started");
+        Ok(WorkerPool { shared })
+    }
+}

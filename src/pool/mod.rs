@@ -1,0 +1,590 @@
+//! `WorkerPool`: a fixed team of workers fed by one bounded queue.
+
+mod builder;
+mod worker;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::mpsc::{Permit, error::TrySendError};
+use tokio_util::sync::CancellationToken;
+
+pub use builder::{DEFAULT_QUEUE_CAPACITY, PoolBuilder};
+use worker::Shared;
+
+use crate::error::{SpawnError, TrySpawnError};
+use crate::join::JoinHandle;
+use crate::metrics::Metrics;
+use crate::task::{self, Job, Task};
+
+/// A fixed number of long-lived tokio tasks (*workers*) that run jobs taken,
+/// in FIFO order, from one bounded queue.
+///
+/// Each accepted job is either waiting in the queue or being run by a worker;
+/// a worker runs one job at a time. So at most `workers` jobs run at once and
+/// at most `queue_capacity` wait: when the queue is full,
+/// [`spawn`](WorkerPool::spawn) waits for room (backpressure) and
+/// [`try_spawn`](WorkerPool::try_spawn) refuses. No task is created per job.
+///
+/// Every accepted job runs exactly once, or its [`JoinHandle`] reports why
+/// not (cancelled, or panicked). A panicking job does not harm its worker.
+///
+/// `WorkerPool` is cheap to clone: every clone is a handle to the *same*
+/// pool. Dropping the last clone closes the pool; the jobs already accepted
+/// still run, and then the workers exit.
+///
+/// # Shutdown
+///
+/// The pool closes (stops accepting jobs) on [`close`](WorkerPool::close),
+/// [`shutdown`](WorkerPool::shutdown),
+/// [`shutdown_timeout`](WorkerPool::shutdown_timeout),
+/// [`abort_all`](WorkerPool::abort_all), when its last handle is dropped, or
+/// when the parent token given to
+/// [`PoolBuilder::cancellation_token`] is cancelled. Closing cancels the
+/// pool's own token ([`cancellation_token`](WorkerPool::cancellation_token));
+/// queued and running jobs still run to completion unless `abort_all` or a
+/// `shutdown_timeout` deadline aborts them. Jobs that should stop early watch
+/// a clone of the pool's token.
+///
+/// The recommended pattern for a service:
+///
+/// ```
+/// use std::time::Duration;
+/// use taskpool::WorkerPool;
+/// use tokio_util::sync::CancellationToken;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let shutdown = CancellationToken::new(); // cancelled on SIGTERM / Ctrl-C
+/// let pool = WorkerPool::builder()
+///     .workers(8)
+///     .cancellation_token(shutdown.clone())
+///     .build()
+///     .unwrap();
+///
+/// let token = pool.cancellation_token();
+/// pool.spawn(async move {
+///     tokio::select! {
+///         _ = token.cancelled() => { /* save progress, stop early */ }
+///         _ = tokio::time::sleep(Duration::from_secs(1)) => { /* the work */ }
+///     }
+/// })
+/// .await
+/// .unwrap();
+///
+/// # shutdown.cancel();
+/// shutdown.cancelled().await;
+/// let drained = pool.shutdown_timeout(Duration::from_secs(30)).await;
+/// assert!(drained);
+/// # }
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::WorkerPool;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = WorkerPool::new(4);
+///
+/// let mut handles = Vec::new();
+/// for id in 0..100u64 {
+///     // Waits whenever the queue is full: the producer cannot run ahead.
+///     handles.push(pool.spawn(async move { id * 2 }).await.unwrap());
+/// }
+/// let mut total = 0;
+/// for handle in handles {
+///     total += handle.await.unwrap();
+/// }
+/// assert_eq!(total, 9900);
+///
+/// pool.shutdown().await;
+/// # }
+/// ```
+pub struct WorkerPool {
+    shared: Arc<Shared>,
+}
+
+impl WorkerPool {
+    /// Creates a pool of `workers` workers with the default queue capacity
+    /// ([`DEFAULT_QUEUE_CAPACITY`]), on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if `workers` is `0` or if called outside
+    /// a tokio runtime. [`WorkerPool::builder`] returns these as errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(8);
+    /// assert_eq!(pool.metrics().workers, 8);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn new(workers: usize) -> WorkerPool {
+        match WorkerPool::builder().workers(workers).build() {
+            Ok(pool) => pool,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// Returns a builder to configure the worker count, queue capacity, name
+    /// and parent cancellation token.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::builder()
+    ///     .workers(4)
+    ///     .queue_capacity(64)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// # }
+    /// ```
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::new()
+    }
+
+    /// Submits a job, waiting for room in the queue if it is full.
+    ///
+    /// The job starts as soon as a worker is free, whether or not the
+    /// returned [`JoinHandle`] is awaited; dropping the handle detaches the
+    /// job. Waiting submitters get room in the order they started waiting
+    /// (FIFO).
+    ///
+    /// The job runs inside a `tracing` span `job{pool=…}` that is a child of
+    /// the span current here, at submission.
+    ///
+    /// # Errors
+    ///
+    /// If the pool is closed (or closes while this call waits), the future is
+    /// handed back in a [`SpawnError`]; it counts in `metrics().rejected`.
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe. If the returned future is dropped before
+    /// it completes (for example, it loses a `tokio::select!`), the job was
+    /// not queued and the user's future is dropped with it; the pool is as if
+    /// the call had not been made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(2);
+    /// let handle = pool.spawn(async { "done" }).await.unwrap();
+    /// assert_eq!(handle.await.unwrap(), "done");
+    /// # }
+    /// ```
+    pub async fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.reserve().await {
+            Some(permit) => Ok(self.submit(permit, future)),
+            None => {
+                self.shared.stats.rejected();
+                Err(SpawnError::new(future))
+            }
+        }
+    }
+
+    /// Submits a job if there is room in the queue right now; never waits.
+    ///
+    /// Otherwise as [`spawn`](WorkerPool::spawn). Needs no runtime context.
+    ///
+    /// # Errors
+    ///
+    /// Hands the future back in [`TrySpawnError::Full`] if the queue is full,
+    /// or [`TrySpawnError::Closed`] if the pool is closed; both count in
+    /// `metrics().rejected`.
+    ///
+    /// # Examples
+    ///
+    /// A service that sheds load instead of queueing it:
+    ///
+    /// ```
+    /// use taskpool::{TrySpawnError, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::builder().workers(1).queue_capacity(1).build().unwrap();
+    ///
+    /// let first = pool.try_spawn(async { 1 }).unwrap();
+    /// match pool.try_spawn(async { 2 }) {
+    ///     Ok(_) => unreachable!("the queue holds one job"),
+    ///     Err(TrySpawnError::Full(_job)) => { /* answer 503 Service Unavailable */ }
+    ///     Err(TrySpawnError::Closed(_job)) => { /* shutting down */ }
+    /// }
+    /// assert_eq!(first.await.unwrap(), 1);
+    /// # }
+    /// ```
+    pub fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let permit = if self.is_closed() {
+            Err(TrySpawnError::Closed(()))
+        } else {
+            self.shared.tx.try_reserve().map_err(|err| match err {
+                TrySendError::Full(()) => TrySpawnError::Full(()),
+                TrySendError::Closed(()) => TrySpawnError::Closed(()),
+            })
+        };
+        match permit {
+            Ok(permit) => Ok(self.submit(permit, future)),
+            Err(err) => {
+                self.shared.stats.rejected();
+                Err(match err {
+                    TrySpawnError::Full(()) => TrySpawnError::Full(future),
+                    TrySpawnError::Closed(()) => TrySpawnError::Closed(future),
+                })
+            }
+        }
+    }
+
+    /// Submits a job from synchronous code, blocking the thread while the
+    /// queue is full.
+    ///
+    /// For threads outside the runtime (or inside
+    /// `tokio::task::spawn_blocking`); otherwise as
+    /// [`spawn`](WorkerPool::spawn).
+    ///
+    /// # Errors
+    ///
+    /// Hands the future back in a [`SpawnError`] if the pool is closed.
+    ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from asynchronous code running
+    /// on a tokio runtime, where blocking could stall the very workers it
+    /// waits for (the same rule as tokio's `Sender::blocking_send`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(2);
+    /// let producer = pool.clone();
+    /// let handle = std::thread::spawn(move || {
+    ///     producer.blocking_spawn(async { 40 + 2 }).unwrap()
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(handle.await.unwrap(), 42);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn blocking_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        task::assert_can_block();
+        futures::executor::block_on(self.spawn(future))
+    }
+
+    /// Waits for a queue slot; `None` if the pool is or becomes closed.
+    async fn reserve(&self) -> Option<Permit<'_, Job>> {
+        if self.is_closed() {
+            return None;
+        }
+        match self.shared.tx.try_reserve() {
+            Ok(permit) => Some(permit),
+            Err(TrySendError::Closed(())) => None,
+            // tokio's semaphore is fair, so this waits in FIFO order; dropping
+            // the `reserve` future gives up the place, and nothing else.
+            Err(TrySendError::Full(())) => tokio::select! {
+                biased;
+                () = self.shared.lifecycle.token().cancelled() => None,
+                permit = self.shared.tx.reserve() => permit.ok(),
+            },
+        }
+    }
+
+    /// Queues the job into the reserved slot. Infallible: a reserved slot is
+    /// always received, even if the pool closes meanwhile.
+    fn submit<F>(&self, permit: Permit<'_, Job>, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let stats = &self.shared.stats;
+        let task = Task::new(future, stats.clone(), task::job_span(&stats.name));
+        // Counted before it can finish, so `submitted` never trails the
+        // outcome counters.
+        stats.submitted();
+        permit.send(Job::new(task.clone()));
+        JoinHandle::new(task)
+    }
+
+    /// Stops accepting jobs. Returns `true` if this call closed the pool,
+    /// `false` if it was already closed.
+    ///
+    /// Jobs already accepted still run; [`wait`](WorkerPool::wait) tells when
+    /// they are done. Submitters waiting in [`spawn`](WorkerPool::spawn) get
+    /// their future back in an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(2);
+    /// let handle = pool.spawn(async { 1 }).await.unwrap();
+    /// assert!(pool.close());
+    /// assert!(!pool.close());
+    /// assert!(pool.spawn(async { 2 }).await.is_err());
+    /// assert_eq!(handle.await.unwrap(), 1); // accepted before the close: still runs
+    /// # }
+    /// ```
+    pub fn close(&self) -> bool {
+        self.shared.lifecycle.close()
+    }
+
+    /// Returns `true` if the pool no longer accepts jobs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(2);
+    /// assert!(!pool.is_closed());
+    /// pool.close();
+    /// assert!(pool.is_closed());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.shared.lifecycle.is_closed()
+    }
+
+    /// Closes the pool, lets every queued and running job finish, and waits
+    /// until they have and all workers have exited.
+    ///
+    /// When it returns, every accepted job's future has been dropped and
+    /// `metrics()` shows `queued == 0`, `running == 0` and
+    /// `submitted == completed + panicked + cancelled`. A job that never
+    /// finishes makes it wait forever; see
+    /// [`shutdown_timeout`](WorkerPool::shutdown_timeout).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future leaves the pool closed and its jobs
+    /// running; call it (or [`wait`](WorkerPool::wait)) again to wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(2);
+    /// for _ in 0..10 {
+    ///     pool.spawn(tokio::task::yield_now()).await.unwrap(); // handles dropped: detached
+    /// }
+    /// pool.shutdown().await;
+    /// assert_eq!(pool.metrics().completed, 10);
+    /// # }
+    /// ```
+    pub async fn shutdown(&self) {
+        self.close();
+        self.wait().await;
+    }
+
+    /// As [`shutdown`](WorkerPool::shutdown), but gives up waiting after
+    /// `timeout`: then it [aborts](WorkerPool::abort_all) what is left and
+    /// waits for the aborted jobs to be dropped. Returns `true` if everything
+    /// finished within `timeout`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime with the time driver enabled
+    /// (as `tokio::time::timeout` does).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`shutdown`](WorkerPool::shutdown): dropping it before
+    /// the deadline leaves the jobs running, not aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(2);
+    /// let stuck = pool.spawn(std::future::pending::<()>()).await.unwrap();
+    ///
+    /// let drained = pool.shutdown_timeout(Duration::from_millis(10)).await;
+    /// assert!(!drained);
+    /// assert!(stuck.await.unwrap_err().is_cancelled());
+    /// # }
+    /// ```
+    pub async fn shutdown_timeout(&self, timeout: Duration) -> bool {
+        self.shared
+            .lifecycle
+            .shutdown_timeout(timeout, || self.abort_all())
+            .await
+    }
+
+    /// Closes the pool, cancels every queued job and aborts every running
+    /// job at its next `.await`. Their handles resolve with a cancelled
+    /// [`JoinError`](crate::JoinError). Does not wait: follow it with
+    /// [`wait`](WorkerPool::wait).
+    ///
+    /// Queued jobs are never started. A running job that never yields cannot
+    /// be stopped, as in tokio.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(1);
+    /// let running = pool.spawn(std::future::pending::<()>()).await.unwrap();
+    /// let queued = pool.spawn(async { 1 }).await.unwrap();
+    ///
+    /// pool.abort_all();
+    /// pool.wait().await;
+    /// assert!(running.await.unwrap_err().is_cancelled());
+    /// assert!(queued.await.unwrap_err().is_cancelled());
+    /// # }
+    /// ```
+    pub fn abort_all(&self) {
+        self.shared.abort_all();
+    }
+
+    /// Waits until the pool is closed and no job is queued or running (and
+    /// the workers have exited). Does not close the pool itself: it waits for
+    /// someone else to.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only observes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(2);
+    /// let waiter = tokio::spawn({
+    ///     let pool = pool.clone();
+    ///     async move { pool.wait().await }
+    /// });
+    /// pool.close();
+    /// waiter.await.unwrap();
+    /// # }
+    /// ```
+    pub async fn wait(&self) {
+        self.shared.lifecycle.wait().await;
+    }
+
+    /// Returns the pool's own `CancellationToken`, cancelled when the pool
+    /// starts shutting down (any of the ways listed under
+    /// [Shutdown](WorkerPool#shutdown)).
+    ///
+    /// Long jobs watch it to stop early. It is a child of the builder's
+    /// parent token, if one was given. Cancelling it closes the pool, like
+    /// [`close`](WorkerPool::close).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(2);
+    /// let token = pool.cancellation_token();
+    /// let job = pool.spawn(async move {
+    ///     token.cancelled().await;
+    ///     "stopped early"
+    /// }).await.unwrap();
+    ///
+    /// pool.close();
+    /// assert_eq!(job.await.unwrap(), "stopped early");
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.shared.lifecycle.token().clone()
+    }
+
+    /// Returns a snapshot of the pool's gauges and counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::builder().workers(3).queue_capacity(9).build().unwrap();
+    /// pool.spawn(async {}).await.unwrap();
+    /// let m = pool.metrics();
+    /// assert_eq!((m.workers, m.queue_capacity, m.submitted), (3, 9, 1));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn metrics(&self) -> Metrics {
+        let shared = &self.shared;
+        shared
+            .stats
+            .snapshot(shared.workers(), shared.queue_capacity, shared.queued())
+    }
+}
+
+// A panic cannot leave the pool half-updated: its locks recover from poison
+// and no user code runs while they are held.
+impl std::panic::UnwindSafe for WorkerPool {}
+impl std::panic::RefUnwindSafe for WorkerPool {}
+
+impl Clone for WorkerPool {
+    /// Returns another handle to the same pool.
+    fn clone(&self) -> WorkerPool {
+        // `Relaxed`: as for `Arc::clone`, a new handle is made from an
+        // existing one, which keeps the count above zero meanwhile.
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        WorkerPool {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        // `AcqRel`, as in `Arc::drop`: the last handle sees every other
+        // handle's uses before it closes.
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.lifecycle.close();
+        }
+    }
+}
+
+impl fmt::Debug for WorkerPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.shared;
+        f.debug_struct("WorkerPool")
+            .field("name", &shared.stats.name)
+            .field("workers", &shared.workers())
+            .field("queued", &shared.queued())
+            .field("running", &shared.stats.running())
+            .field("is_closed", &self.is_closed())
+            .finish()
+    }
+}

@@ -1,0 +1,348 @@
+//! The job cell: one job's future, its result slot and the state machine
+//! between them.
+//!
+//! A job is one `Arc<Task<T>>` shared by three parties:
+//! - the *runner* (a pool worker, or the tokio task of a spawner) polls it
+//!   through [`Run::poll_run`], via a [`Job`] that cancels it if dropped unrun;
+//! - the [`JoinHandle`](crate::JoinHandle) takes the result;
+//! - any number of [`AbortHandle`](crate::AbortHandle)s may abort it.
+//!
+//! ```text
+//!            poll_run                 Ready / panic
+//!  Queued ─────────────► Polling ─────────────────────► Finished ──► Consumed
+//!    │                    │   ▲                              ▲      (JoinHandle
+//!    │ abort / drop unrun │   │ poll_run                     │       took it)
+//!    │                Pending │                              │
+//!    │                    ▼   │        abort / drop unrun    │
+//!    │                    Idle ──────────────────────────────┤
+//!    └───────────────────────────────────────────────────────┘
+//! ```
+//!
+//! The user's future is never polled or dropped while the state lock is held,
+//! so a job may freely use its own `JoinHandle` or `AbortHandle` (abort itself,
+//! check `is_finished`) without deadlock. While it is being polled the future
+//! is out of the cell (`Polling`); an abort that arrives then only sets the
+//! flag, and the runner acts on it as soon as the poll returns.
+
+use std::future::Future;
+use std::mem;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use crate::error::JoinError;
+use crate::metrics::{Outcome, Stats};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// One job: its future or result, and who is waiting for it.
+pub(crate) struct Task<T> {
+    state: Mutex<State<T>>,
+    stats: Arc<Stats>,
+    /// Entered around every poll and the drop of the future.
+    span: tracing::Span,
+}
+
+struct State<T> {
+    stage: Stage<T>,
+    /// The `JoinHandle`'s waker, woken once when the job finishes.
+    join_waker: Option<Waker>,
+    /// The runner's waker while the job is `Idle`; woken by `abort`.
+    run_waker: Option<Waker>,
+    /// An abort was requested; the job will not be polled again.
+    aborted: bool,
+    /// The job has been polled at least once (it counts as running).
+    started: bool,
+}
+
+enum Stage<T> {
+    /// Accepted, never polled.
+    Queued(BoxFuture<T>),
+    /// Polled at least once, waiting to be woken.
+    Idle(BoxFuture<T>),
+    /// The runner has the future and is polling it right now.
+    Polling,
+    /// The future is gone; the result waits for the `JoinHandle`.
+    Finished(Result<T, JoinError>),
+    /// The `JoinHandle` took the result.
+    Consumed,
+}
+
+/// What a runner and an `AbortHandle` see of a job, whatever its output type.
+pub(crate) trait Run: Send + Sync + 'static {
+    /// Polls the job once, if it is still to be run. `Ready` once it has
+    /// finished, by whatever path; from then on it is always `Ready`.
+    fn poll_run(&self, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// Requests cancellation; see [`AbortHandle::abort`](crate::AbortHandle::abort).
+    fn abort(&self);
+
+    /// Cancels the job now if it has not finished: used when its runner goes
+    /// away without finishing it (runtime shutdown, queue dropped).
+    fn cancel_unfinished(&self);
+
+    /// The job has produced its result (or its error).
+    fn is_finished(&self) -> bool;
+}
+
+impl<T: Send + 'static> Task<T> {
+    /// A new queued job. `span` is entered while the job runs.
+    pub(crate) fn new<F>(future: F, stats: Arc<Stats>, span: tracing::Span) -> Arc<Task<T>>
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        Arc::new(Task {
+            state: Mutex::new(State {
+                stage: Stage::Queued(Box::pin(future)),
+                join_waker: None,
+                run_waker: None,
+                aborted: false,
+                started: false,
+            }),
+            stats,
+            span,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // No user code runs while the lock is held, so the lock is never
+        // poisoned by a user panic; recover anyway rather than cascade.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Polls the user's future, outside the lock, catching a panic.
+    fn poll_future(
+        &self,
+        future: &mut BoxFuture<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, JoinError>> {
+        let _enter = self.span.enter();
+        match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(payload) => Poll::Ready(Err(JoinError::panic(payload))),
+        }
+    }
+
+    /// Drops the user's future, outside the lock. A panic in its `Drop` is
+    /// caught and becomes the job's result, as in tokio.
+    fn drop_future(
+        &self,
+        future: BoxFuture<T>,
+        result: Result<T, JoinError>,
+    ) -> Result<T, JoinError> {
+        let _enter = self.span.enter();
+        match panic::catch_unwind(AssertUnwindSafe(move || drop(future))) {
+            Ok(()) => result,
+            Err(payload) => Err(JoinError::panic(payload)),
+        }
+    }
+
+    /// Stores the result, counts the outcome and wakes the `JoinHandle`.
+    /// Called exactly once per job, by whoever took the future out.
+    fn finish(&self, result: Result<T, JoinError>) {
+        let outcome = match &result {
+            Ok(_) => Outcome::Completed,
+            Err(e) if e.is_cancelled() => Outcome::Cancelled,
+            Err(_) => Outcome::Panicked,
+        };
+        if let (Outcome::Panicked, Err(err)) = (outcome, &result) {
+            let _enter = self.span.enter();
+            tracing::error!(pool = %self.stats.name, error = %err, "job panicked");
+        }
+        let mut state = self.lock();
+        debug_assert!(matches!(state.stage, Stage::Polling));
+        state.stage = Stage::Finished(result);
+        let run_waker = state.run_waker.take();
+        let join_waker = state.join_waker.take();
+        self.stats.finished(outcome, state.started);
+        drop(state);
+        drop(run_waker);
+        if let Some(waker) = join_waker {
+            waker.wake();
+        }
+    }
+
+    /// The future was taken out for good: drop it and finish as cancelled.
+    fn cancel(&self, future: BoxFuture<T>) {
+        let result = self.drop_future(future, Err(JoinError::cancelled()));
+        self.finish(result);
+    }
+
+    /// Polls for the result on behalf of the `JoinHandle`.
+    pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
+        let mut state = self.lock();
+        match mem::replace(&mut state.stage, Stage::Consumed) {
+            Stage::Finished(result) => Poll::Ready(result),
+            Stage::Consumed => panic!("`JoinHandle` polled after completion"),
+            stage => {
+                state.stage = stage;
+                match &state.join_waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => state.join_waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> Run for Task<T> {
+    fn poll_run(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.lock();
+        let mut future = match mem::replace(&mut state.stage, Stage::Polling) {
+            Stage::Queued(f) | Stage::Idle(f) => f,
+            done => {
+                // Already finished: aborted while queued, or cancelled.
+                state.stage = done;
+                return Poll::Ready(());
+            }
+        };
+        if state.aborted {
+            // Aborted before this poll: it is never polled again (a queued
+            // job never starts).
+            drop(state);
+            self.cancel(future);
+            return Poll::Ready(());
+        }
+        if !state.started {
+            state.started = true;
+            self.stats.started();
+        }
+        drop(state);
+
+        let result = match self.poll_future(&mut future, cx) {
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                let mut state = self.lock();
+                if state.aborted {
+                    // Aborted while we were polling: this `.await` point is
+                    // where it stops.
+                    drop(state);
+                    self.cancel(future);
+                    return Poll::Ready(());
+                }
+                state.stage = Stage::Idle(future);
+                match &state.run_waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => state.run_waker = Some(cx.waker().clone()),
+                }
+                return Poll::Pending;
+            }
+        };
+        let result = self.drop_future(future, result);
+        self.finish(result);
+        Poll::Ready(())
+    }
+
+    fn abort(&self) {
+        let mut state = self.lock();
+        if state.aborted || matches!(state.stage, Stage::Finished(_) | Stage::Consumed) {
+            return;
+        }
+        state.aborted = true;
+        match mem::replace(&mut state.stage, Stage::Polling) {
+            Stage::Queued(future) => {
+                // Never started: cancel it here and now, so its handle
+                // resolves without waiting for a worker to reach it.
+                drop(state);
+                self.cancel(future);
+            }
+            Stage::Idle(future) => {
+                // Running: the runner drops it in its own context when woken.
+                state.stage = Stage::Idle(future);
+                let waker = state.run_waker.take();
+                drop(state);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+            // Being polled right now: the runner sees `aborted` when the
+            // poll returns.
+            Stage::Polling => {}
+            Stage::Finished(_) | Stage::Consumed => unreachable!("checked above"),
+        }
+    }
+
+    fn cancel_unfinished(&self) {
+        let mut state = self.lock();
+        match mem::replace(&mut state.stage, Stage::Polling) {
+            Stage::Queued(future) | Stage::Idle(future) => {
+                state.aborted = true;
+                drop(state);
+                self.cancel(future);
+            }
+            other => state.stage = other,
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        matches!(self.lock().stage, Stage::Finished(_) | Stage::Consumed)
+    }
+}
+
+/// A job on its way to, or in the hands of, a runner.
+///
+/// Dropping a `Job` that has not finished cancels it (drops its future and
+/// resolves its handle as cancelled): this is what keeps a job from being
+/// lost when a worker or the queue goes away with the runtime.
+pub(crate) struct Job(Arc<dyn Run>);
+
+impl Job {
+    pub(crate) fn new(task: Arc<dyn Run>) -> Job {
+        Job(task)
+    }
+
+    pub(crate) fn task(&self) -> &Arc<dyn Run> {
+        &self.0
+    }
+
+    pub(crate) fn poll_run(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.poll_run(cx)
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        self.0.cancel_unfinished();
+    }
+}
+
+impl std::fmt::Debug for dyn Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("is_finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The span a job runs in: `job{pool=…}`, a child of the submitter's current
+/// span. When that span is disabled by the subscriber's filter, the job runs
+/// in the submitter's span instead, so the job's own events still carry the
+/// context of whoever submitted it.
+pub(crate) fn job_span(pool: &str) -> tracing::Span {
+    let span = tracing::info_span!("job", pool = %pool);
+    if span.is_disabled() {
+        tracing::Span::current()
+    } else {
+        span
+    }
+}
+
+/// Panics, at the caller's line, if blocking the current thread would stall a
+/// runtime: the same check, and the same message, as tokio's own
+/// `blocking_send` and `blocking_recv`.
+#[track_caller]
+pub(crate) fn assert_can_block() {
+    // `blocking_recv` makes tokio's check before it looks at the channel; on a
+    // closed channel it then returns at once.
+    let (_, rx) = tokio::sync::oneshot::channel::<()>();
+    let _ = rx.blocking_recv();
+}

@@ -1,0 +1,160 @@
+//! Bad input gets a clear error or a documented panic at the caller's line.
+
+use std::panic::{self, Location};
+use std::sync::{Arc, Mutex};
+
+use taskpool::WorkerPool;
+
+/// Runs `f`, which must panic, and returns the panic's location and message.
+/// The hook is global, so callers take turns, and it only records panics of
+/// the calling thread.
+fn panic_location(f: impl FnOnce() + panic::UnwindSafe) -> (String, u32, String) {
+    static HOOK: Mutex<()> = Mutex::new(());
+    let _turn = HOOK.lock().unwrap_or_else(|p| p.into_inner());
+    let seen = Arc::new(Mutex::new(None));
+    let hook_seen = seen.clone();
+    let me = std::thread::current().id();
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != me {
+            return;
+        }
+        let loc = info.location().unwrap();
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        *hook_seen.lock().unwrap() = Some((loc.file().to_owned(), loc.line(), msg));
+    }));
+    let result = panic::catch_unwind(f);
+    panic::set_hook(previous);
+    assert!(result.is_err(), "expected a panic");
+    seen.lock().unwrap().take().expect("the hook saw the panic")
+}
+
+#[test]
+fn build_outside_a_runtime_is_an_error() {
+    let err = WorkerPool::builder().workers(2).build().unwrap_err();
+    assert!(err.is_no_runtime());
+    assert_eq!(
+        err.to_string(),
+        "there is no tokio runtime: build must be called from within a tokio runtime"
+    );
+}
+
+#[tokio::test]
+async fn zero_workers_is_an_error() {
+    let err = WorkerPool::builder().workers(0).build().unwrap_err();
+    assert_eq!(err.to_string(), "worker count must be at least 1");
+    assert!(!err.is_no_runtime());
+}
+
+#[tokio::test]
+async fn zero_capacity_is_an_error() {
+    let err = WorkerPool::builder().queue_capacity(0).build().unwrap_err();
+    assert_eq!(err.to_string(), "queue capacity must be at least 1");
+}
+
+#[tokio::test]
+async fn oversized_capacity_is_an_error_not_a_panic() {
+    let err = WorkerPool::builder()
+        .queue_capacity(usize::MAX)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "queue capacity must not exceed tokio::sync::Semaphore::MAX_PERMITS"
+    );
+}
+
+#[tokio::test]
+async fn bad_sizes_are_reported_before_a_missing_runtime() {
+    // Inside a runtime; the size is what is wrong.
+    let err = WorkerPool::builder()
+        .workers(0)
+        .queue_capacity(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.to_string(), "worker count must be at least 1");
+}
+
+#[test]
+fn new_with_zero_workers_panics_at_the_callers_line() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _enter = rt.enter();
+    let line = Location::caller().line() + 1;
+    let (file, at, msg) = panic_location(|| drop(WorkerPool::new(0)));
+    assert_eq!(file, file!());
+    assert_eq!(at, line);
+    assert_eq!(msg, "worker count must be at least 1");
+}
+
+#[test]
+fn new_outside_a_runtime_panics_at_the_callers_line() {
+    let line = Location::caller().line() + 1;
+    let (file, at, msg) = panic_location(|| drop(WorkerPool::new(4)));
+    assert_eq!((file.as_str(), at), (file!(), line));
+    assert!(msg.starts_with("there is no tokio runtime"), "{msg}");
+}
+
+#[test]
+fn blocking_spawn_inside_async_code_panics_at_the_callers_line() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = WorkerPool::new(1);
+        let line = Location::caller().line() + 1;
+        let (file, at, msg) = panic_location(|| drop(pool.blocking_spawn(async {})));
+        assert_eq!((file.as_str(), at), (file!(), line));
+        assert!(msg.starts_with("Cannot block the current thread"), "{msg}");
+        assert_eq!(pool.metrics().submitted, 0);
+    });
+}
+
+#[test]
+fn try_spawn_needs_no_runtime_context() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let pool = rt.block_on(async { WorkerPool::new(1) });
+    // Outside `block_on`: no runtime context on this thread.
+    let handle = pool.try_spawn(async { 5 }).unwrap();
+    assert_eq!(rt.block_on(handle).unwrap(), 5);
+}
+
+#[test]
+fn join_handle_polled_after_completion_panics() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = WorkerPool::new(1);
+        let mut handle = pool.spawn(async {}).await.unwrap();
+        (&mut handle).await.unwrap();
+        let mut again = tokio_test::task::spawn(&mut handle);
+        let (_, _, msg) = panic_location(panic::AssertUnwindSafe(|| {
+            let _ = again.poll();
+        }));
+        assert_eq!(msg, "`JoinHandle` polled after completion");
+    });
+}
+
+#[tokio::test]
+async fn into_panic_on_a_cancelled_error_panics() {
+    let pool = WorkerPool::new(1);
+    let handle = pool.spawn(std::future::pending::<()>()).await.unwrap();
+    handle.abort();
+    let err = handle.await.unwrap_err();
+    let line = Location::caller().line() + 1;
+    let (file, at, msg) = panic_location(panic::AssertUnwindSafe(|| drop(err.into_panic())));
+    assert_eq!((file.as_str(), at), (file!(), line));
+    assert!(
+        msg.starts_with("`JoinError` reason is not a panic."),
+        "{msg}"
+    );
+}

@@ -1,0 +1,136 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+/// Turns a hang into a failure. Not synchronisation: every test that uses it
+/// would pass just as well without it, only hang instead of failing.
+pub async fn watchdog<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(30), future)
+        .await
+        .expect("watchdog: the test hung for 30 s")
+}
+
+/// Proves a value (and the future holding it) was dropped.
+#[derive(Debug)]
+pub struct DropWitness(Arc<()>);
+
+impl DropWitness {
+    pub fn new() -> (DropWitness, Weak<()>) {
+        let inner = Arc::new(());
+        let weak = Arc::downgrade(&inner);
+        (DropWitness(inner), weak)
+    }
+}
+
+pub fn is_dropped(weak: &Weak<()>) -> bool {
+    weak.upgrade().is_none()
+}
+
+/// Alive tasks on the current runtime.
+pub fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+/// Waits (by yielding, under the watchdog) until the runtime's alive-task
+/// count is back to `baseline`. On a multi-thread runtime a finished task is
+/// released by its worker thread slightly after its `JoinHandle` resolves,
+/// hence the retry.
+pub async fn assert_tasks_back_to(baseline: usize) {
+    watchdog(async {
+        while alive_tasks() != baseline {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+/// Runs a test body on a current-thread and on a 2-thread runtime.
+#[macro_export]
+macro_rules! on_both_runtimes {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "current_thread")]
+            async fn current_thread() {
+                $crate::support::watchdog(super::$name()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn multi_thread() {
+                $crate::support::watchdog(super::$name()).await
+            }
+        }
+    )*};
+}
+
+/// Records span parentage and events, for the tracing tests.
+pub mod capture {
+    use super::*;
+    use tracing::field::{Field, Visit};
+    use tracing::{Event, Subscriber, span};
+    use tracing_subscriber::layer::{Context, Layer};
+    use tracing_subscriber::registry::LookupSpan;
+
+    /// (span name, its fields rendered, parent span name)
+    pub type SpanRecord = (String, String, Option<String>);
+    /// (level, fields rendered, names of the spans it is in, innermost first)
+    pub type EventRecord = (tracing::Level, String, Vec<String>);
+
+    #[derive(Clone, Debug, Default)]
+    pub struct Captured {
+        pub spans: Arc<Mutex<Vec<SpanRecord>>>,
+        pub events: Arc<Mutex<Vec<EventRecord>>>,
+    }
+
+    struct Fields(String);
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!("{}={:?} ", field.name(), value));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.push_str(&format!("{}={} ", field.name(), value));
+        }
+    }
+
+    impl<S> Layer<S> for Captured
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+            let mut fields = Fields(String::new());
+            attrs.record(&mut fields);
+            let span = ctx.span(id).expect("new span is registered");
+            let parent = span.parent().map(|p| p.name().to_owned());
+            self.spans
+                .lock()
+                .unwrap()
+                .push((span.name().to_owned(), fields.0, parent));
+        }
+
+        fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+            let mut fields = Fields(String::new());
+            event.record(&mut fields);
+            let scope = ctx
+                .event_scope(event)
+                .map(|s| s.map(|span| span.name().to_owned()).collect())
+                .unwrap_or_default();
+            self.events
+                .lock()
+                .unwrap()
+                .push((*event.metadata().level(), fields.0, scope));
+        }
+    }
+
+    /// Installs a capturing subscriber on this thread until the guard drops.
+    pub fn install() -> (Captured, tracing::subscriber::DefaultGuard) {
+        use tracing_subscriber::prelude::*;
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::registry().with(captured.clone());
+        let guard = tracing::subscriber::set_default(subscriber);
+        (captured, guard)
+    }
+}
