@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use crate::error::JoinError;
 use crate::task::{Run, Task};
@@ -140,7 +140,14 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.task.poll_join(cx)
+        // Like tokio's own `JoinHandle`, spend the task's coop budget, so a
+        // loop over many ready handles still yields to the scheduler.
+        let coop = ready!(tokio::task::coop::poll_proceed(cx));
+        let result = self.task.poll_join(cx);
+        if result.is_ready() {
+            coop.made_progress();
+        }
+        result
     }
 }
 

@@ -1,5 +1,7 @@
 //! Bad input gets a clear error or a documented panic at the caller's line.
 
+mod support;
+
 use std::panic::{self, Location};
 use std::sync::{Arc, Mutex};
 
@@ -83,6 +85,7 @@ async fn bad_sizes_are_reported_before_a_missing_runtime() {
 #[test]
 fn new_with_zero_workers_panics_at_the_callers_line() {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     let _enter = rt.enter();
@@ -104,6 +107,7 @@ fn new_outside_a_runtime_panics_at_the_callers_line() {
 #[test]
 fn blocking_spawn_inside_async_code_panics_at_the_callers_line() {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
@@ -119,6 +123,7 @@ fn blocking_spawn_inside_async_code_panics_at_the_callers_line() {
 #[test]
 fn try_spawn_needs_no_runtime_context() {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     let pool = rt.block_on(async { WorkerPool::new(1) });
@@ -130,12 +135,13 @@ fn try_spawn_needs_no_runtime_context() {
 #[test]
 fn join_handle_polled_after_completion_panics() {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         let pool = WorkerPool::new(1);
         let mut handle = pool.spawn(async {}).await.unwrap();
-        (&mut handle).await.unwrap();
+        support::watchdog(&mut handle).await.unwrap();
         let mut again = tokio_test::task::spawn(&mut handle);
         let (_, _, msg) = panic_location(panic::AssertUnwindSafe(|| {
             let _ = again.poll();
@@ -149,7 +155,7 @@ async fn into_panic_on_a_cancelled_error_panics() {
     let pool = WorkerPool::new(1);
     let handle = pool.spawn(std::future::pending::<()>()).await.unwrap();
     handle.abort();
-    let err = handle.await.unwrap_err();
+    let err = support::watchdog(handle).await.unwrap_err();
     let line = Location::caller().line() + 1;
     let (file, at, msg) = panic_location(panic::AssertUnwindSafe(|| drop(err.into_panic())));
     assert_eq!((file.as_str(), at), (file!(), line));

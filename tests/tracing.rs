@@ -8,66 +8,109 @@ use tracing::Instrument;
 
 use support::watchdog;
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_job_span_is_a_child_of_the_submitters_span() {
-    let (captured, _guard) = support::capture::install();
-    let pool = WorkerPool::builder()
-        .workers(2)
-        .name("orders")
+// tracing caches each callsite's interest process-wide; a test whose
+// subscriber is installed while another thread registers a callsite can miss
+// events. This binary holds only subscriber tests, and they take turns.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `test` on a fresh current-thread runtime, one test at a time.
+fn in_turn<F: std::future::Future>(test: F) -> F::Output {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
-        .unwrap();
-
-    let handle = async {
-        pool.spawn(async { tracing::info!("inside the job") })
-            .await
-            .unwrap()
-    }
-    .instrument(tracing::info_span!("request", id = 7))
-    .await;
-    watchdog(handle).await.unwrap();
-
-    let spans = captured.spans.lock().unwrap();
-    let job = spans
-        .iter()
-        .find(|(name, _, _)| name == "job")
-        .expect("a job span was created");
-    assert!(job.1.contains("pool=orders"), "{job:?}");
-    assert_eq!(job.2.as_deref(), Some("request"));
-
-    let events = captured.events.lock().unwrap();
-    let inside = events
-        .iter()
-        .find(|(_, fields, _)| fields.contains("inside the job"))
-        .expect("the job's event was recorded");
-    assert_eq!(inside.2, ["job", "request"]);
+        .unwrap()
+        .block_on(test)
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn with_job_spans_filtered_out_a_job_still_runs_in_the_submitters_span() {
-    use tracing_subscriber::prelude::*;
-    let captured = support::capture::Captured::default();
-    let only_requests =
-        tracing_subscriber::filter::filter_fn(|meta| meta.name() != "job" || !meta.is_span());
-    // A global filter: the `job` span is disabled, not merely hidden from one layer.
-    let subscriber = tracing_subscriber::registry()
-        .with(only_requests)
-        .with(captured.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let pool = WorkerPool::new(1);
+#[test]
+fn a_job_span_is_a_child_of_the_submitters_span() {
+    in_turn(async {
+        let (captured, _guard) = support::capture::install();
+        let pool = WorkerPool::builder()
+            .workers(2)
+            .name("orders")
+            .build()
+            .unwrap();
 
-    let handle = async {
-        pool.spawn(async { tracing::info!("inside") })
-            .await
-            .unwrap()
-    }
-    .instrument(tracing::info_span!("request"))
-    .await;
-    watchdog(handle).await.unwrap();
+        let handle = async {
+            pool.spawn(async { tracing::info!("inside the job") })
+                .await
+                .unwrap()
+        }
+        .instrument(tracing::info_span!("request", id = 7))
+        .await;
+        watchdog(handle).await.unwrap();
 
-    let events = captured.events.lock().unwrap();
-    let inside = events
-        .iter()
-        .find(|(_, fields, _)| fields.contains("inside"))
-        .expect("the job's event was recorded");
-    assert_eq!(inside.2, ["request"]);
+        let spans = captured.spans.lock().unwrap();
+        let job = spans
+            .iter()
+            .find(|(name, _, _)| name == "job")
+            .expect("a job span was created");
+        assert!(job.1.contains("pool=orders"), "{job:?}");
+        assert_eq!(job.2.as_deref(), Some("request"));
+
+        let events = captured.events.lock().unwrap();
+        let inside = events
+            .iter()
+            .find(|(_, fields, _)| fields.contains("inside the job"))
+            .expect("the job's event was recorded");
+        assert_eq!(inside.2, ["job", "request"]);
+    })
+}
+
+#[test]
+fn with_job_spans_filtered_out_a_job_still_runs_in_the_submitters_span() {
+    in_turn(async {
+        use tracing_subscriber::prelude::*;
+        let captured = support::capture::Captured::default();
+        let only_requests =
+            tracing_subscriber::filter::filter_fn(|meta| meta.name() != "job" || !meta.is_span());
+        // A global filter: the `job` span is disabled, not merely hidden from one layer.
+        let subscriber = tracing_subscriber::registry()
+            .with(only_requests)
+            .with(captured.clone());
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let pool = WorkerPool::new(1);
+
+        let handle = async {
+            pool.spawn(async { tracing::info!("inside") })
+                .await
+                .unwrap()
+        }
+        .instrument(tracing::info_span!("request"))
+        .await;
+        watchdog(handle).await.unwrap();
+
+        let events = captured.events.lock().unwrap();
+        let inside = events
+            .iter()
+            .find(|(_, fields, _)| fields.contains("inside"))
+            .expect("the job's event was recorded");
+        assert_eq!(inside.2, ["request"]);
+    })
+}
+
+#[test]
+fn a_panic_is_recorded_as_an_error_event_with_the_pool_name() {
+    in_turn(async {
+        let (captured, _guard) = support::capture::install();
+        let pool = WorkerPool::builder()
+            .workers(1)
+            .name("billing")
+            .build()
+            .unwrap();
+        let handle = pool.spawn(async { panic!("card declined") }).await.unwrap();
+        watchdog(handle).await.unwrap_err();
+
+        let events = captured.events.lock().unwrap();
+        let errors: Vec<_> = events
+            .iter()
+            .filter(|(level, _, _)| *level == tracing::Level::ERROR)
+            .collect();
+        assert_eq!(errors.len(), 1, "{events:?}");
+        let (_, fields, _) = errors[0];
+        assert!(fields.contains("pool=billing"), "{fields}");
+        assert!(fields.contains("card declined"), "{fields}");
+    })
 }
