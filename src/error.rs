@@ -285,7 +285,8 @@ impl<F> std::error::Error for SpawnError<F> {}
 /// # }
 /// ```
 pub enum TrySpawnError<F> {
-    /// No room right now: the queue is full.
+    /// No room right now: the queue is full (or, for a
+    /// [`BoundedSpawner`](crate::BoundedSpawner), every permit is taken).
     Full(F),
     /// The pool is closed and accepts no more jobs.
     Closed(F),
@@ -403,6 +404,9 @@ pub(crate) enum BuildErrorKind {
     ZeroWorkers,
     ZeroCapacity,
     CapacityTooLarge,
+    MissingLimit,
+    ZeroLimit,
+    LimitTooLarge,
     NoRuntime,
 }
 
@@ -435,6 +439,11 @@ impl fmt::Display for BuildError {
             BuildErrorKind::ZeroCapacity => "queue capacity must be at least 1",
             BuildErrorKind::CapacityTooLarge => {
                 "queue capacity must not exceed tokio::sync::Semaphore::MAX_PERMITS"
+            }
+            BuildErrorKind::MissingLimit => "limit is required: call `limit` on the builder",
+            BuildErrorKind::ZeroLimit => "limit must be at least 1",
+            BuildErrorKind::LimitTooLarge => {
+                "limit must not exceed tokio::sync::Semaphore::MAX_PERMITS"
             }
             BuildErrorKind::NoRuntime => {
                 "there is no tokio runtime: build must be called from within a tokio runtime"

@@ -89,12 +89,16 @@ mod join;
 mod lifecycle;
 mod metrics;
 mod pool;
+mod spawn;
+mod spawner;
 mod task;
 
 pub use error::{BuildError, JoinError, SpawnError, TrySpawnError};
 pub use join::{AbortHandle, JoinHandle};
 pub use metrics::Metrics;
 pub use pool::{DEFAULT_QUEUE_CAPACITY, PoolBuilder, WorkerPool};
+pub use spawn::Spawn;
+pub use spawner::{BoundedSpawner, SpawnerBuilder};
 
 // The README's Rust examples are compiled and run as doc tests.
 #[cfg(doctest)]

@@ -1,7 +1,7 @@
 //! Open → closed → idle: the part of a pool's life that does not depend on
 //! how it runs jobs.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -20,6 +20,9 @@ pub(crate) struct Lifecycle {
     /// Set by the first `close`, so that exactly one call returns `true`.
     closed: AtomicBool,
     tracker: TaskTracker,
+    /// Public handles (pool or spawner clones) alive; the last one to drop
+    /// closes.
+    handles: AtomicUsize,
 }
 
 impl Lifecycle {
@@ -28,6 +31,23 @@ impl Lifecycle {
             token: parent.map_or_else(CancellationToken::new, |p| p.child_token()),
             closed: AtomicBool::new(false),
             tracker: TaskTracker::new(),
+            handles: AtomicUsize::new(1),
+        }
+    }
+
+    /// A public handle was cloned.
+    pub(crate) fn handle_cloned(&self) {
+        // `Relaxed`: as for `Arc::clone`, a new handle is made from an
+        // existing one, which keeps the count above zero meanwhile.
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A public handle was dropped; the last one closes.
+    pub(crate) fn handle_dropped(&self) {
+        // `AcqRel`, as in `Arc::drop`: the last handle sees every other
+        // handle's uses before it closes.
+        if self.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.close();
         }
     }
 

@@ -87,11 +87,15 @@ pub(crate) trait Run: Send + Sync + 'static {
 }
 
 impl<T: Send + 'static> Task<T> {
-    /// A new queued job. `span` is entered while the job runs.
-    pub(crate) fn new<F>(future: F, stats: Arc<Stats>, span: tracing::Span) -> Arc<Task<T>>
+    /// A new, accepted job: counted as submitted, and set to run in a
+    /// `job` span that is a child of the caller's current span.
+    pub(crate) fn new<F>(future: F, stats: &Arc<Stats>) -> Arc<Task<T>>
     where
         F: Future<Output = T> + Send + 'static,
     {
+        // Counted before the job can possibly finish, so `submitted` never
+        // trails the outcome counters.
+        stats.submitted();
         Arc::new(Task {
             state: Mutex::new(State {
                 stage: Stage::Queued(Box::pin(future)),
@@ -100,8 +104,8 @@ impl<T: Send + 'static> Task<T> {
                 aborted: false,
                 started: false,
             }),
-            stats,
-            span,
+            span: job_span(&stats.name),
+            stats: stats.clone(),
         })
     }
 
@@ -327,7 +331,7 @@ impl std::fmt::Debug for Job {
 /// span. When that span is disabled by the subscriber's filter, the job runs
 /// in the submitter's span instead, so the job's own events still carry the
 /// context of whoever submitted it.
-pub(crate) fn job_span(pool: &str) -> tracing::Span {
+fn job_span(pool: &str) -> tracing::Span {
     let span = tracing::info_span!("job", pool = %pool);
     if span.is_disabled() {
         tracing::Span::current()

@@ -16,6 +16,8 @@ fn unpin<T: Unpin>() {}
 fn public_types_are_send_and_sync() {
     send_sync::<WorkerPool>();
     send_sync::<PoolBuilder>();
+    send_sync::<BoundedSpawner>();
+    send_sync::<SpawnerBuilder>();
     send_sync::<AbortHandle>();
     send_sync::<Metrics>();
     send_sync::<BuildError>();
@@ -34,6 +36,23 @@ fn futures_returned_by_async_methods_are_send(pool: &WorkerPool) {
     send(&pool.shutdown());
     send(&pool.shutdown_timeout(std::time::Duration::ZERO));
     send(&pool.wait());
+    send(&Spawn::spawn(pool, async {}));
+    send(&Spawn::spawn(&pool, async {}));
+}
+
+/// Never called: it only has to compile.
+fn spawner_futures_are_send(spawner: &BoundedSpawner) {
+    send(&spawner.spawn(async {}));
+    send(&spawner.spawn(async { Cell::new(1) }));
+    send(&spawner.shutdown());
+    send(&spawner.shutdown_timeout(std::time::Duration::ZERO));
+    send(&spawner.wait());
+    send(&Spawn::spawn(spawner, async {}));
+}
+
+/// Generic code can rely on `Spawn::spawn` being `Send`, whatever the type.
+fn generic_spawn_future_is_send<S: Spawn + Sync>(s: &S) {
+    send(&s.spawn(async {}));
 }
 
 /// `?` turns a `JoinError` into the usual boxed errors.

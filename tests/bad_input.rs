@@ -5,7 +5,7 @@ mod support;
 use std::panic::{self, Location};
 use std::sync::{Arc, Mutex};
 
-use taskpool::WorkerPool;
+use taskpool::{BoundedSpawner, WorkerPool};
 
 /// Runs `f`, which must panic, and returns the panic's location and message.
 /// The hook is global, so callers take turns, and it only records panics of
@@ -163,4 +163,72 @@ async fn into_panic_on_a_cancelled_error_panics() {
         msg.starts_with("`JoinError` reason is not a panic."),
         "{msg}"
     );
+}
+
+#[tokio::test]
+async fn spawner_without_a_limit_is_an_error() {
+    let err = BoundedSpawner::builder().build().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "limit is required: call `limit` on the builder"
+    );
+}
+
+#[tokio::test]
+async fn spawner_with_zero_limit_is_an_error() {
+    let err = BoundedSpawner::builder().limit(0).build().unwrap_err();
+    assert_eq!(err.to_string(), "limit must be at least 1");
+    let err = BoundedSpawner::builder()
+        .limit(usize::MAX)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "limit must not exceed tokio::sync::Semaphore::MAX_PERMITS"
+    );
+}
+
+#[test]
+fn spawner_outside_a_runtime_is_an_error() {
+    let err = BoundedSpawner::builder().limit(3).build().unwrap_err();
+    assert!(err.is_no_runtime());
+}
+
+#[test]
+fn spawner_new_with_zero_panics_at_the_callers_line() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _enter = rt.enter();
+    let line = Location::caller().line() + 1;
+    let (file, at, msg) = panic_location(|| drop(BoundedSpawner::new(0)));
+    assert_eq!((file.as_str(), at), (file!(), line));
+    assert_eq!(msg, "limit must be at least 1");
+}
+
+#[test]
+fn spawner_blocking_spawn_inside_async_code_panics_at_the_callers_line() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let spawner = BoundedSpawner::new(1);
+        let line = Location::caller().line() + 1;
+        let (file, at, msg) = panic_location(|| drop(spawner.blocking_spawn(async {})));
+        assert_eq!((file.as_str(), at), (file!(), line));
+        assert!(msg.starts_with("Cannot block the current thread"), "{msg}");
+    });
+}
+
+#[test]
+fn spawner_try_spawn_from_outside_the_runtime_runs_on_it() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let spawner = rt.block_on(async { BoundedSpawner::new(1) });
+    let handle = spawner.try_spawn(async { 5 }).unwrap();
+    assert_eq!(rt.block_on(handle).unwrap(), 5);
 }

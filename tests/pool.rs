@@ -10,7 +10,7 @@ use taskpool::{TrySpawnError, WorkerPool};
 use tokio::sync::{Notify, oneshot};
 use tokio_test::{assert_pending, assert_ready};
 
-use support::{DropWitness, is_dropped, watchdog};
+use support::{Blocker, DropWitness, is_dropped, watchdog};
 
 fn pool(workers: usize, queue_capacity: usize) -> WorkerPool {
     WorkerPool::builder()
@@ -19,35 +19,6 @@ fn pool(workers: usize, queue_capacity: usize) -> WorkerPool {
         .name("test")
         .build()
         .unwrap()
-}
-
-/// Occupies one worker until released; reports when it has started.
-struct Blocker {
-    started: oneshot::Receiver<()>,
-    release: oneshot::Sender<()>,
-}
-
-impl Blocker {
-    async fn spawn(pool: &WorkerPool) -> (Blocker, taskpool::JoinHandle<()>) {
-        let (started_tx, started) = oneshot::channel();
-        let (release, release_rx) = oneshot::channel::<()>();
-        let handle = pool
-            .spawn(async move {
-                let _ = started_tx.send(());
-                let _ = release_rx.await;
-            })
-            .await
-            .unwrap();
-        (Blocker { started, release }, handle)
-    }
-
-    async fn started(&mut self) {
-        (&mut self.started).await.expect("blocker started");
-    }
-
-    fn release(self) {
-        let _ = self.release.send(());
-    }
 }
 
 // --- 1. fixed workers, FIFO, bounds --------------------------------------

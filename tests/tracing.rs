@@ -3,7 +3,7 @@
 
 mod support;
 
-use taskpool::WorkerPool;
+use taskpool::{BoundedSpawner, Spawn, WorkerPool};
 use tracing::Instrument;
 
 use support::watchdog;
@@ -24,39 +24,55 @@ fn in_turn<F: std::future::Future>(test: F) -> F::Output {
 }
 
 #[test]
-fn a_job_span_is_a_child_of_the_submitters_span() {
+fn a_pool_job_span_is_a_child_of_the_submitters_span() {
     in_turn(async {
-        let (captured, _guard) = support::capture::install();
         let pool = WorkerPool::builder()
             .workers(2)
             .name("orders")
             .build()
             .unwrap();
-
-        let handle = async {
-            pool.spawn(async { tracing::info!("inside the job") })
-                .await
-                .unwrap()
-        }
-        .instrument(tracing::info_span!("request", id = 7))
-        .await;
-        watchdog(handle).await.unwrap();
-
-        let spans = captured.spans.lock().unwrap();
-        let job = spans
-            .iter()
-            .find(|(name, _, _)| name == "job")
-            .expect("a job span was created");
-        assert!(job.1.contains("pool=orders"), "{job:?}");
-        assert_eq!(job.2.as_deref(), Some("request"));
-
-        let events = captured.events.lock().unwrap();
-        let inside = events
-            .iter()
-            .find(|(_, fields, _)| fields.contains("inside the job"))
-            .expect("the job's event was recorded");
-        assert_eq!(inside.2, ["job", "request"]);
+        job_span_is_a_child_of_the_submitters_span(&pool).await;
     })
+}
+
+#[test]
+fn a_spawner_job_span_is_a_child_of_the_submitters_span() {
+    in_turn(async {
+        let spawner = BoundedSpawner::builder()
+            .limit(2)
+            .name("orders")
+            .build()
+            .unwrap();
+        job_span_is_a_child_of_the_submitters_span(&spawner).await;
+    })
+}
+
+async fn job_span_is_a_child_of_the_submitters_span(spawner: &impl Spawn) {
+    let (captured, _guard) = support::capture::install();
+    let handle = async {
+        spawner
+            .spawn(async { tracing::info!("inside the job") })
+            .await
+            .unwrap()
+    }
+    .instrument(tracing::info_span!("request", id = 7))
+    .await;
+    watchdog(handle).await.unwrap();
+
+    let spans = captured.spans.lock().unwrap();
+    let job = spans
+        .iter()
+        .find(|(name, _, _)| name == "job")
+        .expect("a job span was created");
+    assert!(job.1.contains("pool=orders"), "{job:?}");
+    assert_eq!(job.2.as_deref(), Some("request"));
+
+    let events = captured.events.lock().unwrap();
+    let inside = events
+        .iter()
+        .find(|(_, fields, _)| fields.contains("inside the job"))
+        .expect("the job's event was recorded");
+    assert_eq!(inside.2, ["job", "request"]);
 }
 
 #[test]

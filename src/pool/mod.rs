@@ -6,10 +6,8 @@ mod worker;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::mpsc::{Permit, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 
 pub use builder::{DEFAULT_QUEUE_CAPACITY, PoolBuilder};
@@ -18,7 +16,7 @@ use worker::Shared;
 use crate::error::{SpawnError, TrySpawnError};
 use crate::join::JoinHandle;
 use crate::metrics::Metrics;
-use crate::task::{self, Job, Task};
+use crate::spawn::{self, Spawn};
 
 /// A fixed number of long-lived tokio tasks (*workers*) that run jobs taken,
 /// in FIFO order, from one bounded queue.
@@ -192,13 +190,7 @@ impl WorkerPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.reserve().await {
-            Some(permit) => Ok(self.submit(permit, future)),
-            None => {
-                self.shared.stats.rejected();
-                Err(SpawnError::new(future))
-            }
-        }
+        spawn::spawn(&*self.shared, future).await
     }
 
     /// Submits a job if there is room in the queue right now; never waits.
@@ -236,24 +228,7 @@ impl WorkerPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let permit = if self.is_closed() {
-            Err(TrySpawnError::Closed(()))
-        } else {
-            self.shared.tx.try_reserve().map_err(|err| match err {
-                TrySendError::Full(()) => TrySpawnError::Full(()),
-                TrySendError::Closed(()) => TrySpawnError::Closed(()),
-            })
-        };
-        match permit {
-            Ok(permit) => Ok(self.submit(permit, future)),
-            Err(err) => {
-                self.shared.stats.rejected();
-                Err(match err {
-                    TrySpawnError::Full(()) => TrySpawnError::Full(future),
-                    TrySpawnError::Closed(()) => TrySpawnError::Closed(future),
-                })
-            }
-        }
+        spawn::try_spawn(&*self.shared, future)
     }
 
     /// Submits a job from synchronous code, blocking the thread while the
@@ -296,42 +271,7 @@ impl WorkerPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        task::assert_can_block();
-        futures::executor::block_on(self.spawn(future))
-    }
-
-    /// Waits for a queue slot; `None` if the pool is or becomes closed.
-    async fn reserve(&self) -> Option<Permit<'_, Job>> {
-        if self.is_closed() {
-            return None;
-        }
-        match self.shared.tx.try_reserve() {
-            Ok(permit) => Some(permit),
-            Err(TrySendError::Closed(())) => None,
-            // tokio's semaphore is fair, so this waits in FIFO order; dropping
-            // the `reserve` future gives up the place, and nothing else.
-            Err(TrySendError::Full(())) => tokio::select! {
-                biased;
-                () = self.shared.lifecycle.token().cancelled() => None,
-                permit = self.shared.tx.reserve() => permit.ok(),
-            },
-        }
-    }
-
-    /// Queues the job into the reserved slot. Infallible: a reserved slot is
-    /// always received, even if the pool closes meanwhile.
-    fn submit<F>(&self, permit: Permit<'_, Job>, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let stats = &self.shared.stats;
-        let task = Task::new(future, stats.clone(), task::job_span(&stats.name));
-        // Counted before it can finish, so `submitted` never trails the
-        // outcome counters.
-        stats.submitted();
-        permit.send(Job::new(task.clone()));
-        JoinHandle::new(task)
+        spawn::blocking_spawn(&*self.shared, future)
     }
 
     /// Stops accepting jobs. Returns `true` if this call closed the pool,
@@ -554,12 +494,31 @@ impl WorkerPool {
 impl std::panic::UnwindSafe for WorkerPool {}
 impl std::panic::RefUnwindSafe for WorkerPool {}
 
+impl Spawn for WorkerPool {
+    fn spawn<F>(
+        &self,
+        future: F,
+    ) -> impl Future<Output = Result<JoinHandle<F::Output>, SpawnError<F>>> + Send
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        WorkerPool::spawn(self, future)
+    }
+
+    fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        WorkerPool::try_spawn(self, future)
+    }
+}
+
 impl Clone for WorkerPool {
     /// Returns another handle to the same pool.
     fn clone(&self) -> WorkerPool {
-        // `Relaxed`: as for `Arc::clone`, a new handle is made from an
-        // existing one, which keeps the count above zero meanwhile.
-        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        self.shared.lifecycle.handle_cloned();
         WorkerPool {
             shared: self.shared.clone(),
         }
@@ -568,11 +527,7 @@ impl Clone for WorkerPool {
 
 impl Drop for WorkerPool {
     fn drop(&mut self) {
-        // `AcqRel`, as in `Arc::drop`: the last handle sees every other
-        // handle's uses before it closes.
-        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shared.lifecycle.close();
-        }
+        self.shared.lifecycle.handle_dropped();
     }
 }
 

@@ -4,11 +4,12 @@ use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc::{self, error::TryRecvError};
+use tokio::sync::mpsc::{self, Permit, error::TryRecvError, error::TrySendError};
 
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Stats;
-use crate::task::{Job, Run};
+use crate::spawn::{Admit, Refusal};
+use crate::task::{Job, Run, Task};
 
 /// Everything the pool's handles and its workers share.
 #[derive(Debug)]
@@ -27,8 +28,6 @@ pub(crate) struct Shared {
     aborting: AtomicBool,
     /// Workers whose task has not ended.
     live_workers: AtomicUsize,
-    /// `WorkerPool` clones alive; the last one to drop closes the pool.
-    pub(crate) handles: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -53,7 +52,6 @@ impl Shared {
             slots: (0..workers).map(|_| Slot::default()).collect(),
             aborting: AtomicBool::new(false),
             live_workers: AtomicUsize::new(workers),
-            handles: AtomicUsize::new(1),
         }
     }
 
@@ -112,6 +110,54 @@ impl Shared {
                 drop(job); // cancels it: a dropped unfinished `Job` is cancelled
             }
         }
+    }
+}
+
+impl Admit for Shared {
+    type Permit<'a> = Permit<'a, Job>;
+
+    fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    fn try_admit(&self) -> Result<Permit<'_, Job>, Refusal> {
+        self.tx.try_reserve().map_err(|err| match err {
+            TrySendError::Full(()) => Refusal::Full,
+            TrySendError::Closed(()) => Refusal::Closed,
+        })
+    }
+
+    async fn admit(&self) -> Option<Permit<'_, Job>> {
+        if self.lifecycle.is_closed() {
+            return None;
+        }
+        match self.try_admit() {
+            Ok(permit) => Some(permit),
+            Err(Refusal::Closed) => None,
+            // tokio's semaphore is fair, so this waits in FIFO order; dropping
+            // the `reserve` future gives up the place, and nothing else.
+            Err(Refusal::Full) => tokio::select! {
+                biased;
+                () = self.lifecycle.token().cancelled() => None,
+                permit = self.tx.reserve() => permit.ok(),
+            },
+        }
+    }
+
+    /// Queues the job into the reserved slot. A reserved slot is always
+    /// received by a worker, even if the pool closes meanwhile.
+    fn launch<F>(&self, permit: Permit<'_, Job>, future: F) -> Arc<Task<F::Output>>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let task = Task::new(future, &self.stats);
+        permit.send(Job::new(task.clone()));
+        task
     }
 }
 

@@ -29,6 +29,36 @@ pub fn is_dropped(weak: &Weak<()>) -> bool {
     weak.upgrade().is_none()
 }
 
+/// Occupies one worker (or one spawner permit) until released; reports when
+/// it has started.
+pub struct Blocker {
+    started: tokio::sync::oneshot::Receiver<()>,
+    release: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Blocker {
+    pub async fn spawn(spawner: &impl taskpool::Spawn) -> (Blocker, taskpool::JoinHandle<()>) {
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let (release, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = spawner
+            .spawn(async move {
+                let _ = started_tx.send(());
+                let _ = release_rx.await;
+            })
+            .await
+            .unwrap();
+        (Blocker { started, release }, handle)
+    }
+
+    pub async fn started(&mut self) {
+        (&mut self.started).await.expect("blocker started");
+    }
+
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
+}
+
 /// Alive tasks on the current runtime.
 pub fn alive_tasks() -> usize {
     tokio::runtime::Handle::current()

@@ -1,0 +1,156 @@
+//! `SpawnerBuilder`: the configuration of a `BoundedSpawner`.
+
+use std::sync::Arc;
+
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+use super::{BoundedSpawner, Shared};
+use crate::error::{BuildError, BuildErrorKind};
+use crate::lifecycle::Lifecycle;
+use crate::metrics::Stats;
+
+/// Builds a [`BoundedSpawner`] with custom settings.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`limit`](SpawnerBuilder::limit) | none: required |
+/// | [`name`](SpawnerBuilder::name) | `"taskpool"` |
+/// | [`cancellation_token`](SpawnerBuilder::cancellation_token) | none: only the spawner's own methods close it |
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::BoundedSpawner;
+/// use tokio_util::sync::CancellationToken;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let shutdown = CancellationToken::new();
+/// let spawner = BoundedSpawner::builder()
+///     .limit(100)
+///     .name("webhooks")
+///     .cancellation_token(shutdown.clone())
+///     .build()
+///     .expect("a limit, inside a runtime");
+/// assert_eq!(spawner.metrics().workers, 100);
+/// # }
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "builders do nothing unless built"]
+pub struct SpawnerBuilder {
+    limit: Option<usize>,
+    name: Option<String>,
+    parent: Option<CancellationToken>,
+}
+
+impl SpawnerBuilder {
+    pub(crate) fn new() -> SpawnerBuilder {
+        SpawnerBuilder::default()
+    }
+
+    /// Sets the most tasks the spawner lets exist at once. Required; `0`
+    /// makes [`build`](SpawnerBuilder::build) fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::builder().limit(8).build().unwrap();
+    /// assert_eq!(spawner.metrics().workers, 8);
+    /// # }
+    /// ```
+    pub fn limit(mut self, limit: usize) -> SpawnerBuilder {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Names the spawner, for its jobs' `tracing` spans and its `Debug`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::builder().limit(2).name("crawler").build().unwrap();
+    /// assert!(format!("{spawner:?}").contains("crawler"));
+    /// # }
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> SpawnerBuilder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Ties the spawner to a parent token: when `token` is cancelled, the
+    /// spawner closes, as if [`close`](BoundedSpawner::close) had been
+    /// called. Running tasks still run to completion.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::BoundedSpawner;
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let root = CancellationToken::new();
+    /// let spawner = BoundedSpawner::builder()
+    ///     .limit(4)
+    ///     .cancellation_token(root.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// root.cancel();
+    /// assert!(spawner.is_closed());
+    /// spawner.wait().await;
+    /// # }
+    /// ```
+    pub fn cancellation_token(mut self, token: CancellationToken) -> SpawnerBuilder {
+        self.parent = Some(token);
+        self
+    }
+
+    /// Builds the spawner. Its tasks will run on the current tokio runtime,
+    /// whichever thread later submits them.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`BuildError`] if no limit was set, the limit is `0` (or
+    /// exceeds `tokio::sync::Semaphore::MAX_PERMITS`), or if called outside a
+    /// tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::BoundedSpawner;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = BoundedSpawner::builder().build().unwrap_err();
+    /// assert_eq!(err.to_string(), "limit is required: call `limit` on the builder");
+    /// let spawner = BoundedSpawner::builder().limit(16).build().unwrap();
+    /// # drop(spawner);
+    /// # }
+    /// ```
+    pub fn build(self) -> Result<BoundedSpawner, BuildError> {
+        let limit = match self.limit {
+            None => return Err(BuildError::new(BuildErrorKind::MissingLimit)),
+            Some(0) => return Err(BuildError::new(BuildErrorKind::ZeroLimit)),
+            Some(n) if n > tokio::sync::Semaphore::MAX_PERMITS => {
+                return Err(BuildError::new(BuildErrorKind::LimitTooLarge));
+            }
+            Some(n) => n,
+        };
+        let runtime =
+            Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
+        let name = self.name.unwrap_or_else(|| "taskpool".to_owned());
+        let shared = Shared::new(
+            limit,
+            runtime,
+            Arc::new(Stats::new(name.into_boxed_str())),
+            Lifecycle::new(self.parent),
+        );
+        tracing::debug!(spawner = %shared.stats.name, limit, "bounded spawner started");
+        Ok(BoundedSpawner::from_shared(shared))
+    }
+}

@@ -1,0 +1,593 @@
+//! `BoundedSpawner`: `tokio::spawn` behind a semaphore.
+
+mod builder;
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio_util::sync::CancellationToken;
+
+pub use builder::SpawnerBuilder;
+
+use crate::error::{SpawnError, TrySpawnError};
+use crate::join::JoinHandle;
+use crate::lifecycle::Lifecycle;
+use crate::metrics::{Metrics, Stats};
+use crate::spawn::{self, Admit, Refusal, Spawn};
+use crate::task::{Job, Task};
+
+/// A drop-in for `tokio::spawn` that lets at most `limit` of its tasks exist
+/// at once.
+///
+/// Each job becomes one tokio task, scheduled and work-stolen by tokio like
+/// any other. A semaphore permit is taken *before* the task is created and
+/// travels inside the job's future, so it comes back, with no special code,
+/// whenever that future is dropped: it completed, it panicked, it was
+/// aborted, or its runtime shut down. When a job's [`JoinHandle`] resolves,
+/// its permit is already free again.
+///
+/// While every permit is taken, [`spawn`](BoundedSpawner::spawn) waits, in
+/// FIFO order with the other waiting submitters, and
+/// [`try_spawn`](BoundedSpawner::try_spawn) refuses. There is no queue of
+/// accepted jobs: a job is either running in its task or still with its
+/// submitter.
+///
+/// Handles, errors, aborts, panics and the lifecycle (`close`, `shutdown`,
+/// `shutdown_timeout`, `abort_all`, `wait`, the parent token, dropping the
+/// last clone) behave exactly as for [`WorkerPool`](crate::WorkerPool).
+/// `BoundedSpawner` is cheap to clone; all clones share the same limit.
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::BoundedSpawner;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // Was: for url in urls { tokio::spawn(fetch(url)); }
+/// let spawner = BoundedSpawner::new(50);
+/// let mut handles = Vec::new();
+/// for id in 0..200u32 {
+///     handles.push(spawner.spawn(async move { id % 7 }).await.unwrap());
+/// }
+/// let mut sum = 0;
+/// for handle in handles {
+///     sum += handle.await.unwrap();
+/// }
+/// assert_eq!(sum, 594);
+/// spawner.shutdown().await;
+/// # }
+/// ```
+pub struct BoundedSpawner {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    semaphore: Arc<Semaphore>,
+    limit: usize,
+    /// Where the tasks are spawned: the runtime the spawner was built on.
+    runtime: Handle,
+    stats: Arc<Stats>,
+    lifecycle: Lifecycle,
+    /// Cancelled by `abort_all`; every task watches it.
+    abort: CancellationToken,
+    /// Submitters waiting for a permit.
+    waiting: AtomicUsize,
+}
+
+impl Shared {
+    fn new(limit: usize, runtime: Handle, stats: Arc<Stats>, lifecycle: Lifecycle) -> Shared {
+        Shared {
+            semaphore: Arc::new(Semaphore::new(limit)),
+            limit,
+            runtime,
+            stats,
+            lifecycle,
+            abort: CancellationToken::new(),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// Tasks alive: permits taken.
+    fn running(&self) -> usize {
+        self.limit - self.semaphore.available_permits()
+    }
+
+    fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+impl Admit for Shared {
+    type Permit<'a> = OwnedSemaphorePermit;
+
+    fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    fn try_admit(&self) -> Result<OwnedSemaphorePermit, Refusal> {
+        self.semaphore
+            .clone()
+            .try_acquire_owned()
+            .map_err(|err| match err {
+                TryAcquireError::NoPermits => Refusal::Full,
+                TryAcquireError::Closed => Refusal::Closed,
+            })
+    }
+
+    async fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        if self.lifecycle.is_closed() {
+            return None;
+        }
+        match self.try_admit() {
+            Ok(permit) => Some(permit),
+            Err(Refusal::Closed) => None,
+            Err(Refusal::Full) => {
+                let _waiting = Waiting::enter(&self.waiting);
+                // tokio's semaphore is fair: FIFO. Dropping `acquire_owned`
+                // gives up the place in line and takes no permit.
+                tokio::select! {
+                    biased;
+                    () = self.lifecycle.token().cancelled() => None,
+                    permit = self.semaphore.clone().acquire_owned() => permit.ok(),
+                }
+            }
+        }
+    }
+
+    fn launch<F>(&self, permit: OwnedSemaphorePermit, future: F) -> Arc<Task<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        // The permit lives in the job's future: dropping that future, on
+        // whatever path, gives the permit back (before the handle resolves).
+        let task = Task::new(
+            async move {
+                let _permit = permit;
+                future.await
+            },
+            &self.stats,
+        );
+        let job = Job::new(task.clone());
+        self.lifecycle
+            .tracker()
+            .spawn_on(run(job, self.abort.clone()), &self.runtime);
+        task
+    }
+}
+
+/// Counts a submitter as waiting until dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicUsize) -> Waiting<'a> {
+        // `Relaxed`: a gauge for metrics only.
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The body of each spawned task: runs the job, and aborts it if
+/// `abort_all` cancels `abort`. If the runtime drops this future first, the
+/// `Job` cancels the job on drop.
+async fn run(job: Job, abort: CancellationToken) {
+    if abort.is_cancelled() {
+        job.task().abort();
+    }
+    let mut aborted = pin!(abort.cancelled_owned());
+    poll_fn(|cx| {
+        if job.poll_run(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        if aborted.as_mut().poll(cx).is_ready() {
+            job.task().abort();
+            // Not being polled, the job is cancelled right here.
+            return job.poll_run(cx);
+        }
+        Poll::Pending
+    })
+    .await;
+}
+
+impl BoundedSpawner {
+    /// Creates a spawner that lets at most `limit` tasks exist at once, on
+    /// the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if `limit` is `0` or if called outside a
+    /// tokio runtime. [`BoundedSpawner::builder`] returns these as errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(64);
+    /// assert_eq!(spawner.metrics().workers, 64);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn new(limit: usize) -> BoundedSpawner {
+        match BoundedSpawner::builder().limit(limit).build() {
+            Ok(spawner) => spawner,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// Returns a builder to set the limit, name and parent cancellation
+    /// token.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::builder().limit(10).name("uploads").build().unwrap();
+    /// # drop(spawner);
+    /// # }
+    /// ```
+    pub fn builder() -> SpawnerBuilder {
+        SpawnerBuilder::new()
+    }
+
+    fn from_shared(shared: Shared) -> BoundedSpawner {
+        BoundedSpawner {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Waits for a permit, then spawns the job as a tokio task.
+    ///
+    /// The job runs inside a `tracing` span `job{pool=…}`, a child of the
+    /// span current here. Dropping the returned handle detaches the task.
+    ///
+    /// # Errors
+    ///
+    /// If the spawner is closed (or closes while this call waits), the future
+    /// is handed back in a [`SpawnError`].
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe. If the returned future is dropped before
+    /// it completes, no permit is taken, no task is created and the user's
+    /// future is dropped with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(2);
+    /// let handle = spawner.spawn(async { "done" }).await.unwrap();
+    /// assert_eq!(handle.await.unwrap(), "done");
+    /// # }
+    /// ```
+    pub async fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        spawn::spawn(&*self.shared, future).await
+    }
+
+    /// Spawns the job if a permit is free right now; never waits.
+    ///
+    /// # Errors
+    ///
+    /// Hands the future back in [`TrySpawnError::Full`] if every permit is
+    /// taken, or [`TrySpawnError::Closed`] if the spawner is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::BoundedSpawner;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = BoundedSpawner::new(1);
+    /// let first = spawner.try_spawn(std::future::pending::<()>()).unwrap();
+    /// let err = spawner.try_spawn(async { 2 }).unwrap_err();
+    /// assert!(err.is_full());
+    /// assert_eq!(err.into_inner().await, 2);
+    /// first.abort();
+    /// # }
+    /// ```
+    pub fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        spawn::try_spawn(&*self.shared, future)
+    }
+
+    /// Spawns from synchronous code, blocking the thread until a permit is
+    /// free. The task runs on the runtime the spawner was built on.
+    ///
+    /// # Errors
+    ///
+    /// Hands the future back in a [`SpawnError`] if the spawner is closed.
+    ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from asynchronous code running
+    /// on a tokio runtime (as tokio's `Sender::blocking_send` does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(2);
+    /// let producer = spawner.clone();
+    /// let handle = std::thread::spawn(move || producer.blocking_spawn(async { 7 }).unwrap())
+    ///     .join()
+    ///     .unwrap();
+    /// assert_eq!(handle.await.unwrap(), 7);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn blocking_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        spawn::blocking_spawn(&*self.shared, future)
+    }
+
+    /// Stops accepting jobs; `true` if this call closed the spawner.
+    /// Running tasks go on; submitters waiting for a permit get their future
+    /// back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(2);
+    /// assert!(spawner.close());
+    /// assert!(!spawner.close());
+    /// assert!(spawner.try_spawn(async {}).unwrap_err().is_closed());
+    /// # }
+    /// ```
+    pub fn close(&self) -> bool {
+        self.shared.lifecycle.close()
+    }
+
+    /// Returns `true` if the spawner no longer accepts jobs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(2);
+    /// spawner.close();
+    /// assert!(spawner.is_closed());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.shared.lifecycle.is_closed()
+    }
+
+    /// Closes the spawner and waits until every task it spawned has finished
+    /// and been dropped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping it leaves the spawner closed and its tasks
+    /// running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(4);
+    /// for _ in 0..10 {
+    ///     spawner.spawn(tokio::task::yield_now()).await.unwrap();
+    /// }
+    /// spawner.shutdown().await;
+    /// assert_eq!(spawner.metrics().completed, 10);
+    /// # }
+    /// ```
+    pub async fn shutdown(&self) {
+        self.close();
+        self.wait().await;
+    }
+
+    /// As [`shutdown`](BoundedSpawner::shutdown), but after `timeout` aborts
+    /// what is left and waits for it to be dropped. Returns `true` if every
+    /// task finished in time.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime with the time driver enabled.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping it before the deadline aborts nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(2);
+    /// let stuck = spawner.spawn(std::future::pending::<()>()).await.unwrap();
+    /// assert!(!spawner.shutdown_timeout(Duration::from_millis(10)).await);
+    /// assert!(stuck.await.unwrap_err().is_cancelled());
+    /// # }
+    /// ```
+    pub async fn shutdown_timeout(&self, timeout: Duration) -> bool {
+        self.shared
+            .lifecycle
+            .shutdown_timeout(timeout, || self.abort_all())
+            .await
+    }
+
+    /// Closes the spawner and aborts every task it spawned at its next
+    /// `.await`; submitters waiting for a permit get their future back.
+    /// Does not wait: follow it with [`wait`](BoundedSpawner::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(2);
+    /// let handle = spawner.spawn(std::future::pending::<()>()).await.unwrap();
+    /// spawner.abort_all();
+    /// spawner.wait().await;
+    /// assert!(handle.await.unwrap_err().is_cancelled());
+    /// # }
+    /// ```
+    pub fn abort_all(&self) {
+        self.shared.lifecycle.close();
+        self.shared.abort.cancel();
+    }
+
+    /// Waits until the spawner is closed and every task it spawned has
+    /// finished. Does not close it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only observes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(2);
+    /// spawner.spawn(async {}).await.unwrap();
+    /// spawner.close();
+    /// spawner.wait().await;
+    /// assert_eq!(spawner.metrics().running, 0);
+    /// # }
+    /// ```
+    pub async fn wait(&self) {
+        self.shared.lifecycle.wait().await;
+    }
+
+    /// Returns the spawner's own `CancellationToken`, cancelled when it
+    /// starts shutting down; a child of the builder's parent token.
+    /// Cancelling it closes the spawner.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(2);
+    /// let token = spawner.cancellation_token();
+    /// let job = spawner.spawn(async move { token.cancelled().await }).await.unwrap();
+    /// spawner.close();
+    /// job.await.unwrap();
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.shared.lifecycle.token().clone()
+    }
+
+    /// Returns a snapshot: `workers` is the limit, `queue_capacity` is `0`,
+    /// `running` is the tasks alive (permits taken), `queued` the submitters
+    /// waiting for a permit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(3);
+    /// let handle = spawner.spawn(std::future::pending::<()>()).await.unwrap();
+    /// let m = spawner.metrics();
+    /// assert_eq!((m.workers, m.queue_capacity, m.running, m.queued), (3, 0, 1, 0));
+    /// handle.abort();
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn metrics(&self) -> Metrics {
+        let shared = &self.shared;
+        let mut metrics = shared.stats.snapshot(shared.limit, 0, shared.waiting());
+        metrics.running = shared.running();
+        metrics
+    }
+}
+
+impl Spawn for BoundedSpawner {
+    fn spawn<F>(
+        &self,
+        future: F,
+    ) -> impl Future<Output = Result<JoinHandle<F::Output>, SpawnError<F>>> + Send
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        BoundedSpawner::spawn(self, future)
+    }
+
+    fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        BoundedSpawner::try_spawn(self, future)
+    }
+}
+
+// A panic cannot leave the spawner half-updated (see `WorkerPool`).
+impl std::panic::UnwindSafe for BoundedSpawner {}
+impl std::panic::RefUnwindSafe for BoundedSpawner {}
+
+impl Clone for BoundedSpawner {
+    /// Returns another handle to the same spawner (the same limit).
+    fn clone(&self) -> BoundedSpawner {
+        self.shared.lifecycle.handle_cloned();
+        BoundedSpawner {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for BoundedSpawner {
+    fn drop(&mut self) {
+        self.shared.lifecycle.handle_dropped();
+    }
+}
+
+impl fmt::Debug for BoundedSpawner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.shared;
+        f.debug_struct("BoundedSpawner")
+            .field("name", &shared.stats.name)
+            .field("limit", &shared.limit)
+            .field("queued", &shared.waiting())
+            .field("running", &shared.running())
+            .field("is_closed", &self.is_closed())
+            .finish()
+    }
+}
