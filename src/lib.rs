@@ -16,9 +16,16 @@
 //! - the pool shuts down gracefully through a
 //!   [`CancellationToken`](tokio_util::sync::CancellationToken).
 //!
+//! For code that wants one tokio task per job, [`BoundedSpawner`] is the
+//! other half: `tokio::spawn` behind a semaphore, so at most `limit` of its
+//! tasks exist at once. Both share one vocabulary ([`JoinHandle`],
+//! [`JoinError`], [`SpawnError`], [`TrySpawnError`], [`Metrics`], the
+//! lifecycle methods) and the [`Spawn`] trait, so a service can take
+//! `impl Spawn` and choose by configuration.
+//!
 //! The API follows tokio's: `spawn` returns a [`JoinHandle`] that you await
 //! for the output, dropping it detaches the job, and errors hand your future
-//! back.
+//! back. Moving from `tokio::spawn`? See [`replacing_tokio_spawn`].
 //!
 //! # Examples
 //!
@@ -61,19 +68,41 @@
 //! }
 //! ```
 //!
+//! # `WorkerPool` or `BoundedSpawner`?
+//!
+//! | | [`WorkerPool`] | [`BoundedSpawner`] |
+//! |---|---|---|
+//! | where jobs run | inside a fixed set of long-lived worker tasks | one new tokio task per job |
+//! | knobs | concurrency (`workers`) and backlog (`queue_capacity`), separately | one: `limit` |
+//! | backlog | a FIFO queue of accepted jobs, bounded | none: submitters wait for a permit (FIFO) |
+//! | scheduling | one job at a time per worker; a job that yields yields its worker | each job is scheduled and work-stolen by tokio on its own |
+//! | a slow job | holds one worker; the queue behind it is served by the others | holds one permit |
+//!
+//! Choose the pool when the backlog itself should be bounded and observable
+//! (queue length as a metric, load shedding on a full queue, FIFO start
+//! order), or when many tiny jobs make a task per job a cost worth avoiding.
+//! Choose the spawner for a drop-in fix of `tokio::spawn` in a loop, when
+//! jobs are of very uneven length and each should be scheduled (and
+//! work-stolen) by the runtime on its own, and when a separate queue is of no
+//! use. The project's benchmark harness
+//! measures both against `tokio::spawn`, `JoinSet` + `Semaphore` and
+//! `buffer_unordered`.
+//!
 //! # Guarantees
 //!
 //! - **Bounded**: at most `workers` jobs run and at most `queue_capacity`
-//!   wait.
+//!   wait ([`WorkerPool`]); at most `limit` tasks exist
+//!   ([`BoundedSpawner`]).
 //! - **Nothing lost**: an accepted job runs exactly once, or is cancelled (by
 //!   [`JoinHandle::abort`], [`WorkerPool::abort_all`], a
 //!   [`shutdown_timeout`](WorkerPool::shutdown_timeout) deadline, or its
 //!   runtime shutting down) and its handle says so. A refused job is handed
 //!   back in the error.
 //! - **Panic isolation**: a job that panics fails its own handle
-//!   ([`JoinError::is_panic`]); the worker goes on with the next job.
-//! - **Cancel safety**: [`WorkerPool::spawn`] and awaiting `&mut JoinHandle`
-//!   can lose a `tokio::select!` without losing a job or a result.
+//!   ([`JoinError::is_panic`]); the worker goes on with the next job, and a
+//!   spawner's permit comes back.
+//! - **Cancel safety**: `spawn` and awaiting `&mut JoinHandle` can lose a
+//!   `tokio::select!` without losing a job or a result.
 //! - **Tracing**: each job runs in a span `job{pool=…}`, a child of the span
 //!   that was current when it was submitted.
 #![forbid(unsafe_code)]
@@ -83,6 +112,11 @@
     rust_2018_idioms,
     unreachable_pub
 )]
+
+/// A guide: before/after code for moving from `tokio::spawn`.
+pub mod replacing_tokio_spawn {
+    #![doc = include_str!("docs/replacing_tokio_spawn.md")]
+}
 
 mod error;
 mod join;

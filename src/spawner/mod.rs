@@ -31,7 +31,8 @@ use crate::task::{Job, Task};
 /// travels inside the job's future, so it comes back, with no special code,
 /// whenever that future is dropped: it completed, it panicked, it was
 /// aborted, or its runtime shut down. When a job's [`JoinHandle`] resolves,
-/// its permit is already free again.
+/// its permit is already free again. (The tokio task that ran it ends a
+/// moment later; by then it holds nothing of the job.)
 ///
 /// While every permit is taken, [`spawn`](BoundedSpawner::spawn) waits, in
 /// FIFO order with the other waiting submitters, and
