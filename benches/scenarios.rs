@@ -1,0 +1,701 @@
+//! Scenario runner: taskpool against what a user would otherwise write.
+//!
+//! `cargo bench --bench scenarios` (full) or `cargo bench --bench scenarios --
+//! --quick` (reduced sizes, under two minutes). Every measurement runs in a
+//! child process of its own (this binary, re-run with `--child`), so peak
+//! memory (`VmHWM`) belongs to one contender; each is repeated and the median
+//! taken. All contenders use the same runtime: multi-thread, 2 worker
+//! threads. The report is printed as Markdown and written to
+//! `target/bench-report.md`; the worker-count plot to
+//! `target/bench-scaling.svg`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use taskpool::{BoundedSpawner, WorkerPool};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+const REPS: usize = 5;
+
+// ---------------------------------------------------------------------------
+// Child side: one measurement, printed as `key=value` pairs.
+// ---------------------------------------------------------------------------
+
+/// What one child run reports.
+type Sample = BTreeMap<String, f64>;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Peak resident set size of this process, in KiB.
+fn peak_rss_kib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+async fn tiny_job(i: u64) -> u64 {
+    tokio::task::yield_now().await;
+    i
+}
+
+async fn sleep_job(i: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    i
+}
+
+/// Runs `n` jobs made by `job` through `contender`; returns the checksum.
+/// The producer submits everything; a consumer awaits every result (in
+/// submission order where the contender gives handles).
+async fn run_jobs<J, Fut>(contender: &str, n: u64, concurrency: usize, queue: usize, job: J) -> u64
+where
+    J: Fn(u64) -> Fut + Send + Sync + Copy + 'static,
+    Fut: std::future::Future<Output = u64> + Send + 'static,
+{
+    match contender {
+        "baseline" => {
+            // The same arithmetic, no tasks: the memory floor.
+            let mut sum = 0u64;
+            for i in 0..n {
+                sum = sum.wrapping_add(std::hint::black_box(i));
+            }
+            sum
+        }
+        "tokio_spawn" => {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(async move {
+                for i in 0..n {
+                    let _ = tx.send(tokio::spawn(job(i)));
+                }
+            });
+            let mut sum = 0u64;
+            while let Some(h) = rx.recv().await {
+                sum = sum.wrapping_add(h.await.unwrap());
+            }
+            sum
+        }
+        "worker_pool" => {
+            let pool = WorkerPool::builder()
+                .workers(concurrency)
+                .queue_capacity(queue)
+                .build()
+                .unwrap();
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let producer = pool.clone();
+            tokio::spawn(async move {
+                for i in 0..n {
+                    let _ = tx.send(producer.spawn(job(i)).await.unwrap());
+                }
+            });
+            let mut sum = 0u64;
+            while let Some(h) = rx.recv().await {
+                sum = sum.wrapping_add(h.await.unwrap());
+            }
+            pool.shutdown().await;
+            sum
+        }
+        "bounded_spawner" => {
+            let spawner = BoundedSpawner::new(concurrency);
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let producer = spawner.clone();
+            tokio::spawn(async move {
+                for i in 0..n {
+                    let _ = tx.send(producer.spawn(job(i)).await.unwrap());
+                }
+            });
+            let mut sum = 0u64;
+            while let Some(h) = rx.recv().await {
+                sum = sum.wrapping_add(h.await.unwrap());
+            }
+            spawner.shutdown().await;
+            sum
+        }
+        "joinset_semaphore" => {
+            // The permit is acquired before spawning and moved into the task;
+            // results come back in completion order.
+            let semaphore = Arc::new(Semaphore::new(concurrency));
+            let mut set = JoinSet::new();
+            let mut sum = 0u64;
+            for i in 0..n {
+                let permit = semaphore.clone().acquire_owned().await.unwrap();
+                set.spawn(async move {
+                    let _permit = permit;
+                    job(i).await
+                });
+                while let Some(r) = set.try_join_next() {
+                    sum = sum.wrapping_add(r.unwrap());
+                }
+            }
+            while let Some(r) = set.join_next().await {
+                sum = sum.wrapping_add(r.unwrap());
+            }
+            sum
+        }
+        "buffer_unordered" => {
+            futures::stream::iter(0..n)
+                .map(job)
+                .buffer_unordered(concurrency)
+                .fold(0u64, |sum, x| async move { sum.wrapping_add(x) })
+                .await
+        }
+        other => panic!("unknown contender {other}"),
+    }
+}
+
+fn child(args: &[String]) {
+    let scenario = args[0].as_str();
+    let contender = args[1].as_str();
+    let n: u64 = args[2].parse().unwrap();
+    let concurrency: usize = args[3].parse().unwrap();
+    let queue: usize = args[4].parse().unwrap();
+    let mut out = Sample::new();
+    let rt = runtime();
+    match scenario {
+        "tiny" | "sleep" => {
+            let started = Instant::now();
+            let sum = rt.block_on(async {
+                if scenario == "tiny" {
+                    run_jobs(contender, n, concurrency, queue, tiny_job).await
+                } else {
+                    run_jobs(contender, n, concurrency, queue, sleep_job).await
+                }
+            });
+            out.insert("elapsed_s".into(), started.elapsed().as_secs_f64());
+            assert_eq!(sum, n * (n - 1) / 2, "lost or doubled a job");
+        }
+        "producers" => {
+            let producers = concurrency as u64;
+            let started = Instant::now();
+            let sum = rt.block_on(producer_contention(n, producers, queue));
+            out.insert("elapsed_s".into(), started.elapsed().as_secs_f64());
+            assert_eq!(sum, n * (n - 1) / 2, "lost or doubled a job");
+        }
+        "latency" => {
+            let stats = rt.block_on(burst_latency(n, concurrency));
+            out.extend(stats);
+        }
+        "shutdown" => {
+            let secs = rt.block_on(shutdown_time(contender, n as usize, queue));
+            out.insert("elapsed_s".into(), secs);
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+    drop(rt);
+    out.insert("rss_kib".into(), peak_rss_kib());
+    let line: Vec<String> = out.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("{}", line.join(" "));
+}
+
+/// Scenario 5: `producers` tasks share `n` tiny jobs into one pool of 64
+/// workers; one consumer awaits every handle.
+async fn producer_contention(n: u64, producers: u64, queue: usize) -> u64 {
+    let pool = WorkerPool::builder()
+        .workers(64)
+        .queue_capacity(queue)
+        .build()
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for p in 0..producers {
+        let (pool, tx) = (pool.clone(), tx.clone());
+        tokio::spawn(async move {
+            let mut i = p;
+            while i < n {
+                let _ = tx.send(pool.spawn(tiny_job(i)).await.unwrap());
+                i += producers;
+            }
+        });
+    }
+    drop(tx);
+    let mut sum = 0u64;
+    while let Some(h) = rx.recv().await {
+        sum = sum.wrapping_add(h.await.unwrap());
+    }
+    pool.shutdown().await;
+    sum
+}
+
+/// Scenario 6: `n` jobs of 100 µs of CPU work submitted at once to
+/// `workers` workers. Queue wait = first poll − submission.
+async fn burst_latency(n: u64, workers: usize) -> Sample {
+    const WORK: Duration = Duration::from_micros(100);
+    let pool = WorkerPool::builder()
+        .workers(workers)
+        .queue_capacity(n as usize)
+        .build()
+        .unwrap();
+    let origin = Instant::now();
+    let mut handles = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let submitted = Instant::now();
+        handles.push(
+            pool.spawn(async move {
+                let started = Instant::now();
+                while started.elapsed() < WORK {
+                    std::hint::spin_loop();
+                }
+                (started - submitted, Instant::now() - origin)
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let mut waits = Vec::with_capacity(n as usize);
+    let mut totals = Vec::with_capacity(n as usize);
+    for h in handles {
+        let (wait, total) = h.await.unwrap();
+        waits.push(wait.as_secs_f64());
+        totals.push(total.as_secs_f64());
+    }
+    pool.shutdown().await;
+    waits.sort_by(f64::total_cmp);
+    totals.sort_by(f64::total_cmp);
+    // The ideal FIFO bound: with P jobs in parallel (the runtime's 2 threads
+    // bound it, whatever the worker count), job i waits (i / P) × work.
+    let parallel = workers.min(2) as f64;
+    let ideal = |q: f64| (q * n as f64 / parallel).floor() * WORK.as_secs_f64();
+    let pct = |v: &[f64], q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    let mut s = Sample::new();
+    s.insert("wait_p50_s".into(), pct(&waits, 0.50));
+    s.insert("wait_p99_s".into(), pct(&waits, 0.99));
+    s.insert("wait_max_s".into(), pct(&waits, 1.0));
+    s.insert("ideal_p99_s".into(), ideal(0.99));
+    s.insert("total_p50_s".into(), pct(&totals, 0.50));
+    s.insert("total_p99_s".into(), pct(&totals, 0.99));
+    s.insert("total_max_s".into(), pct(&totals, 1.0));
+    s
+}
+
+/// Scenario 7: `running` jobs awaiting a never-ready future (plus a full
+/// queue for the pool); the time to abort everything and wait.
+async fn shutdown_time(contender: &str, running: usize, queue: usize) -> f64 {
+    match contender {
+        "joinset" => {
+            let mut set = JoinSet::new();
+            let started = Arc::new(tokio::sync::Barrier::new(running + 1));
+            for _ in 0..running {
+                let started = started.clone();
+                set.spawn(async move {
+                    started.wait().await;
+                    std::future::pending::<()>().await
+                });
+            }
+            started.wait().await;
+            let t = Instant::now();
+            set.shutdown().await;
+            t.elapsed().as_secs_f64()
+        }
+        "worker_pool" => {
+            let pool = WorkerPool::builder()
+                .workers(running)
+                .queue_capacity(queue)
+                .build()
+                .unwrap();
+            let started = Arc::new(tokio::sync::Barrier::new(running + 1));
+            for _ in 0..running {
+                let started = started.clone();
+                pool.spawn(async move {
+                    started.wait().await;
+                    std::future::pending::<()>().await
+                })
+                .await
+                .unwrap();
+            }
+            started.wait().await;
+            for _ in 0..queue {
+                pool.try_spawn(std::future::pending::<()>()).unwrap();
+            }
+            let t = Instant::now();
+            pool.abort_all();
+            pool.wait().await;
+            t.elapsed().as_secs_f64()
+        }
+        "bounded_spawner" => {
+            let spawner = BoundedSpawner::new(running);
+            let started = Arc::new(tokio::sync::Barrier::new(running + 1));
+            for _ in 0..running {
+                let started = started.clone();
+                spawner
+                    .spawn(async move {
+                        started.wait().await;
+                        std::future::pending::<()>().await
+                    })
+                    .await
+                    .unwrap();
+            }
+            started.wait().await;
+            let t = Instant::now();
+            spawner.abort_all();
+            spawner.wait().await;
+            t.elapsed().as_secs_f64()
+        }
+        other => panic!("unknown contender {other}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Parent side: run children, take medians, report.
+// ---------------------------------------------------------------------------
+
+fn measure(scenario: &str, contender: &str, n: u64, concurrency: usize, queue: usize) -> Sample {
+    let exe = std::env::current_exe().expect("own path");
+    let mut runs: Vec<Sample> = Vec::with_capacity(REPS);
+    for _ in 0..REPS {
+        let output = Command::new(&exe)
+            .args(["--child", scenario, contender])
+            .args([n.to_string(), concurrency.to_string(), queue.to_string()])
+            .output()
+            .expect("run child");
+        assert!(
+            output.status.success(),
+            "{scenario}/{contender} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8_lossy(&output.stdout);
+        let sample: Sample = text
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.parse().unwrap()))
+            .collect();
+        runs.push(sample);
+    }
+    // Median of each figure on its own.
+    let mut median = Sample::new();
+    for key in runs[0].keys() {
+        let mut values: Vec<f64> = runs.iter().map(|r| r[key]).collect();
+        values.sort_by(f64::total_cmp);
+        median.insert(key.clone(), values[values.len() / 2]);
+    }
+    eprintln!("  {scenario}/{contender} (n={n}, c={concurrency}, q={queue}): {median:?}");
+    median
+}
+
+struct Report {
+    text: String,
+    verdicts: Vec<(String, bool)>,
+}
+
+impl Report {
+    fn target(&mut self, name: &str, met: bool, detail: String) {
+        let _ = writeln!(
+            self.text,
+            "- {} {name}: {detail}",
+            if met { "MET" } else { "MISSED" }
+        );
+        self.verdicts.push((name.to_owned(), met));
+    }
+}
+
+fn ns_per_job(s: &Sample, n: u64) -> f64 {
+    s["elapsed_s"] * 1e9 / n as f64
+}
+
+fn mib(kib: f64) -> f64 {
+    kib / 1024.0
+}
+
+fn parent(quick: bool) {
+    let (n_tiny, n_sleep, n_latency, n_shutdown) = if quick {
+        (100_000u64, 20_000u64, 10_000u64, 2_000u64)
+    } else {
+        (1_000_000, 100_000, 100_000, 10_000)
+    };
+    let mut r = Report {
+        text: String::new(),
+        verdicts: Vec::new(),
+    };
+    let _ = writeln!(
+        r.text,
+        "# taskpool scenario report{}\n\nMedian of {REPS} runs, each in its own process; runtime: multi-thread, 2 worker threads. Ratios are against the baseline measured in the same run.\n",
+        if quick { " (quick)" } else { "" }
+    );
+
+    // 1 + 2: tiny jobs, time and memory.
+    eprintln!("scenario 1+2: tiny jobs");
+    let contenders = [
+        "tokio_spawn",
+        "worker_pool",
+        "bounded_spawner",
+        "joinset_semaphore",
+        "buffer_unordered",
+    ];
+    let baseline = measure("tiny", "baseline", n_tiny, 64, 1024);
+    let tiny: BTreeMap<&str, Sample> = contenders
+        .iter()
+        .map(|&c| (c, measure("tiny", c, n_tiny, 64, 1024)))
+        .collect();
+    let spawn_ns = ns_per_job(&tiny["tokio_spawn"], n_tiny);
+    let spawn_mem = tiny["tokio_spawn"]["rss_kib"] - baseline["rss_kib"];
+    let _ = writeln!(
+        r.text,
+        "## 1–2. Tiny jobs ({n_tiny} jobs, one `yield_now` each; pool 64 workers / queue 1024; limit 64)\n\n| contender | ns/job | × tokio::spawn | peak RSS above baseline (MiB) | × tokio::spawn |\n|---|---:|---:|---:|---:|"
+    );
+    for c in contenders {
+        let s = &tiny[c];
+        let mem = s["rss_kib"] - baseline["rss_kib"];
+        let _ = writeln!(
+            r.text,
+            "| {c} | {:.0} | {:.2} | {:.1} | {:.3} |",
+            ns_per_job(s, n_tiny),
+            ns_per_job(s, n_tiny) / spawn_ns,
+            mib(mem),
+            mem / spawn_mem
+        );
+    }
+    let _ = writeln!(
+        r.text,
+        "\nBaseline (empty runtime, same arithmetic, no tasks): peak RSS {:.1} MiB. `joinset_semaphore` and `buffer_unordered` collect results in completion order; the others await every handle in submission order.\n",
+        mib(baseline["rss_kib"])
+    );
+    let pool_ratio = ns_per_job(&tiny["worker_pool"], n_tiny) / spawn_ns;
+    let spawner_ratio = ns_per_job(&tiny["bounded_spawner"], n_tiny) / spawn_ns;
+    r.target(
+        "1. WorkerPool per-job time ≤ 0.6× tokio::spawn",
+        pool_ratio <= 0.6,
+        format!("{pool_ratio:.2}×"),
+    );
+    r.target(
+        "1. BoundedSpawner per-job time ≤ 1.2× tokio::spawn",
+        spawner_ratio <= 1.2,
+        format!("{spawner_ratio:.2}×"),
+    );
+    for c in ["worker_pool", "bounded_spawner"] {
+        let mem = (tiny[c]["rss_kib"] - baseline["rss_kib"]) / spawn_mem;
+        r.target(
+            &format!("2. {c} peak RSS above baseline ≤ 1/20 of tokio::spawn"),
+            mem <= 0.05,
+            format!("{mem:.3}×"),
+        );
+    }
+
+    // 3: sleep-bound burst.
+    eprintln!("scenario 3: sleep-bound burst");
+    let sleep_base = measure("sleep", "baseline", n_sleep, 1000, 1024);
+    let ideal = (n_sleep as f64 / 1000.0).ceil() * 0.010;
+    let _ = writeln!(
+        r.text,
+        "\n## 3. Sleep-bound burst ({n_sleep} jobs sleeping 10 ms; 1000 workers / limit 1000 / 1000 permits / buffer 1000)\n\nIdeal: ⌈{n_sleep} / 1000⌉ × 10 ms = {ideal:.2} s.\n\n| contender | total (s) | × ideal | peak RSS above baseline (MiB) | × tokio::spawn |\n|---|---:|---:|---:|---:|"
+    );
+    let sleep: BTreeMap<&str, Sample> = contenders
+        .iter()
+        .map(|&c| (c, measure("sleep", c, n_sleep, 1000, 1024)))
+        .collect();
+    let sleep_spawn_mem = sleep["tokio_spawn"]["rss_kib"] - sleep_base["rss_kib"];
+    for c in contenders {
+        let s = &sleep[c];
+        let mem = s["rss_kib"] - sleep_base["rss_kib"];
+        let _ = writeln!(
+            r.text,
+            "| {c} | {:.3} | {:.3} | {:.1} | {:.3} |",
+            s["elapsed_s"],
+            s["elapsed_s"] / ideal,
+            mib(mem),
+            mem / sleep_spawn_mem
+        );
+    }
+    for c in ["worker_pool", "bounded_spawner"] {
+        let t = sleep[c]["elapsed_s"] / ideal;
+        r.target(
+            &format!("3. {c} total ≤ 1.1× ideal"),
+            t <= 1.1,
+            format!("{t:.3}×"),
+        );
+        let mem = (sleep[c]["rss_kib"] - sleep_base["rss_kib"]) / sleep_spawn_mem;
+        r.target(
+            &format!("3. {c} peak RSS above baseline ≤ 1/20 of tokio::spawn"),
+            mem <= 0.05,
+            format!("{mem:.3}×"),
+        );
+    }
+
+    // 4: worker-count scaling.
+    eprintln!("scenario 4: worker-count scaling");
+    let counts = [1usize, 2, 8, 64, 512, 4096];
+    let _ = writeln!(
+        r.text,
+        "\n## 4. Worker-count scaling ({n_tiny} tiny jobs; pool queue 1024)\n\n| workers / limit | pool ns/job | spawner ns/job |\n|---:|---:|---:|"
+    );
+    let mut points = Vec::new();
+    for w in counts {
+        let pool = ns_per_job(&measure("tiny", "worker_pool", n_tiny, w, 1024), n_tiny);
+        let spawner = ns_per_job(&measure("tiny", "bounded_spawner", n_tiny, w, 1024), n_tiny);
+        let _ = writeln!(r.text, "| {w} | {pool:.0} | {spawner:.0} |");
+        points.push((w, pool, spawner));
+    }
+    let at = |w: usize| points.iter().find(|p| p.0 == w).unwrap().1;
+    let scale = at(64) / at(4096); // throughput ratio 4096 vs 64
+    r.target(
+        "4. pool throughput at 4096 workers ≥ 0.8× at 64",
+        scale >= 0.8,
+        format!("{scale:.2}×"),
+    );
+    write_scaling_svg(&points, n_tiny);
+
+    // 5: producer contention.
+    eprintln!("scenario 5: producer contention");
+    let _ = writeln!(
+        r.text,
+        "\n## 5. Producer contention ({n_tiny} tiny jobs in total; pool 64 workers / queue 1024)\n\n| producers | ns/job | × one producer |\n|---:|---:|---:|"
+    );
+    let mut one = 0.0;
+    let mut sixty_four = 0.0;
+    for p in [1usize, 8, 64] {
+        let ns = ns_per_job(&measure("producers", "worker_pool", n_tiny, p, 1024), n_tiny);
+        if p == 1 {
+            one = ns;
+        }
+        if p == 64 {
+            sixty_four = ns;
+        }
+        let _ = writeln!(r.text, "| {p} | {ns:.0} | {:.2} |", ns / one);
+    }
+    r.target(
+        "5. per-job cost with 64 producers ≤ 2× with one",
+        sixty_four / one <= 2.0,
+        format!("{:.2}×", sixty_four / one),
+    );
+
+    // 6: burst latency.
+    eprintln!("scenario 6: burst latency");
+    let l = measure("latency", "worker_pool", n_latency, 64, 0);
+    let excess = l["wait_p99_s"] - l["ideal_p99_s"];
+    let allowed = (0.001f64).max(0.05 * l["ideal_p99_s"]);
+    let _ = writeln!(
+        r.text,
+        "\n## 6. Burst latency ({n_latency} jobs of 100 µs CPU work, submitted at once; 64 workers on 2 runtime threads)\n\n| | p50 (ms) | p99 (ms) | max (ms) |\n|---|---:|---:|---:|\n| queue wait | {:.2} | {:.2} | {:.2} |\n| total (from first submission) | {:.2} | {:.2} | {:.2} |\n\nIdeal FIFO queue wait at p99 (2 jobs at a time): {:.2} ms.\n",
+        l["wait_p50_s"] * 1e3,
+        l["wait_p99_s"] * 1e3,
+        l["wait_max_s"] * 1e3,
+        l["total_p50_s"] * 1e3,
+        l["total_p99_s"] * 1e3,
+        l["total_max_s"] * 1e3,
+        l["ideal_p99_s"] * 1e3,
+    );
+    r.target(
+        "6. queue-wait p99 − ideal FIFO bound ≤ max(1 ms, 5%)",
+        excess <= allowed,
+        format!("{:.2} ms over, {:.2} ms allowed", excess * 1e3, allowed * 1e3),
+    );
+
+    // 7: shutdown.
+    eprintln!("scenario 7: shutdown");
+    let js = measure("shutdown", "joinset", n_shutdown, 0, 0);
+    let wp = measure("shutdown", "worker_pool", n_shutdown, 0, 1024);
+    let bs = measure("shutdown", "bounded_spawner", n_shutdown, 0, 0);
+    let _ = writeln!(
+        r.text,
+        "\n## 7. Shutdown ({n_shutdown} running jobs awaiting a never-ready future; the pool also has a full queue of 1024)\n\n| contender | abort + wait (ms) | × JoinSet::shutdown |\n|---|---:|---:|\n| JoinSet::shutdown | {:.2} | 1.00 |\n| WorkerPool abort_all + wait | {:.2} | {:.2} |\n| BoundedSpawner abort_all + wait | {:.2} | {:.2} |\n",
+        js["elapsed_s"] * 1e3,
+        wp["elapsed_s"] * 1e3,
+        wp["elapsed_s"] / js["elapsed_s"],
+        bs["elapsed_s"] * 1e3,
+        bs["elapsed_s"] / js["elapsed_s"],
+    );
+    let ratio = wp["elapsed_s"] / js["elapsed_s"];
+    r.target(
+        "7. WorkerPool abort_all + wait ≤ 2× JoinSet::shutdown",
+        ratio <= 2.0,
+        format!("{ratio:.2}×"),
+    );
+
+    let met = r.verdicts.iter().filter(|v| v.1).count();
+    let _ = writeln!(
+        r.text,
+        "\nTargets met: {met} of {}.",
+        r.verdicts.len()
+    );
+    println!("{}", r.text);
+    let _ = std::fs::create_dir_all("target");
+    std::fs::write("target/bench-report.md", &r.text).expect("write report");
+    eprintln!("wrote target/bench-report.md and target/bench-scaling.svg");
+}
+
+/// A small SVG line chart: ns/job against worker count (log scale).
+fn write_scaling_svg(points: &[(usize, f64, f64)], n: u64) {
+    let (w, h, pad) = (640.0, 400.0, 60.0);
+    let max_y = points
+        .iter()
+        .flat_map(|p| [p.1, p.2])
+        .fold(0.0f64, f64::max)
+        * 1.1;
+    let max_x = (points.last().unwrap().0 as f64).log2().max(1.0);
+    let x = |workers: usize| pad + (workers as f64).log2() / max_x * (w - 2.0 * pad);
+    let y = |ns: f64| h - pad - ns / max_y * (h - 2.0 * pad);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"14\">Per-job cost vs worker count ({n} tiny jobs, 2 runtime threads)</text>\n<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n<line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"black\"/>\n",
+        w / 2.0,
+        h - pad,
+        w - pad,
+        h - pad,
+        h - pad
+    );
+    for &(workers, _, _) in points {
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{workers}</text>",
+            x(workers),
+            h - pad + 18.0
+        );
+    }
+    for i in 0..=4 {
+        let v = max_y * i as f64 / 4.0;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.0}</text><line x1=\"{pad}\" y1=\"{:.1}\" x2=\"{}\" y2=\"{:.1}\" stroke=\"#ddd\"/>",
+            pad - 6.0,
+            y(v) + 4.0,
+            y(v),
+            w - pad,
+            y(v)
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">workers (pool) / limit (spawner), log scale</text>\n<text x=\"16\" y=\"{}\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">ns per job</text>",
+        w / 2.0,
+        h - 16.0,
+        h / 2.0,
+        h / 2.0
+    );
+    for (series, color, label, dy) in [(1, "#1f77b4", "WorkerPool", 0.0), (2, "#d62728", "BoundedSpawner", 16.0)] {
+        let pts: Vec<String> = points
+            .iter()
+            .map(|p| {
+                let v = if series == 1 { p.1 } else { p.2 };
+                format!("{:.1},{:.1}", x(p.0), y(v))
+            })
+            .collect();
+        let _ = writeln!(
+            svg,
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n<text x=\"{}\" y=\"{}\" fill=\"{color}\">{label}</text>",
+            pts.join(" "),
+            w - pad - 110.0,
+            pad + 10.0 + dy
+        );
+    }
+    svg.push_str("</svg>\n");
+    let _ = std::fs::create_dir_all("target");
+    std::fs::write("target/bench-scaling.svg", svg).expect("write svg");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(pos) = args.iter().position(|a| a == "--child") {
+        child(&args[pos + 1..]);
+        return;
+    }
+    // `cargo bench` passes `--bench`; the only flag of ours is `--quick`.
+    parent(args.iter().any(|a| a == "--quick"));
+}
