@@ -57,6 +57,26 @@ async fn sleep_job(i: u64) -> u64 {
     i
 }
 
+/// The most handles that waited at once for the consumer: how far the
+/// producer ran ahead of it.
+static MAX_BACKLOG: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Awaits every handle in submission order; records the backlog.
+async fn consume<H, Fut>(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<H>,
+    join: impl Fn(H) -> Fut,
+) -> u64
+where
+    Fut: std::future::Future<Output = u64>,
+{
+    let mut sum = 0u64;
+    while let Some(h) = rx.recv().await {
+        MAX_BACKLOG.fetch_max(rx.len(), std::sync::atomic::Ordering::Relaxed);
+        sum = sum.wrapping_add(join(h).await);
+    }
+    sum
+}
+
 /// Runs `n` jobs made by `job` through `contender`; returns the checksum.
 /// The producer submits everything; a consumer awaits every result (in
 /// submission order where the contender gives handles).
@@ -75,17 +95,13 @@ where
             sum
         }
         "tokio_spawn" => {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             tokio::spawn(async move {
                 for i in 0..n {
                     let _ = tx.send(tokio::spawn(job(i)));
                 }
             });
-            let mut sum = 0u64;
-            while let Some(h) = rx.recv().await {
-                sum = sum.wrapping_add(h.await.unwrap());
-            }
-            sum
+            consume(rx, |h| async move { h.await.unwrap() }).await
         }
         "worker_pool" => {
             let pool = WorkerPool::builder()
@@ -93,33 +109,27 @@ where
                 .queue_capacity(queue)
                 .build()
                 .unwrap();
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let producer = pool.clone();
             tokio::spawn(async move {
                 for i in 0..n {
                     let _ = tx.send(producer.spawn(job(i)).await.unwrap());
                 }
             });
-            let mut sum = 0u64;
-            while let Some(h) = rx.recv().await {
-                sum = sum.wrapping_add(h.await.unwrap());
-            }
+            let sum = consume(rx, |h| async move { h.await.unwrap() }).await;
             pool.shutdown().await;
             sum
         }
         "bounded_spawner" => {
             let spawner = BoundedSpawner::new(concurrency);
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let producer = spawner.clone();
             tokio::spawn(async move {
                 for i in 0..n {
                     let _ = tx.send(producer.spawn(job(i)).await.unwrap());
                 }
             });
-            let mut sum = 0u64;
-            while let Some(h) = rx.recv().await {
-                sum = sum.wrapping_add(h.await.unwrap());
-            }
+            let sum = consume(rx, |h| async move { h.await.unwrap() }).await;
             spawner.shutdown().await;
             sum
         }
@@ -166,29 +176,55 @@ fn child(args: &[String]) {
     match scenario {
         "tiny" | "sleep" => {
             let started = Instant::now();
-            let sum = rt.block_on(async {
+            // Everything, the consumer included, runs as tasks on the
+            // runtime's two threads; the main thread only waits.
+            let contender = contender.to_owned();
+            let sum = rt.block_on(async move {
                 if scenario == "tiny" {
-                    run_jobs(contender, n, concurrency, queue, tiny_job).await
+                    tokio::spawn(async move {
+                        run_jobs(&contender, n, concurrency, queue, tiny_job).await
+                    })
+                    .await
                 } else {
-                    run_jobs(contender, n, concurrency, queue, sleep_job).await
+                    tokio::spawn(async move {
+                        run_jobs(&contender, n, concurrency, queue, sleep_job).await
+                    })
+                    .await
                 }
+                .expect("the benchmark task panicked")
             });
             out.insert("elapsed_s".into(), started.elapsed().as_secs_f64());
+            out.insert(
+                "max_backlog".into(),
+                MAX_BACKLOG.load(std::sync::atomic::Ordering::Relaxed) as f64,
+            );
             assert_eq!(sum, n * (n - 1) / 2, "lost or doubled a job");
         }
         "producers" => {
             let producers = concurrency as u64;
             let started = Instant::now();
-            let sum = rt.block_on(producer_contention(n, producers, queue));
+            let sum = rt
+                .block_on(
+                    async move { tokio::spawn(producer_contention(n, producers, queue)).await },
+                )
+                .expect("the benchmark task panicked");
             out.insert("elapsed_s".into(), started.elapsed().as_secs_f64());
             assert_eq!(sum, n * (n - 1) / 2, "lost or doubled a job");
         }
         "latency" => {
-            let stats = rt.block_on(burst_latency(n, concurrency));
+            let stats = rt
+                .block_on(async move { tokio::spawn(burst_latency(n, concurrency)).await })
+                .expect("the benchmark task panicked");
             out.extend(stats);
         }
         "shutdown" => {
-            let secs = rt.block_on(shutdown_time(contender, n as usize, queue));
+            let contender = contender.to_owned();
+            let secs = rt
+                .block_on(async move {
+                    tokio::spawn(async move { shutdown_time(&contender, n as usize, queue).await })
+                        .await
+                })
+                .expect("the benchmark task panicked");
             out.insert("elapsed_s".into(), secs);
         }
         other => panic!("unknown scenario {other}"),
@@ -207,7 +243,7 @@ async fn producer_contention(n: u64, producers: u64, queue: usize) -> u64 {
         .queue_capacity(queue)
         .build()
         .unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     for p in 0..producers {
         let (pool, tx) = (pool.clone(), tx.clone());
         tokio::spawn(async move {
@@ -219,10 +255,7 @@ async fn producer_contention(n: u64, producers: u64, queue: usize) -> u64 {
         });
     }
     drop(tx);
-    let mut sum = 0u64;
-    while let Some(h) = rx.recv().await {
-        sum = sum.wrapping_add(h.await.unwrap());
-    }
+    let sum = consume(rx, |h| async move { h.await.unwrap() }).await;
     pool.shutdown().await;
     sum
 }
@@ -552,7 +585,10 @@ fn parent(quick: bool) {
     let mut one = 0.0;
     let mut sixty_four = 0.0;
     for p in [1usize, 8, 64] {
-        let ns = ns_per_job(&measure("producers", "worker_pool", n_tiny, p, 1024), n_tiny);
+        let ns = ns_per_job(
+            &measure("producers", "worker_pool", n_tiny, p, 1024),
+            n_tiny,
+        );
         if p == 1 {
             one = ns;
         }
@@ -586,7 +622,11 @@ fn parent(quick: bool) {
     r.target(
         "6. queue-wait p99 − ideal FIFO bound ≤ max(1 ms, 5%)",
         excess <= allowed,
-        format!("{:.2} ms over, {:.2} ms allowed", excess * 1e3, allowed * 1e3),
+        format!(
+            "{:.2} ms over, {:.2} ms allowed",
+            excess * 1e3,
+            allowed * 1e3
+        ),
     );
 
     // 7: shutdown.
@@ -611,11 +651,7 @@ fn parent(quick: bool) {
     );
 
     let met = r.verdicts.iter().filter(|v| v.1).count();
-    let _ = writeln!(
-        r.text,
-        "\nTargets met: {met} of {}.",
-        r.verdicts.len()
-    );
+    let _ = writeln!(r.text, "\nTargets met: {met} of {}.", r.verdicts.len());
     println!("{}", r.text);
     let _ = std::fs::create_dir_all("target");
     std::fs::write("target/bench-report.md", &r.text).expect("write report");
@@ -669,7 +705,10 @@ fn write_scaling_svg(points: &[(usize, f64, f64)], n: u64) {
         h / 2.0,
         h / 2.0
     );
-    for (series, color, label, dy) in [(1, "#1f77b4", "WorkerPool", 0.0), (2, "#d62728", "BoundedSpawner", 16.0)] {
+    for (series, color, label, dy) in [
+        (1, "#1f77b4", "WorkerPool", 0.0),
+        (2, "#d62728", "BoundedSpawner", 16.0),
+    ] {
         let pts: Vec<String> = points
             .iter()
             .map(|p| {

@@ -42,13 +42,12 @@ impl Lifecycle {
         self.handles.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A public handle was dropped; the last one closes.
-    pub(crate) fn handle_dropped(&self) {
+    /// A public handle was dropped; `true` if it was the last one, which
+    /// must close the pool.
+    pub(crate) fn handle_dropped(&self) -> bool {
         // `AcqRel`, as in `Arc::drop`: the last handle sees every other
         // handle's uses before it closes.
-        if self.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.close();
-        }
+        self.handles.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
     pub(crate) fn token(&self) -> &CancellationToken {
@@ -79,14 +78,10 @@ impl Lifecycle {
         self.tracker.wait().await;
     }
 
-    /// Closes, waits up to `timeout`, then calls `abort_all` and waits for
-    /// what it aborted. `true` if everything finished in time.
-    pub(crate) async fn shutdown_timeout(
-        &self,
-        timeout: Duration,
-        abort_all: impl FnOnce(),
-    ) -> bool {
-        self.close();
+    /// Waits up to `timeout` for idle, then calls `abort_all` and waits for
+    /// what it aborted. `true` if everything finished in time. The caller
+    /// has closed the pool.
+    pub(crate) async fn wait_or_abort(&self, timeout: Duration, abort_all: impl FnOnce()) -> bool {
         if tokio::time::timeout(timeout, self.wait()).await.is_ok() {
             return true;
         }

@@ -177,6 +177,10 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    // Like tokio's own `Sender::send`, spend the task's coop budget: a loop
+    // of `spawn` calls that never has to wait still yields now and then, so
+    // it cannot starve the tasks queued behind it on its thread.
+    tokio::task::coop::consume_budget().await;
     match admit.admit().await {
         Some(permit) => Ok(JoinHandle::new(admit.launch(permit, future))),
         None => {

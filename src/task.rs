@@ -290,26 +290,36 @@ impl<T: Send + 'static> Run for Task<T> {
 ///
 /// Dropping a `Job` that has not finished cancels it (drops its future and
 /// resolves its handle as cancelled): this is what keeps a job from being
-/// lost when a worker or the queue goes away with the runtime.
-pub(crate) struct Job(Arc<dyn Run>);
+/// lost when a worker or the queue goes away with the runtime. A runner that
+/// saw the job finish says so with [`Job::finished`], which skips that check.
+pub(crate) struct Job(Option<Arc<dyn Run>>);
 
 impl Job {
     pub(crate) fn new(task: Arc<dyn Run>) -> Job {
-        Job(task)
+        Job(Some(task))
     }
 
     pub(crate) fn task(&self) -> &Arc<dyn Run> {
-        &self.0
+        self.0
+            .as_ref()
+            .expect("a Job has its task until it is consumed")
     }
 
     pub(crate) fn poll_run(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.0.poll_run(cx)
+        self.task().poll_run(cx)
+    }
+
+    /// Lets go of a job whose `poll_run` returned `Ready`.
+    pub(crate) fn finished(mut self) {
+        self.0 = None;
     }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
-        self.0.cancel_unfinished();
+        if let Some(task) = &self.0 {
+            task.cancel_unfinished();
+        }
     }
 }
 
@@ -323,7 +333,10 @@ impl std::fmt::Debug for dyn Run {
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        match &self.0 {
+            Some(task) => task.fmt(f),
+            None => f.write_str("Job(finished)"),
+        }
     }
 }
 

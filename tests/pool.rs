@@ -95,7 +95,8 @@ async fn concurrency_cap_never_exceeded() {
 async fn exactly_workers_worker_tasks_are_started() {
     let baseline = support::alive_tasks();
     let pool = pool(5, 4);
-    assert_eq!(support::alive_tasks(), baseline + 5);
+    // Five workers, and the one task that watches the pool's token.
+    assert_eq!(support::alive_tasks(), baseline + 5 + 1);
     watchdog(pool.shutdown()).await;
     support::assert_tasks_back_to(baseline).await;
 }
@@ -699,6 +700,35 @@ async fn awaiting_many_ready_handles_yields_to_the_scheduler() {
     assert!(other_task_ran.load(Ordering::SeqCst));
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn a_loop_of_spawns_that_never_waits_still_yields() {
+    let pool = pool(1, 1024);
+    let other_task_ran = Arc::new(AtomicBool::new(false));
+    tokio::spawn({
+        let flag = other_task_ran.clone();
+        async move { flag.store(true, Ordering::SeqCst) }
+    });
+    // The queue has room for all of them, so no `spawn` has to wait; it
+    // spends the coop budget like tokio's `Sender::send`, so the loop yields.
+    for _ in 0..300 {
+        pool.spawn(async {}).await.unwrap();
+    }
+    assert!(other_task_ran.load(Ordering::SeqCst));
+    watchdog(pool.shutdown()).await;
+}
+
+/// Every job is submitted while the worker sleeps on the idle stack, so each
+/// one must wake it: a lost wake-up hangs (and the watchdog fails the test).
+async fn an_idle_worker_is_woken_for_every_job() {
+    let pool = pool(2, 4);
+    for i in 0..5_000u32 {
+        let handle = pool.spawn(async move { i }).await.unwrap();
+        assert_eq!(handle.await.unwrap(), i);
+    }
+    let m = pool.metrics();
+    assert_eq!((m.completed, m.queued), (5_000, 0));
+}
+
 // --- 12. Debug ---------------------------------------------------------------------
 
 #[tokio::test(flavor = "current_thread")]
@@ -745,4 +775,5 @@ on_both_runtimes!(
     shutdown_waits_for_futures_to_be_dropped_and_workers_to_exit,
     abort_all_cancels_queued_and_running_jobs,
     dropping_the_last_pool_handle_closes_it_but_finishes_the_jobs,
+    an_idle_worker_is_woken_for_every_job,
 );

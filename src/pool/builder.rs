@@ -193,6 +193,7 @@ impl PoolBuilder {
         for index in 0..workers {
             tracker.spawn_on(worker::run(shared.clone(), index), &runtime);
         }
+        tracker.spawn_on(worker::watch_token(shared.clone()), &runtime);
         tracing::debug!(pool = %shared.stats.name, workers, queue_capacity, "worker pool started");
         Ok(WorkerPool { shared })
     }

@@ -30,6 +30,9 @@ use crate::spawn::{self, Spawn};
 /// Every accepted job runs exactly once, or its [`JoinHandle`] reports why
 /// not (cancelled, or panicked). A panicking job does not harm its worker.
 ///
+/// Besides its workers, a pool runs one small task that watches its
+/// cancellation token, so that a cancelled parent token wakes idle workers.
+///
 /// `WorkerPool` is cheap to clone: every clone is a handle to the *same*
 /// pool. Dropping the last clone closes the pool; the jobs already accepted
 /// still run, and then the workers exit.
@@ -295,7 +298,7 @@ impl WorkerPool {
     /// # }
     /// ```
     pub fn close(&self) -> bool {
-        self.shared.lifecycle.close()
+        self.shared.close()
     }
 
     /// Returns `true` if the pool no longer accepts jobs.
@@ -379,9 +382,10 @@ impl WorkerPool {
     /// # }
     /// ```
     pub async fn shutdown_timeout(&self, timeout: Duration) -> bool {
+        self.close();
         self.shared
             .lifecycle
-            .shutdown_timeout(timeout, || self.abort_all())
+            .wait_or_abort(timeout, || self.abort_all())
             .await
     }
 
@@ -527,7 +531,9 @@ impl Clone for WorkerPool {
 
 impl Drop for WorkerPool {
     fn drop(&mut self) {
-        self.shared.lifecycle.handle_dropped();
+        if self.shared.lifecycle.handle_dropped() {
+            self.shared.close();
+        }
     }
 }
 

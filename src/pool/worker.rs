@@ -1,8 +1,27 @@
 //! The worker loop, and the pool state the workers share.
+//!
+//! # How workers share one receiver
+//!
+//! The queue is one bounded `tokio::sync::mpsc` channel. Its receiver sits
+//! behind a `std::sync::Mutex` that is only ever held for a `try_recv`, never
+//! across an `.await`, so a worker that finishes a job takes the next one
+//! straight away, without handing a lock to another task.
+//!
+//! A worker that finds the queue empty goes on the *idle stack* (under the
+//! same mutex) and sleeps. A submitter that has just queued a job wakes the
+//! most recently idled worker, whose memory is most likely still in cache.
+//! Nobody is woken while every worker is busy: under load, workers go from
+//! job to job with no wake-ups at all.
+//!
+//! No wake-up is lost: a worker re-checks the queue after it has counted
+//! itself idle, and a submitter checks the idle count after it has queued its
+//! job; a `SeqCst` fence on each side orders the two (the store-buffer
+//! pattern), so at least one of them sees the other.
 
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use tokio::sync::mpsc::{self, Permit, error::TryRecvError, error::TrySendError};
 
@@ -14,10 +33,10 @@ use crate::task::{Job, Run, Task};
 /// Everything the pool's handles and its workers share.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) tx: mpsc::Sender<Job>,
-    /// The single queue, shared by all workers: whoever holds the lock is the
-    /// next worker to take a job.
-    rx: tokio::sync::Mutex<mpsc::Receiver<Job>>,
+    tx: mpsc::Sender<Job>,
+    queue: Mutex<Queue>,
+    /// Workers on the idle stack; read without the lock by submitters.
+    idle_count: AtomicUsize,
     pub(crate) stats: Arc<Stats>,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) queue_capacity: usize,
@@ -30,9 +49,23 @@ pub(crate) struct Shared {
     live_workers: AtomicUsize,
 }
 
+#[derive(Debug)]
+struct Queue {
+    rx: mpsc::Receiver<Job>,
+    /// Sleeping workers, most recently idled last.
+    idle: Vec<(usize, Waker)>,
+    /// `listed[i]`: worker `i` is on `idle`.
+    listed: Box<[bool]>,
+}
+
 #[derive(Debug, Default)]
 struct Slot {
     current: Mutex<Option<Arc<dyn Run>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No user code runs under these locks; recover from poison regardless.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {
@@ -45,7 +78,12 @@ impl Shared {
         let (tx, rx) = mpsc::channel(queue_capacity);
         Shared {
             tx,
-            rx: tokio::sync::Mutex::new(rx),
+            queue: Mutex::new(Queue {
+                rx,
+                idle: Vec::with_capacity(workers),
+                listed: vec![false; workers].into_boxed_slice(),
+            }),
+            idle_count: AtomicUsize::new(0),
             stats,
             lifecycle,
             queue_capacity,
@@ -59,57 +97,113 @@ impl Shared {
         self.slots.len()
     }
 
-    /// Jobs in the queue (and permits reserved by submitters about to send).
+    /// Jobs in the queue (and slots reserved by submitters about to send).
     pub(crate) fn queued(&self) -> usize {
         self.queue_capacity - self.tx.capacity()
     }
 
-    /// Waits for the next job; `None` once the pool is closed and the queue
-    /// is empty, with no submitter still holding a reserved slot.
-    async fn next_job(&self) -> Option<Job> {
-        let mut rx = self.rx.lock().await;
-        if !self.lifecycle.is_closed() {
-            match rx.try_recv() {
-                Ok(job) => return Some(job),
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) => {
-                    tokio::select! {
-                        biased;
-                        job = rx.recv() => return job,
-                        () = self.lifecycle.token().cancelled() => {}
+    /// Takes the next job for worker `index`, or puts it on the idle stack.
+    /// `Ready(None)` once the queue is closed and drained, with no submitter
+    /// still holding a reserved slot.
+    fn poll_next_job(&self, index: usize, cx: &mut Context<'_>) -> Poll<Option<Job>> {
+        let mut queue = lock(&self.queue);
+        loop {
+            match queue.rx.try_recv() {
+                Ok(job) => {
+                    if queue.listed[index] {
+                        // Woken by something else, or found work on the
+                        // re-check below: take ourselves off the stack.
+                        queue.unlist(index);
+                        self.idle_count.fetch_sub(1, Ordering::Relaxed);
                     }
+                    return Poll::Ready(Some(job));
                 }
+                Err(TryRecvError::Disconnected) => return Poll::Ready(None),
+                Err(TryRecvError::Empty) => {}
             }
+            if queue.listed[index] {
+                // Still on the stack (a spurious poll): keep sleeping. The
+                // waker is the worker task's own and does not change.
+                return Poll::Pending;
+            }
+            queue.idle.push((index, cx.waker().clone()));
+            queue.listed[index] = true;
+            self.idle_count.fetch_add(1, Ordering::Relaxed);
+            // Pairs with the fence in `launch`: either we see its job on the
+            // re-check, or it sees our count and wakes us.
+            fence(Ordering::SeqCst);
         }
-        // Closed: refuse new sends (waking any blocked `reserve`), then drain
-        // what was accepted. `recv` also waits for submitters that reserved a
-        // slot before the close, so their jobs run too.
-        rx.close();
-        rx.recv().await
+    }
+
+    /// Wakes the most recently idled worker, if any.
+    fn wake_one(&self) {
+        let waker = {
+            let mut queue = lock(&self.queue);
+            let Some((index, waker)) = queue.idle.pop() else {
+                return;
+            };
+            queue.listed[index] = false;
+            self.idle_count.fetch_sub(1, Ordering::Relaxed);
+            waker
+        };
+        waker.wake();
+    }
+
+    /// Closes the queue: no new job gets in (blocked submitters are refused),
+    /// the workers drain what is there, then exit. Idempotent.
+    pub(crate) fn close_queue(&self) {
+        let sleepers = {
+            let mut queue = lock(&self.queue);
+            queue.rx.close();
+            let idle = std::mem::take(&mut queue.idle);
+            for (index, _) in &idle {
+                queue.listed[*index] = false;
+            }
+            self.idle_count.fetch_sub(idle.len(), Ordering::Relaxed);
+            idle
+        };
+        for (_, waker) in sleepers {
+            waker.wake();
+        }
+    }
+
+    /// Closes the pool (token and queue); `true` if this call did it.
+    pub(crate) fn close(&self) -> bool {
+        let first = self.lifecycle.close();
+        self.close_queue();
+        first
     }
 
     /// Closes the pool, cancels every queued job and aborts every running one.
     pub(crate) fn abort_all(&self) {
-        self.lifecycle.close();
-        // Ordered with `Slot::start` by the slot mutex: either the worker's
+        // Ordered with `Worker::start` by the slot mutex: either the worker's
         // critical section comes first and we see its job, or ours does and
         // the worker sees `aborting`.
         self.aborting.store(true, Ordering::Relaxed);
+        self.close();
         for slot in &self.slots {
-            let current = slot.lock().clone();
+            let current = lock(&slot.current).clone();
             // Outside the slot lock: aborting may run the job's `Drop`.
             if let Some(task) = current {
                 task.abort();
             }
         }
-        // Cancel what is still queued, unless a worker holds the queue (it is
-        // idle then, and will drain it itself).
-        if let Ok(mut rx) = self.rx.try_lock() {
-            rx.close();
-            while let Ok(job) = rx.try_recv() {
-                drop(job); // cancels it: a dropped unfinished `Job` is cancelled
-            }
+        // Cancel what is still queued. The jobs are dropped (which cancels
+        // them) outside the queue lock, since that runs their `Drop`.
+        let queued: Vec<Job> = {
+            let mut queue = lock(&self.queue);
+            std::iter::from_fn(|| queue.rx.try_recv().ok()).collect()
+        };
+        drop(queued);
+    }
+}
+
+impl Queue {
+    fn unlist(&mut self, index: usize) {
+        if let Some(at) = self.idle.iter().rposition(|(i, _)| *i == index) {
+            self.idle.remove(at);
         }
+        self.listed[index] = false;
     }
 }
 
@@ -140,6 +234,9 @@ impl Admit for Shared {
             Err(Refusal::Closed) => None,
             // tokio's semaphore is fair, so this waits in FIFO order; dropping
             // the `reserve` future gives up the place, and nothing else.
+            // Closing the queue wakes it with an error; the token is watched
+            // too, because a parent token closes the pool before the watcher
+            // task gets to close the queue.
             Err(Refusal::Full) => tokio::select! {
                 biased;
                 () = self.lifecycle.token().cancelled() => None,
@@ -148,8 +245,9 @@ impl Admit for Shared {
         }
     }
 
-    /// Queues the job into the reserved slot. A reserved slot is always
-    /// received by a worker, even if the pool closes meanwhile.
+    /// Queues the job into the reserved slot, and wakes an idle worker if
+    /// there is one. A reserved slot is always received, even if the pool
+    /// closes meanwhile.
     fn launch<F>(&self, permit: Permit<'_, Job>, future: F) -> Arc<Task<F::Output>>
     where
         F: std::future::Future + Send + 'static,
@@ -157,14 +255,21 @@ impl Admit for Shared {
     {
         let task = Task::new(future, &self.stats);
         permit.send(Job::new(task.clone()));
+        // Pairs with the fence in `poll_next_job`.
+        fence(Ordering::SeqCst);
+        if self.idle_count.load(Ordering::Relaxed) > 0 {
+            self.wake_one();
+        }
         task
     }
 }
 
-impl Slot {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<dyn Run>>> {
-        self.current.lock().unwrap_or_else(|p| p.into_inner())
-    }
+/// Closes the queue when the pool's token is cancelled by someone other than
+/// the pool itself (the parent token, or a user holding the pool's token), so
+/// that sleeping workers wake up, drain and exit.
+pub(crate) async fn watch_token(shared: Arc<Shared>) {
+    shared.lifecycle.token().cancelled().await;
+    shared.close_queue();
 }
 
 /// One worker: takes jobs one at a time until the pool is closed and drained.
@@ -174,9 +279,9 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize) {
         index,
     };
     let slot = &shared.slots[index];
-    while let Some(job) = shared.next_job().await {
+    while let Some(job) = poll_fn(|cx| shared.poll_next_job(index, cx)).await {
         let aborting = {
-            let mut current = slot.lock();
+            let mut current = lock(&slot.current);
             *current = Some(job.task().clone());
             shared.aborting.load(Ordering::Relaxed)
         };
@@ -184,7 +289,8 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize) {
             job.task().abort();
         }
         poll_fn(|cx| job.poll_run(cx)).await;
-        *slot.lock() = None;
+        *lock(&slot.current) = None;
+        job.finished();
     }
     drop(guard);
 }
@@ -200,20 +306,18 @@ struct ExitGuard<'a> {
 
 impl Drop for ExitGuard<'_> {
     fn drop(&mut self) {
-        *self.shared.slots[self.index].lock() = None;
+        let shared = self.shared;
+        *lock(&shared.slots[self.index].current) = None;
         // `AcqRel`: the last worker must see every other worker's exit.
-        if self.shared.live_workers.fetch_sub(1, Ordering::AcqRel) != 1 {
+        if shared.live_workers.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
-        // Nobody will take jobs any more: refuse new ones.
-        self.shared.lifecycle.close();
-        let Ok(mut rx) = self.shared.rx.try_lock() else {
-            return;
-        };
-        rx.close();
+        // Nobody will take jobs any more: refuse new ones, cancel the rest.
+        shared.close();
         loop {
-            match rx.try_recv() {
-                Ok(job) => drop(job), // cancels it
+            let next = lock(&shared.queue).rx.try_recv();
+            match next {
+                Ok(job) => drop(job), // cancels it, outside the lock
                 Err(TryRecvError::Disconnected) => break,
                 // A submitter reserved a slot before the close and is sending
                 // right now (reserve and send are one synchronous step).

@@ -443,9 +443,10 @@ impl BoundedSpawner {
     /// # }
     /// ```
     pub async fn shutdown_timeout(&self, timeout: Duration) -> bool {
+        self.close();
         self.shared
             .lifecycle
-            .shutdown_timeout(timeout, || self.abort_all())
+            .wait_or_abort(timeout, || self.abort_all())
             .await
     }
 
@@ -576,7 +577,9 @@ impl Clone for BoundedSpawner {
 
 impl Drop for BoundedSpawner {
     fn drop(&mut self) {
-        self.shared.lifecycle.handle_dropped();
+        if self.shared.lifecycle.handle_dropped() {
+            self.shared.lifecycle.close();
+        }
     }
 }
 
