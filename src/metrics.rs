@@ -60,14 +60,23 @@ pub struct Metrics {
 /// All orderings are `Relaxed`: the counters order nothing else. A reader
 /// that needs an exact, settled view (tests, `shutdown`) gets it through the
 /// synchronisation of `wait`, which happens after every job has been counted.
+///
+/// Submitters write `submitted` and `rejected`; runners write the rest. The
+/// two groups sit on separate cache lines so that they do not contend.
 #[derive(Debug)]
 pub(crate) struct Stats {
     pub(crate) name: Box<str>,
     submitted: AtomicU64,
+    rejected: AtomicU64,
+    runners: RunnerCounters,
+}
+
+#[derive(Debug)]
+#[repr(align(128))] // two 64-byte lines: x86 prefetches lines in pairs
+struct RunnerCounters {
     completed: AtomicU64,
     panicked: AtomicU64,
     cancelled: AtomicU64,
-    rejected: AtomicU64,
     running: AtomicUsize,
 }
 
@@ -84,11 +93,13 @@ impl Stats {
         Stats {
             name,
             submitted: AtomicU64::new(0),
-            completed: AtomicU64::new(0),
-            panicked: AtomicU64::new(0),
-            cancelled: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
-            running: AtomicUsize::new(0),
+            runners: RunnerCounters {
+                completed: AtomicU64::new(0),
+                panicked: AtomicU64::new(0),
+                cancelled: AtomicU64::new(0),
+                running: AtomicUsize::new(0),
+            },
         }
     }
 
@@ -101,25 +112,25 @@ impl Stats {
     }
 
     pub(crate) fn started(&self) {
-        self.running.fetch_add(1, Ordering::Relaxed);
+        self.runners.running.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a job's end; `started` says whether it had been counted as
     /// running.
     pub(crate) fn finished(&self, outcome: Outcome, started: bool) {
         if started {
-            self.running.fetch_sub(1, Ordering::Relaxed);
+            self.runners.running.fetch_sub(1, Ordering::Relaxed);
         }
         let counter = match outcome {
-            Outcome::Completed => &self.completed,
-            Outcome::Panicked => &self.panicked,
-            Outcome::Cancelled => &self.cancelled,
+            Outcome::Completed => &self.runners.completed,
+            Outcome::Panicked => &self.runners.panicked,
+            Outcome::Cancelled => &self.runners.cancelled,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn running(&self) -> usize {
-        self.running.load(Ordering::Relaxed)
+        self.runners.running.load(Ordering::Relaxed)
     }
 
     /// A snapshot; the caller fills in the fields that are not counters.
@@ -130,9 +141,9 @@ impl Stats {
             queued,
             running: self.running(),
             submitted: self.submitted.load(Ordering::Relaxed),
-            completed: self.completed.load(Ordering::Relaxed),
-            panicked: self.panicked.load(Ordering::Relaxed),
-            cancelled: self.cancelled.load(Ordering::Relaxed),
+            completed: self.runners.completed.load(Ordering::Relaxed),
+            panicked: self.runners.panicked.load(Ordering::Relaxed),
+            cancelled: self.runners.cancelled.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
         }
     }

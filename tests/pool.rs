@@ -246,6 +246,31 @@ async fn a_blocked_spawn_is_refused_when_the_pool_closes() {
     filler.await.unwrap();
 }
 
+async fn a_blocked_spawn_is_refused_when_the_parent_token_is_cancelled() {
+    let root = tokio_util::sync::CancellationToken::new();
+    let pool = WorkerPool::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .cancellation_token(root.clone())
+        .build()
+        .unwrap();
+    let (mut blocker, _) = Blocker::spawn(&pool).await;
+    blocker.started().await;
+    let filler = pool.spawn(async {}).await.unwrap();
+
+    let mut waiting = tokio_test::task::spawn(pool.spawn(async { "refused" }));
+    assert_pending!(waiting.poll());
+    root.cancel();
+    // The pool's watcher task closes the queue, which wakes the submitter.
+    let err = waiting.await.unwrap_err();
+    assert_eq!(err.into_inner().await, "refused");
+
+    blocker.release();
+    filler.await.unwrap();
+    pool.wait().await;
+    assert_eq!(pool.metrics().completed, 2);
+}
+
 async fn blocking_spawn_from_a_plain_thread_waits_for_room() {
     let pool = pool(1, 1);
     let (mut blocker, _) = Blocker::spawn(&pool).await;
@@ -761,6 +786,7 @@ on_both_runtimes!(
     try_spawn_hands_the_future_back_on_full_and_closed,
     spawn_after_close_hands_the_future_back,
     a_blocked_spawn_is_refused_when_the_pool_closes,
+    a_blocked_spawn_is_refused_when_the_parent_token_is_cancelled,
     blocking_spawn_from_a_plain_thread_waits_for_room,
     join_handle_survives_a_lost_select,
     a_panicking_job_does_not_kill_its_worker,

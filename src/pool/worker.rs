@@ -234,14 +234,13 @@ impl Admit for Shared {
             Err(Refusal::Closed) => None,
             // tokio's semaphore is fair, so this waits in FIFO order; dropping
             // the `reserve` future gives up the place, and nothing else.
-            // Closing the queue wakes it with an error; the token is watched
-            // too, because a parent token closes the pool before the watcher
-            // task gets to close the queue.
-            Err(Refusal::Full) => tokio::select! {
-                biased;
-                () = self.lifecycle.token().cancelled() => None,
-                permit = self.tx.reserve() => permit.ok(),
-            },
+            // Closing the queue wakes it with an error (`close` does that at
+            // once; a cancelled parent token through the watcher task). A
+            // slot that frees up in between is not taken after a close.
+            Err(Refusal::Full) => {
+                let permit = self.tx.reserve().await.ok()?;
+                (!self.lifecycle.is_closed()).then_some(permit)
+            }
         }
     }
 
