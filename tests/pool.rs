@@ -454,6 +454,98 @@ async fn a_job_may_abort_itself() {
     assert!(handle.await.unwrap_err().is_cancelled());
 }
 
+/// A value whose `Drop` panics, to test containment of panics raised while
+/// a job's future is dropped.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("panic in drop");
+    }
+}
+
+async fn a_panic_while_dropping_an_aborted_job_is_contained_and_reported() {
+    let pool = pool(1, 4);
+    // Running, then aborted: its worker drops it.
+    let (started_tx, started_rx) = oneshot::channel();
+    let running = pool
+        .spawn(async move {
+            let _bomb = PanicOnDrop;
+            started_tx.send(()).unwrap();
+            std::future::pending::<()>().await
+        })
+        .await
+        .unwrap();
+    // Queued, then aborted: dropped where `abort` is called. The bomb is
+    // captured, so it is part of the future before it ever runs.
+    let bomb = PanicOnDrop;
+    let queued = pool
+        .spawn(async move {
+            let _bomb = bomb;
+        })
+        .await
+        .unwrap();
+    started_rx.await.unwrap();
+    queued.abort();
+    running.abort();
+
+    for handle in [running, queued] {
+        let err = handle.await.unwrap_err();
+        assert!(err.is_panic(), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "job panicked with message \"panic in drop\""
+        );
+    }
+    // The worker survived.
+    assert_eq!(pool.spawn(async { 1 }).await.unwrap().await.unwrap(), 1);
+    pool.shutdown().await;
+    let m = pool.metrics();
+    assert_eq!((m.panicked, m.completed, m.cancelled), (2, 1, 0));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_panic_while_dropping_at_a_shutdown_deadline_is_contained() {
+    let pool = pool(2, 4);
+    let stuck = pool
+        .spawn(async move {
+            let _bomb = PanicOnDrop;
+            std::future::pending::<()>().await
+        })
+        .await
+        .unwrap();
+    let drained = watchdog(pool.shutdown_timeout(std::time::Duration::from_secs(1))).await;
+    assert!(!drained);
+    assert!(stuck.await.unwrap_err().is_panic());
+    let m = pool.metrics();
+    assert_eq!(m.submitted, m.completed + m.panicked + m.cancelled);
+}
+
+#[test]
+fn a_panic_while_dropping_at_runtime_shutdown_is_contained() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    #[allow(clippy::async_yields_async)] // the handle is meant to leave the runtime
+    let handle = rt.block_on(async {
+        let pool = pool(1, 4);
+        let (started_tx, started_rx) = oneshot::channel();
+        let handle = pool
+            .spawn(async move {
+                let _bomb = PanicOnDrop;
+                started_tx.send(()).unwrap();
+                std::future::pending::<()>().await
+            })
+            .await
+            .unwrap();
+        started_rx.await.unwrap();
+        handle
+    });
+    drop(rt); // must not propagate the panic
+    assert!(futures::executor::block_on(handle).unwrap_err().is_panic());
+}
+
 // --- 7. shutdown via CancellationToken ---------------------------------------
 
 async fn cancelling_the_parent_token_closes_the_pool_and_lets_jobs_finish() {
@@ -794,6 +886,7 @@ on_both_runtimes!(
     aborting_a_running_job_drops_it_at_its_next_await,
     aborting_a_finished_job_changes_nothing,
     a_job_may_abort_itself,
+    a_panic_while_dropping_an_aborted_job_is_contained_and_reported,
     cancelling_the_parent_token_closes_the_pool_and_lets_jobs_finish,
     closing_the_pool_does_not_cancel_the_parent,
     jobs_watching_the_pool_token_stop_early,

@@ -186,6 +186,7 @@ impl PoolBuilder {
         let shared = Arc::new(Shared::new(
             workers,
             queue_capacity,
+            runtime.metrics().num_workers(),
             stats,
             Lifecycle::new(self.parent),
         ));

@@ -549,3 +549,41 @@ impl fmt::Debug for WorkerPool {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::WorkerPool;
+
+    /// After every handle and pool clone is dropped, the shared state is
+    /// freed: no worker, job or handle keeps it alive.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_shared_state_is_freed_once_everything_is_dropped() {
+        let pool = WorkerPool::builder()
+            .workers(3)
+            .queue_capacity(8)
+            .build()
+            .unwrap();
+        let weak = Arc::downgrade(&pool.shared);
+        let clone = pool.clone();
+        let mut handles = Vec::new();
+        for i in 0..8u32 {
+            handles.push(pool.spawn(async move { i }).await.unwrap());
+        }
+        let aborted = pool.spawn(std::future::pending::<()>()).await.unwrap();
+        aborted.abort();
+        let first = handles.remove(0);
+        assert_eq!(first.await.unwrap(), 0);
+        drop((handles, aborted, clone, pool));
+
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while weak.upgrade().is_some() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the pool's shared state was never freed");
+    }
+}

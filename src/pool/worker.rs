@@ -13,10 +13,17 @@
 //! Nobody is woken while every worker is busy: under load, workers go from
 //! job to job with no wake-ups at all.
 //!
+//! Waking is throttled the way tokio throttles its own searching threads: a
+//! submitter wakes a worker only while fewer workers than the runtime has
+//! threads are woken and not yet running. A woken worker that takes a job and
+//! still sees jobs queued wakes the next idle worker itself. So a burst ramps
+//! up along a chain instead of waking every sleeper at once, and a pool with
+//! far more workers than it needs keeps using the few that are warm.
+//!
 //! No wake-up is lost: a worker re-checks the queue after it has counted
-//! itself idle, and a submitter checks the idle count after it has queued its
-//! job; a `SeqCst` fence on each side orders the two (the store-buffer
-//! pattern), so at least one of them sees the other.
+//! itself idle (or no longer woken), and a submitter checks those counts
+//! after it has queued its job; a `SeqCst` fence on each side orders the two
+//! (the store-buffer pattern), so at least one of them sees the other.
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
@@ -37,6 +44,11 @@ pub(crate) struct Shared {
     queue: Mutex<Queue>,
     /// Workers on the idle stack; read without the lock by submitters.
     idle_count: AtomicUsize,
+    /// Workers woken by `wake_one` that have not polled yet.
+    woken_count: AtomicUsize,
+    /// The most woken-but-not-yet-running workers a submitter allows: the
+    /// runtime's thread count (more could not run at once anyway).
+    max_woken: usize,
     pub(crate) stats: Arc<Stats>,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) queue_capacity: usize,
@@ -56,6 +68,8 @@ struct Queue {
     idle: Vec<(usize, Waker)>,
     /// `listed[i]`: worker `i` is on `idle`.
     listed: Box<[bool]>,
+    /// `woken[i]`: worker `i` was woken by `wake_one` and has not polled.
+    woken: Box<[bool]>,
 }
 
 #[derive(Debug, Default)]
@@ -72,6 +86,7 @@ impl Shared {
     pub(crate) fn new(
         workers: usize,
         queue_capacity: usize,
+        threads: usize,
         stats: Arc<Stats>,
         lifecycle: Lifecycle,
     ) -> Shared {
@@ -82,8 +97,11 @@ impl Shared {
                 rx,
                 idle: Vec::with_capacity(workers),
                 listed: vec![false; workers].into_boxed_slice(),
+                woken: vec![false; workers].into_boxed_slice(),
             }),
             idle_count: AtomicUsize::new(0),
+            woken_count: AtomicUsize::new(0),
+            max_woken: threads.max(1),
             stats,
             lifecycle,
             queue_capacity,
@@ -107,14 +125,31 @@ impl Shared {
     /// still holding a reserved slot.
     fn poll_next_job(&self, index: usize, cx: &mut Context<'_>) -> Poll<Option<Job>> {
         let mut queue = lock(&self.queue);
+        let was_woken = std::mem::take(&mut queue.woken[index]);
+        if was_woken {
+            self.woken_count.fetch_sub(1, Ordering::Relaxed);
+            // Pairs with the fence in `launch`: a submitter that still
+            // counted us as woken (and so woke nobody) queued its job before
+            // our look at the queue below.
+            fence(Ordering::SeqCst);
+        }
         loop {
             match queue.rx.try_recv() {
                 Ok(job) => {
                     if queue.listed[index] {
-                        // Woken by something else, or found work on the
-                        // re-check below: take ourselves off the stack.
+                        // Found work on the re-check below (or polled while
+                        // still listed): take ourselves off the stack.
                         queue.unlist(index);
                         self.idle_count.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    // Pass the wake-up on: there is more work than this
+                    // worker, and someone asleep who could take it.
+                    let next = (was_woken && !queue.rx.is_empty())
+                        .then(|| self.pop_idle(&mut queue))
+                        .flatten();
+                    drop(queue);
+                    if let Some(waker) = next {
+                        waker.wake();
                     }
                     return Poll::Ready(Some(job));
                 }
@@ -135,18 +170,22 @@ impl Shared {
         }
     }
 
+    /// Takes the most recently idled worker off the stack, marked as woken.
+    fn pop_idle(&self, queue: &mut Queue) -> Option<Waker> {
+        let (index, waker) = queue.idle.pop()?;
+        queue.listed[index] = false;
+        queue.woken[index] = true;
+        self.idle_count.fetch_sub(1, Ordering::Relaxed);
+        self.woken_count.fetch_add(1, Ordering::Relaxed);
+        Some(waker)
+    }
+
     /// Wakes the most recently idled worker, if any.
     fn wake_one(&self) {
-        let waker = {
-            let mut queue = lock(&self.queue);
-            let Some((index, waker)) = queue.idle.pop() else {
-                return;
-            };
-            queue.listed[index] = false;
-            self.idle_count.fetch_sub(1, Ordering::Relaxed);
-            waker
-        };
-        waker.wake();
+        let waker = self.pop_idle(&mut lock(&self.queue));
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     /// Closes the queue: no new job gets in (blocked submitters are refused),
@@ -254,9 +293,11 @@ impl Admit for Shared {
     {
         let task = Task::new(future, &self.stats);
         permit.send(Job::new(task.clone()));
-        // Pairs with the fence in `poll_next_job`.
+        // Pairs with the fences in `poll_next_job`.
         fence(Ordering::SeqCst);
-        if self.idle_count.load(Ordering::Relaxed) > 0 {
+        if self.idle_count.load(Ordering::Relaxed) > 0
+            && self.woken_count.load(Ordering::Relaxed) < self.max_woken
+        {
             self.wake_one();
         }
         task
