@@ -121,6 +121,7 @@ pub mod replacing_tokio_spawn {
 mod error;
 mod join;
 mod lifecycle;
+mod loom;
 mod metrics;
 mod pool;
 mod spawn;
@@ -132,6 +133,10 @@ pub use join::{AbortHandle, JoinHandle};
 pub use metrics::Metrics;
 pub use pool::{DEFAULT_QUEUE_CAPACITY, PoolBuilder, WorkerPool};
 pub use spawn::Spawn;
+
+#[cfg(taskpool_loom)]
+#[doc(hidden)]
+pub use loom::hooks as __loom;
 pub use spawner::{BoundedSpawner, SpawnerBuilder};
 
 // The README's Rust examples are compiled and run as doc tests.

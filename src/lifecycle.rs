@@ -1,11 +1,13 @@
 //! Open → closed → idle: the part of a pool's life that does not depend on
 //! how it runs jobs.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::loom::{AtomicBool, AtomicUsize};
 
 /// Whether new work is accepted, and when all accepted work is done.
 ///

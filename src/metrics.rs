@@ -1,6 +1,8 @@
 //! A snapshot of a pool's counters, and the counters themselves.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
+
+use crate::loom::{AtomicU64, AtomicUsize};
 
 /// A point-in-time snapshot of a pool's state and counters, from
 /// [`WorkerPool::metrics`](crate::WorkerPool::metrics).

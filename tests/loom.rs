@@ -1,0 +1,149 @@
+//! Model checking of the job cell (queued → running → finished / cancelled,
+//! the result slot and its waker, the abort flag, the outcome counters) with
+//! loom. Run with:
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg taskpool_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom
+//! ```
+#![cfg(taskpool_loom)]
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use loom::thread;
+use taskpool::__loom::{Counters, job};
+
+/// Interleavings explored by all the models of this run.
+static EXPLORED: AtomicUsize = AtomicUsize::new(0);
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    loom::model(move || {
+        EXPLORED.fetch_add(1, Ordering::Relaxed);
+        f();
+    });
+    eprintln!(
+        "interleavings explored so far: {}",
+        EXPLORED.load(Ordering::Relaxed)
+    );
+}
+
+/// Returns `Pending` once (waking itself), then its value: a job that yields.
+struct YieldOnce(Option<u32>, bool);
+
+impl Future for YieldOnce {
+    type Output = u32;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+        if !self.1 {
+            self.1 = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(self.0.take().expect("polled after completion"))
+    }
+}
+
+/// Each job ends exactly once, and the counters say how.
+fn assert_counted_once(counters: &Counters) {
+    let m = counters.snapshot();
+    assert_eq!(m.submitted, 1);
+    assert_eq!(m.completed + m.panicked + m.cancelled, 1, "{m:?}");
+    assert_eq!(m.running, 0, "{m:?}");
+}
+
+#[test]
+fn abort_racing_completion() {
+    static COMPLETED: AtomicBool = AtomicBool::new(false);
+    static CANCELLED: AtomicBool = AtomicBool::new(false);
+    model(|| {
+        let counters = Counters::new();
+        let (mut runner, handle) = job(YieldOnce(Some(7), false), &counters);
+        let aborter = handle.abort_handle();
+        let worker = thread::spawn(move || {
+            loom::future::block_on(poll_fn(|cx| runner.poll_run(cx)));
+        });
+        aborter.abort();
+        worker.join().unwrap();
+        match loom::future::block_on(handle) {
+            Ok(v) => {
+                assert_eq!(v, 7);
+                COMPLETED.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                assert!(e.is_cancelled());
+                CANCELLED.store(true, Ordering::Relaxed);
+            }
+        }
+        assert!(aborter.is_finished());
+        assert_counted_once(&counters);
+    });
+    assert!(COMPLETED.load(Ordering::Relaxed), "completion never won");
+    assert!(CANCELLED.load(Ordering::Relaxed), "the abort never won");
+}
+
+#[test]
+fn join_racing_completion() {
+    model(|| {
+        let counters = Counters::new();
+        let (mut runner, handle) = job(YieldOnce(Some(3), false), &counters);
+        let worker = thread::spawn(move || {
+            loom::future::block_on(poll_fn(|cx| runner.poll_run(cx)));
+        });
+        // A lost wake-up of the handle would deadlock, which loom reports.
+        assert_eq!(loom::future::block_on(handle).unwrap(), 3);
+        worker.join().unwrap();
+        assert_counted_once(&counters);
+    });
+}
+
+#[test]
+fn abort_racing_the_runner_going_away() {
+    model(|| {
+        let counters = Counters::new();
+        let (runner, handle) = job(async { 1u32 }, &counters);
+        let aborter = handle.abort_handle();
+        let dying = thread::spawn(move || runner.drop_unrun());
+        aborter.abort();
+        dying.join().unwrap();
+        assert!(loom::future::block_on(handle).unwrap_err().is_cancelled());
+        assert_counted_once(&counters);
+    });
+}
+
+#[test]
+fn a_job_aborting_itself_while_it_runs() {
+    model(|| {
+        let counters = Counters::new();
+        let (tx, rx) = loom::sync::mpsc::channel::<taskpool::AbortHandle>();
+        let (mut runner, handle) = job(
+            async move {
+                rx.recv().unwrap().abort();
+                YieldOnce(Some(5), false).await
+            },
+            &counters,
+        );
+        tx.send(handle.abort_handle()).unwrap();
+        let joiner = thread::spawn(move || loom::future::block_on(handle));
+        loom::future::block_on(poll_fn(|cx| runner.poll_run(cx)));
+        assert!(joiner.join().unwrap().unwrap_err().is_cancelled());
+        assert_counted_once(&counters);
+    });
+}
+
+#[test]
+fn two_aborts_and_a_completion() {
+    model(|| {
+        let counters = Counters::new();
+        let (mut runner, handle) = job(async { 9u32 }, &counters);
+        let (a, b) = (handle.abort_handle(), handle.abort_handle());
+        let t1 = thread::spawn(move || a.abort());
+        let t2 = thread::spawn(move || b.abort());
+        loom::future::block_on(poll_fn(|cx| runner.poll_run(cx)));
+        t1.join().unwrap();
+        t2.join().unwrap();
+        let result = loom::future::block_on(handle);
+        assert!(matches!(&result, Ok(9)) || result.as_ref().unwrap_err().is_cancelled());
+        assert_counted_once(&counters);
+    });
+}
