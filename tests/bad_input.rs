@@ -6,6 +6,9 @@ use std::panic::{self, Location};
 use std::sync::{Arc, Mutex};
 
 use taskpool::{BoundedSpawner, WorkerPool};
+use tokio_util::sync::CancellationToken;
+
+use support::Subject;
 
 /// Runs `f`, which must panic, and returns the panic's location and message.
 /// The hook is global, so callers take turns, and it only records panics of
@@ -231,4 +234,117 @@ fn spawner_try_spawn_from_outside_the_runtime_runs_on_it() {
     let spawner = rt.block_on(async { BoundedSpawner::new(1) });
     let handle = spawner.try_spawn(async { 5 }).unwrap();
     assert_eq!(rt.block_on(handle).unwrap(), 5);
+}
+
+/// Every method on a closed pool, as one table: the case, what it must say,
+/// and what it said. Both pool types, closed four ways; zero sizes and
+/// missing runtimes are covered above.
+async fn closed_table<S: Subject>(
+    ty: &str,
+    make: impl Fn(CancellationToken) -> S,
+) -> Vec<[String; 3]> {
+    let mut table = Vec::new();
+    for how in ["close", "shutdown", "abort_all", "parent token"] {
+        let parent = CancellationToken::new();
+        let pool = make(parent.clone());
+        match how {
+            "close" => assert!(pool.close()),
+            "shutdown" => support::watchdog(pool.shutdown()).await,
+            "abort_all" => pool.abort_all(),
+            _ => parent.cancel(),
+        }
+        let mut row = |m: &str, expected: &str, actual: String| {
+            table.push([
+                format!("{ty}::{m} after {how}"),
+                expected.to_owned(),
+                actual,
+            ]);
+        };
+        row("is_closed", "true", pool.is_closed().to_string());
+        row("close", "false", pool.close().to_string());
+        let err = pool.spawn(async { 1 }).await.unwrap_err();
+        row("spawn", "pool is closed", err.to_string());
+        row("spawn hands back", "1", err.into_inner().await.to_string());
+        let err = pool.try_spawn(async { 2 }).unwrap_err();
+        row("try_spawn", "Closed(..)", format!("{err:?}"));
+        let p = pool.clone();
+        let blocking = tokio::task::spawn_blocking(move || {
+            p.blocking_spawn(async { 3 }).unwrap_err().to_string()
+        })
+        .await
+        .unwrap();
+        row("blocking_spawn", "pool is closed", blocking);
+        support::watchdog(pool.wait()).await;
+        row("wait", "returns", "returns".to_owned());
+        let drained =
+            support::watchdog(pool.shutdown_timeout(std::time::Duration::from_secs(1))).await;
+        row("shutdown_timeout", "true", drained.to_string());
+        pool.abort_all();
+        let m = pool.metrics();
+        row(
+            "metrics",
+            "rejected 3, submitted 0",
+            format!("rejected {}, submitted {}", m.rejected, m.submitted),
+        );
+    }
+    table
+}
+
+#[tokio::test]
+async fn every_method_on_a_closed_pool() {
+    let mut table = closed_table("WorkerPool", |parent| {
+        WorkerPool::builder()
+            .workers(1)
+            .cancellation_token(parent)
+            .build()
+            .unwrap()
+    })
+    .await;
+    table.extend(
+        closed_table("BoundedSpawner", |parent| {
+            BoundedSpawner::builder()
+                .limit(1)
+                .cancellation_token(parent)
+                .build()
+                .unwrap()
+        })
+        .await,
+    );
+    let wrong: Vec<_> = table.iter().filter(|[_, e, a]| e != a).collect();
+    assert!(
+        wrong.is_empty(),
+        "cases that said the wrong thing: {wrong:#?}"
+    );
+    assert_eq!(table.len(), 2 * 4 * 9);
+}
+
+/// A job that submits to its own full pool: `try_spawn` says `Full` at once
+/// (where `spawn().await` would wait for a worker that is busy running the
+/// very job that waits).
+#[tokio::test]
+async fn try_spawn_from_inside_a_job_of_the_same_full_pool() {
+    // A gated job occupies the only worker while the queue fills behind it.
+    let pool = WorkerPool::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let inner = pool.clone();
+    let (gate_tx, gate_rx) = tokio::sync::oneshot::channel::<()>();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let running = pool
+        .spawn(async move {
+            let _ = gate_rx.await; // the queue fills while we wait
+            let _ = tx.send(inner.try_spawn(async {}).unwrap_err().is_full());
+        })
+        .await
+        .unwrap();
+    let queued = pool.spawn(async {}).await.unwrap();
+    gate_tx.send(()).unwrap();
+    assert!(
+        support::watchdog(rx).await.unwrap(),
+        "try_spawn was not Full"
+    );
+    running.await.unwrap();
+    queued.await.unwrap();
 }

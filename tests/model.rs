@@ -12,9 +12,13 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use taskpool::{BoundedSpawner, JoinError, JoinHandle, Metrics, Spawn, WorkerPool};
+use taskpool::{BoundedSpawner, JoinError, JoinHandle, Metrics, WorkerPool};
 use tokio::sync::oneshot;
 use tokio_test::assert_pending;
+
+mod support;
+
+use support::Subject;
 
 const WORKERS: usize = 2;
 const QUEUE: usize = 3;
@@ -194,44 +198,6 @@ impl Model {
             self.running.len(),
             if self.spawner { 0 } else { self.queue.len() },
         )
-    }
-}
-
-/// The two real subjects, behind one interface.
-trait Subject: Spawn {
-    fn metrics(&self) -> Metrics;
-    fn close(&self) -> bool;
-    fn abort_all(&self);
-    fn shutdown_timeout(&self, d: Duration) -> impl Future<Output = bool>;
-}
-
-impl Subject for WorkerPool {
-    fn metrics(&self) -> Metrics {
-        WorkerPool::metrics(self)
-    }
-    fn close(&self) -> bool {
-        WorkerPool::close(self)
-    }
-    fn abort_all(&self) {
-        WorkerPool::abort_all(self)
-    }
-    fn shutdown_timeout(&self, d: Duration) -> impl Future<Output = bool> {
-        WorkerPool::shutdown_timeout(self, d)
-    }
-}
-
-impl Subject for BoundedSpawner {
-    fn metrics(&self) -> Metrics {
-        BoundedSpawner::metrics(self)
-    }
-    fn close(&self) -> bool {
-        BoundedSpawner::close(self)
-    }
-    fn abort_all(&self) {
-        BoundedSpawner::abort_all(self)
-    }
-    fn shutdown_timeout(&self, d: Duration) -> impl Future<Output = bool> {
-        BoundedSpawner::shutdown_timeout(self, d)
     }
 }
 

@@ -10,7 +10,9 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use taskpool::{BoundedSpawner, JoinHandle, Metrics, Spawn, WorkerPool};
+use taskpool::{BoundedSpawner, JoinHandle, WorkerPool};
+
+use support::Subject;
 
 const PRODUCERS: u64 = 4;
 const PER_PRODUCER: u64 = 25_000;
@@ -23,30 +25,6 @@ enum Fate {
     Completed,
     Panicked,
     Cancelled,
-}
-
-/// The parts of the pool and the spawner that the stress test drives.
-trait Subject: Spawn + Clone + Send + Sync + 'static {
-    fn shutdown(&self) -> impl std::future::Future<Output = ()> + Send;
-    fn metrics(&self) -> Metrics;
-}
-
-impl Subject for WorkerPool {
-    fn shutdown(&self) -> impl std::future::Future<Output = ()> + Send {
-        WorkerPool::shutdown(self)
-    }
-    fn metrics(&self) -> Metrics {
-        WorkerPool::metrics(self)
-    }
-}
-
-impl Subject for BoundedSpawner {
-    fn shutdown(&self) -> impl std::future::Future<Output = ()> + Send {
-        BoundedSpawner::shutdown(self)
-    }
-    fn metrics(&self) -> Metrics {
-        BoundedSpawner::metrics(self)
-    }
 }
 
 async fn stress<S: Subject>(make: impl FnOnce() -> S) {

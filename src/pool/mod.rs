@@ -178,6 +178,13 @@ impl WorkerPool {
     /// not queued and the user's future is dropped with it; the pool is as if
     /// the call had not been made.
     ///
+    /// # Deadlock
+    ///
+    /// A job that awaits `spawn` on its own pool waits for room that only a
+    /// worker can make; if every worker is running such a job, none ever
+    /// will. Inside jobs, prefer [`try_spawn`](WorkerPool::try_spawn), as
+    /// with a bounded channel a task sends into and receives from.
+    ///
     /// # Examples
     ///
     /// ```

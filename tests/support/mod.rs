@@ -59,6 +59,67 @@ impl Blocker {
     }
 }
 
+/// What the tests drive of `WorkerPool` and `BoundedSpawner` alike: their
+/// inherent lifecycle methods, behind one trait, so a test body can be
+/// written once and run against both.
+pub trait Subject: taskpool::Spawn + Clone + Send + Sync + 'static {
+    fn close(&self) -> bool;
+    fn is_closed(&self) -> bool;
+    fn abort_all(&self);
+    fn metrics(&self) -> taskpool::Metrics;
+    fn shutdown(&self) -> impl Future<Output = ()> + Send;
+    fn shutdown_timeout(&self, timeout: Duration) -> impl Future<Output = bool> + Send;
+    fn wait(&self) -> impl Future<Output = ()> + Send;
+    fn blocking_spawn<F>(
+        &self,
+        future: F,
+    ) -> Result<taskpool::JoinHandle<F::Output>, taskpool::SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+}
+
+macro_rules! impl_subject {
+    ($ty:ty) => {
+        impl Subject for $ty {
+            fn close(&self) -> bool {
+                <$ty>::close(self)
+            }
+            fn is_closed(&self) -> bool {
+                <$ty>::is_closed(self)
+            }
+            fn abort_all(&self) {
+                <$ty>::abort_all(self)
+            }
+            fn metrics(&self) -> taskpool::Metrics {
+                <$ty>::metrics(self)
+            }
+            fn shutdown(&self) -> impl Future<Output = ()> + Send {
+                <$ty>::shutdown(self)
+            }
+            fn shutdown_timeout(&self, timeout: Duration) -> impl Future<Output = bool> + Send {
+                <$ty>::shutdown_timeout(self, timeout)
+            }
+            fn wait(&self) -> impl Future<Output = ()> + Send {
+                <$ty>::wait(self)
+            }
+            fn blocking_spawn<F>(
+                &self,
+                future: F,
+            ) -> Result<taskpool::JoinHandle<F::Output>, taskpool::SpawnError<F>>
+            where
+                F: Future + Send + 'static,
+                F::Output: Send + 'static,
+            {
+                <$ty>::blocking_spawn(self, future)
+            }
+        }
+    };
+}
+
+impl_subject!(taskpool::WorkerPool);
+impl_subject!(taskpool::BoundedSpawner);
+
 /// Alive tasks on the current runtime.
 pub fn alive_tasks() -> usize {
     tokio::runtime::Handle::current()
