@@ -1,6 +1,8 @@
 //! Each job runs in a `job{pool=…}` span, a child of the submitter's span.
 #![allow(clippy::async_yields_async)] // submitting inside a span yields the handle
 
+#[path = "../examples/web_service/app.rs"]
+mod app;
 mod support;
 
 use taskpool::{BoundedSpawner, Spawn, WorkerPool};
@@ -128,5 +130,51 @@ fn a_panic_is_recorded_as_an_error_event_with_the_pool_name() {
         let (_, fields, _) = errors[0];
         assert!(fields.contains("pool=billing"), "{fields}");
         assert!(fields.contains("card declined"), "{fields}");
+    })
+}
+
+/// In the example web service, a job's log line names the request it serves.
+#[test]
+fn a_web_service_job_logs_inside_its_request_span() {
+    in_turn(async {
+        let (captured, _guard) = support::capture::install();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let pool = WorkerPool::builder()
+            .workers(2)
+            .name("web")
+            .cancellation_token(shutdown.clone())
+            .build()
+            .unwrap();
+        let app = app::App::new(app::Backend::Pool(pool), "web");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(app::serve(
+            listener,
+            app,
+            shutdown.clone(),
+            std::time::Duration::from_secs(5),
+        ));
+        let body = watchdog(async {
+            reqwest::get(format!("http://{addr}/work?n=4"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        })
+        .await;
+        assert_eq!(body, "10\n");
+        shutdown.cancel();
+        watchdog(server).await.unwrap().unwrap();
+
+        let events = captured.events.lock().unwrap();
+        let started = events
+            .iter()
+            .find(|(_, fields, _)| fields.contains("job started"))
+            .expect("the job logged");
+        assert_eq!(started.2, ["job", "request"]);
+        let spans = captured.spans.lock().unwrap();
+        let request = spans.iter().find(|(name, _, _)| name == "request").unwrap();
+        assert!(request.1.contains("path=/work"), "{request:?}");
     })
 }

@@ -1,0 +1,290 @@
+//! The web service of `examples/web_service`, as a library the example's
+//! `main` and `tests/web_service.rs` share: the routes, the state, and the
+//! serve-until-cancelled loop with its graceful shutdown.
+
+#![allow(dead_code)] // each of the two users needs only part of it
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use taskpool::{BoundedSpawner, JoinHandle, Metrics, Spawn, SpawnError, TrySpawnError, WorkerPool};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// Where the handlers send their work: either strategy, chosen at start-up.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Pool(WorkerPool),
+    Spawner(BoundedSpawner),
+}
+
+impl Backend {
+    pub fn metrics(&self) -> Metrics {
+        match self {
+            Backend::Pool(p) => p.metrics(),
+            Backend::Spawner(s) => s.metrics(),
+        }
+    }
+
+    pub async fn shutdown_timeout(&self, grace: Duration) -> bool {
+        match self {
+            Backend::Pool(p) => p.shutdown_timeout(grace).await,
+            Backend::Spawner(s) => s.shutdown_timeout(grace).await,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Backend::Pool(_) => "pool",
+            Backend::Spawner(_) => "spawner",
+        }
+    }
+}
+
+impl Spawn for Backend {
+    async fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self {
+            Backend::Pool(p) => p.spawn(future).await,
+            Backend::Spawner(s) => s.spawn(future).await,
+        }
+    }
+
+    fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self {
+            Backend::Pool(p) => p.try_spawn(future),
+            Backend::Spawner(s) => s.try_spawn(future),
+        }
+    }
+}
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct App {
+    pub backend: Backend,
+    /// The pool's name: the `pool` label of every metric.
+    pub name: String,
+    /// Jobs inside the pool right now, and the most there ever were: a
+    /// job-side check of the pool's bound.
+    pub in_flight: AtomicUsize,
+    pub peak: AtomicUsize,
+    /// Requests that have reached the server so far.
+    pub requests: AtomicU64,
+}
+
+impl App {
+    pub fn new(backend: Backend, name: impl Into<String>) -> Arc<App> {
+        Arc::new(App {
+            backend,
+            name: name.into(),
+            in_flight: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+        })
+    }
+}
+
+/// The routes:
+/// - `GET /work?ms=M&n=N`: **backpressure**. The request waits for room in
+///   the pool (`spawn().await`), then for its job. Right for work that must
+///   be done and callers that can wait: latency grows under load, nothing is
+///   refused while the server is up.
+/// - `GET /shed?ms=M&n=N`: **load shedding**. A full pool answers
+///   `503 Service Unavailable` with `Retry-After` at once (`try_spawn`).
+///   Right when a late answer is worthless, or when callers (a load balancer,
+///   a retrying client) can go elsewhere: latency stays flat, excess is
+///   refused early.
+/// - `GET /metrics`: the pool's metrics in Prometheus text format.
+///
+/// The job waits `M` ms (a database call, say), then sums `1..=N`.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/work", get(work))
+        .route("/shed", get(shed))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(app.clone(), request_span))
+        .with_state(app)
+}
+
+/// Every request runs in a `request{id, method, path}` span. Jobs are
+/// submitted inside it, so each job's span is its child and a job's log
+/// lines name the request they serve.
+async fn request_span(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let id = app.requests.fetch_add(1, Ordering::SeqCst);
+    let span = tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path());
+    next.run(req).instrument(span).await
+}
+
+/// `ms` and `n` from the query string; defaults 0 and 100.
+fn params(query: Option<String>) -> (u64, u64) {
+    let (mut ms, mut n) = (0, 100);
+    for pair in query.as_deref().unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("ms", v)) => ms = v.parse().unwrap_or(ms),
+            Some(("n", v)) => n = v.parse().unwrap_or(n),
+            _ => {}
+        }
+    }
+    (ms, n.min(10_000_000))
+}
+
+/// The job a request asks for.
+fn job(app: &Arc<App>, ms: u64, n: u64) -> impl Future<Output = u64> + Send + 'static {
+    let app = app.clone();
+    async move {
+        let now = app.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        app.peak.fetch_max(now, Ordering::SeqCst);
+        tracing::debug!(ms, n, "job started");
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        let sum = (1..=n).sum();
+        app.in_flight.fetch_sub(1, Ordering::SeqCst);
+        sum
+    }
+}
+
+async fn answer(handle: JoinHandle<u64>) -> Response {
+    match handle.await {
+        Ok(sum) => format!("{sum}\n").into_response(),
+        Err(err) => {
+            tracing::warn!(%err, "job failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response()
+        }
+    }
+}
+
+fn unavailable(why: &'static str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        why,
+    )
+        .into_response()
+}
+
+async fn work(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
+    let (ms, n) = params(query);
+    match app.backend.spawn(job(&app, ms, n)).await {
+        Ok(handle) => answer(handle).await,
+        Err(_closed) => unavailable("shutting down\n"),
+    }
+}
+
+async fn shed(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
+    let (ms, n) = params(query);
+    match app.backend.try_spawn(job(&app, ms, n)) {
+        Ok(handle) => answer(handle).await,
+        Err(TrySpawnError::Full(_)) => unavailable("busy, retry later\n"),
+        Err(TrySpawnError::Closed(_)) => unavailable("shutting down\n"),
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        prometheus_text(&app.name, app.backend.kind(), app.backend.metrics()),
+    )
+        .into_response()
+}
+
+/// `Metrics` in the Prometheus text exposition format.
+pub fn prometheus_text(pool: &str, kind: &str, m: Metrics) -> String {
+    let gauges = [
+        (
+            "workers",
+            "Workers (pool) or task limit (spawner).",
+            m.workers as u64,
+        ),
+        (
+            "queue_capacity",
+            "Most jobs that may wait in the queue.",
+            m.queue_capacity as u64,
+        ),
+        (
+            "queued",
+            "Jobs waiting (pool) or submitters waiting (spawner).",
+            m.queued as u64,
+        ),
+        ("running", "Jobs running now.", m.running as u64),
+    ];
+    let counters = [
+        ("submitted_total", "Jobs accepted.", m.submitted),
+        ("completed_total", "Jobs that completed.", m.completed),
+        ("panicked_total", "Jobs that panicked.", m.panicked),
+        (
+            "cancelled_total",
+            "Jobs cancelled before producing output.",
+            m.cancelled,
+        ),
+        (
+            "rejected_total",
+            "Submissions refused (full or closed).",
+            m.rejected,
+        ),
+    ];
+    let pool = pool.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut out = String::new();
+    for (kind_of, list) in [("gauge", &gauges[..]), ("counter", &counters[..])] {
+        for (name, help, value) in list {
+            out.push_str(&format!(
+                "# HELP taskpool_{name} {help}\n# TYPE taskpool_{name} {kind_of}\ntaskpool_{name}{{pool=\"{pool}\",kind=\"{kind}\"}} {value}\n"
+            ));
+        }
+    }
+    out
+}
+
+/// What a shutdown did.
+#[derive(Debug)]
+pub struct Summary {
+    pub drained: bool,
+    pub metrics: Metrics,
+}
+
+/// Serves until `shutdown` is cancelled; then stops accepting connections
+/// and, at the same time, drains the pool for up to `grace` (the pool was
+/// built with `shutdown` as its parent token, so it is closed by then). The
+/// requests already inside finish: with their job's output, or, if the grace
+/// period runs out, with the job's cancellation. Returns what happened.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<Summary> {
+    let server = axum::serve(listener, router(app.clone()))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future();
+    let drain = async {
+        shutdown.cancelled().await;
+        app.backend.shutdown_timeout(grace).await
+    };
+    let (served, drained) = tokio::join!(server, drain);
+    served?;
+    let metrics = app.backend.metrics();
+    tracing::info!(
+        drained,
+        completed = metrics.completed,
+        cancelled = metrics.cancelled,
+        panicked = metrics.panicked,
+        rejected = metrics.rejected,
+        "shut down"
+    );
+    Ok(Summary { drained, metrics })
+}

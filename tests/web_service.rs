@@ -1,0 +1,267 @@
+//! The example web service, end to end over loopback: a real HTTP server on
+//! an ephemeral 127.0.0.1 port, a real HTTP client, bounded in count and
+//! time.
+
+#[path = "../examples/web_service/app.rs"]
+mod app;
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use taskpool::{BoundedSpawner, WorkerPool};
+use tokio_util::sync::CancellationToken;
+
+use app::{App, Backend, Summary};
+
+const WORKERS: usize = 16;
+const QUEUE: usize = 64;
+const GRACE: Duration = Duration::from_secs(10);
+
+struct Service {
+    addr: SocketAddr,
+    app: Arc<App>,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<Summary>>,
+}
+
+async fn start(spawner: bool) -> Service {
+    let shutdown = CancellationToken::new();
+    let backend = if spawner {
+        Backend::Spawner(
+            BoundedSpawner::builder()
+                .limit(WORKERS)
+                .name("web-test")
+                .cancellation_token(shutdown.clone())
+                .build()
+                .unwrap(),
+        )
+    } else {
+        Backend::Pool(
+            WorkerPool::builder()
+                .workers(WORKERS)
+                .queue_capacity(QUEUE)
+                .name("web-test")
+                .cancellation_token(shutdown.clone())
+                .build()
+                .unwrap(),
+        )
+    };
+    let app = App::new(backend, "web-test");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(app::serve(listener, app.clone(), shutdown.clone(), GRACE));
+    Service {
+        addr,
+        app,
+        shutdown,
+        server,
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60)) // a hang becomes a failure
+        .build()
+        .unwrap()
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    retry_after: Option<String>,
+    body: String,
+}
+
+/// Sends `count` requests to `path` at once; every one must get an answer.
+async fn burst(addr: SocketAddr, path: &str, count: usize) -> Vec<Reply> {
+    let client = client();
+    let requests: Vec<_> = (0..count)
+        .map(|_| {
+            let (client, url) = (client.clone(), format!("http://{addr}{path}"));
+            tokio::spawn(async move {
+                let resp = client.get(url).send().await.expect("no connection error");
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                let body = resp.text().await.expect("a whole body");
+                Reply {
+                    status,
+                    retry_after,
+                    body,
+                }
+            })
+        })
+        .collect();
+    let mut replies = Vec::with_capacity(count);
+    for r in requests {
+        replies.push(r.await.unwrap());
+    }
+    replies
+}
+
+async fn stop(service: Service) -> Summary {
+    service.shutdown.cancel();
+    tokio::time::timeout(GRACE + Duration::from_secs(5), service.server)
+        .await
+        .expect("the server ended within the grace period")
+        .unwrap()
+        .unwrap()
+}
+
+async fn backpressure_answers_every_request(spawner: bool) {
+    let service = start(spawner).await;
+    let replies = burst(service.addr, "/work?ms=5&n=100", 1000).await;
+    for r in &replies {
+        assert_eq!((r.status, r.body.as_str()), (200, "5050\n"), "{r:?}");
+    }
+    let peak = service.app.peak.load(Ordering::SeqCst);
+    assert!(
+        peak <= WORKERS,
+        "{peak} jobs ran at once with {WORKERS} workers"
+    );
+    let summary = stop(service).await;
+    assert!(summary.drained);
+    assert_eq!(summary.metrics.completed, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_backpressure_answers_1000_concurrent_requests() {
+    support::watchdog(backpressure_answers_every_request(false)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawner_backpressure_answers_1000_concurrent_requests() {
+    support::watchdog(backpressure_answers_every_request(true)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_shedding_answers_503_with_retry_after() {
+    support::watchdog(async {
+        let service = start(false).await;
+        // Jobs hold their worker for 500 ms: the pool (16 running + 64
+        // queued) fills long before the 1000 requests are all in.
+        let replies = burst(service.addr, "/shed?ms=500&n=10", 1000).await;
+        let (mut ok, mut shed) = (0, 0);
+        for r in &replies {
+            match r.status {
+                200 => {
+                    assert_eq!(r.body, "55\n");
+                    ok += 1;
+                }
+                503 => {
+                    assert_eq!(r.retry_after.as_deref(), Some("1"), "{r:?}");
+                    shed += 1;
+                }
+                _ => panic!("unexpected reply {r:?}"),
+            }
+        }
+        assert!(ok >= WORKERS && shed > 0, "ok {ok}, shed {shed}");
+        assert!(service.app.peak.load(Ordering::SeqCst) <= WORKERS);
+        let summary = stop(service).await;
+        assert_eq!(summary.metrics.completed, ok as u64);
+        assert_eq!(summary.metrics.rejected, shed as u64);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_in_the_middle_of_slow_requests_answers_every_accepted_one() {
+    support::watchdog(async {
+        const REQUESTS: u64 = 200;
+        let service = start(false).await;
+        let (addr, app) = (service.addr, service.app.clone());
+        let load =
+            tokio::spawn(async move { burst(addr, "/work?ms=300&n=10", REQUESTS as usize).await });
+        // Wait until every request is inside the server and the pool is full.
+        while app.requests.load(Ordering::SeqCst) < REQUESTS || app.backend.metrics().queued < QUEUE
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let summary = stop(service).await;
+        let replies = load.await.unwrap();
+
+        // The jobs the pool had accepted all finished, and their requests got
+        // the full answer; the rest were refused cleanly.
+        let ok = replies.iter().filter(|r| r.status == 200).count() as u64;
+        for r in &replies {
+            match r.status {
+                200 => assert_eq!(r.body, "55\n"),
+                503 => assert_eq!(r.body, "shutting down\n"),
+                _ => panic!("unexpected reply {r:?}"),
+            }
+        }
+        let m = summary.metrics;
+        assert!(summary.drained);
+        assert_eq!(ok, m.completed);
+        assert_eq!(m.submitted, m.completed + m.cancelled + m.panicked);
+        assert_eq!(m.cancelled + m.panicked, 0);
+        assert!(ok >= (WORKERS + QUEUE) as u64, "only {ok} answered");
+        assert!(
+            ok < REQUESTS,
+            "the shutdown refused nothing: it came too late"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_as_prometheus_text_and_match_the_pool() {
+    support::watchdog(async {
+        let service = start(false).await;
+        burst(service.addr, "/work?n=3", 50).await;
+        burst(service.addr, "/shed?n=3", 10).await;
+        let text = client()
+            .get(format!("http://{}/metrics", service.addr))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let m = service.app.backend.metrics();
+
+        let mut seen = std::collections::BTreeMap::new();
+        let mut typed = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                assert!(kind == "gauge" || kind == "counter", "{line}");
+                assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
+                typed.insert(name.to_owned());
+                continue;
+            }
+            if line.starts_with("# HELP ") {
+                continue;
+            }
+            // name{labels} value
+            let (series, value) = line.rsplit_once(' ').expect("name and value");
+            let (name, labels) = series.split_once('{').expect("labels");
+            assert_eq!(labels, "pool=\"web-test\",kind=\"pool\"}");
+            assert!(typed.contains(name), "{name} has no TYPE line");
+            seen.insert(name.to_owned(), value.parse::<u64>().expect("an integer"));
+        }
+        let expected = [
+            ("taskpool_workers", m.workers as u64),
+            ("taskpool_queue_capacity", m.queue_capacity as u64),
+            ("taskpool_queued", m.queued as u64),
+            ("taskpool_running", m.running as u64),
+            ("taskpool_submitted_total", m.submitted),
+            ("taskpool_completed_total", m.completed),
+            ("taskpool_panicked_total", m.panicked),
+            ("taskpool_cancelled_total", m.cancelled),
+            ("taskpool_rejected_total", m.rejected),
+        ];
+        assert_eq!(seen.len(), expected.len(), "{text}");
+        for (name, value) in expected {
+            assert_eq!(seen.get(name), Some(&value), "{name} in\n{text}");
+        }
+        assert_eq!(m.completed, 60);
+        stop(service).await;
+    })
+    .await;
+}
