@@ -140,9 +140,11 @@ pub(crate) trait Admit: Sync {
     /// A permit if one is free right now.
     fn try_admit(&self) -> Result<Self::Permit<'_>, Refusal>;
 
-    /// Waits for a permit; `None` if closed (also while waiting). Must be
-    /// cancel safe: dropped, it holds no permit and no place in line.
-    fn admit(&self) -> impl Future<Output = Option<Self::Permit<'_>>> + Send;
+    /// Waits for a permit after `try_admit` found none free, in FIFO order
+    /// with other waiters; `None` if the pool closes meanwhile (it must not
+    /// hand out a permit after a close). Must be cancel safe: dropped, it
+    /// holds no permit and no place in line.
+    fn wait_for_permit(&self) -> impl Future<Output = Option<Self::Permit<'_>>> + Send;
 
     /// Starts the job with the permit. Infallible: an admitted job is never
     /// lost (if its runner goes away, it is cancelled and its handle says so).
@@ -181,7 +183,16 @@ where
     // of `spawn` calls that never has to wait still yields now and then, so
     // it cannot starve the tasks queued behind it on its thread.
     tokio::task::coop::consume_budget().await;
-    match admit.admit().await {
+    let permit = if admit.lifecycle().is_closed() {
+        None
+    } else {
+        match admit.try_admit() {
+            Ok(permit) => Some(permit),
+            Err(Refusal::Closed) => None,
+            Err(Refusal::Full) => admit.wait_for_permit().await,
+        }
+    };
+    match permit {
         Some(permit) => Ok(JoinHandle::new(admit.launch(permit, future))),
         None => {
             admit.stats().rejected();

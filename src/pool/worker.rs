@@ -264,23 +264,14 @@ impl Admit for Shared {
         })
     }
 
-    async fn admit(&self) -> Option<Permit<'_, Job>> {
-        if self.lifecycle.is_closed() {
-            return None;
-        }
-        match self.try_admit() {
-            Ok(permit) => Some(permit),
-            Err(Refusal::Closed) => None,
-            // tokio's semaphore is fair, so this waits in FIFO order; dropping
-            // the `reserve` future gives up the place, and nothing else.
-            // Closing the queue wakes it with an error (`close` does that at
-            // once; a cancelled parent token through the watcher task). A
-            // slot that frees up in between is not taken after a close.
-            Err(Refusal::Full) => {
-                let permit = self.tx.reserve().await.ok()?;
-                (!self.lifecycle.is_closed()).then_some(permit)
-            }
-        }
+    /// tokio's semaphore is fair, so this waits in FIFO order; dropping the
+    /// `reserve` future gives up the place, and nothing else. Closing the
+    /// queue wakes it with an error (`close` does that at once; a cancelled
+    /// parent token through the watcher task). A slot that frees up in
+    /// between is not taken after a close.
+    async fn wait_for_permit(&self) -> Option<Permit<'_, Job>> {
+        let permit = self.tx.reserve().await.ok()?;
+        (!self.lifecycle.is_closed()).then_some(permit)
     }
 
     /// Queues the job into the reserved slot, and wakes an idle worker if

@@ -128,23 +128,15 @@ impl Admit for Shared {
             })
     }
 
-    async fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        if self.lifecycle.is_closed() {
-            return None;
-        }
-        match self.try_admit() {
-            Ok(permit) => Some(permit),
-            Err(Refusal::Closed) => None,
-            Err(Refusal::Full) => {
-                let _waiting = Waiting::enter(&self.waiting);
-                // tokio's semaphore is fair: FIFO. Dropping `acquire_owned`
-                // gives up the place in line and takes no permit.
-                tokio::select! {
-                    biased;
-                    () = self.lifecycle.token().cancelled() => None,
-                    permit = self.semaphore.clone().acquire_owned() => permit.ok(),
-                }
-            }
+    /// tokio's semaphore is fair: FIFO. Dropping `acquire_owned` gives up
+    /// the place in line and takes no permit. The semaphore is never closed,
+    /// so the spawner's token is watched to refuse waiters on a close.
+    async fn wait_for_permit(&self) -> Option<OwnedSemaphorePermit> {
+        let _waiting = Waiting::enter(&self.waiting);
+        tokio::select! {
+            biased;
+            () = self.lifecycle.token().cancelled() => None,
+            permit = self.semaphore.clone().acquire_owned() => permit.ok(),
         }
     }
 
