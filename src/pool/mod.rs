@@ -1,6 +1,7 @@
 //! `WorkerPool`: a fixed team of workers fed by one bounded queue.
 
 mod builder;
+pub(crate) mod idle;
 mod worker;
 
 use std::fmt;
