@@ -26,10 +26,10 @@
 //! `tests/loom.rs` can model-check this very code with a loom-visible queue;
 //! the pool uses it with its `tokio::sync::mpsc::Receiver`.
 
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
-use crate::loom::{AtomicUsize, Mutex, MutexGuard};
+use crate::loom::{AtomicUsize, Mutex, MutexGuard, fence};
 
 /// The receiving end of the queue.
 pub(crate) trait Source {
