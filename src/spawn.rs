@@ -122,6 +122,34 @@ impl<S: Spawn + Sync + ?Sized> Spawn for &S {
     }
 }
 
+/// Implements [`Spawn`] for a pool type by forwarding to its inherent
+/// `spawn` and `try_spawn`, which have the same signatures.
+macro_rules! forward_spawn {
+    ($ty:ident) => {
+        impl $crate::spawn::Spawn for $ty {
+            fn spawn<F>(
+                &self,
+                future: F,
+            ) -> impl Future<Output = Result<JoinHandle<F::Output>, SpawnError<F>>> + Send
+            where
+                F: Future + Send + 'static,
+                F::Output: Send + 'static,
+            {
+                $ty::spawn(self, future)
+            }
+
+            fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
+            where
+                F: Future + Send + 'static,
+                F::Output: Send + 'static,
+            {
+                $ty::try_spawn(self, future)
+            }
+        }
+    };
+}
+pub(crate) use forward_spawn;
+
 /// How a pool admits jobs: the one thing `WorkerPool` and `BoundedSpawner`
 /// do differently when a job is submitted. A *permit* is the right to run one
 /// more job (a queue slot, or a semaphore permit); everything else in

@@ -17,7 +17,7 @@ use worker::Shared;
 use crate::error::{SpawnError, TrySpawnError};
 use crate::join::JoinHandle;
 use crate::metrics::Metrics;
-use crate::spawn::{self, Spawn};
+use crate::spawn;
 
 /// A fixed number of long-lived tokio tasks (*workers*) that run jobs taken,
 /// in FIFO order, from one bounded queue.
@@ -506,26 +506,7 @@ impl WorkerPool {
 impl std::panic::UnwindSafe for WorkerPool {}
 impl std::panic::RefUnwindSafe for WorkerPool {}
 
-impl Spawn for WorkerPool {
-    fn spawn<F>(
-        &self,
-        future: F,
-    ) -> impl Future<Output = Result<JoinHandle<F::Output>, SpawnError<F>>> + Send
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        WorkerPool::spawn(self, future)
-    }
-
-    fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        WorkerPool::try_spawn(self, future)
-    }
-}
+spawn::forward_spawn!(WorkerPool);
 
 impl Clone for WorkerPool {
     /// Returns another handle to the same pool.

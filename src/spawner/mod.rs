@@ -20,7 +20,7 @@ use crate::error::{SpawnError, TrySpawnError};
 use crate::join::JoinHandle;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{Metrics, Stats};
-use crate::spawn::{self, Admit, Refusal, Spawn};
+use crate::spawn::{self, Admit, Refusal};
 use crate::task::{Job, Task};
 
 /// A drop-in for `tokio::spawn` that lets at most `limit` of its tasks exist
@@ -532,26 +532,7 @@ impl BoundedSpawner {
     }
 }
 
-impl Spawn for BoundedSpawner {
-    fn spawn<F>(
-        &self,
-        future: F,
-    ) -> impl Future<Output = Result<JoinHandle<F::Output>, SpawnError<F>>> + Send
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        BoundedSpawner::spawn(self, future)
-    }
-
-    fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        BoundedSpawner::try_spawn(self, future)
-    }
-}
+spawn::forward_spawn!(BoundedSpawner);
 
 // A panic cannot leave the spawner half-updated (see `WorkerPool`).
 impl std::panic::UnwindSafe for BoundedSpawner {}
