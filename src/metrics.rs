@@ -5,7 +5,12 @@ use std::sync::atomic::Ordering;
 use crate::loom::{AtomicU64, AtomicUsize};
 
 /// A point-in-time snapshot of a pool's state and counters, from
-/// [`WorkerPool::metrics`](crate::WorkerPool::metrics).
+/// [`WorkerPool::metrics`](crate::WorkerPool::metrics) or
+/// [`BoundedSpawner::metrics`](crate::BoundedSpawner::metrics).
+///
+/// For a `BoundedSpawner`, `workers` is its limit, `queue_capacity` is `0`,
+/// `queued` counts the submitters waiting for a permit, and `running` the
+/// tasks alive (permits taken).
 ///
 /// The gauges (`queued`, `running`) and counters are read one by one, so a
 /// snapshot taken while jobs are moving may be off by the jobs that moved
