@@ -271,6 +271,37 @@ async fn a_blocked_spawn_is_refused_when_the_parent_token_is_cancelled() {
     assert_eq!(pool.metrics().completed, 2);
 }
 
+/// A submitter is granted a queue slot, but the pool closes before it gets
+/// to use it: it gives the slot back, and the worker, which found the closed
+/// queue empty but that slot still reserved, must not sleep forever. (Found
+/// by the stress test: shutdown hung about one run in four.)
+async fn a_slot_granted_after_close_is_given_back_and_workers_exit() {
+    let pool = pool(1, 1);
+    let (mut blocker, blocked) = Blocker::spawn(&pool).await;
+    blocker.started().await;
+    let filler = pool.spawn(async {}).await.unwrap();
+    let mut waiting = tokio_test::task::spawn(pool.spawn(async { "late" }));
+    assert_pending!(waiting.poll());
+
+    // The worker takes the filler, which grants the freed slot to `waiting`
+    // (not polled yet); then the pool closes.
+    blocker.release();
+    blocked.await.unwrap();
+    filler.await.unwrap();
+    let tasks = support::alive_tasks();
+    pool.close();
+    // Let the pool's token watcher run and exit first: it, too, wakes the
+    // sleeping workers, and would hide the missing wake-up.
+    while support::alive_tasks() >= tasks {
+        tokio::task::yield_now().await;
+    }
+    let err = assert_ready!(waiting.poll()).unwrap_err();
+
+    assert_eq!(err.into_inner().await, "late");
+    watchdog(pool.wait()).await;
+    assert_eq!(pool.metrics().submitted, 2);
+}
+
 async fn blocking_spawn_from_a_plain_thread_waits_for_room() {
     let pool = pool(1, 1);
     let (mut blocker, _) = Blocker::spawn(&pool).await;
@@ -879,6 +910,7 @@ on_both_runtimes!(
     spawn_after_close_hands_the_future_back,
     a_blocked_spawn_is_refused_when_the_pool_closes,
     a_blocked_spawn_is_refused_when_the_parent_token_is_cancelled,
+    a_slot_granted_after_close_is_given_back_and_workers_exit,
     blocking_spawn_from_a_plain_thread_waits_for_room,
     join_handle_survives_a_lost_select,
     a_panicking_job_does_not_kill_its_worker,

@@ -143,7 +143,16 @@ impl<S: Source> Dispatch<S> {
                     }
                     return Poll::Ready(Some(item));
                 }
-                Err(()) => return Poll::Ready(None),
+                Err(()) => {
+                    // Closed and drained for good. Workers that went back to
+                    // sleep while a slot was still reserved were promised a
+                    // wake-up for an item that is now never coming (or was
+                    // taken by someone else): wake them all, so they see it.
+                    let sleepers = self.take_sleepers(&mut inner);
+                    drop(inner);
+                    sleepers.into_iter().for_each(|(_, waker)| waker.wake());
+                    return Poll::Ready(None);
+                }
                 Ok(None) => {}
             }
             if inner.listed[index] {
@@ -191,16 +200,21 @@ impl<S: Source> Dispatch<S> {
         let sleepers = {
             let mut inner = self.lock();
             inner.source.close();
-            let idle = std::mem::take(&mut inner.idle);
-            for (index, _) in &idle {
-                inner.listed[*index] = false;
-            }
-            self.idle_count.fetch_sub(idle.len(), Ordering::Relaxed);
-            idle
+            self.take_sleepers(&mut inner)
         };
         for (_, waker) in sleepers {
             waker.wake();
         }
+    }
+
+    /// Takes every sleeper off the stack, to be woken after the lock.
+    fn take_sleepers(&self, inner: &mut Inner<S>) -> Vec<(usize, Waker)> {
+        let idle = std::mem::take(&mut inner.idle);
+        for (index, _) in &idle {
+            inner.listed[*index] = false;
+        }
+        self.idle_count.fetch_sub(idle.len(), Ordering::Relaxed);
+        idle
     }
 
     /// Takes one item without waiting (for draining); see [`Source::try_take`].

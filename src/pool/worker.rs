@@ -126,8 +126,19 @@ impl Admit for Shared {
     /// parent token through the watcher task). A slot that frees up in
     /// between is not taken after a close.
     async fn wait_for_permit(&self) -> Option<Permit<'_, Job>> {
+        // However this wait ends (granted a slot after a close, refused, or
+        // dropped), a slot the channel had set aside for it may have just
+        // become free again. Workers that found the closed queue empty while
+        // that slot was still reserved sleep until told, because they only
+        // `try_recv` (tokio wakes a receiver waiting in `recv`, and ours never
+        // does): tell them. (Found by the stress test: shutdown hung.)
+        let guard = WakeWorkersIfClosed(self);
         let permit = self.tx.reserve().await.ok()?;
-        (!self.lifecycle.is_closed()).then_some(permit)
+        if self.lifecycle.is_closed() {
+            return None; // `permit`, then `guard`, drop here
+        }
+        std::mem::forget(guard); // open: nothing to tell
+        Some(permit)
     }
 
     /// Queues the job into the reserved slot, and wakes an idle worker if
@@ -142,6 +153,17 @@ impl Admit for Shared {
         permit.send(Job::new(task.clone()));
         self.queue.notify();
         task
+    }
+}
+
+/// See `Shared::wait_for_permit`.
+struct WakeWorkersIfClosed<'a>(&'a Shared);
+
+impl Drop for WakeWorkersIfClosed<'_> {
+    fn drop(&mut self) {
+        if self.0.lifecycle.is_closed() {
+            self.0.queue.close(); // idempotent; wakes every sleeping worker
+        }
     }
 }
 
