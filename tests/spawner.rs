@@ -277,21 +277,31 @@ async fn shutdown_drains_and_leaves_no_task_behind() {
 }
 
 async fn abort_all_aborts_every_task() {
+    // Two tasks are running (each has returned `Pending` at least once) and
+    // two have not been polled yet: both kinds must be aborted.
     let spawner = spawner(4);
+    let started = Arc::new(tokio::sync::Barrier::new(3));
     let mut witnesses = Vec::new();
     let mut handles = Vec::new();
-    for _ in 0..4 {
+    for i in 0..4 {
         let (w, weak) = DropWitness::new();
         witnesses.push(weak);
+        let start = started.clone();
         handles.push(
             spawner
                 .spawn(async move {
                     let _w = w;
+                    if i < 2 {
+                        start.wait().await;
+                    }
                     std::future::pending::<()>().await
                 })
                 .await
                 .unwrap(),
         );
+        if i == 1 {
+            started.wait().await;
+        }
     }
     spawner.abort_all();
     assert!(spawner.is_closed());

@@ -6,12 +6,12 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_util::sync::CancellationToken;
 
 pub use builder::SpawnerBuilder;
@@ -78,8 +78,8 @@ struct Shared {
     runtime: Handle,
     stats: Arc<Stats>,
     lifecycle: Lifecycle,
-    /// Cancelled by `abort_all`; every task watches it.
-    abort: CancellationToken,
+    /// Raised by `abort_all`; every task watches it.
+    abort: Arc<AbortSignal>,
     /// Submitters waiting for a permit.
     waiting: AtomicUsize,
 }
@@ -92,7 +92,7 @@ impl Shared {
             runtime,
             stats,
             lifecycle,
-            abort: CancellationToken::new(),
+            abort: Arc::default(),
             waiting: AtomicUsize::new(0),
         }
     }
@@ -157,7 +157,7 @@ impl Admit for Shared {
         let job = Job::new(task.clone());
         self.lifecycle
             .tracker()
-            .spawn_on(run(job, self.abort.clone()), &self.runtime);
+            .spawn_on(run(job, Arc::clone(&self.abort)), &self.runtime);
         task
     }
 }
@@ -179,14 +179,41 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// How `abort_all` reaches every task: a flag for tasks not yet started,
+/// and a `Notify` for the rest.
+///
+/// A task costs this no lock unless its job returns `Pending` (then its
+/// `Notified` registers, and unregisters when the task ends); a
+/// `CancellationToken` shared by every task cost five lock operations on
+/// one mutex per task (clone, check, register, unregister, drop).
+#[derive(Debug, Default)]
+struct AbortSignal {
+    raised: AtomicBool,
+    notify: Notify,
+}
+
+impl AbortSignal {
+    fn raise(&self) {
+        // Before `notify_waiters`, whose `Release` bump of the Notify's call
+        // count carries this store to a task that reads the new count.
+        self.raised.store(true, Ordering::Relaxed);
+        self.notify.notify_waiters();
+    }
+}
+
 /// The body of each spawned task: runs the job, and aborts it if
-/// `abort_all` cancels `abort`. If the runtime drops this future first, the
+/// `abort_all` raises `abort`. If the runtime drops this future first, the
 /// `Job` cancels the job on drop.
-async fn run(job: Job, abort: CancellationToken) {
-    if abort.is_cancelled() {
+async fn run(job: Job, abort: Arc<AbortSignal>) {
+    // A `Notified` receives every `notify_waiters` made after it was
+    // created, polled or not. Created before `raised` is read: either this
+    // read sees a raise, or that raise's `notify_waiters` completes
+    // `aborted` (if its count bump were visible to the `Acquire` load made
+    // in `notified`, so would `raised` be).
+    let mut aborted = pin!(abort.notify.notified());
+    if abort.raised.load(Ordering::Acquire) {
         job.task().abort();
     }
-    let mut aborted = pin!(abort.cancelled_owned());
     poll_fn(|cx| {
         if job.poll_run(cx).is_ready() {
             return Poll::Ready(());
@@ -460,7 +487,7 @@ impl BoundedSpawner {
     /// ```
     pub fn abort_all(&self) {
         self.shared.lifecycle.close();
-        self.shared.abort.cancel();
+        self.shared.abort.raise();
     }
 
     /// Waits until the spawner is closed and every task it spawned has
