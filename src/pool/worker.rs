@@ -33,6 +33,7 @@ pub(crate) struct Shared {
 }
 
 #[derive(Debug, Default)]
+#[repr(align(128))] // one per worker, written twice per job: no false sharing
 struct Slot {
     current: Mutex<Option<Arc<dyn Run>>>,
 }
