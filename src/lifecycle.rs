@@ -19,8 +19,13 @@ use crate::loom::{AtomicBool, AtomicUsize};
 #[derive(Debug)]
 pub(crate) struct Lifecycle {
     token: CancellationToken,
-    /// Set by the first `close`, so that exactly one call returns `true`.
+    /// Set by the first `close`, so that exactly one call returns `true`,
+    /// and read by `is_closed`.
     closed: AtomicBool,
+    /// The token can be cancelled by someone other than `close`: it is a
+    /// parent's child, or a user holds a clone. Until then `is_closed` need
+    /// not look at the token, which takes its mutex (once per `spawn`).
+    token_shared: AtomicBool,
     tracker: TaskTracker,
     /// Public handles (pool or spawner clones) alive; the last one to drop
     /// closes.
@@ -30,6 +35,7 @@ pub(crate) struct Lifecycle {
 impl Lifecycle {
     pub(crate) fn new(parent: Option<CancellationToken>) -> Lifecycle {
         Lifecycle {
+            token_shared: AtomicBool::new(parent.is_some()),
             token: parent.map_or_else(CancellationToken::new, |p| p.child_token()),
             closed: AtomicBool::new(false),
             tracker: TaskTracker::new(),
@@ -56,21 +62,34 @@ impl Lifecycle {
         &self.token
     }
 
+    /// A clone of the token for a user, who may cancel it.
+    pub(crate) fn share_token(&self) -> CancellationToken {
+        // `Relaxed`: a user who cancels the clone and then expects a spawn
+        // elsewhere to be refused synchronises the two somehow; that carries
+        // this store along.
+        self.token_shared.store(true, Ordering::Relaxed);
+        self.token.clone()
+    }
+
     pub(crate) fn tracker(&self) -> &TaskTracker {
         &self.tracker
     }
 
     /// Closes; `true` if this call did it.
     pub(crate) fn close(&self) -> bool {
-        // `AcqRel` only to make the swap a single winner; the token carries
-        // the actual synchronisation with everyone waiting on it.
-        let first = !self.token.is_cancelled() && !self.closed.swap(true, Ordering::AcqRel);
+        // The swap makes one winner, and is `Release` for `is_closed`; the
+        // token carries the synchronisation with everyone waiting on it.
+        let already_cancelled = self.token.is_cancelled();
+        let first = !self.closed.swap(true, Ordering::AcqRel) && !already_cancelled;
         self.token.cancel();
         first
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.token.is_cancelled()
+        // `Acquire`: pairs with the swap in `close`, made before the token is
+        // cancelled. Only a token someone else can cancel needs its mutex.
+        self.closed.load(Ordering::Acquire)
+            || (self.token_shared.load(Ordering::Relaxed) && self.token.is_cancelled())
     }
 
     /// Resolves once closed and every tracked task has finished.

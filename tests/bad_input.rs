@@ -237,21 +237,30 @@ fn spawner_try_spawn_from_outside_the_runtime_runs_on_it() {
 }
 
 /// Every method on a closed pool, as one table: the case, what it must say,
-/// and what it said. Both pool types, closed four ways; zero sizes and
-/// missing runtimes are covered above.
+/// and what it said. Both pool types, closed six ways (the pool's own
+/// methods with and without a parent token, and the two tokens cancelled
+/// from outside); zero sizes and missing runtimes are covered above.
 async fn closed_table<S: Subject>(
     ty: &str,
-    make: impl Fn(CancellationToken) -> S,
+    make: impl Fn(Option<CancellationToken>) -> S,
 ) -> Vec<[String; 3]> {
     let mut table = Vec::new();
-    for how in ["close", "shutdown", "abort_all", "parent token"] {
+    for how in [
+        "close",
+        "close, no parent",
+        "shutdown",
+        "abort_all",
+        "parent token",
+        "own token, no parent",
+    ] {
         let parent = CancellationToken::new();
-        let pool = make(parent.clone());
+        let pool = make((!how.contains("no parent")).then(|| parent.clone()));
         match how {
-            "close" => assert!(pool.close()),
+            "close" | "close, no parent" => assert!(pool.close()),
             "shutdown" => support::watchdog(pool.shutdown()).await,
             "abort_all" => pool.abort_all(),
-            _ => parent.cancel(),
+            "parent token" => parent.cancel(),
+            _ => pool.cancellation_token().cancel(),
         }
         let mut row = |m: &str, expected: &str, actual: String| {
             table.push([
@@ -293,20 +302,24 @@ async fn closed_table<S: Subject>(
 #[tokio::test]
 async fn every_method_on_a_closed_pool() {
     let mut table = closed_table("WorkerPool", |parent| {
-        WorkerPool::builder()
-            .workers(1)
-            .cancellation_token(parent)
-            .build()
-            .unwrap()
+        let builder = WorkerPool::builder().workers(1);
+        match parent {
+            Some(parent) => builder.cancellation_token(parent),
+            None => builder,
+        }
+        .build()
+        .unwrap()
     })
     .await;
     table.extend(
         closed_table("BoundedSpawner", |parent| {
-            BoundedSpawner::builder()
-                .limit(1)
-                .cancellation_token(parent)
-                .build()
-                .unwrap()
+            let builder = BoundedSpawner::builder().limit(1);
+            match parent {
+                Some(parent) => builder.cancellation_token(parent),
+                None => builder,
+            }
+            .build()
+            .unwrap()
         })
         .await,
     );
@@ -315,7 +328,7 @@ async fn every_method_on_a_closed_pool() {
         wrong.is_empty(),
         "cases that said the wrong thing: {wrong:#?}"
     );
-    assert_eq!(table.len(), 2 * 4 * 9);
+    assert_eq!(table.len(), 2 * 6 * 9);
 }
 
 /// A job that submits to its own full pool: `try_spawn` says `Full` at once

@@ -476,7 +476,7 @@ impl WorkerPool {
     /// ```
     #[must_use]
     pub fn cancellation_token(&self) -> CancellationToken {
-        self.shared.lifecycle.token().clone()
+        self.shared.lifecycle.share_token()
     }
 
     /// Returns a snapshot of the pool's gauges and counters.

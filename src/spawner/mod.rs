@@ -531,7 +531,7 @@ impl BoundedSpawner {
     /// ```
     #[must_use]
     pub fn cancellation_token(&self) -> CancellationToken {
-        self.shared.lifecycle.token().clone()
+        self.shared.lifecycle.share_token()
     }
 
     /// Returns a snapshot: `workers` is the limit, `queue_capacity` is `0`,

@@ -65,6 +65,7 @@ impl Blocker {
 pub trait Subject: taskpool::Spawn + Clone + Send + Sync + 'static {
     fn close(&self) -> bool;
     fn is_closed(&self) -> bool;
+    fn cancellation_token(&self) -> tokio_util::sync::CancellationToken;
     fn abort_all(&self);
     fn metrics(&self) -> taskpool::Metrics;
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
@@ -87,6 +88,9 @@ macro_rules! impl_subject {
             }
             fn is_closed(&self) -> bool {
                 <$ty>::is_closed(self)
+            }
+            fn cancellation_token(&self) -> tokio_util::sync::CancellationToken {
+                <$ty>::cancellation_token(self)
             }
             fn abort_all(&self) {
                 <$ty>::abort_all(self)
