@@ -24,6 +24,11 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 const REPS: usize = 5;
+/// Rounds for scenario 7, whose runs are short and noisier.
+const SHUTDOWN_REPS: usize = 11;
+/// A contender name ending in this runs with glibc's per-thread cache of
+/// freed chunks raised, to show what the allocator's arena lock costs.
+const BIG_TCACHE: &str = "+tcache";
 
 // ---------------------------------------------------------------------------
 // Child side: one measurement, printed as `key=value` pairs.
@@ -437,8 +442,16 @@ fn spec(
 
 fn run_child(s: Spec) -> Sample {
     let exe = std::env::current_exe().expect("own path");
-    let output = Command::new(&exe)
-        .args(["--child", s.scenario, s.contender])
+    let mut command = Command::new(&exe);
+    let contender = match s.contender.strip_suffix(BIG_TCACHE) {
+        Some(contender) => {
+            command.env("GLIBC_TUNABLES", "glibc.malloc.tcache_count=4000");
+            contender
+        }
+        None => s.contender,
+    };
+    let output = command
+        .args(["--child", s.scenario, contender])
         .args([
             s.n.to_string(),
             s.concurrency.to_string(),
@@ -486,6 +499,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// A ratio taken round by round (so both sides of each one ran within
 /// seconds of each other, under the same load), then summarised.
 struct Paired {
+    rounds: usize,
     median: f64,
     min: f64,
     max: f64,
@@ -494,6 +508,7 @@ struct Paired {
 impl Paired {
     fn new(ratios: Vec<f64>) -> Paired {
         Paired {
+            rounds: ratios.len(),
             min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
             max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
             median: median(ratios),
@@ -507,22 +522,26 @@ impl Paired {
 
     fn show(&self, digits: usize) -> String {
         format!(
-            "{:.digits$}× (median of {REPS} rounds; range {:.digits$}–{:.digits$})",
-            self.median, self.min, self.max
+            "{:.digits$}× (median of {} rounds; range {:.digits$}–{:.digits$})",
+            self.median, self.rounds, self.min, self.max
         )
     }
 }
 
-/// Runs every spec `REPS` times, side by side: each round runs each spec
+/// Runs every spec `rounds` times, side by side: each round runs each spec
 /// once (starting one place further along each round), so a burst of load
 /// from the machine's other tenants falls on every contender alike rather
 /// than on whichever happened to be measured then.
 fn measure(specs: &[Spec]) -> Vec<Runs> {
+    measure_rounds(specs, REPS)
+}
+
+fn measure_rounds(specs: &[Spec], rounds: usize) -> Vec<Runs> {
     let mut runs: Vec<Runs> = specs
         .iter()
-        .map(|_| Runs(Vec::with_capacity(REPS)))
+        .map(|_| Runs(Vec::with_capacity(rounds)))
         .collect();
-    for round in 0..REPS {
+    for round in 0..rounds {
         for k in 0..specs.len() {
             let i = (round + k) % specs.len();
             runs[i].0.push(run_child(specs[i]));
@@ -578,7 +597,7 @@ fn parent(quick: bool) {
     };
     let _ = writeln!(
         r.text,
-        "# taskpool scenario report{}\n\n{REPS} rounds; each round runs every contender of a scenario once, one after the other, each in its own process. Tables give medians over the rounds. A target's ratio is taken round by round (both sides measured within seconds of each other) and the median of those is reported, with their range. Runtime: multi-thread, 2 worker threads.\n",
+        "# taskpool scenario report{}\n\n{REPS} rounds; each round runs every contender of a scenario once, one after the other, each in its own process (the shutdown scenario, a few hundred milliseconds a run, gets {SHUTDOWN_REPS} rounds). Tables give medians over the rounds. A target's ratio is taken round by round (both sides measured within seconds of each other) and the median of those is reported, with their range. Runtime: multi-thread, 2 worker threads.\n",
         if quick { " (quick)" } else { "" }
     );
 
@@ -785,22 +804,32 @@ fn parent(quick: bool) {
 
     // 7: shutdown.
     eprintln!("scenario 7: shutdown");
-    let runs = measure(&[
-        spec("shutdown", "joinset", n_shutdown, 0, 0),
-        spec("shutdown", "worker_pool", n_shutdown, 0, 1024),
-        spec("shutdown", "bounded_spawner", n_shutdown, 0, 0),
-    ]);
-    let [js, wp, bs] = [0, 1, 2].map(|i| runs[i].median("elapsed_s"));
+    let specs: Vec<Spec> = [
+        ("joinset", 0),
+        ("worker_pool", 1024),
+        ("bounded_spawner", 0),
+        ("joinset+tcache", 0),
+        ("worker_pool+tcache", 1024),
+    ]
+    .into_iter()
+    .map(|(c, q)| spec("shutdown", c, n_shutdown, 0, q))
+    .collect();
+    let runs = measure_rounds(&specs, SHUTDOWN_REPS);
+    let ms = |i: usize| runs[i].median("elapsed_s") * 1e3;
+    let vs = |i: usize, j: usize| Paired::of(&runs[i], &runs[j], elapsed);
     let _ = writeln!(
         r.text,
-        "\n## 7. Shutdown ({n_shutdown} running jobs awaiting a never-ready future; the pool also has a full queue of 1024)\n\n| contender | abort + wait (ms) | × JoinSet::shutdown |\n|---|---:|---:|\n| JoinSet::shutdown | {:.2} | 1.00 |\n| WorkerPool abort_all + wait | {:.2} | {:.2} |\n| BoundedSpawner abort_all + wait | {:.2} | {:.2} |\n",
-        js * 1e3,
-        wp * 1e3,
-        wp / js,
-        bs * 1e3,
-        bs / js,
+        "\n## 7. Shutdown ({n_shutdown} running jobs awaiting a never-ready future; the pool also has a full queue of 1024)\n\n| contender | abort + wait (ms) | × JoinSet::shutdown (paired median) |\n|---|---:|---:|\n| JoinSet::shutdown | {:.2} | 1.00 |\n| WorkerPool abort_all + wait | {:.2} | {:.2} |\n| BoundedSpawner abort_all + wait | {:.2} | {:.2} |\n| *with glibc's per-thread cache raised (`GLIBC_TUNABLES=glibc.malloc.tcache_count=4000`):* | | |\n| JoinSet::shutdown | {:.2} | 1.00 |\n| WorkerPool abort_all + wait | {:.2} | {:.2} |\n",
+        ms(0),
+        ms(1),
+        vs(1, 0).median,
+        ms(2),
+        vs(2, 0).median,
+        ms(3),
+        ms(4),
+        vs(4, 3).median,
     );
-    let ratio = Paired::of(&runs[1], &runs[0], elapsed);
+    let ratio = vs(1, 0);
     r.target(
         "7. WorkerPool abort_all + wait ≤ 2× JoinSet::shutdown",
         ratio.median <= 2.0,
