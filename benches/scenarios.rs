@@ -600,6 +600,12 @@ fn parent(quick: bool) {
         "# taskpool scenario report{}\n\n{REPS} rounds; each round runs every contender of a scenario once, one after the other, each in its own process (the shutdown scenario, a few hundred milliseconds a run, gets {SHUTDOWN_REPS} rounds). Tables give medians over the rounds. A target's ratio is taken round by round (both sides measured within seconds of each other) and the median of those is reported, with their range. Runtime: multi-thread, 2 worker threads.\n",
         if quick { " (quick)" } else { "" }
     );
+    if quick {
+        let _ = writeln!(
+            r.text,
+            "Quick mode: every size is cut to a fifth or a tenth, so this checks that everything runs. The targets are stated for the full sizes and are judged only on a full run; the memory ones in particular do not carry over, since `tokio::spawn` piles up far fewer tasks.\n"
+        );
+    }
 
     // 1 + 2: tiny jobs, time and memory.
     eprintln!("scenario 1+2: tiny jobs");
