@@ -43,46 +43,22 @@ use crate::task::{Run, Task};
 /// # }
 /// ```
 pub struct JoinHandle<T> {
-    inner: Inner<T>,
+    task: Arc<Task<T>>,
 }
-
-enum Inner<T> {
-    /// A `WorkerPool` job: the job cell its worker fills.
-    Cell(Arc<Task<T>>),
-    /// A `BoundedSpawner` job: the tokio task that runs it, whose output is
-    /// `Err(Aborted)` if `abort_all` stopped it.
-    Tokio(tokio::task::JoinHandle<Result<T, Aborted>>),
-}
-
-/// The output of a spawner task that `abort_all` stopped.
-pub(crate) struct Aborted;
 
 impl<T: Send + 'static> JoinHandle<T> {
     pub(crate) fn new(task: Arc<Task<T>>) -> JoinHandle<T> {
-        JoinHandle {
-            inner: Inner::Cell(task),
-        }
-    }
-
-    pub(crate) fn from_tokio(handle: tokio::task::JoinHandle<Result<T, Aborted>>) -> JoinHandle<T> {
-        JoinHandle {
-            inner: Inner::Tokio(handle),
-        }
+        JoinHandle { task }
     }
 
     /// Aborts the job.
     ///
-    /// - A [`WorkerPool`](crate::WorkerPool) job still in the queue never
-    ///   starts: its future is dropped at once (on the calling thread) and
-    ///   the handle resolves with a cancelled [`JoinError`].
-    /// - A running pool job is stopped at its next `.await`: its worker drops
-    ///   its future, the handle resolves with a cancelled `JoinError`, and
-    ///   the worker takes its next job. A job that never yields cannot be
-    ///   stopped (nor can a tokio task).
-    /// - A [`BoundedSpawner`](crate::BoundedSpawner) job is a tokio task,
-    ///   aborted as tokio's `JoinHandle::abort` does: the runtime drops its
-    ///   future (even one not yet started) the next time it schedules the
-    ///   task, and the handle then resolves with a cancelled `JoinError`.
+    /// - A job still in the queue never starts: its future is dropped at once
+    ///   (on the calling thread) and the handle resolves with a cancelled
+    ///   [`JoinError`].
+    /// - A running job is stopped at its next `.await`: its worker drops its
+    ///   future, the handle resolves with a cancelled `JoinError`, and the
+    ///   worker takes its next job. A job that never yields cannot be stopped.
     /// - A finished job is not affected; aborting twice is harmless.
     ///
     /// If the job finishes before the abort takes effect, the handle yields
@@ -102,10 +78,7 @@ impl<T: Send + 'static> JoinHandle<T> {
     /// # }
     /// ```
     pub fn abort(&self) {
-        match &self.inner {
-            Inner::Cell(task) => task.abort(),
-            Inner::Tokio(handle) => handle.abort(),
-        }
+        self.task.abort();
     }
 
     /// Returns `true` if the job has finished: completed, panicked or been
@@ -127,10 +100,7 @@ impl<T: Send + 'static> JoinHandle<T> {
     /// ```
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        match &self.inner {
-            Inner::Cell(task) => task.is_finished(),
-            Inner::Tokio(handle) => handle.is_finished(),
-        }
+        self.task.is_finished()
     }
 
     /// Returns a cloneable handle that can abort the job without owning the
@@ -154,10 +124,7 @@ impl<T: Send + 'static> JoinHandle<T> {
     #[must_use]
     pub fn abort_handle(&self) -> AbortHandle {
         AbortHandle {
-            inner: match &self.inner {
-                Inner::Cell(task) => AbortInner::Cell(task.clone()),
-                Inner::Tokio(handle) => AbortInner::Tokio(handle.abort_handle()),
-            },
+            task: self.task.clone(),
         }
     }
 }
@@ -173,35 +140,21 @@ impl<T: Send + 'static> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().inner {
-            Inner::Cell(task) => {
-                // Like tokio's own `JoinHandle`, spend the task's coop
-                // budget, so a loop over many ready handles still yields to
-                // the scheduler.
-                let coop = ready!(tokio::task::coop::poll_proceed(cx));
-                let result = task.poll_join(cx);
-                if result.is_ready() {
-                    coop.made_progress();
-                }
-                result
-            }
-            // tokio's handle spends the budget itself.
-            Inner::Tokio(handle) => Pin::new(handle).poll(cx).map(|result| match result {
-                Ok(Ok(output)) => Ok(output),
-                Ok(Err(Aborted)) => Err(JoinError::cancelled()),
-                Err(err) => match err.try_into_panic() {
-                    Ok(payload) => Err(JoinError::panic(payload)),
-                    Err(_) => Err(JoinError::cancelled()),
-                },
-            }),
+        // Like tokio's own `JoinHandle`, spend the task's coop budget, so a
+        // loop over many ready handles still yields to the scheduler.
+        let coop = ready!(tokio::task::coop::poll_proceed(cx));
+        let result = self.task.poll_join(cx);
+        if result.is_ready() {
+            coop.made_progress();
         }
+        result
     }
 }
 
 impl<T: Send + 'static> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("is_finished", &self.is_finished())
+            .field("is_finished", &self.task.is_finished())
             .finish()
     }
 }
@@ -226,13 +179,7 @@ impl<T: Send + 'static> fmt::Debug for JoinHandle<T> {
 /// ```
 #[derive(Clone)]
 pub struct AbortHandle {
-    inner: AbortInner,
-}
-
-#[derive(Clone)]
-enum AbortInner {
-    Cell(Arc<dyn Run>),
-    Tokio(tokio::task::AbortHandle),
+    task: Arc<dyn Run>,
 }
 
 impl AbortHandle {
@@ -252,10 +199,7 @@ impl AbortHandle {
     /// # }
     /// ```
     pub fn abort(&self) {
-        match &self.inner {
-            AbortInner::Cell(task) => task.abort(),
-            AbortInner::Tokio(handle) => handle.abort(),
-        }
+        self.task.abort();
     }
 
     /// Returns `true` if the job has finished; the same as
@@ -277,17 +221,14 @@ impl AbortHandle {
     /// ```
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        match &self.inner {
-            AbortInner::Cell(task) => task.is_finished(),
-            AbortInner::Tokio(handle) => handle.is_finished(),
-        }
+        self.task.is_finished()
     }
 }
 
 impl fmt::Debug for AbortHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AbortHandle")
-            .field("is_finished", &self.is_finished())
+            .field("is_finished", &self.task.is_finished())
             .finish()
     }
 }

@@ -8,7 +8,7 @@ use crate::error::{SpawnError, TrySpawnError};
 use crate::join::JoinHandle;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Stats;
-use crate::task;
+use crate::task::{self, Task};
 
 /// Something jobs can be spawned on: a [`WorkerPool`](crate::WorkerPool) or
 /// a [`BoundedSpawner`](crate::BoundedSpawner) (or a reference to either).
@@ -176,7 +176,7 @@ pub(crate) trait Admit: Sync {
 
     /// Starts the job with the permit. Infallible: an admitted job is never
     /// lost (if its runner goes away, it is cancelled and its handle says so).
-    fn launch<F>(&self, permit: Self::Permit<'_>, future: F) -> JoinHandle<F::Output>
+    fn launch<F>(&self, permit: Self::Permit<'_>, future: F) -> Arc<Task<F::Output>>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static;
@@ -221,7 +221,7 @@ where
         }
     };
     match permit {
-        Some(permit) => Ok(admit.launch(permit, future)),
+        Some(permit) => Ok(JoinHandle::new(admit.launch(permit, future))),
         None => {
             admit.stats().rejected();
             Err(SpawnError::new(future))
@@ -242,7 +242,7 @@ where
         Refusal::Closed
     } else {
         match admit.try_admit() {
-            Ok(permit) => return Ok(admit.launch(permit, future)),
+            Ok(permit) => return Ok(JoinHandle::new(admit.launch(permit, future))),
             Err(refusal) => refusal,
         }
     };

@@ -1,9 +1,8 @@
-//! The job cell of a `WorkerPool` job: its future, its result slot and the
-//! state machine between them. (A `BoundedSpawner` job is a plain tokio task,
-//! whose own `JoinHandle` carries the result; see `spawner::run`.)
+//! The job cell: one job's future, its result slot and the state machine
+//! between them.
 //!
 //! A job is one `Arc<Task<T>>` shared by three parties:
-//! - the *runner* (a pool worker) polls it
+//! - the *runner* (a pool worker, or the tokio task of a spawner) polls it
 //!   through [`Run::poll_run`], via a [`Job`] that cancels it if dropped unrun;
 //! - the [`JoinHandle`](crate::JoinHandle) takes the result;
 //! - any number of [`AbortHandle`](crate::AbortHandle)s may abort it.
@@ -346,7 +345,7 @@ impl std::fmt::Debug for Job {
 /// span. When that span is disabled by the subscriber's filter, the job runs
 /// in the submitter's span instead, so the job's own events still carry the
 /// context of whoever submitted it.
-pub(crate) fn job_span(pool: &str) -> tracing::Span {
+fn job_span(pool: &str) -> tracing::Span {
     let span = tracing::info_span!("job", pool = %pool);
     if span.is_disabled() {
         tracing::Span::current()

@@ -9,7 +9,6 @@ use tokio::sync::mpsc::{self, Permit, error::TrySendError};
 
 use super::idle::Dispatch;
 
-use crate::join::JoinHandle;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Stats;
 use crate::spawn::{Admit, Refusal};
@@ -146,7 +145,7 @@ impl Admit for Shared {
     /// Queues the job into the reserved slot, and wakes an idle worker if
     /// there is one. A reserved slot is always received, even if the pool
     /// closes meanwhile.
-    fn launch<F>(&self, permit: Permit<'_, Job>, future: F) -> JoinHandle<F::Output>
+    fn launch<F>(&self, permit: Permit<'_, Job>, future: F) -> Arc<Task<F::Output>>
     where
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
@@ -154,7 +153,7 @@ impl Admit for Shared {
         let task = Task::new(future, &self.stats);
         permit.send(Job::new(task.clone()));
         self.queue.notify();
-        JoinHandle::new(task)
+        task
     }
 }
 

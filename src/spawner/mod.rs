@@ -4,7 +4,6 @@ mod builder;
 
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::panic::{self, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -14,18 +13,15 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 pub use builder::SpawnerBuilder;
 
 use crate::error::{SpawnError, TrySpawnError};
-use crate::join::Aborted;
 use crate::join::JoinHandle;
 use crate::lifecycle::Lifecycle;
-use crate::metrics::Outcome;
 use crate::metrics::{Metrics, Stats};
 use crate::spawn::{self, Admit, Refusal};
-use crate::task;
+use crate::task::{Job, Task};
 
 /// A drop-in for `tokio::spawn` that lets at most `limit` of its tasks exist
 /// at once.
@@ -34,12 +30,9 @@ use crate::task;
 /// any other. A semaphore permit is taken *before* the task is created and
 /// travels inside the job's future, so it comes back, with no special code,
 /// whenever that future is dropped: it completed, it panicked, it was
-/// aborted, or its runtime shut down. The job's [`JoinHandle`] wraps the
-/// tokio task's own handle, so a job costs one tokio task and nothing more;
-/// when the handle resolves, the task has ended and the permit is free.
-/// (Aborting a job, by its handle or by `abort_all`, works as tokio's
-/// `JoinHandle::abort` does: the runtime drops the future, even one not yet
-/// started, the next time it schedules the task.)
+/// aborted, or its runtime shut down. When a job's [`JoinHandle`] resolves,
+/// its permit is already free again. (The tokio task that ran it ends a
+/// moment later; by then it holds nothing of the job.)
 ///
 /// While every permit is taken, [`spawn`](BoundedSpawner::spawn) waits, in
 /// FIFO order with the other waiting submitters, and
@@ -47,9 +40,9 @@ use crate::task;
 /// accepted jobs: a job is either running in its task or still with its
 /// submitter.
 ///
-/// Handles, errors, panics and the lifecycle (`close`, `shutdown`,
+/// Handles, errors, aborts, panics and the lifecycle (`close`, `shutdown`,
 /// `shutdown_timeout`, `abort_all`, `wait`, the parent token, dropping the
-/// last clone) behave as for [`WorkerPool`](crate::WorkerPool).
+/// last clone) behave exactly as for [`WorkerPool`](crate::WorkerPool).
 /// `BoundedSpawner` is cheap to clone; all clones share the same limit.
 ///
 /// # Examples
@@ -147,22 +140,25 @@ impl Admit for Shared {
         }
     }
 
-    fn launch<F>(&self, permit: OwnedSemaphorePermit, future: F) -> JoinHandle<F::Output>
+    fn launch<F>(&self, permit: OwnedSemaphorePermit, future: F) -> Arc<Task<F::Output>>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        // Counted before the job can possibly finish, so `submitted` never
-        // trails the outcome counters.
-        self.stats.submitted();
-        let outcome = OutcomeGuard {
-            stats: Arc::clone(&self.stats),
-            started: false,
-            counted: false,
-        };
-        let task = run(future, permit, Arc::clone(&self.abort), outcome)
-            .instrument(task::job_span(&self.stats.name));
-        JoinHandle::from_tokio(self.lifecycle.tracker().spawn_on(task, &self.runtime))
+        // The permit lives in the job's future: dropping that future, on
+        // whatever path, gives the permit back (before the handle resolves).
+        let task = Task::new(
+            async move {
+                let _permit = permit;
+                future.await
+            },
+            &self.stats,
+        );
+        let job = Job::new(task.clone());
+        self.lifecycle
+            .tracker()
+            .spawn_on(run(job, Arc::clone(&self.abort)), &self.runtime);
+        task
     }
 }
 
@@ -205,22 +201,10 @@ impl AbortSignal {
     }
 }
 
-/// The body of each spawned task: the job, with its permit, counted in the
-/// spawner's metrics, stopped by `abort_all`. One tokio task per job and no
-/// other allocation: tokio's own `JoinHandle` carries the result, and tokio
-/// drops the future (so the permit comes back) before that handle resolves,
-/// on every path: completion, panic, abort, or the runtime shutting down.
-async fn run<F>(
-    future: F,
-    permit: OwnedSemaphorePermit,
-    abort: Arc<AbortSignal>,
-    // An argument, not a local: a task aborted before its first poll drops
-    // only its arguments, and this must still count it.
-    mut outcome: OutcomeGuard,
-) -> Result<F::Output, Aborted>
-where
-    F: Future,
-{
+/// The body of each spawned task: runs the job, and aborts it if
+/// `abort_all` raises `abort`. If the runtime drops this future first, the
+/// `Job` cancels the job on drop.
+async fn run(job: Job, abort: Arc<AbortSignal>) {
     // A `Notified` receives every `notify_waiters` made after it was
     // created, polled or not. Created before `raised` is read: either this
     // read sees a raise, or that raise's `notify_waiters` completes
@@ -228,83 +212,20 @@ where
     // in `notified`, so would `raised` be).
     let mut aborted = pin!(abort.notify.notified());
     if abort.raised.load(Ordering::Acquire) {
-        return Err(Aborted); // `outcome` counts it cancelled
+        job.task().abort();
     }
-    let result = {
-        let mut future = pin!(future);
-        poll_fn(|cx| {
-            if !outcome.started {
-                outcome.started = true;
-                outcome.stats.started();
-            }
-            match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                Ok(Poll::Ready(output)) => return Poll::Ready(Ok(output)),
-                Ok(Poll::Pending) => {}
-                Err(payload) => {
-                    outcome.panicked(&*payload);
-                    panic::resume_unwind(payload); // tokio hands it to the handle
-                }
-            }
-            if aborted.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(Aborted));
-            }
-            Poll::Pending
-        })
-        .await
-        // The job's future is dropped here, before its outcome is counted:
-        // a panic in its `Drop` is counted (and reported) as a panic.
-    };
-    drop(permit);
-    outcome.count(match result {
-        Ok(_) => Outcome::Completed,
-        Err(Aborted) => Outcome::Cancelled,
-    });
-    result
-}
-
-/// Counts a spawner job's outcome exactly once. Dropped uncounted, the job
-/// was cancelled (aborted by its handle, or its task dropped with the
-/// runtime), or its future panicked while being dropped.
-struct OutcomeGuard {
-    stats: Arc<Stats>,
-    started: bool,
-    counted: bool,
-}
-
-impl OutcomeGuard {
-    fn count(&mut self, outcome: Outcome) {
-        self.counted = true;
-        self.stats.finished(outcome, self.started);
-    }
-
-    fn panicked(&mut self, payload: &(dyn std::any::Any + Send)) {
-        // As `JoinError`'s `Display` puts it, which the pool's workers log.
-        match crate::error::panic_message(payload) {
-            Some(message) => tracing::error!(
-                pool = %self.stats.name,
-                error = %format_args!("job panicked with message {message:?}"),
-                "job panicked"
-            ),
-            None => {
-                tracing::error!(pool = %self.stats.name, error = "job panicked", "job panicked")
-            }
+    poll_fn(|cx| {
+        if job.poll_run(cx).is_ready() {
+            return Poll::Ready(());
         }
-        self.count(Outcome::Panicked);
-    }
-}
-
-impl Drop for OutcomeGuard {
-    fn drop(&mut self) {
-        if self.counted {
-            return;
+        if aborted.as_mut().poll(cx).is_ready() {
+            job.task().abort();
+            // Not being polled, the job is cancelled right here.
+            return job.poll_run(cx);
         }
-        if std::thread::panicking() {
-            tracing::error!(pool = %self.stats.name, error = "job panicked", "job panicked");
-            self.count(Outcome::Panicked);
-        } else {
-            self.count(Outcome::Cancelled);
-        }
-    }
+        Poll::Pending
+    })
+    .await;
 }
 
 impl BoundedSpawner {
