@@ -10,7 +10,7 @@ use taskpool::{TrySpawnError, WorkerPool};
 use tokio::sync::{Notify, oneshot};
 use tokio_test::{assert_pending, assert_ready};
 
-use support::{Blocker, DropWitness, is_dropped, watchdog};
+use support::{Blocker, DropWitness, PanicOnDrop, is_dropped, watchdog};
 
 fn pool(workers: usize, queue_capacity: usize) -> WorkerPool {
     WorkerPool::builder()
@@ -487,14 +487,6 @@ async fn a_job_may_abort_itself() {
 
 /// A value whose `Drop` panics, to test containment of panics raised while
 /// a job's future is dropped.
-struct PanicOnDrop;
-
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        panic!("panic in drop");
-    }
-}
-
 async fn a_panic_while_dropping_an_aborted_job_is_contained_and_reported() {
     let pool = pool(1, 4);
     // Running, then aborted: its worker drops it.

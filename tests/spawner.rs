@@ -9,7 +9,7 @@ use taskpool::{BoundedSpawner, Spawn, TrySpawnError, WorkerPool};
 use tokio::sync::oneshot;
 use tokio_test::{assert_pending, assert_ready};
 
-use support::{Blocker, DropWitness, is_dropped, watchdog};
+use support::{Blocker, DropWitness, PanicOnDrop, is_dropped, watchdog};
 
 fn spawner(limit: usize) -> BoundedSpawner {
     BoundedSpawner::builder()
@@ -313,6 +313,48 @@ async fn abort_all_aborts_every_task() {
     assert_eq!(spawner.metrics().cancelled, 4);
 }
 
+async fn a_panic_while_dropping_an_aborted_job_is_contained_and_reported() {
+    let spawner = spawner(2);
+    // Running, then aborted.
+    let (started_tx, started_rx) = oneshot::channel();
+    let running = spawner
+        .spawn(async move {
+            let _bomb = PanicOnDrop;
+            started_tx.send(()).unwrap();
+            std::future::pending::<()>().await
+        })
+        .await
+        .unwrap();
+    started_rx.await.unwrap();
+    // Aborted before its job was first polled (on the current-thread
+    // runtime; on the other it may have started): the bomb is captured, so
+    // it is part of the future before it ever runs.
+    let bomb = PanicOnDrop;
+    let unstarted = spawner
+        .spawn(async move {
+            let _bomb = bomb;
+            std::future::pending::<()>().await
+        })
+        .await
+        .unwrap();
+    unstarted.abort();
+    running.abort();
+
+    for handle in [running, unstarted] {
+        let err = handle.await.unwrap_err();
+        assert!(err.is_panic(), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "job panicked with message \"panic in drop\""
+        );
+    }
+    assert_eq!(spawner.metrics().running, 0, "both permits came back");
+    assert_eq!(spawner.spawn(async { 1 }).await.unwrap().await.unwrap(), 1);
+    spawner.shutdown().await;
+    let m = spawner.metrics();
+    assert_eq!((m.panicked, m.completed, m.cancelled), (2, 1, 0));
+}
+
 async fn the_parent_token_closes_the_spawner_and_tasks_finish() {
     let root = tokio_util::sync::CancellationToken::new();
     let spawner = BoundedSpawner::builder()
@@ -485,6 +527,7 @@ on_both_runtimes!(
     a_blocked_spawn_is_refused_on_close_and_abort_all,
     shutdown_drains_and_leaves_no_task_behind,
     abort_all_aborts_every_task,
+    a_panic_while_dropping_an_aborted_job_is_contained_and_reported,
     the_parent_token_closes_the_spawner_and_tasks_finish,
     dropping_the_last_handle_closes_but_tasks_finish,
     blocking_spawn_from_a_plain_thread,

@@ -59,6 +59,15 @@ impl Blocker {
     }
 }
 
+/// Panics when dropped: a job future whose `Drop` panics.
+pub struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("panic in drop");
+    }
+}
+
 /// What the tests drive of `WorkerPool` and `BoundedSpawner` alike: their
 /// inherent lifecycle methods, behind one trait, so a test body can be
 /// written once and run against both.
