@@ -485,20 +485,10 @@ async fn a_job_may_abort_itself() {
     assert!(handle.await.unwrap_err().is_cancelled());
 }
 
-/// A value whose `Drop` panics, to test containment of panics raised while
-/// a job's future is dropped.
 async fn a_panic_while_dropping_an_aborted_job_is_contained_and_reported() {
     let pool = pool(1, 4);
     // Running, then aborted: its worker drops it.
-    let (started_tx, started_rx) = oneshot::channel();
-    let running = pool
-        .spawn(async move {
-            let _bomb = PanicOnDrop;
-            started_tx.send(()).unwrap();
-            std::future::pending::<()>().await
-        })
-        .await
-        .unwrap();
+    let running = support::spawn_running_bomb(&pool).await;
     // Queued, then aborted: dropped where `abort` is called. The bomb is
     // captured, so it is part of the future before it ever runs.
     let bomb = PanicOnDrop;
@@ -508,7 +498,6 @@ async fn a_panic_while_dropping_an_aborted_job_is_contained_and_reported() {
         })
         .await
         .unwrap();
-    started_rx.await.unwrap();
     queued.abort();
     running.abort();
 
@@ -553,17 +542,7 @@ fn a_panic_while_dropping_at_runtime_shutdown_is_contained() {
     #[allow(clippy::async_yields_async)] // the handle is meant to leave the runtime
     let handle = rt.block_on(async {
         let pool = pool(1, 4);
-        let (started_tx, started_rx) = oneshot::channel();
-        let handle = pool
-            .spawn(async move {
-                let _bomb = PanicOnDrop;
-                started_tx.send(()).unwrap();
-                std::future::pending::<()>().await
-            })
-            .await
-            .unwrap();
-        started_rx.await.unwrap();
-        handle
+        support::spawn_running_bomb(&pool).await
     });
     drop(rt); // must not propagate the panic
     assert!(futures::executor::block_on(handle).unwrap_err().is_panic());

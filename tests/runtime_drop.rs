@@ -5,7 +5,6 @@ mod support;
 
 use taskpool::WorkerPool;
 use tokio::runtime::{Builder, Runtime};
-use tokio::sync::oneshot;
 
 use support::{DropWitness, is_dropped};
 
@@ -18,22 +17,13 @@ fn runtime_drop_cancels_running_and_queued_jobs(rt: Runtime) {
             .unwrap();
         let (w1, running_weak) = DropWitness::new();
         let (w2, queued_weak) = DropWitness::new();
-        let (started_tx, started_rx) = oneshot::channel();
-        let running = pool
-            .spawn(async move {
-                let _w = w1;
-                started_tx.send(()).unwrap();
-                std::future::pending::<()>().await
-            })
-            .await
-            .unwrap();
+        let running = support::spawn_running_holding(&pool, w1).await;
         let queued = pool
             .spawn(async move {
                 let _w = w2;
             })
             .await
             .unwrap();
-        started_rx.await.unwrap();
         (pool, running, queued, running_weak, queued_weak)
     });
     drop(rt);

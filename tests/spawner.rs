@@ -316,16 +316,7 @@ async fn abort_all_aborts_every_task() {
 async fn a_panic_while_dropping_an_aborted_job_is_contained_and_reported() {
     let spawner = spawner(2);
     // Running, then aborted.
-    let (started_tx, started_rx) = oneshot::channel();
-    let running = spawner
-        .spawn(async move {
-            let _bomb = PanicOnDrop;
-            started_tx.send(()).unwrap();
-            std::future::pending::<()>().await
-        })
-        .await
-        .unwrap();
-    started_rx.await.unwrap();
+    let running = support::spawn_running_bomb(&spawner).await;
     // Aborted before its job was first polled (on the current-thread
     // runtime; on the other it may have started): the bomb is captured, so
     // it is part of the future before it ever runs.
@@ -489,16 +480,7 @@ fn runtime_drop_cancels_the_spawners_tasks() {
     let (witness, weak) = DropWitness::new();
     let (spawner, handle) = rt.block_on(async {
         let spawner = spawner(2);
-        let (started_tx, started_rx) = oneshot::channel();
-        let handle = spawner
-            .spawn(async move {
-                let _w = witness;
-                started_tx.send(()).unwrap();
-                std::future::pending::<()>().await
-            })
-            .await
-            .unwrap();
-        started_rx.await.unwrap();
+        let handle = support::spawn_running_holding(&spawner, witness).await;
         (spawner, handle)
     });
     drop(rt);

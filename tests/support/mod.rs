@@ -59,13 +59,38 @@ impl Blocker {
     }
 }
 
-/// Panics when dropped: a job future whose `Drop` panics.
+/// A value whose `Drop` panics, to test containment of panics raised while
+/// a job's future is dropped.
 pub struct PanicOnDrop;
 
 impl Drop for PanicOnDrop {
     fn drop(&mut self) {
         panic!("panic in drop");
     }
+}
+
+/// Spawns a job that holds `value` and never finishes, and waits until it
+/// has started.
+pub async fn spawn_running_holding<T: Send + 'static>(
+    spawner: &impl taskpool::Spawn,
+    value: T,
+) -> taskpool::JoinHandle<()> {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let handle = spawner
+        .spawn(async move {
+            let _value = value;
+            started_tx.send(()).unwrap();
+            std::future::pending::<()>().await
+        })
+        .await
+        .unwrap();
+    started_rx.await.unwrap();
+    handle
+}
+
+/// [`spawn_running_holding`] a [`PanicOnDrop`].
+pub async fn spawn_running_bomb(spawner: &impl taskpool::Spawn) -> taskpool::JoinHandle<()> {
+    spawn_running_holding(spawner, PanicOnDrop).await
 }
 
 /// What the tests drive of `WorkerPool` and `BoundedSpawner` alike: their
