@@ -402,8 +402,10 @@ impl WorkerPool {
     /// [`JoinError`](crate::JoinError). Does not wait: follow it with
     /// [`wait`](WorkerPool::wait).
     ///
-    /// Queued jobs are never started. A running job that never yields cannot
-    /// be stopped, as in tokio.
+    /// Queued jobs are never started. A job that a worker has already taken
+    /// from the queue counts as running: it may be polled once more before
+    /// it stops, like a tokio task that the scheduler is about to poll. A
+    /// running job that never yields cannot be stopped, as in tokio.
     ///
     /// # Examples
     ///

@@ -4,6 +4,7 @@
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 
 use tokio::sync::mpsc::{self, Permit, error::TrySendError};
 
@@ -12,7 +13,7 @@ use super::idle::Dispatch;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Stats;
 use crate::spawn::{Admit, Refusal};
-use crate::task::{Job, Run, Task};
+use crate::task::{Job, Task};
 
 /// Everything the pool's handles and its workers share.
 #[derive(Debug)]
@@ -32,10 +33,16 @@ pub(crate) struct Shared {
     live_workers: AtomicUsize,
 }
 
+/// One per worker: how `abort_all` reaches it.
+///
+/// A worker registers its task's waker here once, when it starts (a tokio
+/// task's waker never changes), and never touches the slot again: running a
+/// job costs the slot nothing. `abort_all` raises `aborting` and then wakes
+/// every registered worker; a woken worker sees the flag before it polls its
+/// job again and cancels the job itself.
 #[derive(Debug, Default)]
-#[repr(align(128))] // one per worker, written twice per job: no false sharing
 struct Slot {
-    current: Mutex<Option<Arc<dyn Run>>>,
+    waker: Mutex<Option<Waker>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,16 +89,17 @@ impl Shared {
 
     /// Closes the pool, cancels every queued job and aborts every running one.
     pub(crate) fn abort_all(&self) {
-        // Ordered with `Worker::start` by the slot mutex: either the worker's
-        // critical section comes first and we see its job, or ours does and
-        // the worker sees `aborting`.
+        // Ordered with `run`'s registration by the slot mutex: either the
+        // worker registered first and we wake it, or it registers after us
+        // and then sees `aborting` (stored before our lock) at its next poll.
         self.aborting.store(true, Ordering::Relaxed);
         self.close();
         for slot in &self.slots {
-            let current = lock(&slot.current).clone();
-            // Outside the slot lock: aborting may run the job's `Drop`.
-            if let Some(task) = current {
-                task.abort();
+            let waker = lock(&slot.waker).clone();
+            // A worker woken while its job is waiting cancels the job when it
+            // is polled; one that is polling right now is polled again.
+            if let Some(waker) = waker {
+                waker.wake();
             }
         }
         // Cancel what is still queued. The jobs are dropped (which cancels
@@ -182,18 +190,28 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize) {
         shared: &shared,
         index,
     };
-    let slot = &shared.slots[index];
+    poll_fn(|cx| {
+        *lock(&shared.slots[index].waker) = Some(cx.waker().clone());
+        Poll::Ready(())
+    })
+    .await;
     while let Some(job) = poll_fn(|cx| shared.queue.poll_next(index, cx)).await {
-        let aborting = {
-            let mut current = lock(&slot.current);
-            *current = Some(job.task().clone());
-            shared.aborting.load(Ordering::Relaxed)
-        };
-        if aborting {
-            job.task().abort();
-        }
-        poll_fn(|cx| job.poll_run(cx)).await;
-        *lock(&slot.current) = None;
+        poll_fn(|cx| {
+            // `Relaxed` suffices. `abort_all` stores the flag before it
+            // closes the queue (under the queue lock) and before it wakes us:
+            // a job taken after that close, and every poll after that
+            // wake-up, sees it. A job taken before the close was already in
+            // a worker's hands; it may be polled once, like a tokio task
+            // aborted while the scheduler is about to poll it.
+            if shared.aborting.load(Ordering::Relaxed) {
+                // Not polling the job now, so this cancels it at once (unless
+                // it has already finished): a queued job never starts, a
+                // waiting one stops at its `.await`.
+                job.task().cancel_unfinished();
+            }
+            job.poll_run(cx)
+        })
+        .await;
         job.finished();
     }
     drop(guard);
@@ -211,7 +229,8 @@ struct ExitGuard<'a> {
 impl Drop for ExitGuard<'_> {
     fn drop(&mut self) {
         let shared = self.shared;
-        *lock(&shared.slots[self.index].current) = None;
+        // The waker holds the worker's task alive: let it go.
+        drop(lock(&shared.slots[self.index].waker).take());
         // `AcqRel`: the last worker must see every other worker's exit.
         if shared.live_workers.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
