@@ -32,8 +32,10 @@ pub struct JoinError {
 enum Repr {
     Cancelled,
     // The `Mutex` only makes the payload `Sync` (tokio uses a `SyncWrapper`);
-    // it is never contended: the error has one owner.
-    Panic(Mutex<Box<dyn Any + Send + 'static>>),
+    // it is never contended: the error has one owner. Boxed so that a
+    // `JoinError` is one pointer wide: every job cell has room for one, and
+    // only a panic pays for the box.
+    Panic(Box<Mutex<Box<dyn Any + Send + 'static>>>),
 }
 
 impl JoinError {
@@ -45,7 +47,7 @@ impl JoinError {
 
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
-            repr: Repr::Panic(Mutex::new(payload)),
+            repr: Repr::Panic(Box::new(Mutex::new(payload))),
         }
     }
 
@@ -147,7 +149,7 @@ impl JoinError {
     /// ```
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(payload) => Ok(payload
+            Repr::Panic(payload) => Ok((*payload)
                 .into_inner()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())),
             Repr::Cancelled => Err(self),

@@ -42,7 +42,10 @@ pub(crate) struct Task<T> {
     state: Mutex<State<T>>,
     stats: Arc<Stats>,
     /// Entered around every poll and the drop of the future.
-    span: tracing::Span,
+    /// `None` when there is no span to enter (the usual case when no
+    /// subscriber listens). Boxed: a `Span` is 40 bytes, and without them the
+    /// cell is small enough for the allocator's lock-free fast bins.
+    span: Option<Box<tracing::Span>>,
 }
 
 struct State<T> {
@@ -110,6 +113,10 @@ impl<T: Send + 'static> Task<T> {
         })
     }
 
+    fn enter_span(&self) -> Option<tracing::span::Entered<'_>> {
+        self.span.as_deref().map(tracing::Span::enter)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         // No user code runs while the lock is held, so the lock is never
         // poisoned by a user panic; recover anyway rather than cascade.
@@ -122,7 +129,7 @@ impl<T: Send + 'static> Task<T> {
         future: &mut BoxFuture<T>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, JoinError>> {
-        let _enter = self.span.enter();
+        let _enter = self.enter_span();
         match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
@@ -137,7 +144,7 @@ impl<T: Send + 'static> Task<T> {
         future: BoxFuture<T>,
         result: Result<T, JoinError>,
     ) -> Result<T, JoinError> {
-        let _enter = self.span.enter();
+        let _enter = self.enter_span();
         match panic::catch_unwind(AssertUnwindSafe(move || drop(future))) {
             Ok(()) => result,
             Err(payload) => Err(JoinError::panic(payload)),
@@ -153,7 +160,7 @@ impl<T: Send + 'static> Task<T> {
             Err(_) => Outcome::Panicked,
         };
         if let (Outcome::Panicked, Err(err)) = (outcome, &result) {
-            let _enter = self.span.enter();
+            let _enter = self.enter_span();
             tracing::error!(pool = %self.stats.name, error = %err, "job panicked");
         }
         let mut state = self.lock();
@@ -344,14 +351,15 @@ impl std::fmt::Debug for Job {
 /// The span a job runs in: `job{pool=…}`, a child of the submitter's current
 /// span. When that span is disabled by the subscriber's filter, the job runs
 /// in the submitter's span instead, so the job's own events still carry the
-/// context of whoever submitted it.
-fn job_span(pool: &str) -> tracing::Span {
+/// context of whoever submitted it. `None` when that is no span either.
+fn job_span(pool: &str) -> Option<Box<tracing::Span>> {
     let span = tracing::info_span!("job", pool = %pool);
-    if span.is_disabled() {
+    let span = if span.is_disabled() {
         tracing::Span::current()
     } else {
         span
-    }
+    };
+    (!span.is_none()).then(|| Box::new(span))
 }
 
 /// Panics, at the caller's line, if blocking the current thread would stall a
@@ -363,4 +371,21 @@ pub(crate) fn assert_can_block() {
     // closed channel it then returns at once.
     let (_, rx) = tokio::sync::oneshot::channel::<()>();
     let _ = rx.blocking_recv();
+}
+#[cfg(all(test, target_pointer_width = "64", not(taskpool_loom)))]
+mod tests {
+    use super::*;
+
+    /// With its `Arc` counts, a cell for a small output is at most 120 bytes:
+    /// a 128-byte chunk in glibc, the largest its lock-free fast bins take by
+    /// default. Freeing one then takes no arena lock, even on another thread
+    /// than the one that allocated it: 10 to 20% of the time per tiny job,
+    /// and of `abort_all` + `wait` (BENCHMARKS.md).
+    #[test]
+    fn a_job_cell_for_a_small_output_fits_a_fast_bin() {
+        let arc_counts = 2 * std::mem::size_of::<usize>();
+        assert!(arc_counts + std::mem::size_of::<Task<u64>>() <= 120);
+        assert!(arc_counts + std::mem::size_of::<Task<[u64; 2]>>() <= 120);
+        assert_eq!(std::mem::size_of::<JoinError>(), 8);
+    }
 }
