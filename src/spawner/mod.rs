@@ -226,6 +226,8 @@ async fn run(job: Job, abort: Arc<AbortSignal>) {
         Poll::Pending
     })
     .await;
+    // Finished: no need for the drop-time check (and its lock).
+    job.finished();
 }
 
 impl BoundedSpawner {
