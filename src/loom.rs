@@ -19,16 +19,22 @@ pub(crate) use std::sync::{Mutex, MutexGuard};
 /// Hooks for `tests/loom.rs`: a job cell and its runner, without a pool.
 #[cfg(taskpool_loom)]
 #[doc(hidden)]
-#[allow(missing_docs, missing_debug_implementations, unreachable_pub)]
+#[allow(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::new_without_default
+)]
 pub mod hooks {
     use std::future::Future;
+    use std::pin::Pin;
     use std::sync::Arc;
     use std::task::{Context, Poll};
 
     use crate::JoinHandle;
     use crate::metrics::{Metrics, Stats};
     use crate::pool::idle::{Dispatch, Source};
-    use crate::task::{Job, Task};
+    use crate::task::{InlineJob, Job, Task};
 
     pub struct Runner {
         job: Option<Job>,
@@ -162,5 +168,32 @@ pub mod hooks {
             job: Some(Job::new(task.clone())),
         };
         (runner, JoinHandle::new(task))
+    }
+
+    /// A spawner's runner: the job's future inline, as in its tokio task.
+    pub struct InlineRunner<F: Future + Send + 'static>(Pin<Box<InlineJob<F>>>)
+    where
+        F::Output: Send + 'static;
+
+    impl<F> InlineRunner<F>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        /// Polls the job as a spawner's task would; `Ready` once finished.
+        pub fn poll_job(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+            self.0.as_mut().poll_job(cx)
+        }
+    }
+
+    /// An inline job cell for `future`: dropping the runner unfinished is
+    /// what the runtime does to the task on shutdown.
+    pub fn inline_job<F>(future: F, counters: &Counters) -> (InlineRunner<F>, JoinHandle<F::Output>)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (job, task) = InlineJob::new(future, &counters.0);
+        (InlineRunner(Box::pin(job)), JoinHandle::new(task))
     }
 }

@@ -1,11 +1,15 @@
-//! The job cell: one job's future, its result slot and the state machine
-//! between them.
+//! The job cell: one job's result slot, its future while a pool job waits
+//! in the queue or between polls, and the state machine between them.
 //!
 //! A job is one `Arc<Task<T>>` shared by three parties:
-//! - the *runner* (a pool worker, or the tokio task of a spawner) polls it
-//!   through [`Run::poll_run`], via a [`Job`] that cancels it if dropped unrun;
+//! - the *runner*: a pool worker polls it through [`Run::poll_run`], via a
+//!   [`Job`] that cancels it if dropped unrun; a spawner's tokio task holds
+//!   the future itself, inline, in an [`InlineJob`] that cancels it if
+//!   dropped unfinished;
 //! - the [`JoinHandle`](crate::JoinHandle) takes the result;
 //! - any number of [`AbortHandle`](crate::AbortHandle)s may abort it.
+//!
+//! A pool job:
 //!
 //! ```text
 //!            poll_run                 Ready / panic
@@ -18,11 +22,17 @@
 //!    └───────────────────────────────────────────────────────┘
 //! ```
 //!
+//! A spawner job stays `Inline` until its runner finishes it (`Ready`, panic,
+//! abort seen before or after a poll, or dropped unfinished), then is
+//! `Finished` and `Consumed` as above.
+//!
 //! The user's future is never polled or dropped while the state lock is held,
 //! so a job may freely use its own `JoinHandle` or `AbortHandle` (abort itself,
 //! check `is_finished`) without deadlock. While it is being polled the future
-//! is out of the cell (`Polling`); an abort that arrives then only sets the
-//! flag, and the runner acts on it as soon as the poll returns.
+//! is out of the cell (`Polling`, or `Inline`); an abort that arrives then
+//! only sets the flag, and the runner acts on it as soon as the poll returns.
+//! Whatever way a job ends, its future is dropped before the cell is
+//! `Finished`, so a resolved `JoinHandle` means the future is gone.
 
 use std::future::Future;
 use std::mem;
@@ -41,9 +51,9 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) struct Task<T> {
     state: Mutex<State<T>>,
     stats: Arc<Stats>,
-    /// Entered around every poll and the drop of the future.
-    /// `None` when there is no span to enter (the usual case when no
-    /// subscriber listens). Boxed: a `Span` is 40 bytes, and without them the
+    /// Entered around every poll and the drop of the future; `None` when
+    /// there is no span to enter (the usual case when no subscriber
+    /// listens). Boxed: a `Span` is 40 bytes, and without them the
     /// cell is small enough for the allocator's lock-free fast bins.
     span: Option<Box<tracing::Span>>,
 }
@@ -52,7 +62,8 @@ struct State<T> {
     stage: Stage<T>,
     /// The `JoinHandle`'s waker, woken once when the job finishes.
     join_waker: Option<Waker>,
-    /// The runner's waker while the job is `Idle`; woken by `abort`.
+    /// The runner's waker while the job is `Idle` (or `Inline` and waiting);
+    /// woken by `abort`.
     run_waker: Option<Waker>,
     /// An abort was requested; the job will not be polled again.
     aborted: bool,
@@ -67,6 +78,10 @@ enum Stage<T> {
     Idle(BoxFuture<T>),
     /// The runner has the future and is polling it right now.
     Polling,
+    /// The future lives inline in its runner (a spawner's tokio task; see
+    /// [`InlineJob`]), which polls and drops it there; the cell holds the
+    /// flags and, in the end, the result.
+    Inline,
     /// The future is gone; the result waits for the `JoinHandle`.
     Finished(Result<T, JoinError>),
     /// The `JoinHandle` took the result.
@@ -90,6 +105,24 @@ pub(crate) trait Run: Send + Sync + 'static {
     fn is_finished(&self) -> bool;
 }
 
+impl<T> State<T> {
+    /// Counts the job as started, the first time it is polled.
+    fn start(&mut self, stats: &Stats) {
+        if !self.started {
+            self.started = true;
+            stats.started();
+        }
+    }
+}
+
+/// Keeps `cx`'s waker in `slot`, unless the one there wakes the same task.
+fn keep_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
 impl<T: Send + 'static> Task<T> {
     /// A new, accepted job: counted as submitted, and set to run in a
     /// `job` span that is a child of the caller's current span.
@@ -97,12 +130,16 @@ impl<T: Send + 'static> Task<T> {
     where
         F: Future<Output = T> + Send + 'static,
     {
+        Task::with_stage(Stage::Queued(Box::pin(future)), stats)
+    }
+
+    fn with_stage(stage: Stage<T>, stats: &Arc<Stats>) -> Arc<Task<T>> {
         // Counted before the job can possibly finish, so `submitted` never
         // trails the outcome counters.
         stats.submitted();
         Arc::new(Task {
             state: Mutex::new(State {
-                stage: Stage::Queued(Box::pin(future)),
+                stage,
                 join_waker: None,
                 run_waker: None,
                 aborted: false,
@@ -124,13 +161,16 @@ impl<T: Send + 'static> Task<T> {
     }
 
     /// Polls the user's future, outside the lock, catching a panic.
-    fn poll_future(
+    fn poll_future<F>(
         &self,
-        future: &mut BoxFuture<T>,
+        future: Pin<&mut F>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<T, JoinError>> {
+    ) -> Poll<Result<T, JoinError>>
+    where
+        F: Future<Output = T> + ?Sized,
+    {
         let _enter = self.enter_span();
-        match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Err(payload) => Poll::Ready(Err(JoinError::panic(payload))),
@@ -144,8 +184,18 @@ impl<T: Send + 'static> Task<T> {
         future: BoxFuture<T>,
         result: Result<T, JoinError>,
     ) -> Result<T, JoinError> {
+        self.drop_caught(move || drop(future), result)
+    }
+
+    /// Runs `drop` (which drops the user's future) in the job's span,
+    /// catching a panic, which then becomes the job's result.
+    fn drop_caught(
+        &self,
+        drop: impl FnOnce(),
+        result: Result<T, JoinError>,
+    ) -> Result<T, JoinError> {
         let _enter = self.enter_span();
-        match panic::catch_unwind(AssertUnwindSafe(move || drop(future))) {
+        match panic::catch_unwind(AssertUnwindSafe(drop)) {
             Ok(()) => result,
             Err(payload) => Err(JoinError::panic(payload)),
         }
@@ -164,7 +214,7 @@ impl<T: Send + 'static> Task<T> {
             tracing::error!(pool = %self.stats.name, error = %err, "job panicked");
         }
         let mut state = self.lock();
-        debug_assert!(matches!(state.stage, Stage::Polling));
+        debug_assert!(matches!(state.stage, Stage::Polling | Stage::Inline));
         state.stage = Stage::Finished(result);
         let run_waker = state.run_waker.take();
         let join_waker = state.join_waker.take();
@@ -190,10 +240,7 @@ impl<T: Send + 'static> Task<T> {
             Stage::Consumed => panic!("`JoinHandle` polled after completion"),
             stage => {
                 state.stage = stage;
-                match &state.join_waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => state.join_waker = Some(cx.waker().clone()),
-                }
+                keep_waker(&mut state.join_waker, cx);
                 Poll::Pending
             }
         }
@@ -207,6 +254,8 @@ impl<T: Send + 'static> Run for Task<T> {
             Stage::Queued(f) | Stage::Idle(f) => f,
             done => {
                 // Already finished: aborted while queued, or cancelled.
+                // (`Inline` jobs are never run through here.)
+                debug_assert!(!matches!(done, Stage::Inline));
                 state.stage = done;
                 return Poll::Ready(());
             }
@@ -218,13 +267,10 @@ impl<T: Send + 'static> Run for Task<T> {
             self.cancel(future);
             return Poll::Ready(());
         }
-        if !state.started {
-            state.started = true;
-            self.stats.started();
-        }
+        state.start(&self.stats);
         drop(state);
 
-        let result = match self.poll_future(&mut future, cx) {
+        let result = match self.poll_future(future.as_mut(), cx) {
             Poll::Ready(result) => result,
             Poll::Pending => {
                 let mut state = self.lock();
@@ -236,10 +282,7 @@ impl<T: Send + 'static> Run for Task<T> {
                     return Poll::Ready(());
                 }
                 state.stage = Stage::Idle(future);
-                match &state.run_waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => state.run_waker = Some(cx.waker().clone()),
-                }
+                keep_waker(&mut state.run_waker, cx);
                 return Poll::Pending;
             }
         };
@@ -261,9 +304,11 @@ impl<T: Send + 'static> Run for Task<T> {
                 drop(state);
                 self.cancel(future);
             }
-            Stage::Idle(future) => {
-                // Running: the runner drops it in its own context when woken.
-                state.stage = Stage::Idle(future);
+            stage @ (Stage::Idle(_) | Stage::Inline) => {
+                // Running: the runner drops it in its own context when woken
+                // (an `Inline` one that is being polled right now, when the
+                // poll returns).
+                state.stage = stage;
                 let waker = state.run_waker.take();
                 drop(state);
                 if let Some(waker) = waker {
@@ -285,6 +330,8 @@ impl<T: Send + 'static> Run for Task<T> {
                 drop(state);
                 self.cancel(future);
             }
+            // Being polled, finished, or `Inline` (its runner cancels it when
+            // it goes away): nothing to do here.
             other => state.stage = other,
         }
     }
@@ -345,6 +392,118 @@ impl std::fmt::Debug for Job {
             Some(task) => task.fmt(f),
             None => f.write_str("Job(finished)"),
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A job whose future lives inline in its runner, a spawner's tokio task,
+    /// instead of boxed in the cell: one allocation fewer per job. The cell
+    /// ([`Stage::Inline`]) keeps the flags the handles see and, in the end,
+    /// the result.
+    ///
+    /// Whatever way it ends, the future is dropped in place (a panic in its
+    /// `Drop` caught and reported) *before* the cell is finished, so the
+    /// `JoinHandle` never resolves while the future, and what it holds, is
+    /// still alive. That includes being dropped unfinished, polled or not,
+    /// when the runtime goes away: then the job is cancelled.
+    pub(crate) struct InlineJob<F>
+    where
+        F: Future,
+        F: Send,
+        F: 'static,
+        F::Output: Send,
+        F::Output: 'static,
+    {
+        #[pin]
+        future: Option<F>,
+        task: Arc<Task<F::Output>>,
+    }
+
+    impl<F> PinnedDrop for InlineJob<F>
+    where
+        F: Future,
+        F: Send,
+        F: 'static,
+        F::Output: Send,
+        F::Output: 'static,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if this.future.is_some() {
+                let result = this
+                    .task
+                    .drop_caught(|| this.future.set(None), Err(JoinError::cancelled()));
+                this.task.finish(result);
+            }
+        }
+    }
+}
+
+impl<F> InlineJob<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    /// A new, accepted job (counted as submitted), and its cell.
+    pub(crate) fn new(future: F, stats: &Arc<Stats>) -> (InlineJob<F>, Arc<Task<F::Output>>) {
+        let task = Task::with_stage(Stage::Inline, stats);
+        let job = InlineJob {
+            future: Some(future),
+            task: task.clone(),
+        };
+        (job, task)
+    }
+
+    pub(crate) fn task(&self) -> &Arc<Task<F::Output>> {
+        &self.task
+    }
+
+    /// Polls the job once, if it is still to be run. `Ready` once it has
+    /// finished, by whatever path; from then on it is always `Ready`.
+    pub(crate) fn poll_job(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let task = &**this.task;
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            return Poll::Ready(());
+        };
+        let result = if task.begin_inline_poll() {
+            match task.poll_future(future, cx) {
+                Poll::Ready(result) => result,
+                Poll::Pending if !task.inline_pending_aborted(cx) => return Poll::Pending,
+                // Aborted while we were polling: it stops at this `.await`.
+                Poll::Pending => Err(JoinError::cancelled()),
+            }
+        } else {
+            // Aborted before this poll: it is never polled again.
+            Err(JoinError::cancelled())
+        };
+        let result = task.drop_caught(|| this.future.set(None), result);
+        task.finish(result);
+        Poll::Ready(())
+    }
+}
+
+impl<T: Send + 'static> Task<T> {
+    /// Before polling an `Inline` job: `false` if it was aborted (do not
+    /// poll it); otherwise counts it as started, the first time.
+    fn begin_inline_poll(&self) -> bool {
+        let mut state = self.lock();
+        if state.aborted {
+            return false;
+        }
+        state.start(&self.stats);
+        true
+    }
+
+    /// After an `Inline` job's poll returned `Pending`: `true` if it was
+    /// aborted meanwhile; otherwise keeps the runner's waker for `abort`.
+    fn inline_pending_aborted(&self, cx: &mut Context<'_>) -> bool {
+        let mut state = self.lock();
+        if state.aborted {
+            return true;
+        }
+        keep_waker(&mut state.run_waker, cx);
+        false
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use loom::thread;
-use taskpool::__loom::{Counters, job};
+use taskpool::__loom::{Counters, inline_job, job};
 
 /// Interleavings explored by all the models of this run.
 static EXPLORED: AtomicUsize = AtomicUsize::new(0);
@@ -144,6 +144,56 @@ fn two_aborts_and_a_completion() {
         t2.join().unwrap();
         let result = loom::future::block_on(handle);
         assert!(matches!(&result, Ok(9)) || result.as_ref().unwrap_err().is_cancelled());
+        assert_counted_once(&counters);
+    });
+}
+
+// --- A spawner's job, its future inline in the runner (InlineJob) -------
+
+#[test]
+fn an_inline_job_aborted_racing_completion() {
+    static COMPLETED: AtomicBool = AtomicBool::new(false);
+    static CANCELLED: AtomicBool = AtomicBool::new(false);
+    model(|| {
+        let counters = Counters::new();
+        let (mut runner, handle) = inline_job(YieldOnce(Some(7), false), &counters);
+        let aborter = handle.abort_handle();
+        let task = thread::spawn(move || {
+            loom::future::block_on(poll_fn(|cx| runner.poll_job(cx)));
+        });
+        aborter.abort();
+        task.join().unwrap();
+        match loom::future::block_on(handle) {
+            Ok(v) => {
+                assert_eq!(v, 7);
+                COMPLETED.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                assert!(e.is_cancelled());
+                CANCELLED.store(true, Ordering::Relaxed);
+            }
+        }
+        assert_counted_once(&counters);
+    });
+    assert!(COMPLETED.load(Ordering::Relaxed), "completion never won");
+    assert!(CANCELLED.load(Ordering::Relaxed), "the abort never won");
+}
+
+#[test]
+fn an_inline_job_dropped_by_its_runtime_racing_an_abort_and_a_join() {
+    model(|| {
+        let counters = Counters::new();
+        let (mut runner, handle) = inline_job(YieldOnce(Some(1), false), &counters);
+        let aborter = handle.abort_handle();
+        // The task is polled once (the job waits), then the runtime drops it.
+        let task = thread::spawn(move || {
+            let _ = loom::future::block_on(poll_fn(|cx| Poll::Ready(runner.poll_job(cx))));
+            drop(runner);
+        });
+        let joiner = thread::spawn(move || loom::future::block_on(handle));
+        aborter.abort();
+        task.join().unwrap();
+        assert!(joiner.join().unwrap().unwrap_err().is_cancelled());
         assert_counted_once(&counters);
     });
 }

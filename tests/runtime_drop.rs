@@ -3,10 +3,10 @@
 
 mod support;
 
-use taskpool::WorkerPool;
+use taskpool::{BoundedSpawner, JoinHandle, WorkerPool};
 use tokio::runtime::{Builder, Runtime};
 
-use support::{DropWitness, is_dropped};
+use support::{DropWitness, PanicOnDrop, is_dropped};
 
 fn runtime_drop_cancels_running_and_queued_jobs(rt: Runtime) {
     let (pool, running, queued, running_weak, queued_weak) = rt.block_on(async {
@@ -87,4 +87,69 @@ fn runtime_drop_while_a_handle_is_awaited_elsewhere() {
     let awaiter = std::thread::spawn(move || futures::executor::block_on(handle));
     drop(pool_rt);
     assert!(awaiter.join().unwrap().unwrap_err().is_cancelled());
+}
+
+/// A spawner job's future lives in its tokio task. When the runtime drops
+/// that task, started or not, the future is dropped (its permit with it) and
+/// then the handle resolves as cancelled, with no runtime needed to read it.
+#[test]
+fn runtime_drop_cancels_a_spawners_started_and_unstarted_jobs() {
+    // One thread: the unstarted job's task cannot be polled before the
+    // runtime goes, since `block_on` returns without yielding after spawning it.
+    let rt = Builder::new_current_thread().enable_all().build().unwrap();
+    let (spawner, started, unstarted, started_weak, unstarted_weak) = rt.block_on(async {
+        let spawner = BoundedSpawner::new(4);
+        let (w1, started_weak) = DropWitness::new();
+        let (w2, unstarted_weak) = DropWitness::new();
+        let started = support::spawn_running_holding(&spawner, w1).await;
+        let unstarted = spawner
+            .spawn(async move {
+                let _w = w2;
+            })
+            .await
+            .unwrap();
+        (spawner, started, unstarted, started_weak, unstarted_weak)
+    });
+    assert_eq!(spawner.metrics().running, 2);
+    drop(rt);
+
+    assert!(is_dropped(&started_weak) && is_dropped(&unstarted_weak));
+    assert!(started.is_finished() && unstarted.is_finished());
+    assert!(resolved(started).unwrap_err().is_cancelled());
+    assert!(resolved(unstarted).unwrap_err().is_cancelled());
+    let m = spawner.metrics();
+    // Both permits came back; only the first job ever started.
+    assert_eq!((m.submitted, m.cancelled, m.running), (2, 2, 0));
+}
+
+/// A panic raised while the runtime drops a spawner job's future, started or
+/// not, is contained and becomes that job's result.
+#[test]
+fn a_panic_while_the_runtime_drops_a_spawner_job_is_reported() {
+    let rt = Builder::new_current_thread().enable_all().build().unwrap();
+    let (spawner, started, unstarted) = rt.block_on(async {
+        let spawner = BoundedSpawner::new(4);
+        let started = support::spawn_running_bomb(&spawner).await;
+        let bomb = PanicOnDrop;
+        let unstarted = spawner
+            .spawn(async move {
+                let _bomb = bomb;
+            })
+            .await
+            .unwrap();
+        (spawner, started, unstarted)
+    });
+    drop(rt);
+
+    assert!(started.is_finished() && unstarted.is_finished());
+    assert!(resolved(started).unwrap_err().is_panic());
+    assert!(resolved(unstarted).unwrap_err().is_panic());
+    let m = spawner.metrics();
+    assert_eq!((m.submitted, m.panicked, m.running), (2, 2, 0));
+}
+
+/// The result of a handle that has already resolved, read without a runtime.
+fn resolved<T: Send + 'static>(handle: JoinHandle<T>) -> Result<T, taskpool::JoinError> {
+    assert!(handle.is_finished(), "the handle would hang");
+    futures::executor::block_on(handle)
 }

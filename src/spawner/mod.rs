@@ -21,7 +21,7 @@ use crate::join::JoinHandle;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{Metrics, Stats};
 use crate::spawn::{self, Admit, Refusal};
-use crate::task::{Job, Task};
+use crate::task::{InlineJob, Run, Task};
 
 /// A drop-in for `tokio::spawn` that lets at most `limit` of its tasks exist
 /// at once.
@@ -147,14 +147,13 @@ impl Admit for Shared {
     {
         // The permit lives in the job's future: dropping that future, on
         // whatever path, gives the permit back (before the handle resolves).
-        let task = Task::new(
+        let (job, task) = InlineJob::new(
             async move {
                 let _permit = permit;
                 future.await
             },
             &self.stats,
         );
-        let job = Job::new(task.clone());
         self.lifecycle
             .tracker()
             .spawn_on(run(job, Arc::clone(&self.abort)), &self.runtime);
@@ -202,9 +201,15 @@ impl AbortSignal {
 }
 
 /// The body of each spawned task: runs the job, and aborts it if
-/// `abort_all` raises `abort`. If the runtime drops this future first, the
-/// `Job` cancels the job on drop.
-async fn run(job: Job, abort: Arc<AbortSignal>) {
+/// `abort_all` raises `abort`. The job's future lives right here, inside the
+/// tokio task. If the runtime drops this future first, the `InlineJob`
+/// cancels the job on drop (after `aborted`, declared after it, is gone).
+async fn run<F>(job: InlineJob<F>, abort: Arc<AbortSignal>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let mut job = pin!(job);
     // A `Notified` receives every `notify_waiters` made after it was
     // created, polled or not. Created before `raised` is read: either this
     // read sees a raise, or that raise's `notify_waiters` completes
@@ -215,19 +220,17 @@ async fn run(job: Job, abort: Arc<AbortSignal>) {
         job.task().abort();
     }
     poll_fn(|cx| {
-        if job.poll_run(cx).is_ready() {
+        if job.as_mut().poll_job(cx).is_ready() {
             return Poll::Ready(());
         }
         if aborted.as_mut().poll(cx).is_ready() {
             job.task().abort();
             // Not being polled, the job is cancelled right here.
-            return job.poll_run(cx);
+            return job.as_mut().poll_job(cx);
         }
         Poll::Pending
     })
     .await;
-    // Finished: no need for the drop-time check (and its lock).
-    job.finished();
 }
 
 impl BoundedSpawner {
