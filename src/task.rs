@@ -53,7 +53,7 @@ pub(crate) struct Task<T> {
     stats: Arc<Stats>,
     /// Entered around every poll and the drop of the future; `None` when
     /// there is no span to enter (the usual case when no subscriber
-    /// listens). Boxed: a `Span` is 40 bytes, and without them the
+    /// listens). Boxed: a `Span` is 40 bytes, and without it inline the
     /// cell is small enough for the allocator's lock-free fast bins.
     span: Option<Box<tracing::Span>>,
 }

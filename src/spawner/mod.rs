@@ -148,13 +148,7 @@ impl Admit for Shared {
     {
         // The permit lives in the job's future: dropping that future, on
         // whatever path, gives the permit back (before the handle resolves).
-        let (job, task) = InlineJob::new(
-            async move {
-                let _permit = permit;
-                future.await
-            },
-            &self.stats,
-        );
+        let (job, task) = InlineJob::new(WithPermit { future, permit }, &self.stats);
         let job = SpawnedJob::new(job, &self.abort);
         self.lifecycle.tracker().spawn_on(job, &self.runtime);
         task
@@ -221,6 +215,26 @@ pin_project_lite::pin_project! {
         job: InlineJob<F>,
         #[pin]
         aborted: OwnedNotified,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A job's future and its permit, dropped together: the future first,
+    /// then the permit (fields drop in order), both before the job's cell
+    /// is finished. A hand-written future: an `async move` block that moved
+    /// the user's future in and awaited it would keep room for it twice.
+    struct WithPermit<F> {
+        #[pin]
+        future: F,
+        permit: OwnedSemaphorePermit,
+    }
+}
+
+impl<F: Future> Future for WithPermit<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().future.poll(cx)
     }
 }
 
