@@ -89,9 +89,9 @@
 //! Measured by the project's harness on a 2-core machine (see
 //! `BENCHMARKS.md`): for a million tiny jobs, 64 at a time, the pool costs
 //! a quarter to a third of `tokio::spawn` per job and the spawner about
-//! 0.5–0.9 of it, and both keep peak memory near 1 MiB where unbounded
+//! 0.5–0.6 of it, and both keep peak memory under 1 MiB where unbounded
 //! `tokio::spawn` reaches about 400 MiB. The pool's per-job cost stays
-//! between about 500 and 720 ns from 8 to 4096 workers; the spawner's grows
+//! between about 430 and 720 ns from 8 to 4096 workers; the spawner's grows
 //! with its limit.
 //!
 //! # Guarantees

@@ -28,12 +28,13 @@ use crate::task::{InlineJob, Run, Task};
 /// at once.
 ///
 /// Each job becomes one tokio task, scheduled and work-stolen by tokio like
-/// any other. A semaphore permit is taken *before* the task is created and
-/// travels inside the job's future, so it comes back, with no special code,
-/// whenever that future is dropped: it completed, it panicked, it was
-/// aborted, or its runtime shut down. When a job's [`JoinHandle`] resolves,
-/// its permit is already free again. (The tokio task that ran it ends a
-/// moment later; by then it holds nothing of the job.)
+/// any other, with the job's future stored inside it. A semaphore permit is
+/// taken *before* the task is created and travels with the job's future,
+/// dropped right after it, so it comes back whenever that future is
+/// dropped: it completed, it panicked, it was aborted, or its runtime shut
+/// down. When a job's [`JoinHandle`] resolves, its future is gone and its
+/// permit is already free again. (The tokio task that ran it ends a moment
+/// later; by then it holds only a reference to the result.)
 ///
 /// While every permit is taken, [`spawn`](BoundedSpawner::spawn) waits, in
 /// FIFO order with the other waiting submitters, and
