@@ -123,7 +123,7 @@ fn keep_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
     }
 }
 
-impl<T: Send + 'static> Task<T> {
+impl<T> Task<T> {
     /// A new, accepted job: counted as submitted, and set to run in a
     /// `job` span that is a child of the caller's current span.
     pub(crate) fn new<F>(future: F, stats: &Arc<Stats>) -> Arc<Task<T>>
@@ -409,10 +409,6 @@ pin_project_lite::pin_project! {
     pub(crate) struct InlineJob<F>
     where
         F: Future,
-        F: Send,
-        F: 'static,
-        F::Output: Send,
-        F::Output: 'static,
     {
         #[pin]
         future: Option<F>,
@@ -422,10 +418,6 @@ pin_project_lite::pin_project! {
     impl<F> PinnedDrop for InlineJob<F>
     where
         F: Future,
-        F: Send,
-        F: 'static,
-        F::Output: Send,
-        F::Output: 'static,
     {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
@@ -439,11 +431,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F> InlineJob<F>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
+impl<F: Future> InlineJob<F> {
     /// A new, accepted job (counted as submitted), and its cell.
     pub(crate) fn new(future: F, stats: &Arc<Stats>) -> (InlineJob<F>, Arc<Task<F::Output>>) {
         let task = Task::with_stage(Stage::Inline, stats);
@@ -483,7 +471,7 @@ where
     }
 }
 
-impl<T: Send + 'static> Task<T> {
+impl<T> Task<T> {
     /// Before polling an `Inline` job: `false` if it was aborted (do not
     /// poll it); otherwise counts it as started, the first time.
     fn begin_inline_poll(&self) -> bool {

@@ -9,6 +9,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
@@ -52,34 +53,53 @@ fn assert_counted_once(counters: &Counters) {
     assert_eq!(m.running, 0, "{m:?}");
 }
 
-#[test]
-fn abort_racing_completion() {
-    static COMPLETED: AtomicBool = AtomicBool::new(false);
-    static CANCELLED: AtomicBool = AtomicBool::new(false);
-    model(|| {
+/// An abort racing a yielding job's completion, whatever runs the job
+/// (`run` drives it to the end on another thread): either may win, both
+/// must be seen to win in some interleaving, and the job ends exactly once.
+fn abort_racing_completion_with<R: Send + 'static>(
+    start: fn(YieldOnce, &Counters) -> (R, taskpool::JoinHandle<u32>),
+    run: fn(R),
+) {
+    let (completed, cancelled) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (seen_completed, seen_cancelled) = (completed.clone(), cancelled.clone());
+    model(move || {
         let counters = Counters::new();
-        let (mut runner, handle) = job(YieldOnce(Some(7), false), &counters);
+        let (runner, handle) = start(YieldOnce(Some(7), false), &counters);
         let aborter = handle.abort_handle();
-        let worker = thread::spawn(move || {
-            loom::future::block_on(poll_fn(|cx| runner.poll_run(cx)));
-        });
+        let worker = thread::spawn(move || run(runner));
         aborter.abort();
         worker.join().unwrap();
         match loom::future::block_on(handle) {
             Ok(v) => {
                 assert_eq!(v, 7);
-                COMPLETED.store(true, Ordering::Relaxed);
+                completed.store(true, Ordering::Relaxed);
             }
             Err(e) => {
                 assert!(e.is_cancelled());
-                CANCELLED.store(true, Ordering::Relaxed);
+                cancelled.store(true, Ordering::Relaxed);
             }
         }
         assert!(aborter.is_finished());
         assert_counted_once(&counters);
     });
-    assert!(COMPLETED.load(Ordering::Relaxed), "completion never won");
-    assert!(CANCELLED.load(Ordering::Relaxed), "the abort never won");
+    assert!(
+        seen_completed.load(Ordering::Relaxed),
+        "completion never won"
+    );
+    assert!(
+        seen_cancelled.load(Ordering::Relaxed),
+        "the abort never won"
+    );
+}
+
+#[test]
+fn abort_racing_completion() {
+    abort_racing_completion_with(job, |mut runner| {
+        loom::future::block_on(poll_fn(|cx| runner.poll_run(cx)));
+    });
 }
 
 #[test]
@@ -152,31 +172,9 @@ fn two_aborts_and_a_completion() {
 
 #[test]
 fn an_inline_job_aborted_racing_completion() {
-    static COMPLETED: AtomicBool = AtomicBool::new(false);
-    static CANCELLED: AtomicBool = AtomicBool::new(false);
-    model(|| {
-        let counters = Counters::new();
-        let (mut runner, handle) = inline_job(YieldOnce(Some(7), false), &counters);
-        let aborter = handle.abort_handle();
-        let task = thread::spawn(move || {
-            loom::future::block_on(poll_fn(|cx| runner.poll_job(cx)));
-        });
-        aborter.abort();
-        task.join().unwrap();
-        match loom::future::block_on(handle) {
-            Ok(v) => {
-                assert_eq!(v, 7);
-                COMPLETED.store(true, Ordering::Relaxed);
-            }
-            Err(e) => {
-                assert!(e.is_cancelled());
-                CANCELLED.store(true, Ordering::Relaxed);
-            }
-        }
-        assert_counted_once(&counters);
+    abort_racing_completion_with(inline_job, |mut runner| {
+        loom::future::block_on(poll_fn(|cx| runner.poll_job(cx)));
     });
-    assert!(COMPLETED.load(Ordering::Relaxed), "completion never won");
-    assert!(CANCELLED.load(Ordering::Relaxed), "the abort never won");
 }
 
 #[test]
@@ -200,7 +198,6 @@ fn an_inline_job_dropped_by_its_runtime_racing_an_abort_and_a_join() {
 
 // --- The workers' idle stack and wake-up protocol (src/pool/idle.rs) -----
 
-use std::sync::Arc;
 use taskpool::__loom::Workers;
 
 /// `workers` workers take items until the queue is closed; a submitter

@@ -147,8 +147,8 @@ impl Admit for Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        // The permit lives in the job's future: dropping that future, on
-        // whatever path, gives the permit back (before the handle resolves).
+        // The permit rides with the job's future and is dropped right after
+        // it, on whatever path, before the handle resolves.
         let (job, task) = InlineJob::new(WithPermit { future, permit }, &self.stats);
         let job = SpawnedJob::new(job, &self.abort);
         self.lifecycle.tracker().spawn_on(job, &self.runtime);
@@ -207,10 +207,6 @@ pin_project_lite::pin_project! {
     struct SpawnedJob<F>
     where
         F: Future,
-        F: Send,
-        F: 'static,
-        F::Output: Send,
-        F::Output: 'static,
     {
         #[pin]
         job: InlineJob<F>,
@@ -241,7 +237,7 @@ impl<F: Future> Future for WithPermit<F> {
 
 impl<F> SpawnedJob<F>
 where
-    F: Future + Send + 'static,
+    F: Future,
     F::Output: Send + 'static,
 {
     fn new(job: InlineJob<F>, abort: &AbortSignal) -> SpawnedJob<F> {
@@ -260,7 +256,7 @@ where
 
 impl<F> Future for SpawnedJob<F>
 where
-    F: Future + Send + 'static,
+    F: Future,
     F::Output: Send + 'static,
 {
     type Output = ();
