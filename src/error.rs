@@ -4,11 +4,16 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Mutex;
 
+use crate::id::JobId;
+
 /// A job did not produce its output: it was cancelled, or it panicked.
 ///
-/// Returned by awaiting a [`JoinHandle`](crate::JoinHandle). Like tokio's
-/// `JoinError`, it is `Send + Sync + 'static`, so `?` converts it into
-/// `Box<dyn Error + Send + Sync>` or `anyhow::Error`.
+/// Returned by awaiting a [`JoinHandle`](crate::JoinHandle) of a
+/// [`WorkerPool`](crate::WorkerPool) or a
+/// [`BoundedSpawner`](crate::BoundedSpawner). Like tokio's `JoinError`, it
+/// is `Send + Sync + 'static`, so `?` converts it into
+/// `Box<dyn Error + Send + Sync>` or `anyhow::Error`, and it names the job
+/// that failed ([`id`](JoinError::id)).
 ///
 /// # Examples
 ///
@@ -19,36 +24,80 @@ use std::sync::Mutex;
 /// # async fn main() {
 /// let pool = WorkerPool::new(1);
 /// let handle = pool.spawn(async { panic!("boom") }).await.unwrap();
+/// let id = handle.id();
 ///
 /// let err = handle.await.unwrap_err();
 /// assert!(err.is_panic());
+/// assert_eq!(err.id(), id);
 /// assert_eq!(err.to_string(), "job panicked with message \"boom\"");
 /// # }
 /// ```
 pub struct JoinError {
-    repr: Repr,
+    id: JobId,
+    repr: Failure,
 }
 
-enum Repr {
+/// Why a job did not produce its output, as its cell stores it: the id is
+/// added when the `JoinHandle` takes it, so the cell does not pay for it.
+pub(crate) enum Failure {
     Cancelled,
     // The `Mutex` only makes the payload `Sync` (tokio uses a `SyncWrapper`);
     // it is never contended: the error has one owner. Boxed so that a
-    // `JoinError` is one pointer wide: every job cell has room for one, and
-    // only a panic pays for the box.
+    // failure is one pointer wide: every job cell has room for one, and only
+    // a panic pays for the box.
     Panic(Box<Mutex<Box<dyn Any + Send + 'static>>>),
 }
 
-impl JoinError {
-    pub(crate) fn cancelled() -> JoinError {
-        JoinError {
-            repr: Repr::Cancelled,
-        }
+impl Failure {
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Failure {
+        Failure::Panic(Box::new(Mutex::new(payload)))
     }
 
-    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError {
-            repr: Repr::Panic(Box::new(Mutex::new(payload))),
+    /// The panic message when the payload is a `&str` or a `String`.
+    fn panic_message(&self) -> Option<String> {
+        let Failure::Panic(payload) = self else {
+            return None;
+        };
+        let payload = payload.lock().unwrap_or_else(|p| p.into_inner());
+        panic_message(&**payload).map(str::to_owned)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self, self.panic_message()) {
+            (Failure::Cancelled, _) => f.write_str("job was cancelled"),
+            (Failure::Panic(_), Some(msg)) => write!(f, "job panicked with message {msg:?}"),
+            (Failure::Panic(_), None) => f.write_str("job panicked"),
         }
+    }
+}
+
+impl JoinError {
+    pub(crate) fn new(id: JobId, repr: Failure) -> JoinError {
+        JoinError { id, repr }
+    }
+
+    /// Returns the id of the job that failed: the same as its
+    /// [`JoinHandle::id`](crate::JoinHandle::id).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::BoundedSpawner;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = BoundedSpawner::new(1);
+    /// let handle = spawner.spawn(std::future::pending::<()>()).await.unwrap();
+    /// let id = handle.id();
+    /// handle.abort();
+    /// assert_eq!(handle.await.unwrap_err().id(), id);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> JobId {
+        self.id
     }
 
     /// Returns `true` if the job was cancelled: aborted, or dropped unrun
@@ -69,7 +118,7 @@ impl JoinError {
     /// ```
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled)
+        matches!(self.repr, Failure::Cancelled)
     }
 
     /// Returns `true` if the job panicked (while running, or while its future
@@ -89,7 +138,7 @@ impl JoinError {
     /// ```
     #[must_use]
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
+        matches!(self.repr, Failure::Panic(_))
     }
 
     /// Consumes the error, returning the panic payload.
@@ -149,20 +198,11 @@ impl JoinError {
     /// ```
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(payload) => Ok((*payload)
+            Failure::Panic(payload) => Ok((*payload)
                 .into_inner()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())),
-            Repr::Cancelled => Err(self),
+            Failure::Cancelled => Err(self),
         }
-    }
-
-    /// The panic message when the payload is a `&str` or a `String`.
-    fn panic_message(&self) -> Option<String> {
-        let Repr::Panic(payload) = &self.repr else {
-            return None;
-        };
-        let payload = payload.lock().unwrap_or_else(|p| p.into_inner());
-        panic_message(&**payload).map(str::to_owned)
     }
 }
 
@@ -176,20 +216,16 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.repr, self.panic_message()) {
-            (Repr::Cancelled, _) => f.write_str("job was cancelled"),
-            (Repr::Panic(_), Some(msg)) => write!(f, "job panicked with message {msg:?}"),
-            (Repr::Panic(_), None) => f.write_str("job panicked"),
-        }
+        fmt::Display::fmt(&self.repr, f)
     }
 }
 
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.repr, self.panic_message()) {
-            (Repr::Cancelled, _) => f.write_str("JoinError::Cancelled"),
-            (Repr::Panic(_), Some(msg)) => write!(f, "JoinError::Panic({msg:?}, ..)"),
-            (Repr::Panic(_), None) => f.write_str("JoinError::Panic(..)"),
+        match (&self.repr, self.repr.panic_message()) {
+            (Failure::Cancelled, _) => f.write_str("JoinError::Cancelled"),
+            (Failure::Panic(_), Some(msg)) => write!(f, "JoinError::Panic({msg:?}, ..)"),
+            (Failure::Panic(_), None) => f.write_str("JoinError::Panic(..)"),
         }
     }
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use crate::error::JoinError;
-use crate::task::{Run, Task};
+use crate::id::JobId;
+use crate::job::{AnyJob, JobCell};
 
 /// An owned permission to await a job's result, like tokio's
 /// `task::JoinHandle`.
@@ -43,12 +44,35 @@ use crate::task::{Run, Task};
 /// # }
 /// ```
 pub struct JoinHandle<T> {
-    task: Arc<Task<T>>,
+    task: Arc<JobCell<T>>,
 }
 
 impl<T: Send + 'static> JoinHandle<T> {
-    pub(crate) fn new(task: Arc<Task<T>>) -> JoinHandle<T> {
+    pub(crate) fn new(task: Arc<JobCell<T>>) -> JoinHandle<T> {
         JoinHandle { task }
+    }
+
+    /// Returns the job's id, unique in the process: the same as its
+    /// [`AbortHandle::id`], the [`JoinError::id`] if it fails, and what
+    /// [`try_job_id`](crate::try_job_id) returns inside it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{WorkerPool, try_job_id};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let handle = pool.spawn(async { try_job_id() }).await.unwrap();
+    /// let id = handle.id();
+    /// assert_eq!(handle.abort_handle().id(), id);
+    /// assert_eq!(handle.await.unwrap(), Some(id));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> JobId {
+        self.task.id()
     }
 
     /// Aborts the job.
@@ -179,10 +203,29 @@ impl<T: Send + 'static> fmt::Debug for JoinHandle<T> {
 /// ```
 #[derive(Clone)]
 pub struct AbortHandle {
-    task: Arc<dyn Run>,
+    task: Arc<dyn AnyJob>,
 }
 
 impl AbortHandle {
+    /// Returns the job's id; the same as [`JoinHandle::id`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::BoundedSpawner;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = BoundedSpawner::new(1);
+    /// let handle = spawner.spawn(async {}).await.unwrap();
+    /// assert_eq!(handle.abort_handle().id(), handle.id());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> JobId {
+        self.task.id()
+    }
+
     /// Aborts the job; the same as [`JoinHandle::abort`].
     ///
     /// # Examples

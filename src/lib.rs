@@ -124,26 +124,35 @@ pub mod replacing_tokio_spawn {
     #![doc = include_str!("docs/replacing_tokio_spawn.md")]
 }
 
+mod abort;
+mod admit;
+mod backend;
 mod error;
+mod id;
+mod job;
 mod join;
 mod lifecycle;
-mod loom;
 mod metrics;
+mod permit;
 mod pool;
+mod reserve;
 mod spawn;
 mod spawner;
-mod task;
+mod spawning;
+mod sync;
+mod worker_pool;
 
 pub use error::{BuildError, JoinError, SpawnError, TrySpawnError};
+pub use id::{JobId, try_job_id};
 pub use join::{AbortHandle, JoinHandle};
 pub use metrics::Metrics;
-pub use pool::{DEFAULT_QUEUE_CAPACITY, PoolBuilder, WorkerPool};
+pub use permit::{OwnedSpawnPermit, SpawnPermit};
+pub use pool::Pool;
+pub use reserve::{Reserve, ReserveOwned};
 pub use spawn::Spawn;
-
-#[cfg(taskpool_loom)]
-#[doc(hidden)]
-pub use loom::hooks as __loom;
 pub use spawner::{BoundedSpawner, SpawnerBuilder};
+pub use spawning::Spawning;
+pub use worker_pool::{DEFAULT_QUEUE_CAPACITY, PoolBuilder, WorkerPool};
 
 // The README's Rust examples are compiled and run as doc tests.
 #[cfg(doctest)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::loom::{AtomicBool, AtomicUsize};
+use crate::sync::{AtomicBool, AtomicUsize};
 
 /// Whether new work is accepted, and when all accepted work is done.
 ///
@@ -47,7 +47,13 @@ impl Lifecycle {
     pub(crate) fn handle_cloned(&self) {
         // `Relaxed`: as for `Arc::clone`, a new handle is made from an
         // existing one, which keeps the count above zero meanwhile.
-        self.handles.fetch_add(1, Ordering::Relaxed);
+        let old = self.handles.fetch_add(1, Ordering::Relaxed);
+        // As `Arc::clone`: a count this high means handles are being leaked
+        // (`mem::forget` in a loop); wrapping around would close the pool
+        // while handles are alive, so stop the process instead.
+        if old > isize::MAX as usize {
+            std::process::abort();
+        }
     }
 
     /// A public handle was dropped; `true` if it was the last one, which

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::loom::{AtomicU64, AtomicUsize};
+use crate::sync::{AtomicU64, AtomicUsize};
 
 /// A point-in-time snapshot of a pool's state and counters, from
 /// [`WorkerPool::metrics`](crate::WorkerPool::metrics) or
@@ -72,7 +72,6 @@ pub struct Metrics {
 /// two groups sit on separate cache lines so that they do not contend.
 #[derive(Debug)]
 pub(crate) struct Stats {
-    pub(crate) name: Box<str>,
     submitted: AtomicU64,
     rejected: AtomicU64,
     runners: RunnerCounters,
@@ -96,9 +95,8 @@ pub(crate) enum Outcome {
 }
 
 impl Stats {
-    pub(crate) fn new(name: Box<str>) -> Stats {
+    pub(crate) fn new() -> Stats {
         Stats {
-            name,
             submitted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             runners: RunnerCounters {

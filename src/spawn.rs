@@ -1,20 +1,22 @@
-//! The `Spawn` trait, and the submission logic `WorkerPool` and
-//! `BoundedSpawner` share.
+//! The `Spawn` trait: what a producer needs of a pool.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use crate::error::{SpawnError, TrySpawnError};
 use crate::join::JoinHandle;
-use crate::lifecycle::Lifecycle;
-use crate::metrics::Stats;
-use crate::task::{self, Task};
+use crate::permit::{OwnedSpawnPermit, SpawnPermit};
+use crate::reserve::{Reserve, ReserveOwned};
+use crate::spawning::Spawning;
 
 /// Something jobs can be spawned on: a [`WorkerPool`](crate::WorkerPool) or
-/// a [`BoundedSpawner`](crate::BoundedSpawner) (or a reference to either).
+/// a [`BoundedSpawner`](crate::BoundedSpawner), or a reference to either.
 ///
-/// A service takes `impl Spawn` and leaves the strategy to configuration.
-/// The methods behave as the inherent methods of the same names.
+/// A producer takes `impl Spawn` and leaves the strategy to configuration;
+/// code that also owns the pool's life (shuts it down, reads its metrics)
+/// takes [`impl Pool`](crate::Pool). Each method behaves as the inherent
+/// method of the same name on [`WorkerPool`](crate::WorkerPool) and
+/// [`BoundedSpawner`](crate::BoundedSpawner), where each is documented in
+/// full.
 ///
 /// # Examples
 ///
@@ -42,17 +44,18 @@ use crate::task::{self, Task};
 /// # }
 /// ```
 pub trait Spawn {
-    /// Submits a job, waiting for room; see
-    /// [`WorkerPool::spawn`](crate::WorkerPool::spawn) and
-    /// [`BoundedSpawner::spawn`](crate::BoundedSpawner::spawn).
+    /// Submits a job, waiting for room: [`reserve`](Spawn::reserve), then
+    /// [`SpawnPermit::spawn`].
     ///
     /// # Errors
     ///
-    /// Hands the future back in a [`SpawnError`] if closed.
+    /// The future resolves to a [`SpawnError`] holding the job if the pool
+    /// is closed, or closes while it waits.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: dropped while waiting, nothing was submitted.
+    /// Cancel safe: dropped while waiting, nothing was submitted (see
+    /// [`Spawning`]).
     ///
     /// # Examples
     ///
@@ -66,17 +69,12 @@ pub trait Spawn {
     /// assert_eq!(handle.await.unwrap(), 1);
     /// # }
     /// ```
-    fn spawn<F>(
-        &self,
-        future: F,
-    ) -> impl Future<Output = Result<JoinHandle<F::Output>, SpawnError<F>>> + Send
+    fn spawn<F>(&self, future: F) -> Spawning<'_, F>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static;
 
-    /// Submits a job if there is room now; see
-    /// [`WorkerPool::try_spawn`](crate::WorkerPool::try_spawn) and
-    /// [`BoundedSpawner::try_spawn`](crate::BoundedSpawner::try_spawn).
+    /// Submits a job if there is room now.
     ///
     /// # Errors
     ///
@@ -99,13 +97,143 @@ pub trait Spawn {
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static;
+
+    /// Submits a job from synchronous code, blocking the thread while it
+    /// waits for room.
+    ///
+    /// # Errors
+    ///
+    /// Hands the future back in a [`SpawnError`] if the pool is closed.
+    ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from asynchronous code on a
+    /// tokio runtime (as tokio's `Sender::blocking_send` does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{Spawn, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let producer = pool.clone();
+    /// let handle = std::thread::spawn(move || Spawn::blocking_spawn(&producer, async { 1 }))
+    ///     .join()
+    ///     .unwrap()
+    ///     .unwrap();
+    /// assert_eq!(handle.await.unwrap(), 1);
+    /// # }
+    /// ```
+    #[track_caller]
+    fn blocking_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+
+    /// Waits for room for one job and returns a permit holding it.
+    ///
+    /// # Errors
+    ///
+    /// The future resolves to a [`SpawnError`] if the pool is closed, or
+    /// closes while it waits.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped while waiting, it holds no room (see
+    /// [`Reserve`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{Spawn, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let permit = Spawn::reserve(&pool).await.unwrap();
+    /// assert_eq!(permit.spawn(async { 1 }).await.unwrap(), 1);
+    /// # }
+    /// ```
+    fn reserve(&self) -> Reserve<'_>;
+
+    /// A permit if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySpawnError::Full`] or [`TrySpawnError::Closed`], holding `()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{BoundedSpawner, Spawn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = BoundedSpawner::new(1);
+    /// let permit = Spawn::try_reserve(&spawner).unwrap();
+    /// assert!(Spawn::try_reserve(&spawner).unwrap_err().is_full());
+    /// drop(permit);
+    /// assert!(Spawn::try_reserve(&spawner).is_ok());
+    /// # }
+    /// ```
+    fn try_reserve(&self) -> Result<SpawnPermit<'_>, TrySpawnError<()>>;
+
+    /// As [`reserve`](Spawn::reserve), owning a handle to the pool: the
+    /// future and its permit are `'static`. A reference clones the pool
+    /// handle it refers to.
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve`](Spawn::reserve).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe (see [`ReserveOwned`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{Spawn, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let permit = Spawn::reserve_owned(&pool).await.unwrap();
+    /// let handle = tokio::spawn(async move { permit.spawn(async { 1 }) }).await.unwrap();
+    /// assert_eq!(handle.await.unwrap(), 1);
+    /// # }
+    /// ```
+    fn reserve_owned(self) -> ReserveOwned
+    where
+        Self: Sized;
+
+    /// As [`try_reserve`](Spawn::try_reserve), owning a handle to the pool.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_reserve`](Spawn::try_reserve).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{BoundedSpawner, Spawn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = BoundedSpawner::new(1);
+    /// let permit = Spawn::try_reserve_owned(&spawner).unwrap();
+    /// assert_eq!(permit.spawn(async { 1 }).await.unwrap(), 1);
+    /// # }
+    /// ```
+    fn try_reserve_owned(self) -> Result<OwnedSpawnPermit, TrySpawnError<()>>
+    where
+        Self: Sized;
 }
 
-impl<S: Spawn + Sync + ?Sized> Spawn for &S {
-    fn spawn<F>(
-        &self,
-        future: F,
-    ) -> impl Future<Output = Result<JoinHandle<F::Output>, SpawnError<F>>> + Send
+impl<S: Spawn + Clone> Spawn for &S {
+    fn spawn<F>(&self, future: F) -> Spawning<'_, F>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -120,146 +248,126 @@ impl<S: Spawn + Sync + ?Sized> Spawn for &S {
     {
         (**self).try_spawn(future)
     }
+
+    #[track_caller]
+    fn blocking_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        (**self).blocking_spawn(future)
+    }
+
+    fn reserve(&self) -> Reserve<'_> {
+        (**self).reserve()
+    }
+
+    fn try_reserve(&self) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
+        (**self).try_reserve()
+    }
+
+    fn reserve_owned(self) -> ReserveOwned {
+        self.clone().reserve_owned()
+    }
+
+    fn try_reserve_owned(self) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
+        self.clone().try_reserve_owned()
+    }
 }
 
-/// Implements [`Spawn`] for a pool type by forwarding to its inherent
-/// `spawn` and `try_spawn`, which have the same signatures.
-macro_rules! forward_spawn {
+/// Implements [`Spawn`] and [`Pool`](crate::Pool) for a pool type by
+/// forwarding to its inherent methods, which have the same signatures.
+macro_rules! forward_traits {
     ($ty:ident) => {
         impl $crate::spawn::Spawn for $ty {
-            fn spawn<F>(
-                &self,
-                future: F,
-            ) -> impl Future<Output = Result<JoinHandle<F::Output>, SpawnError<F>>> + Send
+            fn spawn<F>(&self, future: F) -> $crate::spawning::Spawning<'_, F>
             where
-                F: Future + Send + 'static,
+                F: std::future::Future + Send + 'static,
                 F::Output: Send + 'static,
             {
                 $ty::spawn(self, future)
             }
 
-            fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
+            fn try_spawn<F>(
+                &self,
+                future: F,
+            ) -> Result<$crate::join::JoinHandle<F::Output>, $crate::error::TrySpawnError<F>>
             where
-                F: Future + Send + 'static,
+                F: std::future::Future + Send + 'static,
                 F::Output: Send + 'static,
             {
                 $ty::try_spawn(self, future)
             }
+
+            #[track_caller]
+            fn blocking_spawn<F>(
+                &self,
+                future: F,
+            ) -> Result<$crate::join::JoinHandle<F::Output>, $crate::error::SpawnError<F>>
+            where
+                F: std::future::Future + Send + 'static,
+                F::Output: Send + 'static,
+            {
+                $ty::blocking_spawn(self, future)
+            }
+
+            fn reserve(&self) -> $crate::reserve::Reserve<'_> {
+                $ty::reserve(self)
+            }
+
+            fn try_reserve(
+                &self,
+            ) -> Result<$crate::permit::SpawnPermit<'_>, $crate::error::TrySpawnError<()>> {
+                $ty::try_reserve(self)
+            }
+
+            fn reserve_owned(self) -> $crate::reserve::ReserveOwned {
+                $ty::reserve_owned(self)
+            }
+
+            fn try_reserve_owned(
+                self,
+            ) -> Result<$crate::permit::OwnedSpawnPermit, $crate::error::TrySpawnError<()>> {
+                $ty::try_reserve_owned(self)
+            }
+        }
+
+        impl $crate::pool::Pool for $ty {
+            fn close(&self) -> bool {
+                $ty::close(self)
+            }
+
+            fn is_closed(&self) -> bool {
+                $ty::is_closed(self)
+            }
+
+            fn shutdown(&self) -> impl std::future::Future<Output = ()> + Send {
+                $ty::shutdown(self)
+            }
+
+            fn shutdown_timeout(
+                &self,
+                grace: std::time::Duration,
+            ) -> impl std::future::Future<Output = bool> + Send {
+                $ty::shutdown_timeout(self, grace)
+            }
+
+            fn abort_all(&self) {
+                $ty::abort_all(self)
+            }
+
+            fn wait(&self) -> impl std::future::Future<Output = ()> + Send {
+                $ty::wait(self)
+            }
+
+            fn metrics(&self) -> $crate::metrics::Metrics {
+                $ty::metrics(self)
+            }
+
+            fn cancellation_token(&self) -> tokio_util::sync::CancellationToken {
+                $ty::cancellation_token(self)
+            }
         }
     };
 }
-pub(crate) use forward_spawn;
-
-/// How a pool admits jobs: the one thing `WorkerPool` and `BoundedSpawner`
-/// do differently when a job is submitted. A *permit* is the right to run one
-/// more job (a queue slot, or a semaphore permit); everything else in
-/// submission — counting, handing the future back, blocking — is written once
-/// below.
-pub(crate) trait Admit: Sync {
-    /// The right to launch one job. Dropping it unused gives it back.
-    type Permit<'a>
-    where
-        Self: 'a;
-
-    fn stats(&self) -> &Arc<Stats>;
-
-    fn lifecycle(&self) -> &Lifecycle;
-
-    /// A permit if one is free right now.
-    fn try_admit(&self) -> Result<Self::Permit<'_>, Refusal>;
-
-    /// Waits for a permit after `try_admit` found none free, in FIFO order
-    /// with other waiters; `None` if the pool closes meanwhile (it must not
-    /// hand out a permit after a close). Must be cancel safe: dropped, it
-    /// holds no permit and no place in line.
-    fn wait_for_permit(&self) -> impl Future<Output = Option<Self::Permit<'_>>> + Send;
-
-    /// Starts the job with the permit. Infallible: an admitted job is never
-    /// lost (if its runner goes away, it is cancelled and its handle says so).
-    fn launch<F>(&self, permit: Self::Permit<'_>, future: F) -> Arc<Task<F::Output>>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static;
-}
-
-/// Why `try_admit` found no permit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    Full,
-    Closed,
-}
-
-impl Refusal {
-    fn hand_back<F>(self, future: F) -> TrySpawnError<F> {
-        match self {
-            Refusal::Full => TrySpawnError::Full(future),
-            Refusal::Closed => TrySpawnError::Closed(future),
-        }
-    }
-}
-
-pub(crate) async fn spawn<A, F>(
-    admit: &A,
-    future: F,
-) -> Result<JoinHandle<F::Output>, SpawnError<F>>
-where
-    A: Admit,
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    // Like tokio's own `Sender::send`, spend the task's coop budget: a loop
-    // of `spawn` calls that never has to wait still yields now and then, so
-    // it cannot starve the tasks queued behind it on its thread.
-    tokio::task::coop::consume_budget().await;
-    let permit = if admit.lifecycle().is_closed() {
-        None
-    } else {
-        match admit.try_admit() {
-            Ok(permit) => Some(permit),
-            Err(Refusal::Closed) => None,
-            Err(Refusal::Full) => admit.wait_for_permit().await,
-        }
-    };
-    match permit {
-        Some(permit) => Ok(JoinHandle::new(admit.launch(permit, future))),
-        None => {
-            admit.stats().rejected();
-            Err(SpawnError::new(future))
-        }
-    }
-}
-
-pub(crate) fn try_spawn<A, F>(
-    admit: &A,
-    future: F,
-) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
-where
-    A: Admit,
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let refusal = if admit.lifecycle().is_closed() {
-        Refusal::Closed
-    } else {
-        match admit.try_admit() {
-            Ok(permit) => return Ok(JoinHandle::new(admit.launch(permit, future))),
-            Err(refusal) => refusal,
-        }
-    };
-    admit.stats().rejected();
-    Err(refusal.hand_back(future))
-}
-
-#[track_caller]
-pub(crate) fn blocking_spawn<A, F>(
-    admit: &A,
-    future: F,
-) -> Result<JoinHandle<F::Output>, SpawnError<F>>
-where
-    A: Admit,
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    task::assert_can_block();
-    futures::executor::block_on(spawn(admit, future))
-}
+pub(crate) use forward_traits;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use taskpool::{BoundedSpawner, WorkerPool};
 use tokio_util::sync::CancellationToken;
 
-use support::Subject;
+use taskpool::Pool;
 
 /// Runs `f`, which must panic, and returns the panic's location and message.
 /// The hook is global, so callers take turns, and it only records panics of
@@ -240,7 +240,7 @@ fn spawner_try_spawn_from_outside_the_runtime_runs_on_it() {
 /// and what it said. Both pool types, closed six ways (the pool's own
 /// methods with and without a parent token, and the two tokens cancelled
 /// from outside); zero sizes and missing runtimes are covered above.
-async fn closed_table<S: Subject>(
+async fn closed_table<S: Pool + Clone + Send + Sync + 'static>(
     ty: &str,
     make: impl Fn(Option<CancellationToken>) -> S,
 ) -> Vec<[String; 3]> {

@@ -18,7 +18,7 @@ use tokio_test::assert_pending;
 
 mod support;
 
-use support::Subject;
+use taskpool::Pool;
 
 const WORKERS: usize = 2;
 const QUEUE: usize = 3;
@@ -248,7 +248,11 @@ fn fate_of(result: Result<u8, JoinError>) -> Fate {
     }
 }
 
-async fn run_case<S: Subject>(subject: S, spawner: bool, ops: Vec<Op>) {
+async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
+    subject: S,
+    spawner: bool,
+    ops: Vec<Op>,
+) {
     let mut model = Model {
         spawner,
         ..Model::default()

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use taskpool::{BoundedSpawner, JoinHandle, WorkerPool};
 
-use support::Subject;
+use taskpool::Pool;
 
 const PRODUCERS: u64 = 4;
 const PER_PRODUCER: u64 = 25_000;
@@ -27,7 +27,7 @@ enum Fate {
     Cancelled,
 }
 
-async fn stress<S: Subject>(make: impl FnOnce() -> S) {
+async fn stress<S: Pool + Clone + Send + Sync + 'static>(make: impl FnOnce() -> S) {
     // 5 000 expected panics would flood the output; print only the others.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

@@ -145,7 +145,7 @@ fn a_web_service_job_logs_inside_its_request_span() {
             .cancellation_token(shutdown.clone())
             .build()
             .unwrap();
-        let app = app::App::new(app::Backend::Pool(pool), "web");
+        let app = app::App::new(pool, "pool", "web");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(app::serve(

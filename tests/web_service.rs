@@ -14,42 +14,46 @@ use std::time::Duration;
 use taskpool::{BoundedSpawner, WorkerPool};
 use tokio_util::sync::CancellationToken;
 
-use app::{App, Backend, Summary};
+use app::{App, Summary};
+use taskpool::Pool;
 
 const WORKERS: usize = 16;
 const QUEUE: usize = 64;
 const GRACE: Duration = Duration::from_secs(10);
 
-struct Service {
+struct Service<P> {
     addr: SocketAddr,
-    app: Arc<App>,
+    app: Arc<App<P>>,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<Summary>>,
 }
 
-async fn start(spawner: bool) -> Service {
+fn pool(shutdown: &CancellationToken) -> WorkerPool {
+    WorkerPool::builder()
+        .workers(WORKERS)
+        .queue_capacity(QUEUE)
+        .name("web-test")
+        .cancellation_token(shutdown.clone())
+        .build()
+        .unwrap()
+}
+
+fn spawner(shutdown: &CancellationToken) -> BoundedSpawner {
+    BoundedSpawner::builder()
+        .limit(WORKERS)
+        .name("web-test")
+        .cancellation_token(shutdown.clone())
+        .build()
+        .unwrap()
+}
+
+/// Starts the service on the pool `make` builds (a child of its token).
+async fn start<P: Pool + Send + Sync + 'static>(
+    make: fn(&CancellationToken) -> P,
+    kind: &'static str,
+) -> Service<P> {
     let shutdown = CancellationToken::new();
-    let backend = if spawner {
-        Backend::Spawner(
-            BoundedSpawner::builder()
-                .limit(WORKERS)
-                .name("web-test")
-                .cancellation_token(shutdown.clone())
-                .build()
-                .unwrap(),
-        )
-    } else {
-        Backend::Pool(
-            WorkerPool::builder()
-                .workers(WORKERS)
-                .queue_capacity(QUEUE)
-                .name("web-test")
-                .cancellation_token(shutdown.clone())
-                .build()
-                .unwrap(),
-        )
-    };
-    let app = App::new(backend, "web-test");
+    let app = App::new(make(&shutdown), kind, "web-test");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(app::serve(listener, app.clone(), shutdown.clone(), GRACE));
@@ -104,7 +108,7 @@ async fn burst(addr: SocketAddr, path: &str, count: usize) -> Vec<Reply> {
     replies
 }
 
-async fn stop(service: Service) -> Summary {
+async fn stop<P>(service: Service<P>) -> Summary {
     service.shutdown.cancel();
     tokio::time::timeout(GRACE + Duration::from_secs(5), service.server)
         .await
@@ -113,8 +117,7 @@ async fn stop(service: Service) -> Summary {
         .unwrap()
 }
 
-async fn backpressure_answers_every_request(spawner: bool) {
-    let service = start(spawner).await;
+async fn backpressure_answers_every_request<P: Pool + Send + Sync + 'static>(service: Service<P>) {
     let replies = burst(service.addr, "/work?ms=5&n=100", 1000).await;
     for r in &replies {
         assert_eq!((r.status, r.body.as_str()), (200, "5050\n"), "{r:?}");
@@ -131,18 +134,24 @@ async fn backpressure_answers_every_request(spawner: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_backpressure_answers_1000_concurrent_requests() {
-    support::watchdog(backpressure_answers_every_request(false)).await;
+    support::watchdog(async {
+        backpressure_answers_every_request(start(pool, "pool").await).await
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawner_backpressure_answers_1000_concurrent_requests() {
-    support::watchdog(backpressure_answers_every_request(true)).await;
+    support::watchdog(async {
+        backpressure_answers_every_request(start(spawner, "spawner").await).await
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_shedding_answers_503_with_retry_after() {
     support::watchdog(async {
-        let service = start(false).await;
+        let service = start(pool, "pool").await;
         // Jobs hold their worker for 500 ms: the pool (16 running + 64
         // queued) fills long before the 1000 requests are all in.
         let replies = burst(service.addr, "/shed?ms=500&n=10", 1000).await;
@@ -173,7 +182,7 @@ async fn load_shedding_answers_503_with_retry_after() {
 async fn shutdown_in_the_middle_of_slow_requests_answers_every_accepted_one() {
     support::watchdog(async {
         const REQUESTS: u64 = 200;
-        let service = start(false).await;
+        let service = start(pool, "pool").await;
         let (addr, app) = (service.addr, service.app.clone());
         let load =
             tokio::spawn(async move { burst(addr, "/work?ms=300&n=10", REQUESTS as usize).await });
@@ -212,7 +221,7 @@ async fn shutdown_in_the_middle_of_slow_requests_answers_every_accepted_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_as_prometheus_text_and_match_the_pool() {
     support::watchdog(async {
-        let service = start(false).await;
+        let service = start(pool, "pool").await;
         burst(service.addr, "/work?n=3", 50).await;
         burst(service.addr, "/shed?n=3", 10).await;
         let text = client()

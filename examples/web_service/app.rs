@@ -14,71 +14,21 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use taskpool::{BoundedSpawner, JoinHandle, Metrics, Spawn, SpawnError, TrySpawnError, WorkerPool};
+use taskpool::{JoinHandle, Metrics, Pool, TrySpawnError};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// Where the handlers send their work: either strategy, chosen at start-up.
-#[derive(Clone, Debug)]
-pub enum Backend {
-    Pool(WorkerPool),
-    Spawner(BoundedSpawner),
-}
-
-impl Backend {
-    pub fn metrics(&self) -> Metrics {
-        match self {
-            Backend::Pool(p) => p.metrics(),
-            Backend::Spawner(s) => s.metrics(),
-        }
-    }
-
-    pub async fn shutdown_timeout(&self, grace: Duration) -> bool {
-        match self {
-            Backend::Pool(p) => p.shutdown_timeout(grace).await,
-            Backend::Spawner(s) => s.shutdown_timeout(grace).await,
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        match self {
-            Backend::Pool(_) => "pool",
-            Backend::Spawner(_) => "spawner",
-        }
-    }
-}
-
-impl Spawn for Backend {
-    async fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        match self {
-            Backend::Pool(p) => p.spawn(future).await,
-            Backend::Spawner(s) => s.spawn(future).await,
-        }
-    }
-
-    fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        match self {
-            Backend::Pool(p) => p.try_spawn(future),
-            Backend::Spawner(s) => s.try_spawn(future),
-        }
-    }
-}
-
-/// What the handlers share.
+/// What the handlers share. `P` is where they send their work: a
+/// `WorkerPool` or a `BoundedSpawner`, chosen at start-up; the service is
+/// generic over it, with no dispatch of its own.
 #[derive(Debug)]
-pub struct App {
-    pub backend: Backend,
+pub struct App<P> {
+    pub backend: P,
     /// The pool's name: the `pool` label of every metric.
     pub name: String,
+    /// `pool` or `spawner`: the `kind` label of every metric.
+    pub kind: &'static str,
     /// Jobs inside the pool right now, and the most there ever were: a
     /// job-side check of the pool's bound.
     pub in_flight: AtomicUsize,
@@ -87,11 +37,12 @@ pub struct App {
     pub requests: AtomicU64,
 }
 
-impl App {
-    pub fn new(backend: Backend, name: impl Into<String>) -> Arc<App> {
+impl<P: Pool + Send + Sync + 'static> App<P> {
+    pub fn new(backend: P, kind: &'static str, name: impl Into<String>) -> Arc<App<P>> {
         Arc::new(App {
             backend,
             name: name.into(),
+            kind,
             in_flight: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
@@ -112,19 +63,22 @@ impl App {
 /// - `GET /metrics`: the pool's metrics in Prometheus text format.
 ///
 /// The job waits `M` ms (a database call, say), then sums `1..=N`.
-pub fn router(app: Arc<App>) -> Router {
+pub fn router<P: Pool + Send + Sync + 'static>(app: Arc<App<P>>) -> Router {
     Router::new()
-        .route("/work", get(work))
-        .route("/shed", get(shed))
-        .route("/metrics", get(metrics))
-        .layer(middleware::from_fn_with_state(app.clone(), request_span))
+        .route("/work", get(work::<P>))
+        .route("/shed", get(shed::<P>))
+        .route("/metrics", get(metrics::<P>))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            request_span::<P>,
+        ))
         .with_state(app)
 }
 
 /// Every request runs in a `request{id, method, path}` span. Jobs are
 /// submitted inside it, so each job's span is its child and a job's log
 /// lines name the request they serve.
-async fn request_span(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+async fn request_span<P>(State(app): State<Arc<App<P>>>, req: Request, next: Next) -> Response {
     let id = app.requests.fetch_add(1, Ordering::SeqCst);
     let span = tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path());
     next.run(req).instrument(span).await
@@ -144,7 +98,11 @@ fn params(query: Option<String>) -> (u64, u64) {
 }
 
 /// The job a request asks for.
-fn job(app: &Arc<App>, ms: u64, n: u64) -> impl Future<Output = u64> + Send + 'static {
+fn job<P: Send + Sync + 'static>(
+    app: &Arc<App<P>>,
+    ms: u64,
+    n: u64,
+) -> impl Future<Output = u64> + Send + 'static {
     let app = app.clone();
     async move {
         let now = app.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -178,7 +136,10 @@ fn unavailable(why: &'static str) -> Response {
         .into_response()
 }
 
-async fn work(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
+async fn work<P: Pool + Send + Sync + 'static>(
+    State(app): State<Arc<App<P>>>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let (ms, n) = params(query);
     match app.backend.spawn(job(&app, ms, n)).await {
         Ok(handle) => answer(handle).await,
@@ -186,7 +147,10 @@ async fn work(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Respons
     }
 }
 
-async fn shed(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
+async fn shed<P: Pool + Send + Sync + 'static>(
+    State(app): State<Arc<App<P>>>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let (ms, n) = params(query);
     match app.backend.try_spawn(job(&app, ms, n)) {
         Ok(handle) => answer(handle).await,
@@ -195,10 +159,10 @@ async fn shed(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Respons
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
+async fn metrics<P: Pool + Send + Sync + 'static>(State(app): State<Arc<App<P>>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        prometheus_text(&app.name, app.backend.kind(), app.backend.metrics()),
+        prometheus_text(&app.name, app.kind, app.backend.metrics()),
     )
         .into_response()
 }
@@ -262,9 +226,9 @@ pub struct Summary {
 /// built with `shutdown` as its parent token, so it is closed by then). The
 /// requests already inside finish: with their job's output, or, if the grace
 /// period runs out, with the job's cancellation. Returns what happened.
-pub async fn serve(
+pub async fn serve<P: Pool + Send + Sync + 'static>(
     listener: TcpListener,
-    app: Arc<App>,
+    app: Arc<App<P>>,
     shutdown: CancellationToken,
     grace: Duration,
 ) -> std::io::Result<Summary> {

@@ -17,7 +17,7 @@ mod app;
 
 use std::time::Duration;
 
-use taskpool::{BoundedSpawner, WorkerPool};
+use taskpool::{BoundedSpawner, Pool, WorkerPool};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -85,28 +85,32 @@ async fn main() -> std::io::Result<()> {
     // One root token: cancelled by a signal, it stops the server and closes
     // the pool (its parent).
     let shutdown = CancellationToken::new();
-    let backend = if args.spawner {
-        app::Backend::Spawner(
-            BoundedSpawner::builder()
-                .limit(args.workers)
-                .name("web")
-                .cancellation_token(shutdown.clone())
-                .build()
-                .expect("a limit, inside the runtime"),
-        )
+    if args.spawner {
+        let spawner = BoundedSpawner::builder()
+            .limit(args.workers)
+            .name("web")
+            .cancellation_token(shutdown.clone())
+            .build()
+            .expect("a limit, inside the runtime");
+        run(app::App::new(spawner, "spawner", "web"), &args, shutdown).await
     } else {
-        app::Backend::Pool(
-            WorkerPool::builder()
-                .workers(args.workers)
-                .queue_capacity(4 * args.workers)
-                .name("web")
-                .cancellation_token(shutdown.clone())
-                .build()
-                .expect("sizes, inside the runtime"),
-        )
-    };
-    let app = app::App::new(backend, "web");
+        let pool = WorkerPool::builder()
+            .workers(args.workers)
+            .queue_capacity(4 * args.workers)
+            .name("web")
+            .cancellation_token(shutdown.clone())
+            .build()
+            .expect("sizes, inside the runtime");
+        run(app::App::new(pool, "pool", "web"), &args, shutdown).await
+    }
+}
 
+/// Serves on whichever kind of pool `main` built, until a signal.
+async fn run<P: Pool + Send + Sync + 'static>(
+    app: std::sync::Arc<app::App<P>>,
+    args: &Args,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
     tracing::info!(
         addr = %listener.local_addr()?,

@@ -1,14 +1,12 @@
 //! `SpawnerBuilder`: the configuration of a `BoundedSpawner`.
 
-use std::sync::Arc;
-
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-use super::{BoundedSpawner, Shared};
+use super::BoundedSpawner;
+use super::tasks::Shared;
+use crate::backend::Core;
 use crate::error::{BuildError, BuildErrorKind};
-use crate::lifecycle::Lifecycle;
-use crate::metrics::Stats;
 
 /// Builds a [`BoundedSpawner`] with custom settings.
 ///
@@ -146,11 +144,9 @@ impl SpawnerBuilder {
         let name = self.name.unwrap_or_else(|| "taskpool".to_owned());
         let shared = Shared::new(
             limit,
-            runtime,
-            Arc::new(Stats::new(name.into_boxed_str())),
-            Lifecycle::new(self.parent),
+            Core::new(name.into_boxed_str(), self.parent, runtime),
         );
-        tracing::debug!(spawner = %shared.stats.name, limit, "bounded spawner started");
+        tracing::debug!(pool = %shared.core.name(), kind = "spawner", limit, "pool started");
         Ok(BoundedSpawner::from_shared(shared))
     }
 }

@@ -1,28 +1,26 @@
 //! `BoundedSpawner`: `tokio::spawn` behind a semaphore.
 
 mod builder;
+pub(crate) mod tasks;
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::runtime::Handle;
-use tokio::sync::futures::OwnedNotified;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_util::sync::CancellationToken;
 
 pub use builder::SpawnerBuilder;
+use tasks::Shared;
 
+use crate::admit::{Admitter, OwnedAdmitter};
+use crate::backend::Backend;
 use crate::error::{SpawnError, TrySpawnError};
 use crate::join::JoinHandle;
-use crate::lifecycle::Lifecycle;
-use crate::metrics::{Metrics, Stats};
-use crate::spawn::{self, Admit, Refusal};
-use crate::task::{InlineJob, Run, Task};
+use crate::metrics::Metrics;
+use crate::permit::{OwnedSpawnPermit, SpawnPermit};
+use crate::reserve::{Reserve, ReserveOwned};
+use crate::spawning::{self, Spawning};
 
 /// A drop-in for `tokio::spawn` that lets at most `limit` of its tasks exist
 /// at once.
@@ -72,209 +70,6 @@ pub struct BoundedSpawner {
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
-struct Shared {
-    semaphore: Arc<Semaphore>,
-    limit: usize,
-    /// Where the tasks are spawned: the runtime the spawner was built on.
-    runtime: Handle,
-    stats: Arc<Stats>,
-    lifecycle: Lifecycle,
-    /// Raised by `abort_all`; every task watches it.
-    abort: AbortSignal,
-    /// Submitters waiting for a permit.
-    waiting: AtomicUsize,
-}
-
-impl Shared {
-    fn new(limit: usize, runtime: Handle, stats: Arc<Stats>, lifecycle: Lifecycle) -> Shared {
-        Shared {
-            semaphore: Arc::new(Semaphore::new(limit)),
-            limit,
-            runtime,
-            stats,
-            lifecycle,
-            abort: AbortSignal::default(),
-            waiting: AtomicUsize::new(0),
-        }
-    }
-
-    /// Tasks alive: permits taken.
-    fn running(&self) -> usize {
-        self.limit - self.semaphore.available_permits()
-    }
-
-    fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
-    }
-}
-
-impl Admit for Shared {
-    type Permit<'a> = OwnedSemaphorePermit;
-
-    fn stats(&self) -> &Arc<Stats> {
-        &self.stats
-    }
-
-    fn lifecycle(&self) -> &Lifecycle {
-        &self.lifecycle
-    }
-
-    fn try_admit(&self) -> Result<OwnedSemaphorePermit, Refusal> {
-        self.semaphore
-            .clone()
-            .try_acquire_owned()
-            .map_err(|err| match err {
-                TryAcquireError::NoPermits => Refusal::Full,
-                TryAcquireError::Closed => Refusal::Closed,
-            })
-    }
-
-    /// tokio's semaphore is fair: FIFO. Dropping `acquire_owned` gives up
-    /// the place in line and takes no permit. The semaphore is never closed,
-    /// so the spawner's token is watched to refuse waiters on a close.
-    async fn wait_for_permit(&self) -> Option<OwnedSemaphorePermit> {
-        let _waiting = Waiting::enter(&self.waiting);
-        tokio::select! {
-            biased;
-            () = self.lifecycle.token().cancelled() => None,
-            permit = self.semaphore.clone().acquire_owned() => permit.ok(),
-        }
-    }
-
-    fn launch<F>(&self, permit: OwnedSemaphorePermit, future: F) -> Arc<Task<F::Output>>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        // The permit rides with the job's future and is dropped right after
-        // it, on whatever path, before the handle resolves.
-        let (job, task) = InlineJob::new(WithPermit { future, permit }, &self.stats);
-        let job = SpawnedJob::new(job, &self.abort);
-        self.lifecycle.tracker().spawn_on(job, &self.runtime);
-        task
-    }
-}
-
-/// Counts a submitter as waiting until dropped.
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn enter(count: &'a AtomicUsize) -> Waiting<'a> {
-        // `Relaxed`: a gauge for metrics only.
-        count.fetch_add(1, Ordering::Relaxed);
-        Waiting(count)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// How `abort_all` reaches every task: a flag for tasks not yet started,
-/// and a `Notify` for the rest.
-///
-/// A task costs this no lock unless its job returns `Pending` (then its
-/// `OwnedNotified` registers, and unregisters when the task ends); a
-/// `CancellationToken` shared by every task cost five lock operations on
-/// one mutex per task (clone, check, register, unregister, drop).
-#[derive(Debug, Default)]
-struct AbortSignal {
-    raised: AtomicBool,
-    notify: Arc<Notify>,
-}
-
-impl AbortSignal {
-    fn raise(&self) {
-        // Before `notify_waiters`, whose `Release` bump of the Notify's call
-        // count carries this store to a task that reads the new count.
-        self.raised.store(true, Ordering::Relaxed);
-        self.notify.notify_waiters();
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Each spawned tokio task: runs the job, whose future lives right here,
-    /// and aborts it if `abort_all` raises the signal. If the runtime drops
-    /// the task first, the `InlineJob` cancels the job on drop.
-    ///
-    /// A hand-written future rather than an `async fn`: an `async fn` that
-    /// pins its argument keeps room for the job's future twice (for the
-    /// argument and for the pinned local), which cost 1000 sleeping jobs
-    /// about 0.5 MiB more.
-    struct SpawnedJob<F>
-    where
-        F: Future,
-    {
-        #[pin]
-        job: InlineJob<F>,
-        #[pin]
-        aborted: OwnedNotified,
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A job's future and its permit, dropped together: the future first,
-    /// then the permit (fields drop in order), both before the job's cell
-    /// is finished. A hand-written future: an `async move` block that moved
-    /// the user's future in and awaited it would keep room for it twice.
-    struct WithPermit<F> {
-        #[pin]
-        future: F,
-        permit: OwnedSemaphorePermit,
-    }
-}
-
-impl<F: Future> Future for WithPermit<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.project().future.poll(cx)
-    }
-}
-
-impl<F> SpawnedJob<F>
-where
-    F: Future,
-    F::Output: Send + 'static,
-{
-    fn new(job: InlineJob<F>, abort: &AbortSignal) -> SpawnedJob<F> {
-        // An `OwnedNotified` receives every `notify_waiters` made after it
-        // was created, polled or not. Created before `raised` is read:
-        // either this read sees a raise, or that raise's `notify_waiters`
-        // completes `aborted` (if its count bump were visible to the
-        // `Acquire` load made in `notified_owned`, so would `raised` be).
-        let aborted = Arc::clone(&abort.notify).notified_owned();
-        if abort.raised.load(Ordering::Acquire) {
-            job.task().abort();
-        }
-        SpawnedJob { job, aborted }
-    }
-}
-
-impl<F> Future for SpawnedJob<F>
-where
-    F: Future,
-    F::Output: Send + 'static,
-{
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut this = self.project();
-        if this.job.as_mut().poll_job(cx).is_ready() {
-            return Poll::Ready(());
-        }
-        if this.aborted.poll(cx).is_ready() {
-            this.job.task().abort();
-            // Not being polled, the job is cancelled right here.
-            return this.job.poll_job(cx);
-        }
-        Poll::Pending
-    }
-}
-
 impl BoundedSpawner {
     /// Creates a spawner that lets at most `limit` tasks exist at once, on
     /// the current tokio runtime.
@@ -317,7 +112,7 @@ impl BoundedSpawner {
         SpawnerBuilder::new()
     }
 
-    fn from_shared(shared: Shared) -> BoundedSpawner {
+    pub(crate) fn from_shared(shared: Shared) -> BoundedSpawner {
         BoundedSpawner {
             shared: Arc::new(shared),
         }
@@ -349,12 +144,12 @@ impl BoundedSpawner {
     /// assert_eq!(handle.await.unwrap(), "done");
     /// # }
     /// ```
-    pub async fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
+    pub fn spawn<F>(&self, future: F) -> Spawning<'_, F>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawn::spawn(&*self.shared, future).await
+        Spawning::new(self.admitter(), future)
     }
 
     /// Spawns the job if a permit is free right now; never waits.
@@ -384,7 +179,7 @@ impl BoundedSpawner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawn::try_spawn(&*self.shared, future)
+        spawning::try_spawn(self.admitter(), future)
     }
 
     /// Spawns from synchronous code, blocking the thread until a permit is
@@ -418,7 +213,108 @@ impl BoundedSpawner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawn::blocking_spawn(&*self.shared, future)
+        spawning::blocking_spawn(self.admitter(), future)
+    }
+
+    /// Waits for a permit and returns it: room for one task, taken before
+    /// the job exists. [`spawn`](BoundedSpawner::spawn) is this followed by
+    /// [`SpawnPermit::spawn`]. Waiters get permits in FIFO order, together
+    /// with submitters waiting in `spawn`; a permit taken before a close
+    /// still spawns.
+    ///
+    /// # Errors
+    ///
+    /// The future resolves to a [`SpawnError`] (holding `()`) if the spawner
+    /// is closed, or closes while it waits.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped before it completes, it holds no permit and no
+    /// place in line (see [`Reserve`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(2);
+    /// let permit = spawner.reserve().await.unwrap();
+    /// let handle = permit.spawn(async { "ran" });
+    /// assert_eq!(handle.await.unwrap(), "ran");
+    /// # }
+    /// ```
+    pub fn reserve(&self) -> Reserve<'_> {
+        Reserve::new(self.admitter())
+    }
+
+    /// A permit if one is free right now; never waits.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySpawnError::Full`] if every permit is taken,
+    /// [`TrySpawnError::Closed`] if the spawner is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(1);
+    /// let permit = spawner.try_reserve().unwrap();
+    /// assert!(spawner.try_reserve().unwrap_err().is_full());
+    /// drop(permit);
+    /// assert!(spawner.try_reserve().is_ok());
+    /// # }
+    /// ```
+    pub fn try_reserve(&self) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
+        spawning::try_reserve(self.admitter())
+    }
+
+    /// As [`reserve`](BoundedSpawner::reserve), but the future and the
+    /// permit own a handle to the spawner, so they can be moved into another
+    /// task. Call it on a clone to keep the spawner.
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve`](BoundedSpawner::reserve).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe (see [`ReserveOwned`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(2);
+    /// let permit = spawner.clone().reserve_owned().await.unwrap();
+    /// let handle = tokio::spawn(async move { permit.spawn(async { 3 }) }).await.unwrap();
+    /// assert_eq!(handle.await.unwrap(), 3);
+    /// # }
+    /// ```
+    pub fn reserve_owned(self) -> ReserveOwned {
+        ReserveOwned::new(OwnedAdmitter::Tasks(self.shared.clone()))
+    }
+
+    /// As [`try_reserve`](BoundedSpawner::try_reserve), with an owned permit.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_reserve`](BoundedSpawner::try_reserve).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(1);
+    /// let permit = spawner.clone().try_reserve_owned().unwrap();
+    /// assert_eq!(permit.spawn(async { 4 }).await.unwrap(), 4);
+    /// # }
+    /// ```
+    pub fn try_reserve_owned(self) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
+        spawning::try_reserve_owned(OwnedAdmitter::Tasks(self.shared.clone()))
     }
 
     /// Stops accepting jobs; `true` if this call closed the spawner.
@@ -437,7 +333,7 @@ impl BoundedSpawner {
     /// # }
     /// ```
     pub fn close(&self) -> bool {
-        self.shared.lifecycle.close()
+        self.shared.close()
     }
 
     /// Returns `true` if the spawner no longer accepts jobs.
@@ -454,7 +350,7 @@ impl BoundedSpawner {
     /// ```
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.shared.lifecycle.is_closed()
+        self.shared.is_closed()
     }
 
     /// Closes the spawner and waits until every task it spawned has finished
@@ -479,8 +375,7 @@ impl BoundedSpawner {
     /// # }
     /// ```
     pub async fn shutdown(&self) {
-        self.close();
-        self.wait().await;
+        self.shared.shutdown().await;
     }
 
     /// As [`shutdown`](BoundedSpawner::shutdown), but after `timeout` aborts
@@ -509,11 +404,7 @@ impl BoundedSpawner {
     /// # }
     /// ```
     pub async fn shutdown_timeout(&self, timeout: Duration) -> bool {
-        self.close();
-        self.shared
-            .lifecycle
-            .wait_or_abort(timeout, || self.abort_all())
-            .await
+        self.shared.shutdown_timeout(timeout).await
     }
 
     /// Closes the spawner and aborts every task it spawned at its next
@@ -533,8 +424,7 @@ impl BoundedSpawner {
     /// # }
     /// ```
     pub fn abort_all(&self) {
-        self.shared.lifecycle.close();
-        self.shared.abort.raise();
+        self.shared.abort_all();
     }
 
     /// Waits until the spawner is closed and every task it spawned has
@@ -557,7 +447,7 @@ impl BoundedSpawner {
     /// # }
     /// ```
     pub async fn wait(&self) {
-        self.shared.lifecycle.wait().await;
+        self.shared.wait().await;
     }
 
     /// Returns the spawner's own `CancellationToken`, cancelled when it
@@ -578,7 +468,7 @@ impl BoundedSpawner {
     /// ```
     #[must_use]
     pub fn cancellation_token(&self) -> CancellationToken {
-        self.shared.lifecycle.share_token()
+        self.shared.cancellation_token()
     }
 
     /// Returns a snapshot: `workers` is the limit, `queue_capacity` is `0`,
@@ -599,14 +489,15 @@ impl BoundedSpawner {
     /// ```
     #[must_use]
     pub fn metrics(&self) -> Metrics {
-        let shared = &self.shared;
-        let mut metrics = shared.stats.snapshot(shared.limit, 0, shared.waiting());
-        metrics.running = shared.running();
-        metrics
+        self.shared.metrics()
+    }
+
+    fn admitter(&self) -> Admitter<'_> {
+        Admitter::Tasks(&self.shared)
     }
 }
 
-spawn::forward_spawn!(BoundedSpawner);
+crate::spawn::forward_traits!(BoundedSpawner);
 
 // A panic cannot leave the spawner half-updated (see `WorkerPool`).
 impl std::panic::UnwindSafe for BoundedSpawner {}
@@ -615,7 +506,7 @@ impl std::panic::RefUnwindSafe for BoundedSpawner {}
 impl Clone for BoundedSpawner {
     /// Returns another handle to the same spawner (the same limit).
     fn clone(&self) -> BoundedSpawner {
-        self.shared.lifecycle.handle_cloned();
+        self.shared.handle_cloned();
         BoundedSpawner {
             shared: self.shared.clone(),
         }
@@ -624,9 +515,7 @@ impl Clone for BoundedSpawner {
 
 impl Drop for BoundedSpawner {
     fn drop(&mut self) {
-        if self.shared.lifecycle.handle_dropped() {
-            self.shared.lifecycle.close();
-        }
+        self.shared.handle_dropped();
     }
 }
 
@@ -634,7 +523,7 @@ impl fmt::Debug for BoundedSpawner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shared = &self.shared;
         f.debug_struct("BoundedSpawner")
-            .field("name", &shared.stats.name)
+            .field("name", &shared.core.name())
             .field("limit", &shared.limit)
             .field("queued", &shared.waiting())
             .field("running", &shared.running())

@@ -6,10 +6,10 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use super::WorkerPool;
-use super::worker::{self, Shared};
+use super::queue::Shared;
+use super::worker::{self, Worker};
+use crate::backend::Core;
 use crate::error::{BuildError, BuildErrorKind};
-use crate::lifecycle::Lifecycle;
-use crate::metrics::Stats;
 
 /// The queue capacity used when [`PoolBuilder::queue_capacity`] is not set.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -182,20 +182,16 @@ impl PoolBuilder {
             Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
 
         let name = self.name.unwrap_or_else(|| "taskpool".to_owned());
-        let stats = Arc::new(Stats::new(name.into_boxed_str()));
-        let shared = Arc::new(Shared::new(
-            workers,
-            queue_capacity,
-            runtime.metrics().num_workers(),
-            stats,
-            Lifecycle::new(self.parent),
-        ));
-        let tracker = shared.lifecycle.tracker();
-        for index in 0..workers {
-            tracker.spawn_on(worker::run(shared.clone(), index), &runtime);
+        let core = Core::new(name.into_boxed_str(), self.parent, runtime);
+        let shared = Arc::new(Shared::new(workers, queue_capacity, core));
+        for _ in 0..workers {
+            Worker::start(&shared);
         }
-        tracker.spawn_on(worker::watch_token(shared.clone()), &runtime);
-        tracing::debug!(pool = %shared.stats.name, workers, queue_capacity, "worker pool started");
+        let core = &shared.core;
+        core.lifecycle
+            .tracker()
+            .spawn_on(worker::watch_token(shared.clone()), &core.runtime);
+        tracing::debug!(pool = %core.name(), kind = "worker_pool", workers, queue_capacity, "pool started");
         Ok(WorkerPool { shared })
     }
 }

@@ -1,4 +1,5 @@
-//! How workers share one receiver: the idle stack and its wake-up protocol.
+//! The dispatch of queued jobs to idle workers: how workers share one
+//! receiver, the idle stack, and its wake-up protocol.
 //!
 //! The receiver sits behind a mutex that is only ever held for a
 //! `try_recv`, never across an `.await`, so a worker that finishes a job
@@ -22,17 +23,21 @@
 //! after it has queued its job; a `SeqCst` fence on each side orders the two
 //! (the store-buffer pattern), so at least one of them sees the other.
 //!
-//! The protocol is generic over the receiving end ([`Source`]) so that
-//! `tests/loom.rs` can model-check this very code with a loom-visible queue;
-//! the pool uses it with its `tokio::sync::mpsc::Receiver`.
+//! The protocol is generic over the receiving end ([`TryRecv`]) so that the
+//! loom model below can check this very code with a loom-visible queue; the
+//! pool uses it with its `tokio::sync::mpsc::Receiver`.
+//!
+//! Each worker has a place here, made when the worker starts
+//! ([`Dispatch::register`]), so a pool can start workers after it is built.
 
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
-use crate::loom::{AtomicUsize, Mutex, MutexGuard, fence};
+use crate::sync::{AtomicUsize, Mutex, MutexGuard, fence, lock};
 
-/// The receiving end of the queue.
-pub(crate) trait Source {
+/// The receiving end of the queue, as the dispatch uses it: a synchronous,
+/// non-blocking receive, since workers are woken by the dispatch itself.
+pub(crate) trait TryRecv {
     type Item;
 
     /// `Ok(Some(item))`, `Ok(None)` if empty for now, `Err(())` once closed
@@ -46,7 +51,7 @@ pub(crate) trait Source {
     fn close(&mut self);
 }
 
-impl<T> Source for tokio::sync::mpsc::Receiver<T> {
+impl<T> TryRecv for tokio::sync::mpsc::Receiver<T> {
     type Item = T;
 
     fn try_take(&mut self) -> Result<Option<T>, ()> {
@@ -86,19 +91,20 @@ struct Inner<S> {
     /// Sleeping workers, most recently idled last.
     idle: Vec<(usize, Waker)>,
     /// `listed[i]`: worker `i` is on `idle`.
-    listed: Box<[bool]>,
+    listed: Vec<bool>,
     /// `woken[i]`: worker `i` was taken off `idle` to run and has not polled.
-    woken: Box<[bool]>,
+    woken: Vec<bool>,
 }
 
-impl<S: Source> Dispatch<S> {
+impl<S: TryRecv> Dispatch<S> {
+    /// `workers` is how many are expected, for the first allocations only.
     pub(crate) fn new(source: S, workers: usize, threads: usize) -> Dispatch<S> {
         Dispatch {
             inner: Mutex::new(Inner {
                 source,
                 idle: Vec::with_capacity(workers),
-                listed: vec![false; workers].into_boxed_slice(),
-                woken: vec![false; workers].into_boxed_slice(),
+                listed: Vec::with_capacity(workers),
+                woken: Vec::with_capacity(workers),
             }),
             idle_count: AtomicUsize::new(0),
             woken_count: AtomicUsize::new(0),
@@ -107,8 +113,16 @@ impl<S: Source> Dispatch<S> {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner<S>> {
-        // No user code runs under this lock; recover from poison regardless.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.inner)
+    }
+
+    /// Makes a place for a worker that is starting; returns its index, for
+    /// `poll_next`.
+    pub(crate) fn register(&self) -> usize {
+        let mut inner = self.lock();
+        inner.listed.push(false);
+        inner.woken.push(false);
+        inner.listed.len() - 1
     }
 
     /// Takes the next item for worker `index`, or puts it on the idle stack.
@@ -217,7 +231,7 @@ impl<S: Source> Dispatch<S> {
         idle
     }
 
-    /// Takes one item without waiting (for draining); see [`Source::try_take`].
+    /// Takes one item without waiting (for draining); see [`TryRecv::try_take`].
     pub(crate) fn try_take(&self) -> Result<Option<S::Item>, ()> {
         self.lock().source.try_take()
     }

@@ -1,7 +1,8 @@
 //! `WorkerPool`: a fixed team of workers fed by one bounded queue.
 
 mod builder;
-pub(crate) mod idle;
+mod dispatch;
+pub(crate) mod queue;
 mod worker;
 
 use std::fmt;
@@ -12,12 +13,16 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use builder::{DEFAULT_QUEUE_CAPACITY, PoolBuilder};
-use worker::Shared;
+use queue::Shared;
 
+use crate::admit::{Admitter, OwnedAdmitter};
+use crate::backend::Backend;
 use crate::error::{SpawnError, TrySpawnError};
 use crate::join::JoinHandle;
 use crate::metrics::Metrics;
-use crate::spawn;
+use crate::permit::{OwnedSpawnPermit, SpawnPermit};
+use crate::reserve::{Reserve, ReserveOwned};
+use crate::spawning::{self, Spawning};
 
 /// A fixed number of long-lived tokio tasks (*workers*) that run jobs taken,
 /// in FIFO order, from one bounded queue.
@@ -164,13 +169,16 @@ impl WorkerPool {
     /// job. Waiting submitters get room in the order they started waiting
     /// (FIFO).
     ///
-    /// The job runs inside a `tracing` span `job{pool=…}` that is a child of
-    /// the span current here, at submission.
+    /// The returned [`Spawning`] future is [`reserve`](WorkerPool::reserve)
+    /// followed by [`SpawnPermit::spawn`]; it has a name, so it can be kept
+    /// in a struct. The job runs inside a `tracing` span `job{pool=…, id=…}`
+    /// that is a child of the span current here, at submission.
     ///
     /// # Errors
     ///
-    /// If the pool is closed (or closes while this call waits), the future is
-    /// handed back in a [`SpawnError`]; it counts in `metrics().rejected`.
+    /// If the pool is closed (or closes while this call waits), the future
+    /// resolves to a [`SpawnError`] holding the job; it counts in
+    /// `metrics().rejected`.
     ///
     /// # Cancel safety
     ///
@@ -196,12 +204,12 @@ impl WorkerPool {
     /// assert_eq!(handle.await.unwrap(), "done");
     /// # }
     /// ```
-    pub async fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
+    pub fn spawn<F>(&self, future: F) -> Spawning<'_, F>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawn::spawn(&*self.shared, future).await
+        Spawning::new(self.admitter(), future)
     }
 
     /// Submits a job if there is room in the queue right now; never waits.
@@ -239,7 +247,7 @@ impl WorkerPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawn::try_spawn(&*self.shared, future)
+        spawning::try_spawn(self.admitter(), future)
     }
 
     /// Submits a job from synchronous code, blocking the thread while the
@@ -282,7 +290,127 @@ impl WorkerPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawn::blocking_spawn(&*self.shared, future)
+        spawning::blocking_spawn(self.admitter(), future)
+    }
+
+    /// Waits for a slot in the queue and returns a permit that holds it:
+    /// room for one job, taken before the job exists.
+    ///
+    /// This is how a service that reads its work from a socket or a broker
+    /// takes a message only when there is room to run it: reserve first,
+    /// then read, then [`spawn`](SpawnPermit::spawn) with the permit, which
+    /// cannot fail. [`spawn`](WorkerPool::spawn) is exactly this, in one
+    /// call. Waiters get slots in FIFO order, together with submitters
+    /// waiting in `spawn`. A permit taken before a close still spawns.
+    ///
+    /// # Errors
+    ///
+    /// The future resolves to a [`SpawnError`] (holding `()`) if the pool is
+    /// closed, or closes while it waits; it counts in `metrics().rejected`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped before it completes, it holds no slot and no
+    /// place in line (see [`Reserve`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # async fn next_request() -> u32 { 20 }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::builder().workers(2).queue_capacity(8).build().unwrap();
+    /// let permit = pool.reserve().await.unwrap(); // room first...
+    /// let request = next_request().await; // ...then take the work
+    /// let handle = permit.spawn(async move { request + 1 });
+    /// assert_eq!(handle.await.unwrap(), 21);
+    /// # }
+    /// ```
+    pub fn reserve(&self) -> Reserve<'_> {
+        Reserve::new(self.admitter())
+    }
+
+    /// A permit for a slot in the queue if one is free right now; never
+    /// waits. Needs no runtime context.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySpawnError::Full`] if the queue is full (every slot queued or
+    /// reserved), [`TrySpawnError::Closed`] if the pool is closed; both
+    /// count in `metrics().rejected`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::builder().workers(1).queue_capacity(1).build().unwrap();
+    /// let permit = pool.try_reserve().unwrap();
+    /// assert!(pool.try_spawn(async {}).unwrap_err().is_full()); // the permit holds the slot
+    /// drop(permit); // gives it back
+    /// assert!(pool.try_spawn(async {}).is_ok());
+    /// # }
+    /// ```
+    pub fn try_reserve(&self) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
+        spawning::try_reserve(self.admitter())
+    }
+
+    /// As [`reserve`](WorkerPool::reserve), but the future and the permit
+    /// own a handle to the pool, so they are `'static` and can be moved into
+    /// another task (like tokio's `Sender::reserve_owned`). Call it on a
+    /// clone to keep the pool.
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve`](WorkerPool::reserve).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe (see [`ReserveOwned`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(2);
+    /// let permit = pool.clone().reserve_owned().await.unwrap();
+    /// let handle = tokio::spawn(async move { permit.spawn(async { "moved" }) })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(handle.await.unwrap(), "moved");
+    /// # }
+    /// ```
+    pub fn reserve_owned(self) -> ReserveOwned {
+        ReserveOwned::new(OwnedAdmitter::Queue(self.shared.clone()))
+    }
+
+    /// As [`try_reserve`](WorkerPool::try_reserve), with an owned permit.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_reserve`](WorkerPool::try_reserve).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let permit = pool.clone().try_reserve_owned().unwrap();
+    /// assert_eq!(permit.spawn(async { 1 }).await.unwrap(), 1);
+    /// # }
+    /// ```
+    pub fn try_reserve_owned(self) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
+        spawning::try_reserve_owned(OwnedAdmitter::Queue(self.shared.clone()))
     }
 
     /// Stops accepting jobs. Returns `true` if this call closed the pool,
@@ -324,7 +452,7 @@ impl WorkerPool {
     /// ```
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.shared.lifecycle.is_closed()
+        self.shared.is_closed()
     }
 
     /// Closes the pool, lets every queued and running job finish, and waits
@@ -355,8 +483,7 @@ impl WorkerPool {
     /// # }
     /// ```
     pub async fn shutdown(&self) {
-        self.close();
-        self.wait().await;
+        self.shared.shutdown().await;
     }
 
     /// As [`shutdown`](WorkerPool::shutdown), but gives up waiting after
@@ -390,11 +517,7 @@ impl WorkerPool {
     /// # }
     /// ```
     pub async fn shutdown_timeout(&self, timeout: Duration) -> bool {
-        self.close();
-        self.shared
-            .lifecycle
-            .wait_or_abort(timeout, || self.abort_all())
-            .await
+        self.shared.shutdown_timeout(timeout).await
     }
 
     /// Closes the pool, cancels every queued job and aborts every running
@@ -449,7 +572,7 @@ impl WorkerPool {
     /// # }
     /// ```
     pub async fn wait(&self) {
-        self.shared.lifecycle.wait().await;
+        self.shared.wait().await;
     }
 
     /// Returns the pool's own `CancellationToken`, cancelled when the pool
@@ -478,7 +601,7 @@ impl WorkerPool {
     /// ```
     #[must_use]
     pub fn cancellation_token(&self) -> CancellationToken {
-        self.shared.lifecycle.share_token()
+        self.shared.cancellation_token()
     }
 
     /// Returns a snapshot of the pool's gauges and counters.
@@ -496,10 +619,11 @@ impl WorkerPool {
     /// ```
     #[must_use]
     pub fn metrics(&self) -> Metrics {
-        let shared = &self.shared;
-        shared
-            .stats
-            .snapshot(shared.workers(), shared.queue_capacity, shared.queued())
+        self.shared.metrics()
+    }
+
+    fn admitter(&self) -> Admitter<'_> {
+        Admitter::Queue(&self.shared)
     }
 }
 
@@ -508,12 +632,12 @@ impl WorkerPool {
 impl std::panic::UnwindSafe for WorkerPool {}
 impl std::panic::RefUnwindSafe for WorkerPool {}
 
-spawn::forward_spawn!(WorkerPool);
+crate::spawn::forward_traits!(WorkerPool);
 
 impl Clone for WorkerPool {
     /// Returns another handle to the same pool.
     fn clone(&self) -> WorkerPool {
-        self.shared.lifecycle.handle_cloned();
+        self.shared.handle_cloned();
         WorkerPool {
             shared: self.shared.clone(),
         }
@@ -522,26 +646,25 @@ impl Clone for WorkerPool {
 
 impl Drop for WorkerPool {
     fn drop(&mut self) {
-        if self.shared.lifecycle.handle_dropped() {
-            self.shared.close();
-        }
+        self.shared.handle_dropped();
     }
 }
 
 impl fmt::Debug for WorkerPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shared = &self.shared;
+        let metrics = shared.metrics();
         f.debug_struct("WorkerPool")
-            .field("name", &shared.stats.name)
-            .field("workers", &shared.workers())
-            .field("queued", &shared.queued())
-            .field("running", &shared.stats.running())
+            .field("name", &shared.core.name())
+            .field("workers", &metrics.workers)
+            .field("queued", &metrics.queued)
+            .field("running", &metrics.running)
             .field("is_closed", &self.is_closed())
             .finish()
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(taskpool_loom)))]
 mod tests {
     use std::sync::Arc;
     use std::time::Duration;

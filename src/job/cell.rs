@@ -1,0 +1,294 @@
+//! The job cell: what a job's handles share with its runner. Its id, its
+//! abort flag, the wakers on both sides, and in the end its result; and,
+//! while a pool job waits in the queue, its runner.
+//!
+//! ```text
+//!   (pool)  queue             take_queued                         finish
+//!          ───────► Queued ──────────────► Running ─────────────────────► Finished ──► Consumed
+//!                     │                      ▲   (the runner, a worker or     ▲   poll_join
+//!  (spawner) ─────────┼──────────────────────┘    a spawner's task, holds     │
+//!                     │  abort / dropped unrun    the future and polls it)    │
+//!                     └───────────────────────────────────────────────────────┘
+//!                        (the runner is dropped there and then, which finishes the job)
+//! ```
+//!
+//! Every job is finished by its [`Runner`](super::Runner), whether it ran
+//! to the end, panicked, saw an abort, or was dropped unrun; the cell only
+//! stores what the runner hands it. The user's future is never polled or
+//! dropped while the state lock is held, so a job may use its own
+//! `JoinHandle` or `AbortHandle` (abort itself, check `is_finished`)
+//! without deadlock.
+
+use std::mem;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, Waker};
+
+use super::context::JobContext;
+use super::runner::Step;
+use crate::error::{Failure, JoinError};
+use crate::id::{CurrentJob, JobId};
+use crate::metrics::Outcome;
+use crate::sync::{AtomicBool, Mutex, lock};
+
+/// One job: its flags, its wakers and, in the end, its result.
+pub(crate) struct JobCell<T> {
+    state: Mutex<State<T>>,
+    /// An abort was requested: the runner will not poll the future again.
+    /// Written under the state lock (so that `park` cannot miss it), read
+    /// without it before each poll.
+    aborted: AtomicBool,
+    id: JobId,
+    pub(super) context: Arc<JobContext>,
+    /// Entered around every poll and the drop of the future; `None` when
+    /// there is no span to enter (the usual case when no subscriber
+    /// listens). Boxed: a `Span` is 40 bytes, and without it inline the
+    /// cell is small enough for the allocator's lock-free fast bins.
+    span: Option<Box<tracing::Span>>,
+}
+
+struct State<T> {
+    stage: Stage<T>,
+    /// The `JoinHandle`'s waker, woken once when the job finishes.
+    join_waker: Option<Waker>,
+    /// The runner's waker while the job waits; woken by `abort`.
+    run_waker: Option<Waker>,
+}
+
+enum Stage<T> {
+    /// A pool job in the queue: its runner, and the future in it, wait here
+    /// so that an abort can drop them at once.
+    Queued(Pin<Box<dyn Step>>),
+    /// The runner has the future: a worker took the job, or a spawner's
+    /// task holds it.
+    Running,
+    /// The future is gone; the result waits for the `JoinHandle`.
+    Finished(Result<T, Failure>),
+    /// The `JoinHandle` took the result.
+    Consumed,
+}
+
+/// What a queue and an `AbortHandle` see of a job, whatever its output type.
+pub(crate) trait AnyJob: Send + Sync + 'static {
+    fn id(&self) -> JobId;
+
+    /// Requests cancellation; see [`AbortHandle::abort`](crate::AbortHandle::abort).
+    fn abort(&self);
+
+    /// The job has produced its result (or its error).
+    fn is_finished(&self) -> bool;
+
+    /// Takes a queued job's runner out; `None` if it was aborted meanwhile
+    /// (then it has already finished).
+    fn take_queued(&self) -> Option<Pin<Box<dyn Step>>>;
+}
+
+impl<T> JobCell<T> {
+    /// A new, accepted job, whose runner is about to have it: counted as
+    /// submitted, and set to run in a `job` span that is a child of the
+    /// caller's current span.
+    pub(crate) fn new(context: &Arc<JobContext>) -> Arc<JobCell<T>> {
+        // Counted before the job can possibly finish, so `submitted` never
+        // trails the outcome counters.
+        context.stats.submitted();
+        let id = JobId::next();
+        Arc::new(JobCell {
+            state: Mutex::new(State {
+                stage: Stage::Running,
+                join_waker: None,
+                run_waker: None,
+            }),
+            aborted: AtomicBool::new(false),
+            id,
+            span: job_span(&context.name, id),
+            context: context.clone(),
+        })
+    }
+
+    /// Puts a pool job's runner in the cell until a worker takes it.
+    pub(crate) fn queue(&self, runner: Pin<Box<dyn Step>>) {
+        let mut state = lock(&self.state);
+        debug_assert!(matches!(state.stage, Stage::Running), "queued twice");
+        state.stage = Stage::Queued(runner);
+    }
+
+    pub(crate) fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// Whether an abort was requested, read without the lock.
+    pub(super) fn is_aborted(&self) -> bool {
+        // `Relaxed`: the runner acts on it only by dropping its own future;
+        // a stale `false` costs one more poll, after which `park` reads it
+        // under the lock.
+        self.aborted.load(Ordering::Relaxed)
+    }
+
+    /// After a poll returned `Pending`: `true` if the job was aborted
+    /// meanwhile; otherwise keeps the runner's waker for `abort`.
+    pub(super) fn park(&self, cx: &Context<'_>) -> bool {
+        let mut state = lock(&self.state);
+        if self.aborted.load(Ordering::Relaxed) {
+            return true;
+        }
+        keep_waker(&mut state.run_waker, cx);
+        false
+    }
+
+    /// Polls `f` (the user's future, or its drop) in the job's span, with
+    /// the job's id current; a panic is caught.
+    pub(super) fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R, Failure> {
+        let _span = self.span.as_deref().map(tracing::Span::enter);
+        let _current = CurrentJob::enter(self.id);
+        panic::catch_unwind(AssertUnwindSafe(f)).map_err(Failure::panic)
+    }
+
+    /// Stores the result, counts the outcome and wakes the `JoinHandle`.
+    /// Called exactly once per job, by its runner, after the future is gone.
+    pub(super) fn finish(&self, result: Result<T, Failure>, started: bool) {
+        let outcome = match &result {
+            Ok(_) => Outcome::Completed,
+            Err(Failure::Cancelled) => Outcome::Cancelled,
+            Err(Failure::Panic(_)) => Outcome::Panicked,
+        };
+        if let Err(failure @ Failure::Panic(_)) = &result {
+            let _enter = self.span.as_deref().map(tracing::Span::enter);
+            tracing::error!(pool = %self.context.name, error = %failure, "job panicked");
+        }
+        let mut state = lock(&self.state);
+        debug_assert!(
+            matches!(state.stage, Stage::Running),
+            "only the runner finishes a job, once"
+        );
+        state.stage = Stage::Finished(result);
+        let run_waker = state.run_waker.take();
+        let join_waker = state.join_waker.take();
+        self.context.stats.finished(outcome, started);
+        drop(state);
+        drop(run_waker);
+        if let Some(waker) = join_waker {
+            waker.wake();
+        }
+    }
+
+    /// Polls for the result on behalf of the `JoinHandle`.
+    pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
+        let mut state = lock(&self.state);
+        match mem::replace(&mut state.stage, Stage::Consumed) {
+            Stage::Finished(result) => Poll::Ready(result.map_err(|f| JoinError::new(self.id, f))),
+            Stage::Consumed => panic!("`JoinHandle` polled after completion"),
+            stage => {
+                state.stage = stage;
+                keep_waker(&mut state.join_waker, cx);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> AnyJob for JobCell<T> {
+    fn id(&self) -> JobId {
+        self.id
+    }
+
+    fn abort(&self) {
+        let mut state = lock(&self.state);
+        if self.aborted.load(Ordering::Relaxed)
+            || matches!(state.stage, Stage::Finished(_) | Stage::Consumed)
+        {
+            return;
+        }
+        // `Relaxed`: see `is_aborted`; `park` reads it under this lock.
+        self.aborted.store(true, Ordering::Relaxed);
+        match mem::replace(&mut state.stage, Stage::Running) {
+            Stage::Queued(runner) => {
+                // Never started: dropping its runner finishes it as
+                // cancelled, here and now (outside the lock), so its handle
+                // resolves without waiting for a worker to reach it.
+                drop(state);
+                drop(runner);
+            }
+            Stage::Running => {
+                // The runner drops the future in its own context: when woken
+                // if it is waiting, when its poll returns if it is polling.
+                let waker = state.run_waker.take();
+                drop(state);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+            Stage::Finished(_) | Stage::Consumed => unreachable!("checked above"),
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        matches!(
+            lock(&self.state).stage,
+            Stage::Finished(_) | Stage::Consumed
+        )
+    }
+
+    fn take_queued(&self) -> Option<Pin<Box<dyn Step>>> {
+        let mut state = lock(&self.state);
+        match mem::replace(&mut state.stage, Stage::Running) {
+            Stage::Queued(runner) => Some(runner),
+            // Aborted while queued: already finished.
+            done => {
+                state.stage = done;
+                None
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for dyn AnyJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("id", &self.id())
+            .field("is_finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Keeps `cx`'s waker in `slot`, unless the one there wakes the same task.
+fn keep_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+/// The span a job runs in: `job{pool=…, id=…}`, a child of the submitter's
+/// current span. When that span is disabled by the subscriber's filter, the
+/// job runs in the submitter's span instead, so the job's own events still
+/// carry the context of whoever submitted it. `None` when that is no span
+/// either.
+fn job_span(pool: &str, id: JobId) -> Option<Box<tracing::Span>> {
+    let span = tracing::info_span!("job", pool = %pool, id = %id);
+    let span = if span.is_disabled() {
+        tracing::Span::current()
+    } else {
+        span
+    };
+    (!span.is_none()).then(|| Box::new(span))
+}
+
+#[cfg(all(test, target_pointer_width = "64", not(taskpool_loom)))]
+mod tests {
+    use super::*;
+
+    /// With its `Arc` counts, a cell for a small output is at most 120 bytes:
+    /// a 128-byte chunk in glibc, the largest its lock-free fast bins take by
+    /// default. Freeing one then takes no arena lock, even on another thread
+    /// than the one that allocated it: 10 to 20% of the time per tiny job,
+    /// and of `abort_all` + `wait` (BENCHMARKS.md).
+    #[test]
+    fn a_job_cell_for_a_small_output_fits_a_fast_bin() {
+        let arc_counts = 2 * std::mem::size_of::<usize>();
+        assert!(arc_counts + std::mem::size_of::<JobCell<u64>>() <= 120);
+        assert!(arc_counts + std::mem::size_of::<JobCell<[u64; 2]>>() <= 120);
+        assert_eq!(std::mem::size_of::<Failure>(), 8);
+    }
+}

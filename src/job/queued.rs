@@ -1,0 +1,58 @@
+//! A pool job on its way through the queue.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::cell::{AnyJob, JobCell};
+use super::context::JobContext;
+use super::runner::{Runner, Step};
+
+/// A pool job in the queue: its cell, which holds its runner until a
+/// worker takes it.
+///
+/// Dropping a `QueuedJob` that no worker started cancels the job (drops
+/// its runner, which finishes it as cancelled): this is what keeps a job
+/// from being lost when the queue goes away with the runtime, or when
+/// `abort_all` drains it.
+pub(crate) struct QueuedJob(Option<Arc<dyn AnyJob>>);
+
+impl QueuedJob {
+    /// A new, accepted job (counted as submitted) for the queue, and its
+    /// cell for the `JoinHandle`.
+    pub(crate) fn new<F>(
+        future: F,
+        context: &Arc<JobContext>,
+    ) -> (QueuedJob, Arc<JobCell<F::Output>>)
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let runner = Runner::new(future, context);
+        let cell = runner.cell().clone();
+        cell.queue(Box::pin(runner));
+        (QueuedJob(Some(cell.clone())), cell)
+    }
+
+    /// The job's runner, for a worker to run; `None` if the job was
+    /// aborted while it waited (then it has finished already).
+    pub(crate) fn start(mut self) -> Option<Pin<Box<dyn Step>>> {
+        self.0.take().and_then(|job| job.take_queued())
+    }
+}
+
+impl Drop for QueuedJob {
+    fn drop(&mut self) {
+        if let Some(job) = self.0.take() {
+            drop(job.take_queued());
+        }
+    }
+}
+
+impl std::fmt::Debug for QueuedJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(job) => job.fmt(f),
+            None => f.write_str("Job(started)"),
+        }
+    }
+}

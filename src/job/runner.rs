@@ -1,0 +1,131 @@
+//! The job's state machine: how every job is polled, stopped and finished,
+//! by a pool's worker and by a spawner's task alike.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use super::cell::JobCell;
+use super::context::JobContext;
+use crate::abort::AbortWatch;
+use crate::error::Failure;
+
+/// A job its runner can step, whatever its future's type: what a worker
+/// holds of the job it runs.
+pub(crate) trait Step: Send {
+    /// See [`Runner::step`].
+    fn step(self: Pin<&mut Self>, watch: Pin<&mut AbortWatch>, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+pin_project_lite::pin_project! {
+    /// A job's future and its cell: the one place where a job is polled,
+    /// stopped and finished.
+    ///
+    /// Each step, in order:
+    /// 1. an abort seen before the poll (its own, or the pool's `abort_all`)
+    ///    stops the job unpolled: a job that never started never starts;
+    /// 2. the poll runs in the job's span, with its id current, catching a
+    ///    panic;
+    /// 3. an abort seen after a `Pending` poll stops it at that `.await`;
+    /// 4. a job that ended, by any of these ways, has its future dropped in
+    ///    place (in its span, a panic in its `Drop` caught and becoming the
+    ///    result), and only then its result published.
+    ///
+    /// A runner dropped before the job ended (queued and aborted, or taken
+    /// away with its runtime) cancels it the same way: future first, result
+    /// after. So a resolved `JoinHandle` always means the future, and
+    /// whatever it held, is gone.
+    ///
+    /// A pool job's runner is boxed and waits in its cell until a worker
+    /// takes it; a spawner job's lives inline in its tokio task.
+    pub(crate) struct Runner<F>
+    where
+        F: Future,
+    {
+        #[pin]
+        future: Option<F>,
+        cell: Arc<JobCell<F::Output>>,
+        // The job has been polled (it counts as running).
+        started: bool,
+    }
+
+    impl<F> PinnedDrop for Runner<F>
+    where
+        F: Future,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if this.future.is_some() {
+                let result = this.cell.enter(|| this.future.set(None));
+                this.cell.finish(result.and(Err(Failure::Cancelled)), *this.started);
+            }
+        }
+    }
+}
+
+impl<F: Future> Runner<F> {
+    /// A new, accepted job (counted as submitted), with its cell.
+    pub(crate) fn new(future: F, context: &Arc<JobContext>) -> Runner<F> {
+        Runner {
+            future: Some(future),
+            cell: JobCell::new(context),
+            started: false,
+        }
+    }
+
+    pub(crate) fn cell(&self) -> &Arc<JobCell<F::Output>> {
+        &self.cell
+    }
+
+    /// Polls the job once, or stops it if it was aborted. `Ready` once it
+    /// has finished, by whatever path; from then on always `Ready`.
+    ///
+    /// `watch` is the runner's registration with the pool's `abort_all`
+    /// signal: a job that returns `Pending` is woken by `abort_all` too.
+    pub(crate) fn step(
+        self: Pin<&mut Self>,
+        watch: Pin<&mut AbortWatch>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        let mut this = self.project();
+        let cell = &**this.cell;
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            return Poll::Ready(());
+        };
+        let abort = &cell.context.abort;
+        let result = if cell.is_aborted() || abort.is_raised() {
+            Err(Failure::Cancelled)
+        } else {
+            if !*this.started {
+                *this.started = true;
+                cell.context.stats.started();
+            }
+            match cell.enter(|| future.poll(cx)) {
+                Ok(Poll::Ready(output)) => Ok(output),
+                Ok(Poll::Pending) => {
+                    if !cell.park(cx) && !watch.register(abort, cx) {
+                        return Poll::Pending;
+                    }
+                    // Aborted while we were polling: it stops at this
+                    // `.await`.
+                    Err(Failure::Cancelled)
+                }
+                Err(panic) => Err(panic),
+            }
+        };
+        let dropped = cell.enter(|| this.future.set(None));
+        cell.finish(dropped.and(result), *this.started);
+        Poll::Ready(())
+    }
+}
+
+impl<F> Step for Runner<F>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    fn step(self: Pin<&mut Self>, watch: Pin<&mut AbortWatch>, cx: &mut Context<'_>) -> Poll<()> {
+        Runner::step(self, watch, cx)
+    }
+}

@@ -1,0 +1,230 @@
+//! The `Pool` trait: what the owner of a pool needs of it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::spawn::Spawn;
+
+/// A pool's whole vocabulary, for its owner as well as its producers: spawn
+/// on it ([`Spawn`]), and close it, shut it down, wait for it, abort it and
+/// read its metrics. Implemented by [`WorkerPool`](crate::WorkerPool),
+/// [`BoundedSpawner`](crate::BoundedSpawner) and references to either, so a
+/// service can be generic over the kind of pool it runs on, with no `dyn`
+/// and no hand-written dispatch.
+///
+/// Each method behaves as the inherent method of the same name on both
+/// types, where each is documented in full; the logic behind them is the
+/// same for both.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use taskpool::{BoundedSpawner, Pool, WorkerPool};
+///
+/// /// Runs a batch on any pool, then drains it.
+/// async fn run_batch(pool: impl Pool, jobs: u64) -> u64 {
+///     for i in 0..jobs {
+///         pool.spawn(async move { i * i }).await.expect("open");
+///     }
+///     let drained = pool.shutdown_timeout(Duration::from_secs(10)).await;
+///     assert!(drained);
+///     pool.metrics().completed
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(run_batch(WorkerPool::new(4), 10).await, 10);
+/// assert_eq!(run_batch(BoundedSpawner::new(4), 10).await, 10);
+/// # }
+/// ```
+pub trait Pool: Spawn {
+    /// Stops accepting jobs; `true` if this call closed the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{Pool, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// assert!(Pool::close(&pool));
+    /// assert!(!Pool::close(&pool));
+    /// # }
+    /// ```
+    fn close(&self) -> bool;
+
+    /// Returns `true` if the pool no longer accepts jobs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{BoundedSpawner, Pool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = BoundedSpawner::new(1);
+    /// Pool::close(&spawner);
+    /// assert!(Pool::is_closed(&spawner));
+    /// # }
+    /// ```
+    fn is_closed(&self) -> bool;
+
+    /// Closes the pool and waits until every accepted job has finished.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping it leaves the pool closed and its jobs running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{Pool, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// pool.spawn(async {}).await.unwrap();
+    /// Pool::shutdown(&pool).await;
+    /// assert_eq!(Pool::metrics(&pool).completed, 1);
+    /// # }
+    /// ```
+    fn shutdown(&self) -> impl Future<Output = ()> + Send;
+
+    /// As [`shutdown`](Pool::shutdown), but aborts what is left after
+    /// `grace`; `true` if everything finished in time.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime with the time driver enabled.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped before the deadline, it aborts nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskpool::{BoundedSpawner, Pool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = BoundedSpawner::new(1);
+    /// let stuck = spawner.spawn(std::future::pending::<()>()).await.unwrap();
+    /// assert!(!Pool::shutdown_timeout(&spawner, Duration::from_millis(5)).await);
+    /// assert!(stuck.await.unwrap_err().is_cancelled());
+    /// # }
+    /// ```
+    fn shutdown_timeout(&self, grace: Duration) -> impl Future<Output = bool> + Send;
+
+    /// Closes the pool and aborts every job: queued ones never start,
+    /// running ones stop at their next `.await`. Does not wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{Pool, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let job = pool.spawn(std::future::pending::<()>()).await.unwrap();
+    /// Pool::abort_all(&pool);
+    /// Pool::wait(&pool).await;
+    /// assert!(job.await.unwrap_err().is_cancelled());
+    /// # }
+    /// ```
+    fn abort_all(&self);
+
+    /// Waits until the pool is closed and idle. Does not close it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only observes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{BoundedSpawner, Pool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = BoundedSpawner::new(1);
+    /// Pool::close(&spawner);
+    /// Pool::wait(&spawner).await;
+    /// # }
+    /// ```
+    fn wait(&self) -> impl Future<Output = ()> + Send;
+
+    /// A snapshot of the pool's gauges and counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{Pool, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(3);
+    /// assert_eq!(Pool::metrics(&pool).workers, 3);
+    /// # }
+    /// ```
+    fn metrics(&self) -> Metrics;
+
+    /// The pool's own `CancellationToken`, cancelled when it starts shutting
+    /// down; cancelling it closes the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{Pool, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let token = Pool::cancellation_token(&pool);
+    /// token.cancel();
+    /// assert!(Pool::is_closed(&pool));
+    /// # }
+    /// ```
+    fn cancellation_token(&self) -> CancellationToken;
+}
+
+impl<P: Pool + Clone + Sync> Pool for &P {
+    fn close(&self) -> bool {
+        (**self).close()
+    }
+
+    fn is_closed(&self) -> bool {
+        (**self).is_closed()
+    }
+
+    fn shutdown(&self) -> impl Future<Output = ()> + Send {
+        (**self).shutdown()
+    }
+
+    fn shutdown_timeout(&self, grace: Duration) -> impl Future<Output = bool> + Send {
+        (**self).shutdown_timeout(grace)
+    }
+
+    fn abort_all(&self) {
+        (**self).abort_all();
+    }
+
+    fn wait(&self) -> impl Future<Output = ()> + Send {
+        (**self).wait()
+    }
+
+    fn metrics(&self) -> Metrics {
+        (**self).metrics()
+    }
+
+    fn cancellation_token(&self) -> CancellationToken {
+        (**self).cancellation_token()
+    }
+}

@@ -1,0 +1,185 @@
+//! `reserve` and `reserve_owned`: the futures that wait for room.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use crate::admit::{self, Admit, Admitter, OwnedAdmitter, Refusal};
+use crate::error::SpawnError;
+use crate::permit::{OwnedSpawnPermit, SpawnPermit};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A reservation under way, for either kind of pool, borrowed or owned:
+/// first a look for free room, then, if there is none, a wait in line.
+struct Reserving<'a, A: Admit<'a>> {
+    admit: A,
+    wait: Option<BoxFuture<'a, Option<A::Room>>>,
+    done: bool,
+}
+
+impl<'a, A: Admit<'a>> Reserving<'a, A> {
+    fn new(admit: A) -> Reserving<'a, A> {
+        Reserving {
+            admit,
+            wait: None,
+            done: false,
+        }
+    }
+
+    /// `Ready(None)` if the pool is closed, or closes before room is free;
+    /// that counts in `rejected`.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<A::Room>> {
+        assert!(!self.done, "a reserve future polled after completion");
+        // Like tokio's own `Sender::send`, spend the task's coop budget: a
+        // loop of `spawn` calls that never has to wait still yields now and
+        // then, so it cannot starve the tasks queued behind it on its thread.
+        let coop = ready!(tokio::task::coop::poll_proceed(cx));
+        let room = match &mut self.wait {
+            Some(wait) => ready!(wait.as_mut().poll(cx)),
+            None => match admit::try_admit(&self.admit) {
+                Ok(room) => Some(room),
+                Err(Refusal::Closed) => None,
+                Err(Refusal::Full) => {
+                    let wait = self.wait.insert(self.admit.wait());
+                    ready!(wait.as_mut().poll(cx))
+                }
+            },
+        };
+        coop.made_progress();
+        self.done = true;
+        self.wait = None;
+        if room.is_none() {
+            self.admit.core().jobs.stats.rejected();
+        }
+        Poll::Ready(room)
+    }
+}
+
+/// The future returned by `reserve` (on [`WorkerPool`](crate::WorkerPool),
+/// [`BoundedSpawner`](crate::BoundedSpawner) and [`Spawn`](crate::Spawn)):
+/// waits for room for one job, and resolves to a [`SpawnPermit`] that holds
+/// it.
+///
+/// A named type, so that it can be kept in a struct and polled by hand (in
+/// a tower `Service`'s `poll_ready`, say). It is `Send`, and `Unpin`.
+///
+/// # Cancel safety
+///
+/// Cancel safe. Waiters get room in the order they started waiting (FIFO,
+/// together with submitters waiting in `spawn`); if this future is dropped
+/// before it completes, it gives up its place in line and holds no room:
+/// the pool is as if `reserve` had not been called.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Future;
+/// use std::pin::Pin;
+/// use std::task::{Context, Poll};
+/// use taskpool::{Reserve, SpawnError, SpawnPermit, WorkerPool};
+///
+/// /// Polls a reservation from poll-based code.
+/// struct Ready<'a>(Reserve<'a>);
+///
+/// impl<'a> Future for Ready<'a> {
+///     type Output = Result<SpawnPermit<'a>, SpawnError<()>>;
+///     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+///         Pin::new(&mut self.0).poll(cx)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = WorkerPool::new(2);
+/// let permit = Ready(pool.reserve()).await.unwrap();
+/// assert_eq!(permit.spawn(async { 5 }).await.unwrap(), 5);
+/// # }
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct Reserve<'a> {
+    inner: Reserving<'a, Admitter<'a>>,
+}
+
+impl<'a> Reserve<'a> {
+    pub(crate) fn new(admitter: Admitter<'a>) -> Reserve<'a> {
+        Reserve {
+            inner: Reserving::new(admitter),
+        }
+    }
+}
+
+impl<'a> Future for Reserve<'a> {
+    type Output = Result<SpawnPermit<'a>, SpawnError<()>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let room = ready!(self.inner.poll(cx));
+        Poll::Ready(room.map(SpawnPermit::new).ok_or(SpawnError::new(())))
+    }
+}
+
+impl fmt::Debug for Reserve<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reserve")
+            .field("waiting", &self.inner.wait.is_some())
+            .finish()
+    }
+}
+
+/// The future returned by `reserve_owned`: as [`Reserve`], but it owns a
+/// handle to the pool, so it (and the [`OwnedSpawnPermit`] it resolves to)
+/// is `'static` and can be moved into another task.
+///
+/// # Cancel safety
+///
+/// Cancel safe, as [`Reserve`]: dropped before it completes, it holds no
+/// room and no place in line.
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::BoundedSpawner;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let spawner = BoundedSpawner::new(4);
+/// let reserve = spawner.clone().reserve_owned();
+/// let handle = tokio::spawn(async move {
+///     let permit = reserve.await.expect("open");
+///     permit.spawn(async { "spawned from another task" })
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(handle.await.unwrap(), "spawned from another task");
+/// # }
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct ReserveOwned {
+    inner: Reserving<'static, OwnedAdmitter>,
+}
+
+impl ReserveOwned {
+    pub(crate) fn new(admitter: OwnedAdmitter) -> ReserveOwned {
+        ReserveOwned {
+            inner: Reserving::new(admitter),
+        }
+    }
+}
+
+impl Future for ReserveOwned {
+    type Output = Result<OwnedSpawnPermit, SpawnError<()>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let room = ready!(self.inner.poll(cx));
+        Poll::Ready(room.map(OwnedSpawnPermit::new).ok_or(SpawnError::new(())))
+    }
+}
+
+impl fmt::Debug for ReserveOwned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReserveOwned")
+            .field("waiting", &self.inner.wait.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,161 @@
+//! Submission, written once for both kinds of pool: `spawn` (reserve, then
+//! spawn with the permit), `try_spawn`, `try_reserve` and `blocking_spawn`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use crate::admit::{self, Admit, Admitter, OwnedAdmitter, Refusal};
+use crate::error::{SpawnError, TrySpawnError};
+use crate::join::JoinHandle;
+use crate::permit::{OwnedSpawnPermit, SpawnPermit};
+use crate::reserve::Reserve;
+
+/// The future returned by `spawn` (on [`WorkerPool`](crate::WorkerPool),
+/// [`BoundedSpawner`](crate::BoundedSpawner) and [`Spawn`](crate::Spawn)):
+/// waits for room, then submits the job, resolving to its [`JoinHandle`].
+///
+/// It is [`reserve`](crate::WorkerPool::reserve) followed by
+/// [`SpawnPermit::spawn`]: one admission path. A named type, so that it can
+/// be kept in a struct and polled by hand. It is `Send` when the job is,
+/// and `Unpin` (the job's future is not polled here, only carried).
+///
+/// # Cancel safety
+///
+/// Cancel safe. If this future is dropped before it completes (for
+/// example, it loses a `tokio::select!`), the job was not submitted and the
+/// user's future is dropped with it; the pool is as if the call had not
+/// been made. Waiting submitters get room in FIFO order.
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::{JoinHandle, Spawning, WorkerPool};
+///
+/// /// A submission kept in a struct, to be driven later.
+/// struct Pending<'a> {
+///     spawning: Spawning<'a, std::future::Ready<u32>>,
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = WorkerPool::new(1);
+/// let pending = Pending { spawning: pool.spawn(std::future::ready(3)) };
+/// let handle: JoinHandle<u32> = pending.spawning.await.unwrap();
+/// assert_eq!(handle.await.unwrap(), 3);
+/// # }
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct Spawning<'a, F> {
+    reserve: Reserve<'a>,
+    future: Option<F>,
+}
+
+impl<'a, F> Spawning<'a, F> {
+    pub(crate) fn new(admitter: Admitter<'a>, future: F) -> Spawning<'a, F> {
+        Spawning {
+            reserve: Reserve::new(admitter),
+            future: Some(future),
+        }
+    }
+}
+
+// The job's future is carried, never polled or pinned here.
+impl<F> Unpin for Spawning<'_, F> {}
+
+impl<F> Future for Spawning<'_, F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    type Output = Result<JoinHandle<F::Output>, SpawnError<F>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let reserved = ready!(Pin::new(&mut this.reserve).poll(cx));
+        let future = this
+            .future
+            .take()
+            .expect("a spawn future polled after completion");
+        Poll::Ready(match reserved {
+            Ok(permit) => Ok(permit.spawn(future)),
+            Err(_) => Err(SpawnError::new(future)),
+        })
+    }
+}
+
+impl<F> fmt::Debug for Spawning<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spawning")
+            .field("reserve", &self.reserve)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `try_reserve`: room now, or why not (counted in `rejected`).
+pub(crate) fn try_reserve(admitter: Admitter<'_>) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
+    counted(&admitter, admit::try_admit(&admitter)).map(SpawnPermit::new)
+}
+
+/// `try_reserve_owned`: as [`try_reserve`], owned.
+pub(crate) fn try_reserve_owned(
+    admitter: OwnedAdmitter,
+) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
+    counted(&admitter, admit::try_admit(&admitter)).map(OwnedSpawnPermit::new)
+}
+
+/// Counts a refusal in `rejected`, and says which it was.
+fn counted<'a, A: Admit<'a>, R>(
+    admit: &A,
+    room: Result<R, Refusal>,
+) -> Result<R, TrySpawnError<()>> {
+    room.map_err(|refusal| {
+        admit.core().jobs.stats.rejected();
+        match refusal {
+            Refusal::Full => TrySpawnError::Full(()),
+            Refusal::Closed => TrySpawnError::Closed(()),
+        }
+    })
+}
+
+/// `try_spawn`: `try_reserve`, then spawn, or hand the future back.
+pub(crate) fn try_spawn<F>(
+    admitter: Admitter<'_>,
+    future: F,
+) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match try_reserve(admitter) {
+        Ok(permit) => Ok(permit.spawn(future)),
+        Err(TrySpawnError::Full(())) => Err(TrySpawnError::Full(future)),
+        Err(TrySpawnError::Closed(())) => Err(TrySpawnError::Closed(future)),
+    }
+}
+
+/// `blocking_spawn`: `spawn`, with the thread blocked while it waits.
+#[track_caller]
+pub(crate) fn blocking_spawn<F>(
+    admitter: Admitter<'_>,
+    future: F,
+) -> Result<JoinHandle<F::Output>, SpawnError<F>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    assert_can_block();
+    futures::executor::block_on(Spawning::new(admitter, future))
+}
+
+/// Panics, at the caller's line, if blocking the current thread would stall a
+/// runtime: the same check, and the same message, as tokio's own
+/// `blocking_send` and `blocking_recv`.
+#[track_caller]
+fn assert_can_block() {
+    // `blocking_recv` makes tokio's check before it looks at the channel; on a
+    // closed channel it then returns at once.
+    let (_, rx) = tokio::sync::oneshot::channel::<()>();
+    let _ = rx.blocking_recv();
+}

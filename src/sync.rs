@@ -1,0 +1,26 @@
+//! The synchronisation primitives this crate orders itself (the job cell,
+//! the workers' dispatch, the counters, the lifecycle flags), swapped for
+//! loom's under `--cfg taskpool_loom` so that the models beside that code
+//! can check every interleaving of them.
+//!
+//! Nothing else lives here: the models themselves are `#[cfg(all(test,
+//! taskpool_loom))]` modules next to the code they check. `Arc` stays std's
+//! (loom's cannot hold a `dyn` value), and tokio's channel, semaphore,
+//! `Notify` and `CancellationToken` are tokio's, which loom does not model.
+
+#[cfg(taskpool_loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, fence};
+#[cfg(taskpool_loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+#[cfg(not(taskpool_loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, fence};
+#[cfg(not(taskpool_loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
+/// Locks `mutex`. No user code runs while any of this crate's locks is
+/// held, so none is ever poisoned by a user's panic; recover anyway rather
+/// than cascade one.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,264 @@
+//! The pool's shared state: its bounded queue, and how a job gets a slot in
+//! it and goes in.
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::mpsc::{self, OwnedPermit, Permit, error::SendError, error::TrySendError};
+
+use super::dispatch::Dispatch;
+use crate::admit::Refusal;
+use crate::backend::{Backend, Core};
+use crate::job::QueuedJob;
+use crate::join::JoinHandle;
+use crate::metrics::Metrics;
+use crate::sync::{AtomicBool, AtomicUsize, fence};
+
+/// Everything the pool's handles, its permits and its workers share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) core: Core,
+    tx: mpsc::Sender<QueuedJob>,
+    /// The receiver, shared by the workers, and their idle stack.
+    pub(super) queue: Dispatch<mpsc::Receiver<QueuedJob>>,
+    pub(crate) queue_capacity: usize,
+    /// The worker count asked for.
+    pub(super) workers: usize,
+    /// Workers whose task has not ended.
+    pub(super) live_workers: AtomicUsize,
+    /// Set by the last worker out: nobody takes jobs from the queue any
+    /// more, so whoever puts one in after that cancels it.
+    workers_gone: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn new(workers: usize, queue_capacity: usize, core: Core) -> Shared {
+        let (tx, rx) = mpsc::channel(queue_capacity);
+        let threads = core.runtime.metrics().num_workers();
+        Shared {
+            core,
+            tx,
+            queue: Dispatch::new(rx, workers, threads),
+            queue_capacity,
+            workers,
+            live_workers: AtomicUsize::new(0),
+            workers_gone: AtomicBool::new(false),
+        }
+    }
+
+    /// Jobs in the queue, and slots reserved by permits not yet used.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue_capacity - self.tx.capacity()
+    }
+
+    /// A slot if one is free right now.
+    pub(crate) fn try_admit(&self) -> Result<Slot<&Shared, Permit<'_, QueuedJob>>, Refusal> {
+        match self.tx.try_reserve() {
+            Ok(permit) => Ok(Slot::new(self, permit)),
+            Err(TrySendError::Full(())) => Err(Refusal::Full),
+            Err(TrySendError::Closed(())) => Err(Refusal::Closed),
+        }
+    }
+
+    /// [`try_admit`](Shared::try_admit), for an owned permit.
+    pub(crate) fn try_admit_owned(
+        self: &Arc<Shared>,
+    ) -> Result<Slot<Arc<Shared>, OwnedPermit<QueuedJob>>, Refusal> {
+        match self.tx.clone().try_reserve_owned() {
+            Ok(permit) => Ok(Slot::new(self.clone(), permit)),
+            Err(TrySendError::Full(_)) => Err(Refusal::Full),
+            Err(TrySendError::Closed(_)) => Err(Refusal::Closed),
+        }
+    }
+
+    /// Waits for a slot, after `try_admit` found none; see [`wait_for`].
+    pub(crate) fn wait_for_room(
+        &self,
+    ) -> impl Future<Output = Option<Slot<&Shared, Permit<'_, QueuedJob>>>> + Send {
+        wait_for(self, self.tx.reserve())
+    }
+
+    /// [`wait_for_room`](Shared::wait_for_room), for an owned permit.
+    pub(crate) fn wait_for_room_owned(
+        self: Arc<Shared>,
+    ) -> impl Future<Output = Option<Slot<Arc<Shared>, OwnedPermit<QueuedJob>>>> + Send {
+        let reserve = self.tx.clone().reserve_owned();
+        wait_for(self, reserve)
+    }
+
+    /// A job was just put in the queue: wake a worker for it, or, if the
+    /// workers are gone, cancel it.
+    fn job_queued(&self) {
+        self.queue.notify();
+        // Pairs with the fence in `workers_left`: either the last worker's
+        // drain sees this job, or this sees its flag (store-buffer pattern).
+        fence(Ordering::SeqCst);
+        if self.workers_gone.load(Ordering::Relaxed) {
+            self.drain();
+        }
+    }
+
+    /// A slot came back unused. Workers that found the closed queue empty
+    /// while this slot was reserved went back to sleep waiting to be told:
+    /// they only `try_recv` (tokio wakes a receiver waiting in `recv`, and
+    /// ours never does). Tell them, so they see the queue drained and exit.
+    /// (Found by the stress test: shutdown hung.)
+    fn slot_released(&self) {
+        if self.core.lifecycle.is_closed() {
+            self.queue.close(); // idempotent; wakes every sleeping worker
+        }
+    }
+
+    /// The last worker is exiting: nobody will take jobs any more. Refuse
+    /// new ones and cancel what is queued, now and whenever a permit taken
+    /// before puts one in.
+    pub(super) fn workers_left(&self) {
+        self.close();
+        self.workers_gone.store(true, Ordering::Relaxed);
+        // Pairs with the fence in `job_queued`.
+        fence(Ordering::SeqCst);
+        self.drain();
+    }
+
+    /// Cancels every queued job. The jobs are dropped (which cancels them)
+    /// outside the queue lock (`try_take` releases it), since that runs
+    /// their `Drop`.
+    fn drain(&self) {
+        while let Ok(Some(job)) = self.queue.try_take() {
+            drop(job);
+        }
+    }
+}
+
+impl Backend for Shared {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn on_close(&self) {
+        self.queue.close();
+    }
+
+    fn cancel_queued(&self) {
+        self.drain();
+    }
+
+    fn metrics(&self) -> Metrics {
+        self.core
+            .jobs
+            .stats
+            .snapshot(self.workers, self.queue_capacity, self.queued())
+    }
+}
+
+/// A reserved slot in the queue: a borrowed or an owned channel permit, and
+/// the pool it belongs to.
+///
+/// Dropped unused, it gives the slot back at once, which wakes the next
+/// waiting submitter (tokio's semaphore does that) and, after a close, the
+/// workers (see [`Shared::slot_released`]).
+#[derive(Debug)]
+pub(crate) struct Slot<S: Deref<Target = Shared>, P: SendJob> {
+    shared: S,
+    permit: Option<P>,
+}
+
+/// A channel permit of either kind.
+pub(crate) trait SendJob {
+    fn send(self, job: QueuedJob);
+}
+
+impl SendJob for Permit<'_, QueuedJob> {
+    fn send(self, job: QueuedJob) {
+        Permit::send(self, job);
+    }
+}
+
+impl SendJob for OwnedPermit<QueuedJob> {
+    fn send(self, job: QueuedJob) {
+        drop(OwnedPermit::send(self, job)); // hands back its sender clone
+    }
+}
+
+impl<S: Deref<Target = Shared>, P: SendJob> Slot<S, P> {
+    fn new(shared: S, permit: P) -> Slot<S, P> {
+        Slot {
+            shared,
+            permit: Some(permit),
+        }
+    }
+
+    /// Puts the job in the reserved slot, and wakes an idle worker if there
+    /// is one. A reserved slot is always received, even if the pool has
+    /// closed meanwhile.
+    pub(crate) fn spawn<F>(mut self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (job, cell) = QueuedJob::new(future, &self.shared.core.jobs);
+        let permit = self.permit.take();
+        debug_assert!(
+            permit.is_some(),
+            "a slot is used at most once: `spawn` takes it by value"
+        );
+        if let Some(permit) = permit {
+            permit.send(job);
+        }
+        self.shared.job_queued();
+        JoinHandle::new(cell)
+    }
+}
+
+impl<S: Deref<Target = Shared>, P: SendJob> Drop for Slot<S, P> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            drop(permit);
+            self.shared.slot_released();
+        }
+    }
+}
+
+/// Waits in `reserve` for a slot: in FIFO order, since tokio's semaphore is
+/// fair; dropping this future gives up the place in line, and nothing else.
+/// Closing the queue wakes it with an error (`close` does that at once; a
+/// cancelled parent token through the watcher task). A slot that frees up
+/// after a close is not taken: `None`.
+async fn wait_for<S, P>(
+    shared: S,
+    reserve: impl Future<Output = Result<P, SendError<()>>>,
+) -> Option<Slot<S, P>>
+where
+    S: Deref<Target = Shared>,
+    P: SendJob,
+{
+    // However this wait ends (refused, granted after a close, or dropped
+    // half-way), a slot the channel had set aside for it may have just come
+    // back: the workers may need telling.
+    let released = Released(&shared);
+    let permit = reserve.await;
+    std::mem::forget(released);
+    match permit {
+        Ok(permit) => {
+            let slot = Slot::new(shared, permit);
+            // A slot granted after a close is not used; dropping it tells the
+            // workers.
+            (!slot.shared.core.lifecycle.is_closed()).then_some(slot)
+        }
+        Err(SendError(())) => {
+            shared.slot_released();
+            None
+        }
+    }
+}
+
+/// Calls `slot_released` when dropped; see `wait_for`.
+struct Released<'a>(&'a Shared);
+
+impl Drop for Released<'_> {
+    fn drop(&mut self) {
+        self.0.slot_released();
+    }
+}

@@ -1,0 +1,71 @@
+//! One worker: a long-lived tokio task that runs the pool's jobs one at a
+//! time. How workers take jobs from the one queue, and sleep and wake, is in
+//! `dispatch.rs`; how a job is run, in the job's runner.
+
+use std::future::poll_fn;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::queue::Shared;
+use crate::abort::AbortWatch;
+
+/// A worker's own state, made when it starts (so a pool can start workers
+/// at any time) and dropped when its task ends, normally or because the
+/// runtime drops it, polled or not.
+pub(super) struct Worker {
+    shared: Arc<Shared>,
+    /// Its place in the dispatch.
+    index: usize,
+}
+
+impl Worker {
+    /// Starts a worker task on the pool's runtime.
+    pub(super) fn start(shared: &Arc<Shared>) {
+        // `Relaxed`: counted before the task exists, by whoever starts it;
+        // only the last decrement reads the count (see `Drop`).
+        shared.live_workers.fetch_add(1, Ordering::Relaxed);
+        let worker = Worker {
+            index: shared.queue.register(),
+            shared: shared.clone(),
+        };
+        let core = &shared.core;
+        core.lifecycle
+            .tracker()
+            .spawn_on(worker.run(), &core.runtime);
+    }
+
+    /// Takes jobs one at a time until the pool is closed and drained.
+    async fn run(self) {
+        let shared = &*self.shared;
+        // This worker's registration with `abort_all`, for all its jobs.
+        let mut watch = pin!(AbortWatch::default());
+        while let Some(job) = poll_fn(|cx| shared.queue.poll_next(self.index, cx)).await {
+            // `None`: aborted while it waited, and already finished.
+            if let Some(mut runner) = job.start() {
+                poll_fn(|cx| runner.as_mut().step(watch.as_mut(), cx)).await;
+            }
+        }
+    }
+}
+
+impl Drop for Worker {
+    /// If the runtime took the worker away mid-job, that job was cancelled
+    /// when its runner was dropped, just before this. The last worker out
+    /// also cancels whatever is left in the queue (and whatever a permit
+    /// puts in later), so no handle waits forever.
+    fn drop(&mut self) {
+        // `AcqRel`: the last worker must see every other worker's exit.
+        if self.shared.live_workers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.workers_left();
+        }
+    }
+}
+
+/// Closes the queue when the pool's token is cancelled by someone other than
+/// the pool itself (the parent token, or a user holding the pool's token), so
+/// that sleeping workers wake up, drain and exit.
+pub(super) async fn watch_token(shared: Arc<Shared>) {
+    shared.core.lifecycle.token().cancelled().await;
+    shared.queue.close();
+}
