@@ -14,7 +14,12 @@ use tokio::sync::futures::OwnedNotified;
 use crate::sync::AtomicBool;
 
 /// Raised once, by `abort_all`, and never lowered.
+///
+/// Every runner reads the flag before every poll, so it has a cache line
+/// pair of its own: beside the submitters' counters it would be invalidated
+/// by every `spawn`.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub(crate) struct AbortSignal {
     raised: AtomicBool,
     notify: Arc<Notify>,

@@ -142,6 +142,7 @@ impl Admit<'static> for OwnedAdmitter {
 impl Room<'_> {
     /// Starts the job in this room. Infallible: an admitted job is never
     /// lost (if its runner goes away, it is cancelled and its handle says so).
+    #[inline]
     pub(crate) fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -156,6 +157,7 @@ impl Room<'_> {
 
 impl OwnedRoom {
     /// See [`Room::spawn`].
+    #[inline]
     pub(crate) fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,

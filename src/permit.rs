@@ -66,6 +66,7 @@ impl<'a> SpawnPermit<'a> {
     /// assert_eq!(handle.await.unwrap(), 1);
     /// # }
     /// ```
+    #[inline]
     pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -126,6 +127,7 @@ impl OwnedSpawnPermit {
     /// assert_eq!(permit.spawn(async { 2 }).await.unwrap(), 2);
     /// # }
     /// ```
+    #[inline]
     pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,

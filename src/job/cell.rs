@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
 use super::context::JobContext;
-use super::runner::Step;
+use super::runner::{Runner, Step};
 use crate::error::{Failure, JoinError};
 use crate::id::{CurrentJob, JobId};
 use crate::metrics::Outcome;
@@ -60,7 +60,7 @@ struct State<T> {
 enum Stage<T> {
     /// A pool job in the queue: its runner, and the future in it, wait here
     /// so that an abort can drop them at once.
-    Queued(Pin<Box<dyn Step>>),
+    Queued(Pin<Box<dyn Attach<T>>>),
     /// The runner has the future: a worker took the job, or a spawner's
     /// task holds it.
     Running,
@@ -68,6 +68,11 @@ enum Stage<T> {
     Finished(Result<T, Failure>),
     /// The `JoinHandle` took the result.
     Consumed,
+}
+
+/// A queued job's runner, which gets its cell when a worker takes it.
+pub(crate) trait Attach<T>: Step {
+    fn attach(self: Pin<&mut Self>, cell: Arc<JobCell<T>>);
 }
 
 /// What a queue and an `AbortHandle` see of a job, whatever its output type.
@@ -80,9 +85,10 @@ pub(crate) trait AnyJob: Send + Sync + 'static {
     /// The job has produced its result (or its error).
     fn is_finished(&self) -> bool;
 
-    /// Takes a queued job's runner out; `None` if it was aborted meanwhile
-    /// (then it has already finished).
-    fn take_queued(&self) -> Option<Pin<Box<dyn Step>>>;
+    /// Takes a queued job's runner out, with this reference to the cell
+    /// moved into it; `None` if it was aborted meanwhile (then it has
+    /// already finished).
+    fn take_queued(self: Arc<Self>) -> Option<Pin<Box<dyn Step>>>;
 }
 
 impl<T> JobCell<T> {
@@ -90,13 +96,29 @@ impl<T> JobCell<T> {
     /// submitted, and set to run in a `job` span that is a child of the
     /// caller's current span.
     pub(crate) fn new(context: &Arc<JobContext>) -> Arc<JobCell<T>> {
+        JobCell::with_stage(context, Stage::Running)
+    }
+
+    /// A new, accepted pool job, its runner waiting in the cell until a
+    /// worker takes it; counted and set in its span as by `new`.
+    #[inline]
+    pub(crate) fn queued<F>(future: F, context: &Arc<JobContext>) -> Arc<JobCell<T>>
+    where
+        F: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        JobCell::with_stage(context, Stage::Queued(Box::pin(Runner::detached(future))))
+    }
+
+    #[inline]
+    fn with_stage(context: &Arc<JobContext>, stage: Stage<T>) -> Arc<JobCell<T>> {
         // Counted before the job can possibly finish, so `submitted` never
         // trails the outcome counters.
         context.stats.submitted();
         let id = JobId::next();
         Arc::new(JobCell {
             state: Mutex::new(State {
-                stage: Stage::Running,
+                stage,
                 join_waker: None,
                 run_waker: None,
             }),
@@ -105,13 +127,6 @@ impl<T> JobCell<T> {
             span: job_span(&context.name, id),
             context: context.clone(),
         })
-    }
-
-    /// Puts a pool job's runner in the cell until a worker takes it.
-    pub(crate) fn queue(&self, runner: Pin<Box<dyn Step>>) {
-        let mut state = lock(&self.state);
-        debug_assert!(matches!(state.stage, Stage::Running), "queued twice");
-        state.stage = Stage::Queued(runner);
     }
 
     pub(crate) fn id(&self) -> JobId {
@@ -204,11 +219,13 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
         self.aborted.store(true, Ordering::Relaxed);
         match mem::replace(&mut state.stage, Stage::Running) {
             Stage::Queued(runner) => {
-                // Never started: dropping its runner finishes it as
-                // cancelled, here and now (outside the lock), so its handle
-                // resolves without waiting for a worker to reach it.
+                // Never started: cancelled here and now, so its handle
+                // resolves without waiting for a worker to reach it. The
+                // runner has no cell while queued: the future is dropped
+                // (outside the lock) and the job finished right here.
                 drop(state);
-                drop(runner);
+                let dropped = self.enter(|| drop(runner));
+                self.finish(dropped.and(Err(Failure::Cancelled)), false);
             }
             Stage::Running => {
                 // The runner drops the future in its own context: when woken
@@ -230,10 +247,14 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
         )
     }
 
-    fn take_queued(&self) -> Option<Pin<Box<dyn Step>>> {
+    fn take_queued(self: Arc<Self>) -> Option<Pin<Box<dyn Step>>> {
         let mut state = lock(&self.state);
         match mem::replace(&mut state.stage, Stage::Running) {
-            Stage::Queued(runner) => Some(runner),
+            Stage::Queued(mut runner) => {
+                drop(state);
+                runner.as_mut().attach(self);
+                Some(runner)
+            }
             // Aborted while queued: already finished.
             done => {
                 state.stage = done;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::cell::{AnyJob, JobCell};
 use super::context::JobContext;
-use super::runner::{Runner, Step};
+use super::runner::Step;
 
 /// A pool job in the queue: its cell, which holds its runner until a
 /// worker takes it.
@@ -19,6 +19,7 @@ pub(crate) struct QueuedJob(Option<Arc<dyn AnyJob>>);
 impl QueuedJob {
     /// A new, accepted job (counted as submitted) for the queue, and its
     /// cell for the `JoinHandle`.
+    #[inline]
     pub(crate) fn new<F>(
         future: F,
         context: &Arc<JobContext>,
@@ -27,9 +28,7 @@ impl QueuedJob {
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let runner = Runner::new(future, context);
-        let cell = runner.cell().clone();
-        cell.queue(Box::pin(runner));
+        let cell = JobCell::queued(future, context);
         (QueuedJob(Some(cell.clone())), cell)
     }
 

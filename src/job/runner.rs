@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::cell::JobCell;
+use super::cell::{Attach, JobCell};
 use super::context::JobContext;
 use crate::abort::AbortWatch;
 use crate::error::Failure;
@@ -45,7 +45,11 @@ pin_project_lite::pin_project! {
     {
         #[pin]
         future: Option<F>,
-        cell: Arc<JobCell<F::Output>>,
+        // The job's cell. `None` only while a pool job waits in the queue:
+        // then the cell holds the runner, and hands it its own reference
+        // when a worker takes it (`attach`), so that queueing a job costs
+        // no lock and no extra reference count.
+        cell: Option<Arc<JobCell<F::Output>>>,
         // The job has been polled (it counts as running).
         started: bool,
     }
@@ -56,9 +60,11 @@ pin_project_lite::pin_project! {
     {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
-            if this.future.is_some() {
-                let result = this.cell.enter(|| this.future.set(None));
-                this.cell.finish(result.and(Err(Failure::Cancelled)), *this.started);
+            // Without a cell (dropped from the queue by an abort), the cell
+            // drops the runner in its own span and finishes itself.
+            if let (true, Some(cell)) = (this.future.is_some(), this.cell.as_deref()) {
+                let result = cell.enter(|| this.future.set(None));
+                cell.finish(result.and(Err(Failure::Cancelled)), *this.started);
             }
         }
     }
@@ -66,16 +72,29 @@ pin_project_lite::pin_project! {
 
 impl<F: Future> Runner<F> {
     /// A new, accepted job (counted as submitted), with its cell.
+    #[inline]
     pub(crate) fn new(future: F, context: &Arc<JobContext>) -> Runner<F> {
         Runner {
             future: Some(future),
-            cell: JobCell::new(context),
+            cell: Some(JobCell::new(context)),
+            started: false,
+        }
+    }
+
+    /// A runner for a pool job, to wait in its cell (see `JobCell::queued`).
+    #[inline]
+    pub(super) fn detached(future: F) -> Runner<F> {
+        Runner {
+            future: Some(future),
+            cell: None,
             started: false,
         }
     }
 
     pub(crate) fn cell(&self) -> &Arc<JobCell<F::Output>> {
-        &self.cell
+        self.cell
+            .as_ref()
+            .expect("a runner has its cell once it is out of the queue")
     }
 
     /// Polls the job once, or stops it if it was aborted. `Ready` once it
@@ -89,10 +108,13 @@ impl<F: Future> Runner<F> {
         cx: &mut Context<'_>,
     ) -> Poll<()> {
         let mut this = self.project();
-        let cell = &**this.cell;
         let Some(future) = this.future.as_mut().as_pin_mut() else {
             return Poll::Ready(());
         };
+        let cell = this
+            .cell
+            .as_deref()
+            .expect("a runner has its cell once it is out of the queue");
         let abort = &cell.context.abort;
         let result = if cell.is_aborted() || abort.is_raised() {
             Err(Failure::Cancelled)
@@ -127,5 +149,17 @@ where
 {
     fn step(self: Pin<&mut Self>, watch: Pin<&mut AbortWatch>, cx: &mut Context<'_>) -> Poll<()> {
         Runner::step(self, watch, cx)
+    }
+}
+
+impl<F> Attach<F::Output> for Runner<F>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    fn attach(self: Pin<&mut Self>, cell: Arc<JobCell<F::Output>>) {
+        let this = self.project();
+        debug_assert!(this.cell.is_none(), "attached twice");
+        *this.cell = Some(cell);
     }
 }

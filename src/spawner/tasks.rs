@@ -129,6 +129,7 @@ impl<S: Deref<Target = Shared>> Slot<S> {
     /// Spawns the job as a tokio task on the spawner's runtime. The permit
     /// rides with the job's future and is dropped right after it, on
     /// whatever path, before the handle resolves.
+    #[inline]
     pub(crate) fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,

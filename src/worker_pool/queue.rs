@@ -193,6 +193,7 @@ impl<S: Deref<Target = Shared>, P: SendJob> Slot<S, P> {
     /// Puts the job in the reserved slot, and wakes an idle worker if there
     /// is one. A reserved slot is always received, even if the pool has
     /// closed meanwhile.
+    #[inline]
     pub(crate) fn spawn<F>(mut self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
