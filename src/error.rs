@@ -238,10 +238,23 @@ impl From<JoinError> for std::io::Error {
     }
 }
 
-/// The job was not accepted because the pool is closed; the future is handed
-/// back.
+/// The job was not accepted, or no room was reserved, because the pool is
+/// closed (or closed while the call waited); the future is handed back.
 ///
-/// Returned by `spawn` and `blocking_spawn`. Its `Debug` does not need the
+/// Returned, holding the job's future `F`, by
+/// - `spawn` (as the output of its [`Spawning`](crate::Spawning) future) and
+///   `blocking_spawn`, on [`WorkerPool`](crate::WorkerPool::spawn),
+///   [`BoundedSpawner`](crate::BoundedSpawner::spawn) and
+///   [`Spawn`](crate::Spawn::spawn);
+///
+/// and, holding `()` (there is no job yet), by
+/// - `reserve` and `reserve_owned` (as the output of their
+///   [`Reserve`](crate::Reserve) and [`ReserveOwned`](crate::ReserveOwned)
+///   futures), on [`WorkerPool`](crate::WorkerPool::reserve),
+///   [`BoundedSpawner`](crate::BoundedSpawner::reserve) and
+///   [`Spawn`](crate::Spawn::reserve).
+///
+/// Each one counts in `metrics().rejected`. Its `Debug` does not need the
 /// future to be `Debug`.
 ///
 /// # Examples
@@ -258,6 +271,10 @@ impl From<JoinError> for std::io::Error {
 /// assert_eq!(err.to_string(), "pool is closed");
 /// // The job was not run; it can be run elsewhere.
 /// assert_eq!(err.into_inner().await, 42);
+///
+/// // A reservation on a closed pool fails the same way, holding `()`.
+/// let err = pool.reserve().await.unwrap_err();
+/// assert_eq!(err.to_string(), "pool is closed");
 /// # }
 /// ```
 pub struct SpawnError<F>(F);
@@ -301,7 +318,18 @@ impl<F> fmt::Display for SpawnError<F> {
 
 impl<F> std::error::Error for SpawnError<F> {}
 
-/// The job was not accepted by `try_spawn`; the future is handed back.
+/// No room right now, or the pool is closed: the job was not accepted, or no
+/// room was reserved; the future is handed back.
+///
+/// Returned, holding the job's future `F`, by `try_spawn` on
+/// [`WorkerPool`](crate::WorkerPool::try_spawn),
+/// [`BoundedSpawner`](crate::BoundedSpawner::try_spawn) and
+/// [`Spawn`](crate::Spawn::try_spawn); and, holding `()`, by `try_reserve`
+/// and `try_reserve_owned` on
+/// [`WorkerPool`](crate::WorkerPool::try_reserve),
+/// [`BoundedSpawner`](crate::BoundedSpawner::try_reserve) and
+/// [`Spawn`](crate::Spawn::try_reserve). None of them waits. Each one
+/// counts in `metrics().rejected`.
 ///
 /// Like tokio's `mpsc::error::TrySendError`, its `Debug` prints `Full(..)`
 /// or `Closed(..)` and does not need the future to be `Debug`.
@@ -323,8 +351,9 @@ impl<F> std::error::Error for SpawnError<F> {}
 /// # }
 /// ```
 pub enum TrySpawnError<F> {
-    /// No room right now: the queue is full (or, for a
-    /// [`BoundedSpawner`](crate::BoundedSpawner), every permit is taken).
+    /// No room right now: the queue is full, counting slots held by unused
+    /// permits (or, for a [`BoundedSpawner`](crate::BoundedSpawner), every
+    /// permit is taken).
     Full(F),
     /// The pool is closed and accepts no more jobs.
     Closed(F),
@@ -417,9 +446,14 @@ impl<F> From<SpawnError<F>> for TrySpawnError<F> {
     }
 }
 
-/// A builder was given a configuration that cannot work.
+/// A builder was given a configuration that cannot work, or was used
+/// outside a tokio runtime.
 ///
-/// Its `Display` says exactly what was wrong.
+/// Returned by [`PoolBuilder::build`](crate::PoolBuilder::build) and
+/// [`SpawnerBuilder::build`](crate::SpawnerBuilder::build). (The shortcuts
+/// [`WorkerPool::new`](crate::WorkerPool::new) and
+/// [`BoundedSpawner::new`](crate::BoundedSpawner::new) panic instead.) Its
+/// `Display` says exactly what was wrong.
 ///
 /// # Examples
 ///

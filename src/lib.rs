@@ -11,6 +11,10 @@
 //! - when the queue is full, [`WorkerPool::spawn`] waits (the producer is
 //!   pushed back instead of the pool growing) and [`WorkerPool::try_spawn`]
 //!   hands the job back;
+//! - [`WorkerPool::reserve`] takes the room first and returns a
+//!   [`SpawnPermit`], whose [`spawn`](SpawnPermit::spawn) cannot fail: the
+//!   way to read from a socket or a broker only when there is room for the
+//!   work (`spawn` is exactly `reserve`, then `permit.spawn`);
 //! - every accepted job runs exactly once, or its [`JoinHandle`] says why not
 //!   ([`JoinError`]: cancelled or panicked);
 //! - the pool shuts down gracefully through a
@@ -18,14 +22,21 @@
 //!
 //! For code that wants one tokio task per job, [`BoundedSpawner`] is the
 //! other half: `tokio::spawn` behind a semaphore, so at most `limit` of its
-//! tasks exist at once. Both share one vocabulary ([`JoinHandle`],
-//! [`JoinError`], [`SpawnError`], [`TrySpawnError`], [`Metrics`], the
-//! lifecycle methods) and the [`Spawn`] trait, so a service can take
-//! `impl Spawn` and choose by configuration.
+//! tasks exist at once; its permits are that semaphore's. Both share one
+//! vocabulary ([`JoinHandle`], [`JoinError`], [`JobId`], [`SpawnError`],
+//! [`TrySpawnError`], [`SpawnPermit`], [`Metrics`], the lifecycle methods)
+//! and two traits: [`Spawn`], what a producer needs (submit and reserve),
+//! and [`Pool`], `Spawn` plus what an owner needs (close, shut down, abort,
+//! wait, metrics). A service is generic over `impl Spawn` or `impl Pool` and
+//! chooses the kind by configuration, with no enum and no `dyn`.
 //!
 //! The API follows tokio's: `spawn` returns a [`JoinHandle`] that you await
 //! for the output, dropping it detaches the job, and errors hand your future
-//! back. Moving from `tokio::spawn`? See [`replacing_tokio_spawn`].
+//! back. `spawn` and `reserve` return named futures ([`Spawning`],
+//! [`Reserve`], [`ReserveOwned`]) that can be kept in a struct or polled by
+//! hand. Every job has a [`JobId`], unique in the process, like tokio's
+//! `task::Id`: [`JoinHandle::id`], [`JoinError::id`], and [`try_job_id`]
+//! inside the job. Moving from `tokio::spawn`? See [`replacing_tokio_spawn`].
 //!
 //! # Examples
 //!
@@ -107,10 +118,53 @@
 //! - **Panic isolation**: a job that panics fails its own handle
 //!   ([`JoinError::is_panic`]); the worker goes on with the next job, and a
 //!   spawner's permit comes back.
-//! - **Cancel safety**: `spawn` and awaiting `&mut JoinHandle` can lose a
-//!   `tokio::select!` without losing a job or a result.
-//! - **Tracing**: each job runs in a span `job{pool=…}`, a child of the span
-//!   that was current when it was submitted.
+//! - **Cancel safety**: `spawn`, `reserve` and awaiting `&mut JoinHandle`
+//!   can lose a `tokio::select!` without losing a job, room or a result.
+//! - **Permits**: a [`SpawnPermit`] holds room for one job; its `spawn`
+//!   cannot fail, and dropping it unused gives the room to the next waiter.
+//!   A permit taken before the pool closes still spawns, and `wait` and
+//!   `shutdown` wait for it.
+//! - **Tracing**: each job runs in a span `job{pool=…, id=…}`, a child of
+//!   the span that was current when it was submitted.
+//!
+//! # Memory ordering
+//!
+//! What a submitter and its job may rely on seeing of each other, with no
+//! synchronisation of their own. "A happens-before B" is meant as in the
+//! Rust (C++20) memory model: B sees every write made before A.
+//!
+//! - **Submitting happens-before the job's first poll.** Everything the
+//!   submitter did before calling `spawn`, `try_spawn`, `blocking_spawn` or
+//!   [`SpawnPermit::spawn`] happens-before the job's first poll, on
+//!   whichever thread that runs. For a [`WorkerPool`] the job goes through
+//!   its `tokio::sync::mpsc` queue, whose send is a release and a worker's
+//!   receive an acquire; for a [`BoundedSpawner`] it is tokio's own
+//!   guarantee that spawning a task happens-before the task's first poll.
+//!   Nothing orders the other way: on a multi-thread runtime the job may
+//!   start before `spawn` has returned to its caller.
+//! - **A job's effects happen-before its [`JoinHandle`] resolves.** The
+//!   runner drops the job's future first, then stores the result under the
+//!   job cell's lock; the handle takes the result under the same lock. So
+//!   everything the job did, its future's `Drop` included, happens-before
+//!   `handle.await` returns, and before `is_finished()` returns `true`,
+//!   whether the job completed, panicked or was cancelled.
+//! - **Room given back happens-before the next waiter gets it.** A permit
+//!   dropped unused (and, for a [`BoundedSpawner`], a job's permit, dropped
+//!   right after its future) returns its room to a tokio semaphore (for a
+//!   [`WorkerPool`], the one inside its channel), which hands it to the
+//!   first waiter in `reserve` or `spawn` and then wakes it: the drop
+//!   happens-before that waiter resumes with the room.
+//! - **An abort is seen by the job's next poll, or right after it.**
+//!   [`JoinHandle::abort`] and [`AbortHandle::abort`] set the job's flag
+//!   under its cell's lock. The runner reads the flag (relaxed) before each
+//!   poll, and again under the cell's lock after a poll that returned
+//!   `Pending`, where it also leaves the waker that `abort` wakes. So at
+//!   most one poll of the job starts after `abort` returns, and a job
+//!   sees an abort at the latest at its next `.await`; if that poll returns
+//!   `Ready`, the output wins. A pool job still queued is never polled: its
+//!   future is dropped by `abort` itself. `abort_all` works alike through
+//!   a pool-wide flag (a release store, acquire loads before each poll) and
+//!   a `tokio::sync::Notify` that wakes the jobs waiting at an `.await`.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,

@@ -117,3 +117,126 @@ impl Lifecycle {
         false
     }
 }
+
+/// Loom models of the lifecycle's own flags: `closed` (one `close` wins)
+/// and the handle count (one last handle). The token and the tracker are
+/// tokio-util's, which loom does not model; they are used as they are.
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use loom::sync::atomic::AtomicBool;
+    use loom::thread;
+
+    use super::Lifecycle;
+
+    /// Runs `f` under loom and reports how many interleavings it explored.
+    fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
+        let explored = Arc::new(AtomicUsize::new(0));
+        let counter = explored.clone();
+        loom::model(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            f();
+        });
+        eprintln!(
+            "loom: lifecycle::{name}: {} interleavings",
+            explored.load(Ordering::Relaxed)
+        );
+    }
+
+    /// Two threads closing at once: exactly one `close` returns `true`, and
+    /// both see the pool closed afterwards.
+    #[test]
+    fn two_closes_race_to_one_winner() {
+        model("two_closes_race_to_one_winner", || {
+            let lifecycle = Arc::new(Lifecycle::new(None));
+            let other = lifecycle.clone();
+            let closer = thread::spawn(move || {
+                let won = other.close();
+                assert!(other.is_closed());
+                won
+            });
+            let won = lifecycle.close();
+            assert!(lifecycle.is_closed());
+            let other_won = closer.join().unwrap();
+            assert!(won != other_won, "both or neither closed: {won}");
+            assert!(!lifecycle.close(), "a third close won");
+        });
+    }
+
+    /// A close racing a user's cancel of the shared token: at most one
+    /// `close` returns `true` (none if the cancel came first), and the pool
+    /// is closed afterwards either way.
+    #[test]
+    fn a_close_racing_a_cancel_of_the_shared_token() {
+        model("a_close_racing_a_cancel_of_the_shared_token", || {
+            let lifecycle = Arc::new(Lifecycle::new(None));
+            let token = lifecycle.share_token();
+            let canceller = thread::spawn(move || token.cancel());
+            let other = lifecycle.clone();
+            let closer = thread::spawn(move || other.close());
+            let won = lifecycle.close();
+            let other_won = closer.join().unwrap();
+            canceller.join().unwrap();
+            assert!(!(won && other_won), "two closes won");
+            assert!(lifecycle.is_closed());
+        });
+    }
+
+    /// Handles cloned and dropped on three threads at once, one clone made
+    /// while the others are being dropped: exactly one drop is the last
+    /// (`handle_dropped` returns `true`), it sees what every other handle
+    /// did before its drop (the `AcqRel` of the count, as in `Arc::drop`),
+    /// and its `close` wins.
+    #[test]
+    fn clones_and_drops_race_to_one_last_handle() {
+        model("clones_and_drops_race_to_one_last_handle", || {
+            let lifecycle = Arc::new(Lifecycle::new(None));
+            // What each thread did with its handles, written `Relaxed`
+            // before it drops them: only the count orders these writes
+            // before the last drop.
+            let used: Arc<[AtomicBool; 3]> =
+                Arc::new(std::array::from_fn(|_| AtomicBool::new(false)));
+            let last = {
+                let (lifecycle, used) = (lifecycle.clone(), used.clone());
+                move |me: usize| {
+                    used[me].store(true, Ordering::Relaxed);
+                    if lifecycle.handle_dropped() {
+                        for (i, flag) in used.iter().enumerate() {
+                            assert!(flag.load(Ordering::Relaxed), "handle {i}'s use not seen");
+                        }
+                        assert!(lifecycle.close(), "the last handle's close lost");
+                        true
+                    } else {
+                        false
+                    }
+                }
+            };
+            // Two clones, made here and handed to two threads.
+            lifecycle.handle_cloned();
+            lifecycle.handle_cloned();
+            let threads: Vec<_> = (1..3)
+                .map(|me| {
+                    let (lifecycle, last) = (lifecycle.clone(), last.clone());
+                    thread::spawn(move || {
+                        let mut lasts = 0;
+                        if me == 1 {
+                            // A clone of this thread's handle, while the
+                            // others may be dropping theirs.
+                            lifecycle.handle_cloned();
+                            lasts += usize::from(last(me));
+                        }
+                        lasts + usize::from(last(me))
+                    })
+                })
+                .collect();
+            let mut lasts = usize::from(last(0));
+            for t in threads {
+                lasts += t.join().unwrap();
+            }
+            assert_eq!(lasts, 1, "{lasts} last handles");
+            assert!(lifecycle.is_closed());
+        });
+    }
+}

@@ -58,7 +58,8 @@ pub struct Metrics {
     pub panicked: u64,
     /// Jobs cancelled before producing output: aborted, or dropped unrun.
     pub cancelled: u64,
-    /// Submissions refused: the pool was closed, or `try_spawn` found no room.
+    /// Submissions and reservations refused: the pool was closed, or
+    /// `try_spawn` / `try_reserve` found no room.
     pub rejected: u64,
 }
 

@@ -11,6 +11,11 @@ fn send<T: Send>(_: &T) {}
 fn send_sync<T: Send + Sync>() {}
 fn send_sync_static<T: Send + Sync + 'static>() {}
 fn unpin<T: Unpin>() {}
+fn send_unpin<T: Send + Unpin>(_: &T) {}
+fn send_unpin_static<T: Send + Unpin + 'static>(_: &T) {}
+fn send_sync_copy<T: Send + Sync + Copy>() {}
+fn send_only<T: Send>() {}
+fn send_static<T: Send + 'static>() {}
 
 #[test]
 fn public_types_are_send_and_sync() {
@@ -27,6 +32,97 @@ fn public_types_are_send_and_sync() {
     unpin::<JoinHandle<Cell<u8>>>();
     send_sync::<SpawnError<std::future::Ready<()>>>();
     send_sync::<TrySpawnError<std::future::Ready<()>>>();
+}
+
+#[test]
+fn v2_public_types_are_send_sync_unpin() {
+    send_sync_copy::<JobId>();
+    send_sync_static::<JobId>();
+    send_only::<SpawnPermit<'static>>();
+    send_static::<OwnedSpawnPermit>();
+    // `Spawning` is `Unpin` even when the job's future is not: it only
+    // carries it.
+    unpin::<Spawning<'static, std::future::Pending<()>>>();
+    unpin::<Spawning<'static, std::marker::PhantomPinned>>();
+    send_only::<Spawning<'static, std::future::Ready<()>>>();
+    unpin::<Reserve<'static>>();
+    send_only::<Reserve<'static>>();
+    unpin::<ReserveOwned>();
+    send_static::<ReserveOwned>();
+    send_sync::<SpawnError<()>>();
+    send_sync::<TrySpawnError<()>>();
+}
+
+/// Never called: it only has to compile. The named futures of API v2, from
+/// both types, inherent and through the traits (also for a reference).
+fn v2_futures_are_send_and_unpin(pool: &WorkerPool, spawner: &BoundedSpawner) {
+    // A `!Unpin` job (an `async` block) still gives an `Unpin` future.
+    send_unpin(&pool.spawn(async {}));
+    send_unpin(&spawner.spawn(async {}));
+    send_unpin(&Spawn::spawn(&pool, async {}));
+    send_unpin(&Spawn::spawn(&spawner, async {}));
+    let _: &Spawning<'_, _> = &pool.spawn(async {});
+
+    send_unpin(&pool.reserve());
+    send_unpin(&spawner.reserve());
+    send_unpin(&Spawn::reserve(pool));
+    send_unpin(&Spawn::reserve(&spawner));
+    let _: Reserve<'_> = pool.reserve();
+
+    send_unpin_static(&pool.clone().reserve_owned());
+    send_unpin_static(&spawner.clone().reserve_owned());
+    send_unpin_static(&Spawn::reserve_owned(pool));
+    send_unpin_static(&Spawn::reserve_owned(spawner));
+    let _: ReserveOwned = pool.clone().reserve_owned();
+
+    // The permits, and what spawning with them gives.
+    send(&pool.try_reserve());
+    send(&spawner.try_reserve());
+    send(&pool.clone().try_reserve_owned());
+    send(&spawner.clone().try_reserve_owned());
+    let permit: SpawnPermit<'_> = pool.try_reserve().unwrap();
+    send(&permit);
+    let handle: JoinHandle<u8> = permit.spawn(async { 1 });
+    send(&handle);
+    let owned: OwnedSpawnPermit = spawner.clone().try_reserve_owned().unwrap();
+    send(&owned);
+    send(&owned.spawn(async { Cell::new(1) }));
+
+    // The `Pool` trait's futures, by value and by reference.
+    send(&Pool::shutdown(pool));
+    send(&Pool::shutdown(&spawner));
+    send(&Pool::wait(&pool));
+    send(&Pool::shutdown_timeout(spawner, std::time::Duration::ZERO));
+}
+
+/// Generic code can rely on the futures of `Spawn` and `Pool` being `Send`
+/// and `Unpin`, whatever the type, and on `reserve_owned` being `'static`.
+fn generic_v2_futures_are_send_and_unpin<P: Pool + Clone + Sync>(p: &P) {
+    send_unpin(&p.spawn(async {}));
+    send_unpin(&p.reserve());
+    send_unpin_static(&p.clone().reserve_owned());
+    send(&p.shutdown());
+    send(&p.shutdown_timeout(std::time::Duration::ZERO));
+    send(&p.wait());
+}
+
+/// A permit moves into a `tokio::spawn`ed task, which needs `Send + 'static`.
+#[tokio::test]
+async fn an_owned_permit_and_its_future_cross_tasks() {
+    let spawner = BoundedSpawner::new(1);
+    let reserve = spawner.clone().reserve_owned();
+    let (permit_tx, permit_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let permit = reserve.await.unwrap();
+        tokio::task::yield_now().await;
+        // And the permit moves on, to another task again.
+        permit_tx.send(permit).unwrap();
+    });
+    let permit = permit_rx.await.unwrap();
+    task.await.unwrap();
+    let handle = permit.spawn(async { 3u8 });
+    assert_eq!(handle.id(), handle.abort_handle().id());
+    assert_eq!(handle.await.unwrap(), 3);
 }
 
 /// Never called: it only has to compile.

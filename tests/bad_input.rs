@@ -283,6 +283,19 @@ async fn closed_table<S: Pool + Clone + Send + Sync + 'static>(
         .await
         .unwrap();
         row("blocking_spawn", "pool is closed", blocking);
+        let err = support::watchdog(pool.reserve()).await.unwrap_err();
+        row("reserve", "pool is closed", err.to_string());
+        let err = pool.try_reserve().unwrap_err();
+        row("try_reserve", "Closed(..)", format!("{err:?}"));
+        let err = support::watchdog(pool.clone().reserve_owned())
+            .await
+            .unwrap_err();
+        row("reserve_owned", "pool is closed", err.to_string());
+        let err = pool.clone().try_reserve_owned().unwrap_err();
+        row("try_reserve_owned", "Closed(..)", format!("{err:?}"));
+        // Through a reference too: `&S` clones the handle it refers to.
+        let err = taskpool::Spawn::try_reserve_owned(&pool).unwrap_err();
+        row("&try_reserve_owned", "Closed(..)", format!("{err:?}"));
         support::watchdog(pool.wait()).await;
         row("wait", "returns", "returns".to_owned());
         let drained =
@@ -292,7 +305,7 @@ async fn closed_table<S: Pool + Clone + Send + Sync + 'static>(
         let m = pool.metrics();
         row(
             "metrics",
-            "rejected 3, submitted 0",
+            "rejected 8, submitted 0",
             format!("rejected {}, submitted {}", m.rejected, m.submitted),
         );
     }
@@ -328,7 +341,7 @@ async fn every_method_on_a_closed_pool() {
         wrong.is_empty(),
         "cases that said the wrong thing: {wrong:#?}"
     );
-    assert_eq!(table.len(), 2 * 6 * 9);
+    assert_eq!(table.len(), 2 * 6 * 14);
 }
 
 /// A job that submits to its own full pool: `try_spawn` says `Full` at once

@@ -4,6 +4,12 @@
 //! every step the metrics must match the model; at the end every handle's
 //! outcome must match too.
 //!
+//! Permits are part of it: a held permit (from `reserve`, `try_reserve`,
+//! `reserve_owned` or `try_reserve_owned`) occupies one unit of room (a
+//! queue slot of the pool, shown in `queued`; a permit of the spawner, shown
+//! in `running`) until it is dropped or spawns its job, which it may do after
+//! a close.
+//!
 //! "Settling" after a step is `tokio::time::sleep(1 ms)` on the paused clock:
 //! it returns only once every other task is idle (the clock auto-advances
 //! only then), so it waits for the pool to finish reacting, deterministically.
@@ -12,7 +18,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use taskpool::{BoundedSpawner, JoinError, JoinHandle, Metrics, WorkerPool};
+use taskpool::{
+    BoundedSpawner, JoinError, JoinHandle, Metrics, OwnedSpawnPermit, SpawnPermit, WorkerPool,
+};
 use tokio::sync::oneshot;
 use tokio_test::assert_pending;
 
@@ -44,6 +52,15 @@ enum Op {
     Close,
     ShutdownTimeout,
     AbortAll,
+    /// `reserve` (`true`: `reserve_owned`), awaited if there is room or the
+    /// pool is closed; polled once and dropped if it would wait.
+    Reserve(bool),
+    /// `try_reserve` (`true`: `try_reserve_owned`).
+    TryReserve(bool),
+    /// Drop the held permit with this index (modulo the permits held).
+    DropPermit(usize),
+    /// Spawn a job with the held permit with this index.
+    UsePermit(usize, Kind),
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -65,6 +82,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Close),
         1 => Just(Op::ShutdownTimeout),
         1 => Just(Op::AbortAll),
+        3 => any::<bool>().prop_map(Op::Reserve),
+        2 => any::<bool>().prop_map(Op::TryReserve),
+        2 => any::<usize>().prop_map(Op::DropPermit),
+        3 => (any::<usize>(), kind()).prop_map(|(i, k)| Op::UsePermit(i, k)),
     ]
 }
 
@@ -98,15 +119,20 @@ struct Model {
     queue: VecDeque<usize>,
     running: Vec<usize>,
     closed: bool,
+    /// `abort_all` has run: a job a permit spawns after it is cancelled
+    /// unpolled.
+    aborted: bool,
+    /// Permits held, each one unit of room.
+    permits: usize,
     rejected: u64,
 }
 
 impl Model {
     fn capacity_free(&self) -> bool {
         if self.spawner {
-            self.running.len() < WORKERS
+            self.running.len() + self.permits < WORKERS
         } else {
-            self.queue.len() < QUEUE
+            self.queue.len() + self.permits < QUEUE
         }
     }
 
@@ -153,7 +179,9 @@ impl Model {
             released: false,
             state: State::Queued,
         });
-        if self.spawner {
+        if self.aborted {
+            self.jobs[id].state = State::Done(Fate::Cancelled);
+        } else if self.spawner {
             self.start(id);
         } else {
             self.queue.push_back(id);
@@ -176,6 +204,7 @@ impl Model {
 
     fn abort_all(&mut self) {
         self.closed = true;
+        self.aborted = true;
         for id in 0..self.jobs.len() {
             self.abort(id);
         }
@@ -195,8 +224,12 @@ impl Model {
             count(|f| *f == Fate::Panicked),
             count(|f| *f == Fate::Cancelled),
             self.rejected,
-            self.running.len(),
-            if self.spawner { 0 } else { self.queue.len() },
+            self.running.len() + if self.spawner { self.permits } else { 0 },
+            if self.spawner {
+                0
+            } else {
+                self.queue.len() + self.permits
+            },
         )
     }
 }
@@ -211,6 +244,12 @@ fn real_metrics(m: Metrics) -> (u64, u64, u64, u64, u64, usize, usize) {
         m.running,
         m.queued,
     )
+}
+
+/// A held permit of either kind.
+enum Permit<'a> {
+    Borrowed(SpawnPermit<'a>),
+    Owned(OwnedSpawnPermit),
 }
 
 async fn settle() {
@@ -259,6 +298,7 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
     };
     let mut handles: Vec<Option<JoinHandle<u8>>> = Vec::new();
     let mut gates: Vec<Option<oneshot::Sender<()>>> = Vec::new();
+    let mut permits: Vec<Option<Permit<'_>>> = Vec::new();
     let n = |i: usize, len: usize| (len > 0).then(|| i % len);
 
     for op in ops {
@@ -324,6 +364,10 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
                 model.closed = true;
             }
             Op::ShutdownTimeout => {
+                // A held permit keeps `shutdown_timeout` waiting past its
+                // grace (see `tests/permits.rs`): give them back first.
+                permits.clear();
+                model.permits = 0;
                 model.closed = true;
                 model.settle();
                 let stuck = !model.running.is_empty() || !model.queue.is_empty();
@@ -335,6 +379,73 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
                 subject.abort_all();
                 model.abort_all();
             }
+            Op::Reserve(owned) | Op::TryReserve(owned) => {
+                let accept = !model.closed && model.capacity_free();
+                let result = if matches!(op, Op::TryReserve(_)) {
+                    if owned {
+                        subject.clone().try_reserve_owned().map(Permit::Owned)
+                    } else {
+                        subject.try_reserve().map(Permit::Borrowed)
+                    }
+                    .map_err(|e| e.is_full())
+                } else if accept || model.closed {
+                    if owned {
+                        subject.clone().reserve_owned().await.map(Permit::Owned)
+                    } else {
+                        subject.reserve().await.map(Permit::Borrowed)
+                    }
+                    .map_err(|_| false)
+                } else {
+                    // Full: `reserve` waits. Poll it once, then drop it: it
+                    // is cancel safe, so nothing may change.
+                    if owned {
+                        let mut waiting = tokio_test::task::spawn(subject.clone().reserve_owned());
+                        assert_pending!(waiting.poll());
+                    } else {
+                        let mut waiting = tokio_test::task::spawn(subject.reserve());
+                        assert_pending!(waiting.poll());
+                    }
+                    settle().await;
+                    assert_eq!(real_metrics(subject.metrics()), model.metrics());
+                    continue;
+                };
+                match result {
+                    Ok(permit) => {
+                        assert!(accept, "granted room the model refuses: {model:?}");
+                        model.permits += 1;
+                        permits.push(Some(permit));
+                    }
+                    Err(full) => {
+                        assert!(!accept, "refused room the model grants: {model:?}");
+                        assert_eq!(full, !model.closed, "Full vs Closed");
+                        model.rejected += 1;
+                    }
+                }
+            }
+            Op::DropPermit(i) => {
+                if let Some(i) = n(i, permits.len()) {
+                    if permits[i].take().is_some() {
+                        model.permits -= 1;
+                    }
+                }
+            }
+            Op::UsePermit(i, kind) => {
+                if let Some(i) = n(i, permits.len()) {
+                    if let Some(permit) = permits[i].take() {
+                        let (future, gate) = job(kind);
+                        let handle = match permit {
+                            Permit::Borrowed(p) => p.spawn(future),
+                            Permit::Owned(p) => p.spawn(future),
+                        };
+                        // The room was the permit's: the job is accepted,
+                        // even after a close.
+                        model.permits -= 1;
+                        model.submit(kind);
+                        handles.push(Some(handle));
+                        gates.push(gate);
+                    }
+                }
+            }
         }
         model.settle();
         settle().await;
@@ -343,7 +454,10 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
         assert!(m.running <= WORKERS);
     }
 
-    // End: stop everything, then every held handle must match the model.
+    // End: give back the permits, stop everything, then every held handle
+    // must match the model.
+    drop(permits);
+    model.permits = 0;
     subject.abort_all();
     model.abort_all();
     settle().await;

@@ -4,6 +4,8 @@
 
 mod cell;
 mod context;
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests;
 mod queued;
 mod runner;
 

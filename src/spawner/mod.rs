@@ -120,7 +120,7 @@ impl BoundedSpawner {
 
     /// Waits for a permit, then spawns the job as a tokio task.
     ///
-    /// The job runs inside a `tracing` span `job{pool=…}`, a child of the
+    /// The job runs inside a `tracing` span `job{pool=…, id=…}`, a child of the
     /// span current here. Dropping the returned handle detaches the task.
     ///
     /// # Errors

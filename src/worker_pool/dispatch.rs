@@ -245,3 +245,266 @@ impl<S> Inner<S> {
         self.listed[index] = false;
     }
 }
+
+/// Loom models of the dispatch: the idle stack and its wake-up protocol (the
+/// real code above, over a loom-visible stand-in for the channel), and a
+/// worker taking a job while `abort_all` raises its flag and drains the
+/// queue.
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use std::collections::VecDeque;
+    use std::future::{Future, poll_fn};
+    use std::pin::{Pin, pin};
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+    use std::task::{Context, Poll};
+
+    use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
+    use loom::thread;
+
+    use super::{Dispatch, TryRecv};
+    use crate::abort::AbortWatch;
+    use crate::job::{JobContext, QueuedJob};
+    use crate::join::JoinHandle;
+
+    /// Runs `f` under loom and reports how many interleavings it explored.
+    fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
+        let explored = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = explored.clone();
+        loom::model(move || {
+            counter.fetch_add(1, Relaxed);
+            f();
+        });
+        eprintln!(
+            "loom: dispatch::{name}: {} interleavings",
+            explored.load(Relaxed)
+        );
+    }
+
+    /// A queue of numbers made of atomics, like the lock-free channel it
+    /// stands in for: a push publishes its slot with `Release`, a take reads
+    /// it with `Acquire`, and nothing else orders them. (A mutex here would
+    /// order everything and hide the race the fences exist for.) One
+    /// submitter; takes happen under the dispatch lock, one at a time.
+    #[derive(Debug)]
+    struct Numbers {
+        slots: [AtomicU32; 4],
+        tail: AtomicUsize,
+        closed: AtomicBool,
+    }
+
+    impl Numbers {
+        /// What a submitter does before `notify`: queue the item.
+        fn push(&self, n: u32) {
+            let at = self.tail.load(Relaxed);
+            self.slots[at].store(n, Release);
+            self.tail.store(at + 1, Release);
+        }
+    }
+
+    /// The receiving end of `Numbers`, owned by the dispatch.
+    #[derive(Debug)]
+    struct NumberSource {
+        queue: Arc<Numbers>,
+        head: usize,
+    }
+
+    impl TryRecv for NumberSource {
+        type Item = u32;
+
+        fn try_take(&mut self) -> Result<Option<u32>, ()> {
+            // Read `closed` first: if it is set, every push came before it.
+            let closed = self.queue.closed.load(Acquire);
+            if self.head < self.queue.tail.load(Acquire) {
+                let n = self.queue.slots[self.head].load(Acquire);
+                self.head += 1;
+                return Ok(Some(n));
+            }
+            if closed { Err(()) } else { Ok(None) }
+        }
+
+        fn has_more(&self) -> bool {
+            self.head < self.queue.tail.load(Acquire)
+        }
+
+        fn close(&mut self) {
+            self.queue.closed.store(true, Release);
+        }
+    }
+
+    /// `workers` workers take items until the queue is closed; a submitter
+    /// queues `items` items and waits until every one has been taken, and only
+    /// then closes (closing wakes every sleeper, which would hide a lost
+    /// wake-up). A lost wake-up leaves a worker asleep with an item queued and
+    /// the submitter waiting, which loom reports as a deadlock. Every item must
+    /// be taken exactly once.
+    fn workers_take_every_item(name: &str, workers: usize, threads: usize, items: u32) {
+        model(name, move || {
+            let numbers = Arc::new(Numbers {
+                slots: std::array::from_fn(|_| AtomicU32::new(0)),
+                tail: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+            });
+            let source = NumberSource {
+                queue: numbers.clone(),
+                head: 0,
+            };
+            let dispatch = Arc::new(Dispatch::new(source, workers, threads));
+            let (taken_tx, taken_rx) = loom::sync::mpsc::channel();
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    // As `Worker::start`: registered by the starter.
+                    let index = dispatch.register();
+                    let (dispatch, taken_tx) = (dispatch.clone(), taken_tx.clone());
+                    thread::spawn(move || {
+                        while let Some(n) =
+                            loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx)))
+                        {
+                            taken_tx.send(n).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for n in 0..items {
+                numbers.push(n);
+                dispatch.notify();
+            }
+            let mut all: Vec<u32> = (0..items).map(|_| taken_rx.recv().unwrap()).collect();
+            dispatch.close();
+            for h in handles {
+                h.join().unwrap();
+            }
+            all.sort_unstable();
+            assert_eq!(all, (0..items).collect::<Vec<_>>());
+            assert!(taken_rx.try_recv().is_err(), "an item was taken twice");
+        });
+    }
+
+    #[test]
+    fn idle_workers_are_woken_for_every_item() {
+        // One runtime thread: at most one worker woken and not yet running, so
+        // the second item must reach a sleeper through the chain or the re-check.
+        workers_take_every_item("idle_workers_are_woken_for_every_item", 2, 1, 2);
+    }
+
+    #[test]
+    fn idle_workers_are_woken_for_every_item_with_two_threads() {
+        workers_take_every_item(
+            "idle_workers_are_woken_for_every_item_with_two_threads",
+            2,
+            2,
+            2,
+        );
+    }
+
+    /// Queued jobs, already in before the model starts; every access is under
+    /// the dispatch lock, so plain fields do.
+    #[derive(Debug)]
+    struct Jobs {
+        queue: VecDeque<QueuedJob>,
+        closed: bool,
+    }
+
+    impl TryRecv for Jobs {
+        type Item = QueuedJob;
+
+        fn try_take(&mut self) -> Result<Option<QueuedJob>, ()> {
+            match self.queue.pop_front() {
+                Some(job) => Ok(Some(job)),
+                None if self.closed => Err(()),
+                None => Ok(None),
+            }
+        }
+
+        fn has_more(&self) -> bool {
+            !self.queue.is_empty()
+        }
+
+        fn close(&mut self) {
+            self.closed = true;
+        }
+    }
+
+    /// Returns `Pending` once (waking itself), then its value: a job that yields.
+    struct YieldOnce(Option<u32>, bool);
+
+    impl Future for YieldOnce {
+        type Output = u32;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+            if !self.1 {
+                self.1 = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(self.0.take().expect("polled after completion"))
+        }
+    }
+
+    /// `abort_all` (raise the pool's flag, close the queue, drain it, as
+    /// `Backend::abort_all` does) racing a worker that takes the one queued
+    /// job and runs it as `Worker::run` does. The job is cancelled if the
+    /// drain gets it, or if the worker's runner sees the flag before the
+    /// poll or at the job's `.await`; it completes if the worker took it
+    /// and polled it to the end before seeing the flag. Both must be seen;
+    /// the job ends exactly once, the worker exits, and nothing is left.
+    ///
+    /// The signal's tokio `Notify` is not modelled; the job wakes itself, so
+    /// no interleaving depends on it.
+    #[test]
+    fn abort_all_racing_a_worker_taking_a_job() {
+        let seen = Arc::new([
+            std::sync::atomic::AtomicBool::new(false),
+            std::sync::atomic::AtomicBool::new(false),
+        ]);
+        let outcomes = seen.clone();
+        model("abort_all_racing_a_worker_taking_a_job", move || {
+            let context = Arc::new(JobContext::new("loom".into()));
+            let (job, cell) = QueuedJob::new(YieldOnce(Some(8), false), &context);
+            let handle = JoinHandle::new(cell);
+            let jobs = Jobs {
+                queue: VecDeque::from([job]),
+                closed: false,
+            };
+            let dispatch = Arc::new(Dispatch::new(jobs, 1, 1));
+            let index = dispatch.register();
+            let worker = {
+                let dispatch = dispatch.clone();
+                thread::spawn(move || {
+                    let mut watch = pin!(AbortWatch::default());
+                    while let Some(job) =
+                        loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx)))
+                    {
+                        if let Some(mut runner) = job.start() {
+                            loom::future::block_on(poll_fn(|cx| {
+                                runner.as_mut().step(watch.as_mut(), cx)
+                            }));
+                        }
+                    }
+                })
+            };
+            context.abort.raise();
+            dispatch.close();
+            while let Ok(Some(job)) = dispatch.try_take() {
+                drop(job);
+            }
+            match loom::future::block_on(handle) {
+                Ok(v) => {
+                    assert_eq!(v, 8);
+                    outcomes[0].store(true, Relaxed);
+                }
+                Err(e) => {
+                    assert!(e.is_cancelled());
+                    outcomes[1].store(true, Relaxed);
+                }
+            }
+            worker.join().unwrap();
+            assert!(matches!(dispatch.try_take(), Err(())), "a job was left");
+            let m = context.stats.snapshot(1, 1, 0);
+            assert_eq!(m.submitted, 1, "{m:?}");
+            assert_eq!(m.completed + m.panicked + m.cancelled, 1, "{m:?}");
+            assert_eq!(m.running, 0, "{m:?}");
+        });
+        assert!(seen[0].load(Relaxed), "completion never won");
+        assert!(seen[1].load(Relaxed), "abort_all never won");
+    }
+}
