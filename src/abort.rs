@@ -38,6 +38,20 @@ impl AbortSignal {
         // `Acquire`: pairs with the store in `raise`.
         self.raised.load(Ordering::Acquire)
     }
+
+    /// Resolves once the signal is raised.
+    pub(crate) async fn raised(&self) {
+        loop {
+            // A `Notified` receives every `notify_waiters` made after it was
+            // created, polled or not; it is created before the flag is read
+            // (the argument in `AbortWatch::register`).
+            let notified = self.notify.notified();
+            if self.is_raised() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 pin_project_lite::pin_project! {

@@ -75,6 +75,8 @@ pub(crate) trait Backend: Send + Sync + 'static {
         self.cancel_queued();
     }
 
+    /// Resolves once closed and idle: no job queued or running, and no
+    /// permit out, unless `abort_all` gave up on the permits.
     fn wait(&self) -> impl Future<Output = ()> + Send + '_ {
         self.core().lifecycle.wait()
     }
@@ -86,13 +88,17 @@ pub(crate) trait Backend: Send + Sync + 'static {
         }
     }
 
+    /// Waits up to `timeout` for idle, then calls `abort_all` and waits for
+    /// what it aborted. `true` if everything finished in time.
     fn shutdown_timeout(&self, timeout: Duration) -> impl Future<Output = bool> + Send + '_ {
         async move {
             self.close();
-            self.core()
-                .lifecycle
-                .wait_or_abort(timeout, || self.abort_all())
-                .await
+            if tokio::time::timeout(timeout, self.wait()).await.is_ok() {
+                return true;
+            }
+            self.abort_all();
+            self.wait().await;
+            false
         }
     }
 

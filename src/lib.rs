@@ -123,7 +123,8 @@
 //! - **Permits**: a [`SpawnPermit`] holds room for one job; its `spawn`
 //!   cannot fail, and dropping it unused gives the room to the next waiter.
 //!   A permit taken before the pool closes still spawns, and `wait` and
-//!   `shutdown` wait for it.
+//!   `shutdown` wait for it, until `abort_all` gives up on it (its job is
+//!   then cancelled unpolled).
 //! - **Tracing**: each job runs in a span `job{pool=…, id=…}`, a child of
 //!   the span that was current when it was submitted.
 //!
@@ -186,6 +187,8 @@ mod id;
 mod job;
 mod join;
 mod lifecycle;
+#[cfg(all(test, taskpool_loom))]
+mod loom_model;
 mod metrics;
 mod permit;
 mod pool;

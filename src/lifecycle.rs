@@ -2,7 +2,6 @@
 //! how it runs jobs.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -104,18 +103,6 @@ impl Lifecycle {
         self.tracker.close();
         self.tracker.wait().await;
     }
-
-    /// Waits up to `timeout` for idle, then calls `abort_all` and waits for
-    /// what it aborted. `true` if everything finished in time. The caller
-    /// has closed the pool.
-    pub(crate) async fn wait_or_abort(&self, timeout: Duration, abort_all: impl FnOnce()) -> bool {
-        if tokio::time::timeout(timeout, self.wait()).await.is_ok() {
-            return true;
-        }
-        abort_all();
-        self.wait().await;
-        false
-    }
 }
 
 /// Loom models of the lifecycle's own flags: `closed` (one `close` wins)
@@ -124,26 +111,13 @@ impl Lifecycle {
 #[cfg(all(test, taskpool_loom))]
 mod loom_tests {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
 
     use loom::sync::atomic::AtomicBool;
     use loom::thread;
 
     use super::Lifecycle;
-
-    /// Runs `f` under loom and reports how many interleavings it explored.
-    fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-        let explored = Arc::new(AtomicUsize::new(0));
-        let counter = explored.clone();
-        loom::model(move || {
-            counter.fetch_add(1, Ordering::Relaxed);
-            f();
-        });
-        eprintln!(
-            "loom: lifecycle::{name}: {} interleavings",
-            explored.load(Ordering::Relaxed)
-        );
-    }
+    use crate::loom_model::model;
 
     /// Two threads closing at once: exactly one `close` returns `true`, and
     /// both see the pool closed afterwards.

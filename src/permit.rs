@@ -18,8 +18,11 @@ use crate::join::JoinHandle;
 /// A permit taken before the pool closes still spawns, and its job runs,
 /// as a job accepted before the close does. Until it is used or dropped it
 /// counts as work in flight: `wait` and `shutdown` wait for it, as
-/// `tokio::sync::mpsc`'s receiver waits for outstanding permits. It does
-/// not keep the pool open: dropping the pool's last handle still closes it.
+/// `tokio::sync::mpsc`'s receiver waits for outstanding permits. After
+/// `abort_all` (which a `shutdown_timeout` deadline calls) they no longer
+/// do: the permit still spawns, and its job is cancelled at once, never
+/// polled. It does not keep the pool open: dropping the pool's last handle
+/// still closes it.
 ///
 /// # Examples
 ///

@@ -123,7 +123,8 @@ pub trait Pool: Spawn {
     fn shutdown_timeout(&self, grace: Duration) -> impl Future<Output = bool> + Send;
 
     /// Closes the pool and aborts every job: queued ones never start,
-    /// running ones stop at their next `.await`. Does not wait.
+    /// running ones stop at their next `.await`; a permit not yet used still
+    /// spawns, but its job is cancelled unpolled. Does not wait.
     ///
     /// # Examples
     ///

@@ -37,28 +37,6 @@ fn bounded_spawner() -> BoundedSpawner {
         .unwrap()
 }
 
-/// Runs each generic body against both kinds of pool, each by value and by
-/// reference, on both runtimes.
-macro_rules! for_both_types {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            async fn worker_pool() {
-                super::$name(super::worker_pool()).await;
-                let pool = super::worker_pool();
-                super::$name(&pool).await;
-            }
-
-            async fn bounded_spawner() {
-                super::$name(super::bounded_spawner()).await;
-                let spawner = super::bounded_spawner();
-                super::$name(&spawner).await;
-            }
-
-            crate::on_both_runtimes!(worker_pool, bounded_spawner);
-        }
-    )*};
-}
-
 /// As `for_both_types`, on a current-thread runtime whose clock is paused.
 macro_rules! for_both_types_paused {
     ($($name:ident),* $(,)?) => {$(
@@ -167,6 +145,7 @@ async fn shutdown_timeout_aborts_what_is_left(pool: impl Pool + Sync) {
 }
 
 for_both_types!(
+    by_value_and_reference:
     spawn_metrics_wait_and_shutdown,
     shutdown_waits_for_running_jobs,
     abort_all_stops_every_job,

@@ -44,24 +44,6 @@ fn bounded_spawner() -> BoundedSpawner {
         .unwrap()
 }
 
-/// Runs each generic test body against both kinds of pool, on both
-/// runtimes.
-macro_rules! for_both_types {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            async fn worker_pool() {
-                super::$name(super::worker_pool()).await
-            }
-
-            async fn bounded_spawner() {
-                super::$name(super::bounded_spawner()).await
-            }
-
-            crate::on_both_runtimes!(worker_pool, bounded_spawner);
-        }
-    )*};
-}
-
 /// Occupies every worker (pool) or `WORKERS` permits (spawner) with a
 /// started `Blocker`, leaving exactly `ROOM` units of room free.
 async fn busy<P: Pool + Clone + Send + Sync + 'static>(pool: &P) -> Vec<Blocker> {
@@ -474,13 +456,11 @@ async fn shutdown_timeout_gives_up_on_an_outstanding_permit<P: Pool>(pool: P) {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "known bug, issue 11 still open: shutdown_timeout waits for an unused permit after its deadline"]
 async fn shutdown_timeout_gives_up_on_an_outstanding_permit_worker_pool() {
     shutdown_timeout_gives_up_on_an_outstanding_permit(worker_pool()).await;
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "known bug, issue 11 still open: shutdown_timeout waits for an unused permit after its deadline"]
 async fn shutdown_timeout_gives_up_on_an_outstanding_permit_bounded_spawner() {
     shutdown_timeout_gives_up_on_an_outstanding_permit(bounded_spawner()).await;
 }
@@ -605,6 +585,7 @@ async fn rejected_counts_a_refused_try_reserve<P: Pool + Clone + Send + Sync + '
 }
 
 for_both_types!(
+    by_value:
     a_permit_holds_one_unit_of_room,
     waiters_are_admitted_in_fifo_order,
     a_finished_job_admits_the_next_waiter,

@@ -27,35 +27,7 @@ use loom::thread;
 use super::{JobContext, QueuedJob, Runner};
 use crate::abort::AbortWatch;
 use crate::join::{AbortHandle, JoinHandle};
-
-/// Runs `f` under loom and reports how many interleavings it explored.
-fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-    let explored = Arc::new(AtomicUsize::new(0));
-    let counter = explored.clone();
-    loom::model(move || {
-        counter.fetch_add(1, Ordering::Relaxed);
-        f();
-    });
-    eprintln!(
-        "loom: job::{name}: {} interleavings",
-        explored.load(Ordering::Relaxed)
-    );
-}
-
-/// Returns `Pending` once (waking itself), then its value: a job that yields.
-struct YieldOnce(Option<u32>, bool);
-
-impl Future for YieldOnce {
-    type Output = u32;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
-        if !self.1 {
-            self.1 = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        Poll::Ready(self.0.take().expect("polled after completion"))
-    }
-}
+use crate::loom_model::{YieldOnce, model};
 
 /// A future that counts how often it is polled.
 struct Polls<F>(F, Arc<AtomicUsize>);

@@ -409,7 +409,9 @@ impl BoundedSpawner {
 
     /// Closes the spawner and aborts every task it spawned at its next
     /// `.await`; submitters waiting for a permit get their future back.
-    /// Does not wait: follow it with [`wait`](BoundedSpawner::wait).
+    /// Does not wait: follow it with [`wait`](BoundedSpawner::wait). A
+    /// [permit](SpawnPermit) not yet used no longer holds up `wait`: it
+    /// still spawns, and its job is cancelled at once, never polled.
     ///
     /// # Examples
     ///

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::abort::AbortWatch;
@@ -26,6 +27,9 @@ pub(crate) struct Shared {
     pub(super) limit: usize,
     /// Submitters waiting for a permit.
     waiting: AtomicUsize,
+    /// Permits taken and not yet used or dropped: work in flight that
+    /// `wait` waits for, until `abort_all` gives up on it.
+    permits: TaskTracker,
 }
 
 impl Shared {
@@ -35,6 +39,7 @@ impl Shared {
             semaphore: Arc::new(Semaphore::new(limit)),
             limit,
             waiting: AtomicUsize::new(0),
+            permits: TaskTracker::new(),
         }
     }
 
@@ -88,6 +93,19 @@ impl Backend for Shared {
         metrics.running = self.running();
         metrics
     }
+
+    /// Permits first (each becomes a tracked task when it is used), then the
+    /// tasks. After `abort_all` an unused permit no longer counts: it still
+    /// spawns, and its job is cancelled at once.
+    async fn wait(&self) {
+        self.core.lifecycle.token().cancelled().await;
+        self.permits.close();
+        tokio::select! {
+            () = self.permits.wait() => {}
+            () = self.core.jobs.abort.raised() => {}
+        }
+        self.core.lifecycle.wait().await;
+    }
 }
 
 /// tokio's semaphore is fair: FIFO. Dropping `acquire_owned` gives up the
@@ -105,24 +123,25 @@ async fn wait_for<S: Deref<Target = Shared>>(shared: S) -> Option<Slot<S>> {
     Some(Slot::new(shared, permit?))
 }
 
-/// A taken permit, and the spawner it belongs to. It counts as a task of
-/// the spawner's tracker from the moment it is taken, so `wait` and
+/// A taken permit, and the spawner it belongs to. It counts in the
+/// spawner's permit tracker from the moment it is taken, so `wait` and
 /// `shutdown` wait for a permit that is yet to be used, as for the task it
 /// will start. Dropped unused, it gives the permit back at once.
 #[derive(Debug)]
 pub(crate) struct Slot<S> {
     shared: S,
     permit: OwnedSemaphorePermit,
-    tracked: TaskTrackerToken,
+    /// Counts the permit in `Shared::permits` until the slot is gone.
+    _counted: TaskTrackerToken,
 }
 
 impl<S: Deref<Target = Shared>> Slot<S> {
     fn new(shared: S, permit: OwnedSemaphorePermit) -> Slot<S> {
-        let tracked = shared.core.lifecycle.tracker().token();
+        let counted = shared.permits.token();
         Slot {
             shared,
             permit,
-            tracked,
+            _counted: counted,
         }
     }
 
@@ -144,10 +163,13 @@ impl<S: Deref<Target = Shared>> Slot<S> {
             &core.jobs,
         );
         let cell = runner.cell().clone();
+        // Tracked as a task before it stops counting as a permit (when
+        // `self._counted` drops, at the end of this call), so `wait` never
+        // sees neither.
         drop(core.runtime.spawn(SpawnedJob {
             runner,
             watch: AbortWatch::default(),
-            _tracked: self.tracked,
+            _tracked: core.lifecycle.tracker().token(),
         }));
         JoinHandle::new(cell)
     }

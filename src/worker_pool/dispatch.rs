@@ -94,6 +94,10 @@ struct Inner<S> {
     listed: Vec<bool>,
     /// `woken[i]`: worker `i` was taken off `idle` to run and has not polled.
     woken: Vec<bool>,
+    /// Set by [`Dispatch::abandon`]: a closed source that is empty for now
+    /// counts as drained, even if items may still come (slots reserved by
+    /// permits that are not used yet).
+    abandoned: bool,
 }
 
 impl<S: TryRecv> Dispatch<S> {
@@ -105,6 +109,7 @@ impl<S: TryRecv> Dispatch<S> {
                 idle: Vec::with_capacity(workers),
                 listed: Vec::with_capacity(workers),
                 woken: Vec::with_capacity(workers),
+                abandoned: false,
             }),
             idle_count: AtomicUsize::new(0),
             woken_count: AtomicUsize::new(0),
@@ -138,7 +143,11 @@ impl<S: TryRecv> Dispatch<S> {
             fence(Ordering::SeqCst);
         }
         loop {
-            match inner.source.try_take() {
+            let taken = match inner.source.try_take() {
+                Ok(None) if inner.abandoned => Err(()),
+                taken => taken,
+            };
+            match taken {
                 Ok(Some(item)) => {
                     if inner.listed[index] {
                         // Found work on the re-check below (or polled while
@@ -158,7 +167,7 @@ impl<S: TryRecv> Dispatch<S> {
                     return Poll::Ready(Some(item));
                 }
                 Err(()) => {
-                    // Closed and drained for good. Workers that went back to
+                    // Closed and drained for good (or abandoned). Workers that went back to
                     // sleep while a slot was still reserved were promised a
                     // wake-up for an item that is now never coming (or was
                     // taken by someone else): wake them all, so they see it.
@@ -211,8 +220,22 @@ impl<S: TryRecv> Dispatch<S> {
     /// Closes the source and wakes every sleeper, so that the workers drain
     /// what is left and exit. Idempotent.
     pub(crate) fn close(&self) {
+        self.shut(false);
+    }
+
+    /// As [`close`](Dispatch::close), and the workers stop waiting for items
+    /// that slots reserved before the close may still bring: they exit as
+    /// soon as the source is empty. For `abort_all`, after which such an
+    /// item is cancelled by whoever puts it in (see the queue's
+    /// `workers_left`).
+    pub(crate) fn abandon(&self) {
+        self.shut(true);
+    }
+
+    fn shut(&self, abandon: bool) {
         let sleepers = {
             let mut inner = self.lock();
+            inner.abandoned |= abandon;
             inner.source.close();
             self.take_sleepers(&mut inner)
         };
@@ -253,11 +276,10 @@ impl<S> Inner<S> {
 #[cfg(all(test, taskpool_loom))]
 mod loom_tests {
     use std::collections::VecDeque;
-    use std::future::{Future, poll_fn};
-    use std::pin::{Pin, pin};
+    use std::future::poll_fn;
+    use std::pin::pin;
     use std::sync::Arc;
     use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-    use std::task::{Context, Poll};
 
     use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
     use loom::thread;
@@ -266,20 +288,7 @@ mod loom_tests {
     use crate::abort::AbortWatch;
     use crate::job::{JobContext, QueuedJob};
     use crate::join::JoinHandle;
-
-    /// Runs `f` under loom and reports how many interleavings it explored.
-    fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-        let explored = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = explored.clone();
-        loom::model(move || {
-            counter.fetch_add(1, Relaxed);
-            f();
-        });
-        eprintln!(
-            "loom: dispatch::{name}: {} interleavings",
-            explored.load(Relaxed)
-        );
-    }
+    use crate::loom_model::{YieldOnce, model};
 
     /// A queue of numbers made of atomics, like the lock-free channel it
     /// stands in for: a push publishes its slot with `Release`, a take reads
@@ -425,22 +434,7 @@ mod loom_tests {
         }
     }
 
-    /// Returns `Pending` once (waking itself), then its value: a job that yields.
-    struct YieldOnce(Option<u32>, bool);
-
-    impl Future for YieldOnce {
-        type Output = u32;
-        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
-            if !self.1 {
-                self.1 = true;
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            Poll::Ready(self.0.take().expect("polled after completion"))
-        }
-    }
-
-    /// `abort_all` (raise the pool's flag, close the queue, drain it, as
+    /// `abort_all` (raise the pool's flag, close and abandon the queue, drain it, as
     /// `Backend::abort_all` does) racing a worker that takes the one queued
     /// job and runs it as `Worker::run` does. The job is cancelled if the
     /// drain gets it, or if the worker's runner sees the flag before the
@@ -484,6 +478,7 @@ mod loom_tests {
             };
             context.abort.raise();
             dispatch.close();
+            dispatch.abandon();
             while let Ok(Some(job)) = dispatch.try_take() {
                 drop(job);
             }

@@ -530,6 +530,10 @@ impl WorkerPool {
     /// it stops, like a tokio task that the scheduler is about to poll. A
     /// running job that never yields cannot be stopped, as in tokio.
     ///
+    /// A [permit](SpawnPermit) not yet used no longer holds up
+    /// [`wait`](WorkerPool::wait): it still spawns, and its job is cancelled
+    /// at once, never polled.
+    ///
     /// # Examples
     ///
     /// ```

@@ -142,6 +142,10 @@ impl Backend for Shared {
     }
 
     fn cancel_queued(&self) {
+        // Workers no longer wait for slots that permits hold: they exit once
+        // the queue is empty, and a job such a permit puts in later is
+        // cancelled (`job_queued` finds the workers gone).
+        self.queue.abandon();
         self.drain();
     }
 

@@ -131,6 +131,35 @@ macro_rules! on_both_runtimes {
     )*};
 }
 
+/// Runs each generic test body against both kinds of pool, as the test
+/// file's `worker_pool()` and `bounded_spawner()` build them, on both
+/// runtimes. `by_value_and_reference:` runs each body a second time through
+/// a reference to the pool (`Pool for &P`).
+#[macro_export]
+macro_rules! for_both_types {
+    (@run $name:ident, $make:ident, by_value) => {
+        super::$name(super::$make()).await
+    };
+    (@run $name:ident, $make:ident, by_value_and_reference) => {{
+        super::$name(super::$make()).await;
+        let pool = super::$make();
+        super::$name(&pool).await;
+    }};
+    ($mode:ident: $($name:ident),* $(,)?) => {$(
+        mod $name {
+            async fn worker_pool() {
+                $crate::for_both_types!(@run $name, worker_pool, $mode)
+            }
+
+            async fn bounded_spawner() {
+                $crate::for_both_types!(@run $name, bounded_spawner, $mode)
+            }
+
+            $crate::on_both_runtimes!(worker_pool, bounded_spawner);
+        }
+    )*};
+}
+
 /// Records span parentage and events, for the tracing tests.
 pub mod capture {
     use super::*;
