@@ -8,6 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use tokio::sync::mpsc::{OwnedPermit, Permit};
 
 use crate::backend::{Backend, Core};
@@ -101,10 +102,10 @@ impl<'a> Admit<'a> for Admitter<'a> {
     fn wait(&self) -> BoxFuture<'a, Option<Room<'a>>> {
         match *self {
             Admitter::Queue(shared) => {
-                Box::pin(async move { shared.wait_for_room().await.map(Room::Queue) })
+                Box::pin(shared.wait_for_room().map(|slot| slot.map(Room::Queue)))
             }
             Admitter::Tasks(shared) => {
-                Box::pin(async move { shared.wait_for_room().await.map(Room::Tasks) })
+                Box::pin(shared.wait_for_room().map(|slot| slot.map(Room::Tasks)))
             }
         }
     }
@@ -129,12 +130,16 @@ impl Admit<'static> for OwnedAdmitter {
 
     fn wait(&self) -> BoxFuture<'static, Option<OwnedRoom>> {
         match self.clone() {
-            OwnedAdmitter::Queue(shared) => {
-                Box::pin(async move { shared.wait_for_room_owned().await.map(OwnedRoom::Queue) })
-            }
-            OwnedAdmitter::Tasks(shared) => {
-                Box::pin(async move { shared.wait_for_room_owned().await.map(OwnedRoom::Tasks) })
-            }
+            OwnedAdmitter::Queue(shared) => Box::pin(
+                shared
+                    .wait_for_room_owned()
+                    .map(|slot| slot.map(OwnedRoom::Queue)),
+            ),
+            OwnedAdmitter::Tasks(shared) => Box::pin(
+                shared
+                    .wait_for_room_owned()
+                    .map(|slot| slot.map(OwnedRoom::Tasks)),
+            ),
         }
     }
 }

@@ -194,6 +194,9 @@ impl<S: TryRecv> Dispatch<S> {
 
     /// Called by a submitter right after it queued an item: wakes an idle
     /// worker if one sleeps and not enough are already on their way.
+    ///
+    /// Its first act is a `SeqCst` fence, which the queue's `job_queued`
+    /// counts on for its own store-buffer pairing.
     pub(crate) fn notify(&self) {
         // Pairs with the fences in `poll_next`.
         fence(Ordering::SeqCst);

@@ -3,8 +3,10 @@
 
 use std::future::Future;
 use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, ready};
 
 use tokio::sync::mpsc::{self, OwnedPermit, Permit, error::SendError, error::TrySendError};
 
@@ -73,11 +75,11 @@ impl Shared {
         }
     }
 
-    /// Waits for a slot, after `try_admit` found none; see [`wait_for`].
+    /// Waits for a slot, after `try_admit` found none; see [`WaitFor`].
     pub(crate) fn wait_for_room(
         &self,
     ) -> impl Future<Output = Option<Slot<&Shared, Permit<'_, QueuedJob>>>> + Send {
-        wait_for(self, self.tx.reserve())
+        WaitFor::new(self, self.tx.reserve())
     }
 
     /// [`wait_for_room`](Shared::wait_for_room), for an owned permit.
@@ -85,16 +87,18 @@ impl Shared {
         self: Arc<Shared>,
     ) -> impl Future<Output = Option<Slot<Arc<Shared>, OwnedPermit<QueuedJob>>>> + Send {
         let reserve = self.tx.clone().reserve_owned();
-        wait_for(self, reserve)
+        WaitFor::new(self, reserve)
     }
 
     /// A job was just put in the queue: wake a worker for it, or, if the
     /// workers are gone, cancel it.
     fn job_queued(&self) {
+        // `notify` makes a `SeqCst` fence before it reads anything. That
+        // fence, between the send and the load below, pairs with the one in
+        // `workers_left`: either the last worker's drain sees this job, or
+        // this load sees its flag (store-buffer pattern). One fence per job,
+        // not two.
         self.queue.notify();
-        // Pairs with the fence in `workers_left`: either the last worker's
-        // drain sees this job, or this sees its flag (store-buffer pattern).
-        fence(Ordering::SeqCst);
         if self.workers_gone.load(Ordering::Relaxed) {
             self.drain();
         }
@@ -226,44 +230,77 @@ impl<S: Deref<Target = Shared>, P: SendJob> Drop for Slot<S, P> {
     }
 }
 
-/// Waits in `reserve` for a slot: in FIFO order, since tokio's semaphore is
-/// fair; dropping this future gives up the place in line, and nothing else.
-/// Closing the queue wakes it with an error (`close` does that at once; a
-/// cancelled parent token through the watcher task). A slot that frees up
-/// after a close is not taken: `None`.
-async fn wait_for<S, P>(
-    shared: S,
-    reserve: impl Future<Output = Result<P, SendError<()>>>,
-) -> Option<Slot<S, P>>
-where
-    S: Deref<Target = Shared>,
-    P: SendJob,
-{
-    // However this wait ends (refused, granted after a close, or dropped
-    // half-way), a slot the channel had set aside for it may have just come
-    // back: the workers may need telling.
-    let released = Released(&shared);
-    let permit = reserve.await;
-    std::mem::forget(released);
-    match permit {
-        Ok(permit) => {
-            let slot = Slot::new(shared, permit);
-            // A slot granted after a close is not used; dropping it tells the
-            // workers.
-            (!slot.shared.core.lifecycle.is_closed()).then_some(slot)
-        }
-        Err(SendError(())) => {
-            shared.slot_released();
-            None
+pin_project_lite::pin_project! {
+    /// Waits in tokio's `reserve` for a slot: in FIFO order, since tokio's
+    /// semaphore is fair; dropping this future gives up the place in line,
+    /// and nothing else. Closing the queue wakes it with an error (`close`
+    /// does that at once; a cancelled parent token through the watcher
+    /// task). A slot that frees up after a close is not taken: `None`.
+    ///
+    /// However the wait ends (refused, granted after a close, or dropped
+    /// half-way), a slot the channel had set aside for it may have just come
+    /// back: the workers may need telling (`slot_released`).
+    ///
+    /// A hand-written future: an `async fn` that took tokio's future as an
+    /// argument and awaited it stored it twice (304 bytes instead of 136),
+    /// and `Reserve` copies the whole of it into its box.
+    pub(crate) struct WaitFor<S, R>
+    where
+        S: Deref<Target = Shared>,
+    {
+        // `None` once it has completed.
+        shared: Option<S>,
+        #[pin]
+        reserve: R,
+    }
+
+    impl<S, R> PinnedDrop for WaitFor<S, R>
+    where
+        S: Deref<Target = Shared>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(shared) = this.project().shared.as_deref() {
+                shared.slot_released(); // dropped half-way
+            }
         }
     }
 }
 
-/// Calls `slot_released` when dropped; see `wait_for`.
-struct Released<'a>(&'a Shared);
+impl<S: Deref<Target = Shared>, R> WaitFor<S, R> {
+    fn new(shared: S, reserve: R) -> WaitFor<S, R> {
+        WaitFor {
+            shared: Some(shared),
+            reserve,
+        }
+    }
+}
 
-impl Drop for Released<'_> {
-    fn drop(&mut self) {
-        self.0.slot_released();
+impl<S, P, R> Future for WaitFor<S, R>
+where
+    S: Deref<Target = Shared>,
+    P: SendJob,
+    R: Future<Output = Result<P, SendError<()>>>,
+{
+    type Output = Option<Slot<S, P>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let permit = ready!(this.reserve.poll(cx));
+        let shared = this
+            .shared
+            .take()
+            .expect("a wait for a slot polled after completion");
+        Poll::Ready(match permit {
+            Ok(permit) => {
+                let slot = Slot::new(shared, permit);
+                // A slot granted after a close is not used; dropping it tells
+                // the workers.
+                (!slot.shared.core.lifecycle.is_closed()).then_some(slot)
+            }
+            Err(SendError(())) => {
+                shared.slot_released();
+                None
+            }
+        })
     }
 }
