@@ -97,8 +97,9 @@
 //! work-stolen) by the runtime on its own, and when a separate queue is of no
 //! use.
 //!
-//! Measured by the project's harness on a 2-core machine (see
-//! `BENCHMARKS.md`): for a million tiny jobs, 64 at a time, the pool costs
+//! Measured by the project's harness on a 2-core machine before API v2 (see
+//! `BENCHMARKS.md`, which also gives the 1.13× the pool has cost per tiny
+//! job since): for a million tiny jobs, 64 at a time, the pool costs
 //! a quarter to a third of `tokio::spawn` per job and the spawner about
 //! 0.5–0.6 of it, and both keep peak memory under 1 MiB where unbounded
 //! `tokio::spawn` reaches about 400 MiB. The pool's per-job cost stays
