@@ -12,17 +12,11 @@ use futures::FutureExt;
 use tokio::sync::mpsc::{OwnedPermit, Permit};
 
 use crate::backend::{Backend, Core};
+use crate::error::TrySpawnError;
 use crate::job::QueuedJob;
 use crate::join::JoinHandle;
 use crate::spawner::tasks;
 use crate::worker_pool::queue;
-
-/// Why no room was given.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    Full,
-    Closed,
-}
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -34,7 +28,7 @@ pub(crate) trait Admit<'a> {
     fn core(&self) -> &Core;
 
     /// Room if some is free right now (the pool is open: the caller checked).
-    fn try_room(&self) -> Result<Self::Room, Refusal>;
+    fn try_room(&self) -> Result<Self::Room, TrySpawnError<()>>;
 
     /// Waits for room, in FIFO order with every other waiter; `None` if the
     /// pool closes first (room is never handed out after a close). Cancel
@@ -46,9 +40,9 @@ pub(crate) trait Admit<'a> {
 
 /// Room if some is free now: refused if the pool is closed (whatever its
 /// channel or semaphore says) or full.
-pub(crate) fn try_admit<'a, A: Admit<'a>>(admit: &A) -> Result<A::Room, Refusal> {
+pub(crate) fn try_admit<'a, A: Admit<'a>>(admit: &A) -> Result<A::Room, TrySpawnError<()>> {
     if admit.core().lifecycle.is_closed() {
-        Err(Refusal::Closed)
+        Err(TrySpawnError::Closed(()))
     } else {
         admit.try_room()
     }
@@ -92,7 +86,7 @@ impl<'a> Admit<'a> for Admitter<'a> {
         }
     }
 
-    fn try_room(&self) -> Result<Room<'a>, Refusal> {
+    fn try_room(&self) -> Result<Room<'a>, TrySpawnError<()>> {
         match *self {
             Admitter::Queue(shared) => shared.try_admit().map(Room::Queue),
             Admitter::Tasks(shared) => shared.try_admit().map(Room::Tasks),
@@ -121,7 +115,7 @@ impl Admit<'static> for OwnedAdmitter {
         }
     }
 
-    fn try_room(&self) -> Result<OwnedRoom, Refusal> {
+    fn try_room(&self) -> Result<OwnedRoom, TrySpawnError<()>> {
         match self {
             OwnedAdmitter::Queue(shared) => shared.try_admit_owned().map(OwnedRoom::Queue),
             OwnedAdmitter::Tasks(shared) => shared.try_admit_owned().map(OwnedRoom::Tasks),

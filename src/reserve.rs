@@ -5,8 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use crate::admit::{self, Admit, Admitter, OwnedAdmitter, Refusal};
-use crate::error::SpawnError;
+use crate::admit::{self, Admit, Admitter, OwnedAdmitter};
+use crate::error::{SpawnError, TrySpawnError};
 use crate::permit::{OwnedSpawnPermit, SpawnPermit};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -40,8 +40,8 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
             Some(wait) => ready!(wait.as_mut().poll(cx)),
             None => match admit::try_admit(&self.admit) {
                 Ok(room) => Some(room),
-                Err(Refusal::Closed) => None,
-                Err(Refusal::Full) => {
+                Err(TrySpawnError::Closed(())) => None,
+                Err(TrySpawnError::Full(())) => {
                     let wait = self.wait.insert(self.admit.wait());
                     ready!(wait.as_mut().poll(cx))
                 }

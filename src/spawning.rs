@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use crate::admit::{self, Admit, Admitter, OwnedAdmitter, Refusal};
+use crate::admit::{self, Admit, Admitter, OwnedAdmitter};
 use crate::error::{SpawnError, TrySpawnError};
 use crate::join::JoinHandle;
 use crate::permit::{OwnedSpawnPermit, SpawnPermit};
@@ -105,18 +105,15 @@ pub(crate) fn try_reserve_owned(
     counted(&admitter, admit::try_admit(&admitter)).map(OwnedSpawnPermit::new)
 }
 
-/// Counts a refusal in `rejected`, and says which it was.
+/// Counts a refusal in `rejected`.
 fn counted<'a, A: Admit<'a>, R>(
     admit: &A,
-    room: Result<R, Refusal>,
+    room: Result<R, TrySpawnError<()>>,
 ) -> Result<R, TrySpawnError<()>> {
-    room.map_err(|refusal| {
+    if room.is_err() {
         admit.core().jobs.stats.rejected();
-        match refusal {
-            Refusal::Full => TrySpawnError::Full(()),
-            Refusal::Closed => TrySpawnError::Closed(()),
-        }
-    })
+    }
+    room
 }
 
 /// `try_spawn`: `try_reserve`, then spawn, or hand the future back.

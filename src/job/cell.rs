@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
 use super::context::JobContext;
-use super::runner::{Runner, Step};
+use crate::abort::AbortWatch;
 use crate::error::{Failure, JoinError};
 use crate::id::{CurrentJob, JobId};
 use crate::metrics::Outcome;
@@ -70,6 +70,15 @@ enum Stage<T> {
     Consumed,
 }
 
+/// A job its runner can step, whatever its future's type: what a worker
+/// holds of the job it runs. The job's [`Runner`](super::Runner) is the one
+/// implementation; the trait lives here, beside the cell, so that the cell
+/// can hold a queued runner without depending on it.
+pub(crate) trait Step: Send {
+    /// See [`Runner::step`](super::Runner::step).
+    fn step(self: Pin<&mut Self>, watch: Pin<&mut AbortWatch>, cx: &mut Context<'_>) -> Poll<()>;
+}
+
 /// A queued job's runner, which gets its cell when a worker takes it.
 pub(crate) trait Attach<T>: Step {
     fn attach(self: Pin<&mut Self>, cell: Arc<JobCell<T>>);
@@ -99,18 +108,16 @@ impl<T> JobCell<T> {
         JobCell::with_stage(context, Stage::Running)
     }
 
-    /// A new, accepted pool job, its runner waiting in the cell until a
-    /// worker takes it; counted and set in its span as by `new`.
-    #[inline]
-    pub(crate) fn queued<F>(future: F, context: &Arc<JobContext>) -> Arc<JobCell<T>>
-    where
-        F: std::future::Future<Output = T> + Send + 'static,
-        T: Send + 'static,
-    {
-        JobCell::with_stage(context, Stage::Queued(Box::pin(Runner::detached(future))))
+    /// A new, accepted pool job, its runner (which has no cell yet) waiting
+    /// in the cell until a worker takes it; counted and set in its span as
+    /// by `new`.
+    pub(super) fn queued(
+        runner: Pin<Box<dyn Attach<T>>>,
+        context: &Arc<JobContext>,
+    ) -> Arc<JobCell<T>> {
+        JobCell::with_stage(context, Stage::Queued(runner))
     }
 
-    #[inline]
     fn with_stage(context: &Arc<JobContext>, stage: Stage<T>) -> Arc<JobCell<T>> {
         // Counted before the job can possibly finish, so `submitted` never
         // trails the outcome counters.

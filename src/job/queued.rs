@@ -3,9 +3,10 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use super::cell::Step;
 use super::cell::{AnyJob, JobCell};
 use super::context::JobContext;
-use super::runner::Step;
+use super::runner::Runner;
 
 /// A pool job in the queue: its cell, which holds its runner until a
 /// worker takes it.
@@ -28,7 +29,7 @@ impl QueuedJob {
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let cell = JobCell::queued(future, context);
+        let cell = JobCell::queued(Box::pin(Runner::detached(future)), context);
         (QueuedJob(Some(cell.clone())), cell)
     }
 

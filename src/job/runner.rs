@@ -6,17 +6,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::cell::{Attach, JobCell};
+use super::cell::{Attach, JobCell, Step};
 use super::context::JobContext;
 use crate::abort::AbortWatch;
 use crate::error::Failure;
-
-/// A job its runner can step, whatever its future's type: what a worker
-/// holds of the job it runs.
-pub(crate) trait Step: Send {
-    /// See [`Runner::step`].
-    fn step(self: Pin<&mut Self>, watch: Pin<&mut AbortWatch>, cx: &mut Context<'_>) -> Poll<()>;
-}
 
 pin_project_lite::pin_project! {
     /// A job's future and its cell: the one place where a job is polled,

@@ -13,8 +13,8 @@ use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::abort::AbortWatch;
-use crate::admit::Refusal;
 use crate::backend::{Backend, Core};
+use crate::error::TrySpawnError;
 use crate::job::Runner;
 use crate::join::JoinHandle;
 use crate::metrics::Metrics;
@@ -53,20 +53,22 @@ impl Shared {
     }
 
     /// A permit if one is free right now.
-    pub(crate) fn try_admit(&self) -> Result<Slot<&Shared>, Refusal> {
+    pub(crate) fn try_admit(&self) -> Result<Slot<&Shared>, TrySpawnError<()>> {
         self.try_slot(self)
     }
 
     /// [`try_admit`](Shared::try_admit), for an owned permit.
-    pub(crate) fn try_admit_owned(self: &Arc<Shared>) -> Result<Slot<Arc<Shared>>, Refusal> {
+    pub(crate) fn try_admit_owned(
+        self: &Arc<Shared>,
+    ) -> Result<Slot<Arc<Shared>>, TrySpawnError<()>> {
         self.try_slot(self.clone())
     }
 
-    fn try_slot<S: Deref<Target = Shared>>(&self, shared: S) -> Result<Slot<S>, Refusal> {
+    fn try_slot<S: Deref<Target = Shared>>(&self, shared: S) -> Result<Slot<S>, TrySpawnError<()>> {
         match self.semaphore.clone().try_acquire_owned() {
             Ok(permit) => Ok(Slot::new(shared, permit)),
-            Err(TryAcquireError::NoPermits) => Err(Refusal::Full),
-            Err(TryAcquireError::Closed) => Err(Refusal::Closed),
+            Err(TryAcquireError::NoPermits) => Err(TrySpawnError::Full(())),
+            Err(TryAcquireError::Closed) => Err(TrySpawnError::Closed(())),
         }
     }
 

@@ -11,8 +11,8 @@ use std::task::{Context, Poll, ready};
 use tokio::sync::mpsc::{self, OwnedPermit, Permit, error::SendError, error::TrySendError};
 
 use super::dispatch::Dispatch;
-use crate::admit::Refusal;
 use crate::backend::{Backend, Core};
+use crate::error::TrySpawnError;
 use crate::job::QueuedJob;
 use crate::join::JoinHandle;
 use crate::metrics::Metrics;
@@ -56,22 +56,24 @@ impl Shared {
     }
 
     /// A slot if one is free right now.
-    pub(crate) fn try_admit(&self) -> Result<Slot<&Shared, Permit<'_, QueuedJob>>, Refusal> {
+    pub(crate) fn try_admit(
+        &self,
+    ) -> Result<Slot<&Shared, Permit<'_, QueuedJob>>, TrySpawnError<()>> {
         match self.tx.try_reserve() {
             Ok(permit) => Ok(Slot::new(self, permit)),
-            Err(TrySendError::Full(())) => Err(Refusal::Full),
-            Err(TrySendError::Closed(())) => Err(Refusal::Closed),
+            Err(TrySendError::Full(())) => Err(TrySpawnError::Full(())),
+            Err(TrySendError::Closed(())) => Err(TrySpawnError::Closed(())),
         }
     }
 
     /// [`try_admit`](Shared::try_admit), for an owned permit.
     pub(crate) fn try_admit_owned(
         self: &Arc<Shared>,
-    ) -> Result<Slot<Arc<Shared>, OwnedPermit<QueuedJob>>, Refusal> {
+    ) -> Result<Slot<Arc<Shared>, OwnedPermit<QueuedJob>>, TrySpawnError<()>> {
         match self.tx.clone().try_reserve_owned() {
             Ok(permit) => Ok(Slot::new(self.clone(), permit)),
-            Err(TrySendError::Full(_)) => Err(Refusal::Full),
-            Err(TrySendError::Closed(_)) => Err(Refusal::Closed),
+            Err(TrySendError::Full(_)) => Err(TrySpawnError::Full(())),
+            Err(TrySendError::Closed(_)) => Err(TrySpawnError::Closed(())),
         }
     }
 
