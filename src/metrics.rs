@@ -46,7 +46,10 @@ pub struct Metrics {
     /// The most jobs the queue holds before submitters must wait.
     pub queue_capacity: usize,
     /// Jobs accepted but not yet taken by a worker (including jobs aborted
-    /// while queued that a worker has not yet removed from the queue).
+    /// while queued that a worker has not yet removed from the queue). For
+    /// a pool this also counts the queue's slots held by unused permits, and
+    /// slots set aside for a submitter waiting for its low-water mark (see
+    /// [`WorkerPool::spawn`](crate::WorkerPool::spawn)).
     pub queued: usize,
     /// Jobs a worker has started and that have not finished.
     pub running: usize,

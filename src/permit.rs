@@ -13,7 +13,8 @@ use crate::join::JoinHandle;
 ///
 /// [`spawn`](SpawnPermit::spawn) cannot fail: the room is already yours.
 /// Dropping the permit unused gives the room back at once, and the next
-/// waiting submitter gets it.
+/// waiting submitter gets it (a pool's waiter may wait for more room than
+/// one slot: see [`WorkerPool::spawn`](crate::WorkerPool::spawn)).
 ///
 /// A permit taken before the pool closes still spawns, and its job runs,
 /// as a job accepted before the close does. Until it is used or dropped it

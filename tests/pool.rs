@@ -157,6 +157,91 @@ async fn spawn_waits_while_full_and_is_woken_when_a_slot_frees() {
     assert_eq!(third.await.unwrap(), "third");
 }
 
+/// A full queue admits a waiting submitter at its low-water mark: once the
+/// workers have taken half of the jobs queued when it began to wait (here 2
+/// of 4), not at the first freed slot. It keeps one of the slots it gathered
+/// and gives the other back at once; a waiter behind it, in FIFO order,
+/// gets that one.
+async fn a_full_queue_admits_its_waiter_at_the_low_water_mark() {
+    let pool = pool(1, 4);
+    let (mut running, _) = Blocker::spawn(&pool).await;
+    running.started().await;
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        queued.push(Blocker::spawn(&pool).await.0);
+    }
+    assert_eq!(pool.metrics().queued, 4);
+
+    let mut first = tokio_test::task::spawn(pool.spawn(async { "first" }));
+    let mut behind = tokio_test::task::spawn(pool.clone().reserve_owned());
+    assert_pending!(first.poll());
+    assert_pending!(behind.poll());
+
+    // The worker takes one job: one slot frees, and goes to the head of
+    // the line, which waits for a second.
+    running.release();
+    let mut next = queued.remove(0);
+    next.started().await;
+    assert!(!first.is_woken(), "admitted at the first freed slot");
+    assert_pending!(first.poll());
+    assert!(
+        pool.try_reserve().unwrap_err().is_full(),
+        "the freed slot is held for the waiter at the head of the line"
+    );
+
+    // A second job taken: the low-water mark. The first waiter keeps one
+    // slot and gives the other back, which the waiter behind it takes.
+    next.release();
+    queued[0].started().await;
+    assert!(first.is_woken());
+    let handle = assert_ready!(first.poll()).unwrap();
+    assert!(
+        behind.is_woken(),
+        "the slot given back goes to the next waiter"
+    );
+    let permit = assert_ready!(behind.poll()).unwrap();
+    assert!(pool.try_reserve().unwrap_err().is_full());
+
+    drop(permit);
+    for blocker in queued {
+        blocker.release();
+    }
+    assert_eq!(handle.await.unwrap(), "first");
+    pool.shutdown().await;
+}
+
+/// A waiter dropped while it had gathered some slots towards its low-water
+/// mark gives them back: the pool is as if it had never waited.
+async fn a_dropped_waiter_gives_back_the_slots_it_gathered() {
+    let pool = pool(1, 4);
+    let (mut running, _) = Blocker::spawn(&pool).await;
+    running.started().await;
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        queued.push(Blocker::spawn(&pool).await.0);
+    }
+    let mut waiting = tokio_test::task::spawn(pool.spawn(async {}));
+    assert_pending!(waiting.poll());
+
+    running.release();
+    queued[0].started().await;
+    assert!(
+        pool.try_reserve().unwrap_err().is_full(),
+        "gathered by the waiter"
+    );
+    drop(waiting);
+    let permit = pool
+        .try_reserve()
+        .expect("the dropped waiter gave back the slot it had gathered");
+    assert!(pool.try_reserve().unwrap_err().is_full(), "exactly one");
+
+    drop(permit);
+    for blocker in queued {
+        blocker.release();
+    }
+    pool.shutdown().await;
+}
+
 async fn dropping_a_blocked_spawn_drops_the_job_and_restores_capacity() {
     let pool = pool(1, 1);
     let (mut blocker, _) = Blocker::spawn(&pool).await;
@@ -876,6 +961,8 @@ on_both_runtimes!(
     concurrency_cap_never_exceeded,
     job_runs_without_its_handle_being_awaited,
     spawn_waits_while_full_and_is_woken_when_a_slot_frees,
+    a_full_queue_admits_its_waiter_at_the_low_water_mark,
+    a_dropped_waiter_gives_back_the_slots_it_gathered,
     dropping_a_blocked_spawn_drops_the_job_and_restores_capacity,
     try_spawn_hands_the_future_back_on_full_and_closed,
     spawn_after_close_hands_the_future_back,

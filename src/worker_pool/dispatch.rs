@@ -47,6 +47,9 @@ pub(crate) trait TryRecv {
     /// Whether another item is ready right now.
     fn has_more(&self) -> bool;
 
+    /// How many items are ready right now.
+    fn len(&self) -> usize;
+
     /// Refuses new items; those already in stay to be taken.
     fn close(&mut self);
 }
@@ -65,6 +68,10 @@ impl<T> TryRecv for tokio::sync::mpsc::Receiver<T> {
 
     fn has_more(&self) -> bool {
         !self.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        tokio::sync::mpsc::Receiver::len(self)
     }
 
     fn close(&mut self) {
@@ -257,6 +264,12 @@ impl<S: TryRecv> Dispatch<S> {
         idle
     }
 
+    /// How many items are waiting to be taken (under the lock: only the
+    /// receiving end knows).
+    pub(crate) fn len(&self) -> usize {
+        self.lock().source.len()
+    }
+
     /// Takes one item without waiting (for draining); see [`TryRecv::try_take`].
     pub(crate) fn try_take(&self) -> Result<Option<S::Item>, ()> {
         self.lock().source.try_take()
@@ -337,6 +350,10 @@ mod loom_tests {
 
         fn has_more(&self) -> bool {
             self.head < self.queue.tail.load(Acquire)
+        }
+
+        fn len(&self) -> usize {
+            self.queue.tail.load(Acquire) - self.head
         }
 
         fn close(&mut self) {
@@ -430,6 +447,10 @@ mod loom_tests {
 
         fn has_more(&self) -> bool {
             !self.queue.is_empty()
+        }
+
+        fn len(&self) -> usize {
+            self.queue.len()
         }
 
         fn close(&mut self) {

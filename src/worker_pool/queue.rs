@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 
-use tokio::sync::mpsc::{self, OwnedPermit, Permit, error::SendError, error::TrySendError};
+use tokio::sync::mpsc::{
+    self, OwnedPermit, Permit, PermitIterator, error::SendError, error::TrySendError,
+};
 
 use super::dispatch::Dispatch;
 use crate::backend::{Backend, Core};
@@ -78,10 +80,23 @@ impl Shared {
     }
 
     /// Waits for a slot, after `try_admit` found none; see [`WaitFor`].
+    ///
+    /// It waits until the workers have taken half of the jobs queued now
+    /// (the low-water mark), not just one: then it keeps one slot and gives
+    /// the rest back, for the submissions that follow. A full queue thus
+    /// wakes its producer once per half-queue of jobs, instead of once per
+    /// job (which costs a trip through the scheduler, often to another
+    /// thread, each time), and the workers still have half a queue of work
+    /// when it is woken. Where the room is held by permits rather than by
+    /// queued jobs, one freed slot is enough. Waiters are still served in
+    /// FIFO order: tokio's semaphore hands freed slots to the head of the
+    /// line until it has all it asked for, and a dropped wait gives back
+    /// the slots it had gathered.
     pub(crate) fn wait_for_room(
         &self,
     ) -> impl Future<Output = Option<Slot<&Shared, Permit<'_, QueuedJob>>>> + Send {
-        WaitFor::new(self, self.tx.reserve())
+        let low_water = (self.queue.len() / 2).max(1);
+        WaitFor::new(self, self.tx.reserve_many(low_water))
     }
 
     /// [`wait_for_room`](Shared::wait_for_room), for an owned permit.
@@ -180,6 +195,32 @@ pub(crate) trait SendJob {
     fn send(self, job: QueuedJob);
 }
 
+/// What a wait for room is granted: one permit, or a batch of them.
+pub(crate) trait Granted {
+    type Permit: SendJob;
+
+    /// The permit to keep; the rest of a batch goes back to the channel.
+    fn keep_one(self) -> Self::Permit;
+}
+
+impl<'a> Granted for PermitIterator<'a, QueuedJob> {
+    type Permit = Permit<'a, QueuedJob>;
+
+    fn keep_one(mut self) -> Permit<'a, QueuedJob> {
+        // Dropping the iterator gives back the permits not taken.
+        self.next()
+            .expect("`reserve_many` is only called with n >= 1, and grants n")
+    }
+}
+
+impl Granted for OwnedPermit<QueuedJob> {
+    type Permit = OwnedPermit<QueuedJob>;
+
+    fn keep_one(self) -> OwnedPermit<QueuedJob> {
+        self
+    }
+}
+
 impl SendJob for Permit<'_, QueuedJob> {
     fn send(self, job: QueuedJob) {
         Permit::send(self, job);
@@ -233,9 +274,10 @@ impl<S: Deref<Target = Shared>, P: SendJob> Drop for Slot<S, P> {
 }
 
 pin_project_lite::pin_project! {
-    /// Waits in tokio's `reserve` for a slot: in FIFO order, since tokio's
-    /// semaphore is fair; dropping this future gives up the place in line,
-    /// and nothing else. Closing the queue wakes it with an error (`close`
+    /// Waits in tokio's `reserve` (or `reserve_many`, for a batch of which
+    /// it keeps one) for a slot: in FIFO order, since tokio's semaphore is
+    /// fair; dropping this future gives up the place in line, and the slots
+    /// gathered so far, and nothing else. Closing the queue wakes it with an error (`close`
     /// does that at once; a cancelled parent token through the watcher
     /// task). A slot that frees up after a close is not taken: `None`.
     ///
@@ -277,13 +319,13 @@ impl<S: Deref<Target = Shared>, R> WaitFor<S, R> {
     }
 }
 
-impl<S, P, R> Future for WaitFor<S, R>
+impl<S, G, R> Future for WaitFor<S, R>
 where
     S: Deref<Target = Shared>,
-    P: SendJob,
-    R: Future<Output = Result<P, SendError<()>>>,
+    G: Granted,
+    R: Future<Output = Result<G, SendError<()>>>,
 {
-    type Output = Option<Slot<S, P>>;
+    type Output = Option<Slot<S, G::Permit>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -293,8 +335,8 @@ where
             .take()
             .expect("a wait for a slot polled after completion");
         Poll::Ready(match permit {
-            Ok(permit) => {
-                let slot = Slot::new(shared, permit);
+            Ok(granted) => {
+                let slot = Slot::new(shared, granted.keep_one());
                 // A slot granted after a close is not used; dropping it tells
                 // the workers.
                 (!slot.shared.core.lifecycle.is_closed()).then_some(slot)
