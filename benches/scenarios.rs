@@ -1,7 +1,8 @@
 //! Scenario runner: taskpool against what a user would otherwise write.
 //!
 //! `cargo bench --bench scenarios` (full) or `cargo bench --bench scenarios --
-//! --quick` (reduced sizes, under two minutes). Every measurement runs in a
+//! --quick` (reduced sizes: under two minutes for scenarios 1–7, about as
+//! long again for scenario 8 on 2 cores). Every measurement runs in a
 //! child process of its own (this binary, re-run with `--child`), so peak
 //! memory (`VmHWM`) belongs to one contender. Contenders run side by side:
 //! each of the 5 rounds runs every contender of a scenario once, and a
@@ -11,18 +12,74 @@
 //! threads. The report is printed as Markdown and written to
 //! `target/bench-report.md`; the worker-count plot to
 //! `target/bench-scaling.svg`.
+//!
+//! # Parent flags
+//!
+//! - none: scenarios 1–7, then scenario 8 (the shapes), full sizes;
+//! - `--quick`: the same, reduced sizes;
+//! - `--shapes`: scenario 8 only, full sizes (report in
+//!   `target/bench-shapes.md`; about 5 minutes on 2 cores); `--shapes
+//!   --quick`: scenario 8 only, tiny jobs at n = 100 000 only and half the
+//!   cpu / io jobs (about 90 s on 2 cores).
+//!
+//! # Child interface (stable: A/B scripts such as `benches/ab.sh` call it)
+//!
+//! `BIN` is the binary `cargo bench --bench scenarios --no-run` names.
+//!
+//! ```text
+//! BIN --child <scenario> <contender> <n> <concurrency> <queue>
+//! BIN --child shape <contender> <n> <width> <queue> <producer> <consumer> <job>
+//! BIN --child calibrate - <n> 0 0
+//! ```
+//!
+//! A child prints one line of `key=value` pairs (sorted by key, values as
+//! `f64`), always with `rss_kib` (peak RSS, KiB) and, except `latency`, with
+//! `elapsed_s`; it exits non-zero (a panic) if a job was lost or run twice
+//! (the checksum `0 + 1 + … + (n − 1)` is asserted) or an argument is unknown.
+//!
+//! - `<scenario>` `tiny` | `sleep` | `producers` | `latency` | `shutdown`:
+//!   scenarios 1–7, see `child`.
+//! - `shape` (scenario 8): `<n>` jobs of kind `<job>` through `<contender>`
+//!   with at most `<width>` running at once; `<queue>` is the queue of
+//!   `worker_pool` and `async_channel_pool` (the report uses 1024, and width
+//!   64 for `tiny` / `cpu`, 256 for `io`).
+//!   - `<contender>`: `tokio_spawn` (unbounded, `<width>` unused),
+//!     `worker_pool`, `bounded_spawner`, `joinset_semaphore`,
+//!     `async_channel_pool`, and `buffer_unordered` (consumer `batch` only).
+//!   - `<producer>`: `main`, the submitting loop runs in the body of
+//!     `rt.block_on` (not a runtime thread); `task`, in a `tokio::spawn`ed
+//!     task.
+//!   - `<consumer>`: `inorder`, a spawned task receives the handles one by
+//!     one (`recv`) from an unbounded channel and awaits each in submission
+//!     order; `drop`, handles are dropped at once and every job adds its
+//!     result to a shared tally, the n-th to complete waking the main task;
+//!     `batch`, as `inorder` but received 64 at a time (`recv_many`).
+//!   - `<job>`: `tiny` (one `yield_now`), `cpu` (about 50 µs of arithmetic),
+//!     `io` (`sleep(1 ms)`).
+//!
+//!   Prints `elapsed_s` (first submission to the n-th result seen by the
+//!   waiting side; building the contender beforehand and shutting it down
+//!   afterwards are outside it), `shutdown_s` (that shutdown), `max_backlog`
+//!   (most handles waiting at once for a channel consumer; 0 where there is
+//!   none) and `rss_kib`.
+//! - `calibrate`: runs the `cpu` job's arithmetic `<n>` times on one thread,
+//!   outside any runtime; prints `job_us`, the mean time of one.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::pin::Pin;
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use taskpool::{BoundedSpawner, WorkerPool};
-use tokio::sync::Semaphore;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
+/// Rounds of every scenario but 7.
 const REPS: usize = 5;
 /// Rounds for scenario 7, whose runs are short and noisier.
 const SHUTDOWN_REPS: usize = 11;
@@ -37,6 +94,7 @@ const BIG_TCACHE: &str = "+tcache";
 /// What one child run reports.
 type Sample = BTreeMap<String, f64>;
 
+/// Every child's runtime: multi-thread, 2 worker threads.
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -55,11 +113,13 @@ fn peak_rss_kib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The tiny job: one `yield_now`, then returns `i`.
 async fn tiny_job(i: u64) -> u64 {
     tokio::task::yield_now().await;
     i
 }
 
+/// Scenario 3's job: sleeps 10 ms, then returns `i`.
 async fn sleep_job(i: u64) -> u64 {
     tokio::time::sleep(Duration::from_millis(10)).await;
     i
@@ -147,38 +207,55 @@ where
             spawner.shutdown().await;
             sum
         }
-        "joinset_semaphore" => {
-            // The permit is acquired before spawning and moved into the task;
-            // results come back in completion order.
-            let semaphore = Arc::new(Semaphore::new(concurrency));
-            let mut set = JoinSet::new();
-            let mut sum = 0u64;
-            for i in 0..n {
-                let permit = semaphore.clone().acquire_owned().await.unwrap();
-                set.spawn(async move {
-                    let _permit = permit;
-                    job(i).await
-                });
-                while let Some(r) = set.try_join_next() {
-                    sum = sum.wrapping_add(r.unwrap());
-                }
-            }
-            while let Some(r) = set.join_next().await {
-                sum = sum.wrapping_add(r.unwrap());
-            }
-            sum
-        }
-        "buffer_unordered" => {
-            futures::stream::iter(0..n)
-                .map(job)
-                .buffer_unordered(concurrency)
-                .fold(0u64, |sum, x| async move { sum.wrapping_add(x) })
-                .await
-        }
+        "joinset_semaphore" => joinset_reaping(n, concurrency, job).await,
+        "buffer_unordered" => buffer_unordered_sum(n, concurrency, job).await,
         other => panic!("unknown contender {other}"),
     }
 }
 
+/// `joinset_semaphore`'s loop: the permit is acquired before spawning and
+/// moved into the task; results come back in completion order, reaped with
+/// `try_join_next` as the loop goes and `join_next` at the end.
+async fn joinset_reaping<J, Fut>(n: u64, concurrency: usize, job: J) -> u64
+where
+    J: Fn(u64) -> Fut + Send + Copy + 'static,
+    Fut: Future<Output = u64> + Send + 'static,
+{
+    let semaphore = Arc::new(Semaphore::new(concurrency));
+    let mut set = JoinSet::new();
+    let mut sum = 0u64;
+    for i in 0..n {
+        let permit = semaphore.clone().acquire_owned().await.unwrap();
+        set.spawn(async move {
+            let _permit = permit;
+            job(i).await
+        });
+        while let Some(r) = set.try_join_next() {
+            sum = sum.wrapping_add(r.unwrap());
+        }
+    }
+    while let Some(r) = set.join_next().await {
+        sum = sum.wrapping_add(r.unwrap());
+    }
+    sum
+}
+
+/// `buffer_unordered`'s stream: producer and consumer in one, at most
+/// `concurrency` jobs polled at once, results in completion order.
+async fn buffer_unordered_sum<J, Fut>(n: u64, concurrency: usize, job: J) -> u64
+where
+    J: Fn(u64) -> Fut,
+    Fut: Future<Output = u64>,
+{
+    futures::stream::iter(0..n)
+        .map(job)
+        .buffer_unordered(concurrency)
+        .fold(0u64, |sum, x| async move { sum.wrapping_add(x) })
+        .await
+}
+
+/// `--child`: one measurement (see the top of the file), printed as one
+/// line of `key=value` pairs.
 fn child(args: &[String]) {
     let scenario = args[0].as_str();
     let contender = args[1].as_str();
@@ -254,6 +331,15 @@ fn child(args: &[String]) {
                 .expect("the benchmark task panicked");
             out.insert("elapsed_s".into(), secs);
         }
+        "shape" => out.extend(shape_child(
+            &rt,
+            contender,
+            n,
+            concurrency,
+            queue,
+            Shape::parse(&args[5..]),
+        )),
+        "calibrate" => out.extend(calibrate(n)),
         other => panic!("unknown scenario {other}"),
     }
     drop(rt);
@@ -411,6 +497,499 @@ async fn shutdown_time(contender: &str, running: usize, queue: usize) -> f64 {
 }
 
 // ---------------------------------------------------------------------------
+// Child side, scenario 8: shapes (producer × consumer × job).
+// ---------------------------------------------------------------------------
+
+/// Where the submitting loop runs: `main`, in the body of `rt.block_on`
+/// (a thread that is not one of the runtime's); `task`, in a spawned task.
+const PRODUCERS: [&str; 2] = ["main", "task"];
+/// Who takes the results: `inorder`, a spawned task awaiting every handle
+/// in submission order, received one by one; `drop`, nobody (handles
+/// dropped, completions counted by a tally); `batch`, as `inorder` with
+/// handles received 64 at a time (an extra row, outside the summaries).
+const CONSUMERS: [&str; 3] = ["inorder", "drop", "batch"];
+/// The job kinds: `tiny` (one `yield_now`), `cpu` (about 50 µs of
+/// arithmetic), `io` (`sleep(1 ms)`).
+const JOBS: [&str; 3] = ["tiny", "cpu", "io"];
+
+/// One shape of scenario 8; every field is one of the lists above.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    producer: &'static str,
+    consumer: &'static str,
+    job: &'static str,
+}
+
+impl Shape {
+    /// Reads `<producer> <consumer> <job>` from a child's arguments.
+    fn parse(args: &[String]) -> Shape {
+        let pick = |list: &[&'static str], i: usize, what: &str| -> &'static str {
+            let arg = args.get(i).unwrap_or_else(|| panic!("missing <{what}>"));
+            list.iter()
+                .copied()
+                .find(|v| *v == arg.as_str())
+                .unwrap_or_else(|| panic!("<{what}> is one of {list:?}, not {arg:?}"))
+        };
+        Shape {
+            producer: pick(&PRODUCERS, 0, "producer"),
+            consumer: pick(&CONSUMERS, 1, "consumer"),
+            job: pick(&JOBS, 2, "job"),
+        }
+    }
+}
+
+/// Multiplications in one `cpu` job: about 50 µs on the 2-core machine
+/// this was calibrated on (`--child calibrate - 2000 0 0` measures it; the
+/// shapes report prints the figure).
+const CPU_ROUNDS: u64 = 60_000;
+
+/// About 50 µs of arithmetic that the optimiser cannot remove.
+fn spin(seed: u64) -> u64 {
+    let mut x = seed | 1;
+    for _ in 0..CPU_ROUNDS {
+        x = std::hint::black_box(x.wrapping_mul(0x5851_f42d_4c95_7f2d));
+    }
+    x
+}
+
+/// Scenario 8's `cpu` job: `spin`, then returns `i`.
+async fn cpu_job(i: u64) -> u64 {
+    std::hint::black_box(spin(i));
+    i
+}
+
+/// Scenario 8's `io` job: sleeps 1 ms, then returns `i`.
+async fn io_job(i: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    i
+}
+
+/// What every contender of scenario 8 but the self-reaping ones
+/// (`joinset_semaphore` outside `drop`, `buffer_unordered`) is to the
+/// shapes: a way to submit a job and get back something to await.
+trait Runner: Send + Sync + 'static {
+    /// What `submit` gives back.
+    type Handle<T: Send + 'static>: Send + 'static;
+
+    /// Submits `job`, waiting (if the contender bounds) for room.
+    fn submit<F>(&self, job: F) -> impl Future<Output = Self::Handle<F::Output>> + Send
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+
+    /// The job's output, from its handle.
+    fn join<T: Send + 'static>(handle: Self::Handle<T>) -> impl Future<Output = T> + Send;
+
+    /// Submits `job` and lets it run on its own (the `drop` consumer).
+    fn detach<F>(&self, job: F) -> impl Future<Output = ()> + Send
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.submit(job).map(drop)
+    }
+
+    /// Shuts down and waits for every worker; idle by then.
+    fn close(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// `tokio_spawn`: one task per job, no bound.
+struct TokioSpawn;
+
+impl Runner for TokioSpawn {
+    type Handle<T: Send + 'static> = tokio::task::JoinHandle<T>;
+
+    async fn submit<F>(&self, job: F) -> Self::Handle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        tokio::spawn(job)
+    }
+
+    async fn join<T: Send + 'static>(handle: Self::Handle<T>) -> T {
+        handle.await.expect("the job ran")
+    }
+
+    async fn close(&self) {}
+}
+
+/// `worker_pool`: `WorkerPool::spawn`.
+impl Runner for WorkerPool {
+    type Handle<T: Send + 'static> = taskpool::JoinHandle<T>;
+
+    async fn submit<F>(&self, job: F) -> Self::Handle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn(job).await.expect("the pool is open")
+    }
+
+    async fn join<T: Send + 'static>(handle: Self::Handle<T>) -> T {
+        handle.await.expect("the job ran")
+    }
+
+    async fn close(&self) {
+        self.shutdown().await;
+    }
+}
+
+/// `bounded_spawner`: `BoundedSpawner::spawn`.
+impl Runner for BoundedSpawner {
+    type Handle<T: Send + 'static> = taskpool::JoinHandle<T>;
+
+    async fn submit<F>(&self, job: F) -> Self::Handle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn(job).await.expect("the spawner is open")
+    }
+
+    async fn join<T: Send + 'static>(handle: Self::Handle<T>) -> T {
+        handle.await.expect("the job ran")
+    }
+
+    async fn close(&self) {
+        self.shutdown().await;
+    }
+}
+
+/// `joinset_semaphore` in the `drop` shape: the permit is acquired before
+/// `tokio::spawn` and moved into the task (no `JoinSet`: nothing reaps).
+struct SemaphoreSpawn(Arc<Semaphore>);
+
+impl Runner for SemaphoreSpawn {
+    type Handle<T: Send + 'static> = tokio::task::JoinHandle<T>;
+
+    async fn submit<F>(&self, job: F) -> Self::Handle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let permit = self.0.clone().acquire_owned().await.unwrap();
+        tokio::spawn(async move {
+            let _permit = permit;
+            job.await
+        })
+    }
+
+    async fn join<T: Send + 'static>(handle: Self::Handle<T>) -> T {
+        handle.await.expect("the job ran")
+    }
+
+    async fn close(&self) {}
+}
+
+/// A job as `async_channel_pool` queues it.
+type BoxedJob = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// `async_channel_pool`: the pool a user writes by hand in ten lines,
+/// `width` worker tasks sharing one `async_channel::bounded` queue of boxed
+/// jobs, a `oneshot` per result (none for detached jobs).
+struct ChannelPool {
+    jobs: async_channel::Sender<BoxedJob>,
+    workers: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl ChannelPool {
+    /// Spawns the `width` workers; the queue holds `queue` jobs.
+    fn new(width: usize, queue: usize) -> ChannelPool {
+        let (jobs, rx) = async_channel::bounded::<BoxedJob>(queue);
+        let workers = (0..width)
+            .map(|_| {
+                let rx = rx.clone();
+                tokio::spawn(async move {
+                    while let Ok(job) = rx.recv().await {
+                        job.await;
+                    }
+                })
+            })
+            .collect();
+        ChannelPool {
+            jobs,
+            workers: std::sync::Mutex::new(workers),
+        }
+    }
+}
+
+impl Runner for ChannelPool {
+    type Handle<T: Send + 'static> = tokio::sync::oneshot::Receiver<T>;
+
+    async fn submit<F>(&self, job: F) -> Self::Handle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: BoxedJob = Box::pin(async move {
+            let _ = tx.send(job.await);
+        });
+        self.jobs.send(job).await.expect("the workers are running");
+        rx
+    }
+
+    async fn join<T: Send + 'static>(handle: Self::Handle<T>) -> T {
+        handle.await.expect("the job ran")
+    }
+
+    async fn detach<F>(&self, job: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let job: BoxedJob = Box::pin(job);
+        self.jobs.send(job).await.expect("the workers are running");
+    }
+
+    async fn close(&self) {
+        self.jobs.close();
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap());
+        for worker in workers {
+            worker.await.expect("a worker panicked");
+        }
+    }
+}
+
+/// The `drop` shape's tally: every job adds its result and counts itself;
+/// the one that completes the n-th wakes the waiting main task. Leaked (one
+/// per child process), so the wrapper holds a plain reference, no `Arc`.
+struct Tally {
+    n: u64,
+    sum: AtomicU64,
+    done: AtomicU64,
+    last: Notify,
+}
+
+impl Tally {
+    /// A tally for `n` jobs, for the rest of the process.
+    fn leak(n: u64) -> &'static Tally {
+        Box::leak(Box::new(Tally {
+            n,
+            sum: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            last: Notify::new(),
+        }))
+    }
+
+    /// Waits for the n-th completion; the sum of the results.
+    async fn wait(&self) -> u64 {
+        self.last.notified().await;
+        assert_eq!(self.done.load(Ordering::Acquire), self.n);
+        self.sum.load(Ordering::Relaxed)
+    }
+}
+
+/// The `drop` shape's wrapper, the same around every contender's jobs.
+async fn counted<F: Future<Output = u64>>(job: F, tally: &'static Tally) {
+    let v = job.await;
+    tally.sum.fetch_add(v, Ordering::Relaxed);
+    if tally.done.fetch_add(1, Ordering::AcqRel) + 1 == tally.n {
+        tally.last.notify_one();
+    }
+}
+
+/// One shape run's figures.
+struct Timed {
+    sum: u64,
+    elapsed: Duration,
+    shutdown: Duration,
+}
+
+/// Runs `work` where the shape's producer runs, and waits for it: inline in
+/// this `block_on` body (`main`) or in a task of its own (`task`). Must be
+/// awaited from the `block_on` body itself.
+async fn on_producer<F>(producer: &str, work: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match producer {
+        "main" => work.await,
+        _ => tokio::spawn(work).await.expect("the producer panicked"),
+    }
+}
+
+/// The producer of `inorder` / `batch`: submits every job, sends each handle
+/// to the consumer.
+async fn submit_all<R: Runner, J, Fut>(
+    runner: Arc<R>,
+    n: u64,
+    job: J,
+    tx: UnboundedSender<R::Handle<u64>>,
+) where
+    J: Fn(u64) -> Fut,
+    Fut: Future<Output = u64> + Send + 'static,
+{
+    for i in 0..n {
+        let _ = tx.send(runner.submit(job(i)).await);
+    }
+}
+
+/// The producer of `drop`: submits every job wrapped in `counted`, keeps
+/// no handle.
+async fn submit_detached<R: Runner, J, Fut>(runner: Arc<R>, n: u64, job: J, tally: &'static Tally)
+where
+    J: Fn(u64) -> Fut,
+    Fut: Future<Output = u64> + Send + 'static,
+{
+    for i in 0..n {
+        runner.detach(counted(job(i), tally)).await;
+    }
+}
+
+/// The `inorder` consumer: receives the handles one at a time (`recv`, the
+/// way one writes it) and awaits each in submission order; records the
+/// backlog.
+async fn consume_in_order<R: Runner>(mut rx: UnboundedReceiver<R::Handle<u64>>) -> u64 {
+    let (mut sum, mut backlog) = (0u64, 0usize);
+    while let Some(handle) = rx.recv().await {
+        backlog = backlog.max(rx.len() + 1);
+        sum = sum.wrapping_add(R::join(handle).await);
+    }
+    MAX_BACKLOG.fetch_max(backlog, std::sync::atomic::Ordering::Relaxed);
+    sum
+}
+
+/// Runs the shape through `runner`. The timer runs from the first
+/// submission until the waiting side has the n-th result; building the
+/// runner (before) and shutting it down (after) are outside it, for every
+/// contender alike, and the shutdown is timed on its own.
+async fn drive<R: Runner, J, Fut>(runner: R, n: u64, shape: Shape, job: J) -> Timed
+where
+    J: Fn(u64) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = u64> + Send + 'static,
+{
+    let runner = Arc::new(runner);
+    let started = Instant::now();
+    let sum = if shape.consumer == "drop" {
+        let tally = Tally::leak(n);
+        on_producer(
+            shape.producer,
+            submit_detached(runner.clone(), n, job, tally),
+        )
+        .await;
+        tally.wait().await
+    } else {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let consumer = if shape.consumer == "inorder" {
+            tokio::spawn(consume_in_order::<R>(rx))
+        } else {
+            tokio::spawn(consume(rx, R::join::<u64>))
+        };
+        on_producer(shape.producer, submit_all(runner.clone(), n, job, tx)).await;
+        consumer.await.expect("the consumer panicked")
+    };
+    let elapsed = started.elapsed();
+    let closing = Instant::now();
+    runner.close().await;
+    Timed {
+        sum,
+        elapsed,
+        shutdown: closing.elapsed(),
+    }
+}
+
+/// Runs a contender that is its own consumer (`work` submits and reaps) where
+/// the shape's producer runs; timed as `drive` (nothing to shut down).
+async fn self_reaping<F>(producer: &str, work: F) -> Timed
+where
+    F: Future<Output = u64> + Send + 'static,
+{
+    let started = Instant::now();
+    let sum = on_producer(producer, work).await;
+    Timed {
+        sum,
+        elapsed: started.elapsed(),
+        shutdown: Duration::ZERO,
+    }
+}
+
+/// Builds `contender` with at most `width` jobs at once and runs the shape.
+async fn run_shape<J, Fut>(
+    contender: &str,
+    n: u64,
+    width: usize,
+    queue: usize,
+    shape: Shape,
+    job: J,
+) -> Timed
+where
+    J: Fn(u64) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = u64> + Send + 'static,
+{
+    match (contender, shape.consumer) {
+        ("tokio_spawn", _) => drive(TokioSpawn, n, shape, job).await,
+        ("worker_pool", _) => {
+            let pool = WorkerPool::builder()
+                .workers(width)
+                .queue_capacity(queue)
+                .build()
+                .unwrap();
+            drive(pool, n, shape, job).await
+        }
+        ("bounded_spawner", _) => drive(BoundedSpawner::new(width), n, shape, job).await,
+        ("joinset_semaphore", "drop") => {
+            let semaphore = SemaphoreSpawn(Arc::new(Semaphore::new(width)));
+            drive(semaphore, n, shape, job).await
+        }
+        ("joinset_semaphore", _) => {
+            self_reaping(shape.producer, joinset_reaping(n, width, job)).await
+        }
+        ("async_channel_pool", _) => drive(ChannelPool::new(width, queue), n, shape, job).await,
+        ("buffer_unordered", "batch") => {
+            self_reaping(shape.producer, buffer_unordered_sum(n, width, job)).await
+        }
+        ("buffer_unordered", _) => {
+            panic!("buffer_unordered is its own consumer: it runs under consumer `batch` only")
+        }
+        (other, _) => panic!("unknown contender {other}"),
+    }
+}
+
+/// `--child shape`: one contender in one shape; asserts the checksum.
+fn shape_child(
+    rt: &tokio::runtime::Runtime,
+    contender: &str,
+    n: u64,
+    width: usize,
+    queue: usize,
+    shape: Shape,
+) -> Sample {
+    // Awaited in the `block_on` body itself: the `main` producer runs here.
+    let timed = rt.block_on(async {
+        match shape.job {
+            "tiny" => run_shape(contender, n, width, queue, shape, tiny_job).await,
+            "cpu" => run_shape(contender, n, width, queue, shape, cpu_job).await,
+            _ => run_shape(contender, n, width, queue, shape, io_job).await,
+        }
+    });
+    assert_eq!(timed.sum, n * (n - 1) / 2, "lost or doubled a job");
+    let mut out = Sample::new();
+    out.insert("elapsed_s".into(), timed.elapsed.as_secs_f64());
+    out.insert("shutdown_s".into(), timed.shutdown.as_secs_f64());
+    out.insert(
+        "max_backlog".into(),
+        MAX_BACKLOG.load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
+    out
+}
+
+/// `--child calibrate`: the mean time of the `cpu` job's arithmetic, run
+/// `n` times on this thread.
+fn calibrate(n: u64) -> Sample {
+    let started = Instant::now();
+    for i in 0..n {
+        std::hint::black_box(spin(i));
+    }
+    let mut out = Sample::new();
+    out.insert(
+        "job_us".into(),
+        started.elapsed().as_secs_f64() * 1e6 / n as f64,
+    );
+    out
+}
+
+// ---------------------------------------------------------------------------
 // Parent side: run children, take medians, report.
 // ---------------------------------------------------------------------------
 
@@ -422,8 +1001,24 @@ struct Spec {
     n: u64,
     concurrency: usize,
     queue: usize,
+    /// Scenario 8's extra arguments, `<producer> <consumer> <job>`.
+    shape: Option<Shape>,
 }
 
+impl Spec {
+    /// How progress lines name this run.
+    fn label(&self) -> String {
+        let shape = self.shape.map_or(String::new(), |s| {
+            format!(" {}/{}/{}", s.producer, s.consumer, s.job)
+        });
+        format!(
+            "{}/{}{shape} (n={}, c={}, q={})",
+            self.scenario, self.contender, self.n, self.concurrency, self.queue
+        )
+    }
+}
+
+/// A spec of scenarios 1–7 (no shape).
 fn spec(
     scenario: &'static str,
     contender: &'static str,
@@ -437,9 +1032,21 @@ fn spec(
         n,
         concurrency,
         queue,
+        shape: None,
     }
 }
 
+/// A spec of scenario 8: `contender` in `shape` at the group's size and
+/// width, queue 1024.
+fn shape_spec(contender: &'static str, group: JobSize, shape: Shape) -> Spec {
+    Spec {
+        shape: Some(shape),
+        ..spec("shape", contender, group.n, group.width, 1024)
+    }
+}
+
+/// Runs one child (see the top of the file for its command line) and reads
+/// its `key=value` line.
 fn run_child(s: Spec) -> Sample {
     let exe = std::env::current_exe().expect("own path");
     let mut command = Command::new(&exe);
@@ -450,20 +1057,19 @@ fn run_child(s: Spec) -> Sample {
         }
         None => s.contender,
     };
-    let output = command
-        .args(["--child", s.scenario, contender])
-        .args([
-            s.n.to_string(),
-            s.concurrency.to_string(),
-            s.queue.to_string(),
-        ])
-        .output()
-        .expect("run child");
+    command.args(["--child", s.scenario, contender]).args([
+        s.n.to_string(),
+        s.concurrency.to_string(),
+        s.queue.to_string(),
+    ]);
+    if let Some(shape) = s.shape {
+        command.args([shape.producer, shape.consumer, shape.job]);
+    }
+    let output = command.output().expect("run child");
     assert!(
         output.status.success(),
-        "{}/{} failed: {}",
-        s.scenario,
-        s.contender,
+        "{} failed: {}",
+        s.label(),
         String::from_utf8_lossy(&output.stderr)
     );
     let text = String::from_utf8_lossy(&output.stdout);
@@ -491,6 +1097,7 @@ impl Runs {
     }
 }
 
+/// The middle value (the upper one of an even count).
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -506,6 +1113,7 @@ struct Paired {
 }
 
 impl Paired {
+    /// Summarises one ratio per round.
     fn new(ratios: Vec<f64>) -> Paired {
         Paired {
             rounds: ratios.len(),
@@ -520,6 +1128,7 @@ impl Paired {
         Paired::new(a.0.iter().zip(&b.0).map(|(a, b)| f(a, b)).collect())
     }
 
+    /// `median× (median of N rounds; range min–max)`.
     fn show(&self, digits: usize) -> String {
         format!(
             "{:.digits$}× (median of {} rounds; range {:.digits$}–{:.digits$})",
@@ -536,6 +1145,7 @@ fn measure(specs: &[Spec]) -> Vec<Runs> {
     measure_rounds(specs, REPS)
 }
 
+/// `measure` with `rounds` rounds.
 fn measure_rounds(specs: &[Spec], rounds: usize) -> Vec<Runs> {
     let mut runs: Vec<Runs> = specs
         .iter()
@@ -548,25 +1158,19 @@ fn measure_rounds(specs: &[Spec], rounds: usize) -> Vec<Runs> {
         }
     }
     for (s, r) in specs.iter().zip(&runs) {
-        eprintln!(
-            "  {}/{} (n={}, c={}, q={}): {:?}",
-            s.scenario,
-            s.contender,
-            s.n,
-            s.concurrency,
-            s.queue,
-            r.medians()
-        );
+        eprintln!("  {}: {:?}", s.label(), r.medians());
     }
     runs
 }
 
+/// The Markdown report and the verdict on every target.
 struct Report {
     text: String,
     verdicts: Vec<(String, bool)>,
 }
 
 impl Report {
+    /// One target's line, `MET` or `MISSED`, counted in the verdicts.
     fn target(&mut self, name: &str, met: bool, detail: String) {
         let _ = writeln!(
             self.text,
@@ -577,14 +1181,17 @@ impl Report {
     }
 }
 
+/// A run's time per job, in ns.
 fn ns_per_job(s: &Sample, n: u64) -> f64 {
     s["elapsed_s"] * 1e9 / n as f64
 }
 
+/// KiB to MiB.
 fn mib(kib: f64) -> f64 {
     kib / 1024.0
 }
 
+/// The full run: scenarios 1–8, report in `target/bench-report.md`.
 fn parent(quick: bool) {
     let (n_tiny, n_sleep, n_latency, n_shutdown) = if quick {
         (100_000u64, 20_000u64, 10_000u64, 2_000u64)
@@ -842,12 +1449,312 @@ fn parent(quick: bool) {
         ratio.show(2),
     );
 
+    shapes_section(&mut r, quick);
+    finish(r, "target/bench-report.md");
+    eprintln!("wrote target/bench-scaling.svg");
+}
+
+// ---------------------------------------------------------------------------
+// Parent side, scenario 8: shapes.
+// ---------------------------------------------------------------------------
+
+/// Scenario 8's contenders, in table order; `buffer_unordered`, producer
+/// and consumer in one, runs under consumer `batch` only.
+const SHAPE_CONTENDERS: [&str; 6] = [
+    "tokio_spawn",
+    "worker_pool",
+    "bounded_spawner",
+    "joinset_semaphore",
+    "async_channel_pool",
+    "buffer_unordered",
+];
+
+/// Scenario 8's within-round ratios: numerator, denominator, name, and the
+/// bound on the least favourable tiny shape.
+const SHAPE_RATIOS: [(&str, &str, &str, f64); 3] = [
+    ("worker_pool", "tokio_spawn", "pool ÷ tokio_spawn", 0.8),
+    (
+        "worker_pool",
+        "async_channel_pool",
+        "pool ÷ async_channel_pool",
+        0.8,
+    ),
+    (
+        "bounded_spawner",
+        "joinset_semaphore",
+        "spawner ÷ joinset_semaphore",
+        1.0,
+    ),
+];
+
+/// For `cpu` and `io` jobs, a ratio at most this says the overhead
+/// vanishes into the work.
+const VANISHES: f64 = 1.05;
+
+/// One group of scenario 8's rows: a job kind at one size and width.
+#[derive(Clone, Copy)]
+struct JobSize {
+    job: &'static str,
+    n: u64,
+    width: usize,
+}
+
+/// Scenario 8's groups: tiny jobs at 100 000 and 1 000 000, cpu at 20 000,
+/// io at 25 600 (100 sleeps of 256); quick: tiny at 100 000 only, half the
+/// cpu and io jobs.
+fn job_sizes(quick: bool) -> Vec<JobSize> {
+    let group = |job, n, width| JobSize { job, n, width };
+    if quick {
+        vec![
+            group("tiny", 100_000, 64),
+            group("cpu", 10_000, 64),
+            group("io", 12_800, 256),
+        ]
+    } else {
+        vec![
+            group("tiny", 100_000, 64),
+            group("tiny", 1_000_000, 64),
+            group("cpu", 20_000, 64),
+            group("io", 25_600, 256),
+        ]
+    }
+}
+
+/// The contenders of scenario 8 that run under `consumer`.
+fn shape_contenders(consumer: &str) -> Vec<&'static str> {
+    SHAPE_CONTENDERS
+        .into_iter()
+        .filter(|c| *c != "buffer_unordered" || consumer == "batch")
+        .collect()
+}
+
+/// One row of scenario 8: every contender's rounds in one shape.
+struct ShapeRow {
+    group: JobSize,
+    shape: Shape,
+    runs: BTreeMap<&'static str, Runs>,
+}
+
+impl ShapeRow {
+    /// Runs every contender of `shape` for `REPS` interleaved rounds.
+    fn measure(group: JobSize, shape: Shape) -> ShapeRow {
+        let contenders = shape_contenders(shape.consumer);
+        let specs: Vec<Spec> = contenders
+            .iter()
+            .map(|&c| shape_spec(c, group, shape))
+            .collect();
+        let runs = contenders.into_iter().zip(measure(&specs)).collect();
+        ShapeRow { group, shape, runs }
+    }
+
+    /// `contender`'s ns/job (median over rounds), if it runs in this shape.
+    fn ns(&self, contender: &str) -> Option<f64> {
+        let runs = self.runs.get(contender)?;
+        Some(ns_per_job(&runs.medians(), self.group.n))
+    }
+
+    /// `a`'s time over `b`'s, taken within each round.
+    fn ratio(&self, a: &str, b: &str) -> Paired {
+        Paired::of(&self.runs[a], &self.runs[b], |a, b| {
+            a["elapsed_s"] / b["elapsed_s"]
+        })
+    }
+
+    /// The shape's name in summaries, e.g. `task/inorder/tiny n=100000`.
+    fn name(&self) -> String {
+        format!(
+            "{}/{}/{} n={}",
+            self.shape.producer, self.shape.consumer, self.group.job, self.group.n
+        )
+    }
+
+    /// Whether the row enters summaries and targets (`batch` is extra).
+    fn counts(&self) -> bool {
+        self.shape.consumer != "batch"
+    }
+}
+
+/// A ratio's least favourable shape (largest median) among some rows, with
+/// the range of the medians over them.
+struct Worst {
+    name: String,
+    ratio: Paired,
+    lo: f64,
+    hi: f64,
+    shapes: usize,
+}
+
+impl Worst {
+    /// Finds it among `rows` (at least one).
+    fn of<'a>(rows: impl Iterator<Item = &'a ShapeRow>, a: &str, b: &str) -> Worst {
+        let ratios: Vec<(String, Paired)> = rows.map(|r| (r.name(), r.ratio(a, b))).collect();
+        let medians = || ratios.iter().map(|(_, p)| p.median);
+        let (lo, hi) = (
+            medians().fold(f64::INFINITY, f64::min),
+            medians().fold(f64::NEG_INFINITY, f64::max),
+        );
+        let shapes = ratios.len();
+        let (name, ratio) = ratios
+            .into_iter()
+            .max_by(|x, y| x.1.median.total_cmp(&y.1.median))
+            .expect("at least one shape");
+        Worst {
+            name,
+            ratio,
+            lo,
+            hi,
+            shapes,
+        }
+    }
+
+    /// `least favourable task/drop/tiny n=100000 at 0.75× (…); over the 4
+    /// shapes 0.36–0.75×`.
+    fn show(&self) -> String {
+        format!(
+            "least favourable {} at {}; over the {} shapes {:.2}–{:.2}×",
+            self.name,
+            self.ratio.show(2),
+            self.shapes,
+            self.lo,
+            self.hi
+        )
+    }
+}
+
+/// Scenario 8: every group's table and summaries, then the tiny targets.
+fn shapes_section(r: &mut Report, quick: bool) {
+    eprintln!("scenario 8: shapes");
+    let cpu_us = measure(&[spec("calibrate", "-", 2000, 0, 0)])[0].median("job_us");
+    shapes_intro(r, quick, cpu_us);
+    let mut rows = Vec::new();
+    for group in job_sizes(quick) {
+        let group_rows: Vec<ShapeRow> = PRODUCERS
+            .iter()
+            .flat_map(|&producer| {
+                CONSUMERS.iter().map(move |&consumer| Shape {
+                    producer,
+                    consumer,
+                    job: group.job,
+                })
+            })
+            .map(|shape| ShapeRow::measure(group, shape))
+            .collect();
+        shape_table(r, group, &group_rows);
+        shape_summaries(r, group, &group_rows);
+        rows.extend(group_rows);
+    }
+    shape_targets(r, &rows);
+}
+
+/// Scenario 8's heading and what its rows mean.
+fn shapes_intro(r: &mut Report, quick: bool, cpu_us: f64) {
+    let _ = writeln!(
+        r.text,
+        "\n## 8. Shapes: per-job cost by producer × consumer × job\n\nA shape is where the submitting loop runs (`main`: the body of `block_on`, a thread outside the runtime; `task`: a spawned task) × who takes the results (`inorder`: a spawned task receives the handles one at a time with `recv` from an unbounded channel and awaits each in submission order; `drop`: handles dropped at once, every job wrapped so that it adds its result to a shared tally and the n-th completion wakes the main task, the same wrapper on every contender; `batch`: as `inorder` with the handles received 64 at a time (`recv_many`), as scenarios 1–5 do, an extra row left out of the summaries and targets) × the job (`tiny`: one `yield_now`; `cpu`: {cpu_us:.1} µs of arithmetic, measured on one thread; `io`: `sleep(1 ms)`).\n\nWidth W = 64 for tiny and cpu jobs, 256 for io. Contenders: `tokio_spawn` (one task per job, unbounded); `worker_pool` (W workers, queue 1024, `spawn(job).await`); `bounded_spawner` (limit W); `joinset_semaphore` (W permits, each acquired before spawning into a `JoinSet` and moved into the task; it reaps its own results, `try_join_next` as it submits and `join_next` at the end, so under `inorder` and `batch` it has no consumer task; under `drop`, `tokio::spawn` with the permit moved in); `async_channel_pool` (the hand-written pool: W worker tasks sharing an `async_channel::bounded(1024)` of boxed jobs, a `oneshot` per result, none under `drop`); `buffer_unordered` (`stream::iter(..).map(job).buffer_unordered(W)`: producer and consumer in one task, so listed under `batch` only; it polls every job inside that task, so cpu jobs get one thread).\n\nThe timer runs from the first submission until the waiting side has the n-th result; building each contender before it and shutting it down after it are outside it, for all alike. Every run asserts the checksum (no job lost or run twice). Cells: ns/job, median over {REPS} rounds (each round runs every contender of a shape once, the first one rotating). Ratio cells: the ratio of times within each round, median (range over rounds). `tokio_spawn` is unbounded: for io jobs its ratio measures the bound (W sleeps at a time), not overhead.\n"
+    );
+    if quick {
+        let _ = writeln!(
+            r.text,
+            "Quick mode: tiny jobs at n = 100 000 only (a full run adds n = 1 000 000, whose shapes its targets also cover), half the cpu and io jobs.\n"
+        );
+    }
+}
+
+/// One group's table: ns/job per contender, the paired ratios.
+fn shape_table(r: &mut Report, group: JobSize, rows: &[ShapeRow]) {
+    let _ = writeln!(
+        r.text,
+        "### {} jobs, n = {}, W = {}\n\n| producer | consumer | {} | {} |\n|---|---|{}{}",
+        group.job,
+        group.n,
+        group.width,
+        SHAPE_CONTENDERS.join(" | "),
+        SHAPE_RATIOS.map(|(_, _, name, _)| name).join(" | "),
+        "---:|".repeat(SHAPE_CONTENDERS.len()),
+        "---:|".repeat(SHAPE_RATIOS.len()),
+    );
+    for row in rows {
+        let ns = SHAPE_CONTENDERS.map(|c| row.ns(c).map_or("–".into(), |v| format!("{v:.0}")));
+        let ratios = SHAPE_RATIOS.map(|(a, b, _, _)| {
+            let p = row.ratio(a, b);
+            format!("{:.2} ({:.2}–{:.2})", p.median, p.min, p.max)
+        });
+        let _ = writeln!(
+            r.text,
+            "| {} | {} | {} | {} |",
+            row.shape.producer,
+            row.shape.consumer,
+            ns.join(" | "),
+            ratios.join(" | ")
+        );
+    }
+    let _ = writeln!(r.text);
+}
+
+/// One group's summary line per ratio, over its `inorder` and `drop`
+/// shapes; for cpu and io, whether the overhead vanishes into the work.
+fn shape_summaries(r: &mut Report, group: JobSize, rows: &[ShapeRow]) {
+    for (a, b, name, _) in SHAPE_RATIOS {
+        let worst = Worst::of(rows.iter().filter(|r| r.counts()), a, b);
+        let vanishes = if group.job == "tiny" {
+            String::new()
+        } else {
+            format!(
+                "; vanishes into the work (≤ {VANISHES}): {}",
+                if worst.ratio.median <= VANISHES {
+                    "yes"
+                } else {
+                    "no"
+                }
+            )
+        };
+        let unbounded = if group.job == "io" && b == "tokio_spawn" {
+            " (`tokio_spawn` is unbounded: this is the bound, not overhead)"
+        } else {
+            ""
+        };
+        let _ = writeln!(r.text, "- {name}: {}{vanishes}{unbounded}", worst.show());
+    }
+    let _ = writeln!(r.text);
+}
+
+/// The targets of scenario 8, each on the least favourable of every tiny
+/// `inorder` / `drop` shape (both sizes).
+fn shape_targets(r: &mut Report, rows: &[ShapeRow]) {
+    for (a, b, name, limit) in SHAPE_RATIOS {
+        let tiny = rows.iter().filter(|r| r.counts() && r.group.job == "tiny");
+        let worst = Worst::of(tiny, a, b);
+        r.target(
+            &format!("8. {name} ≤ {limit} in the least favourable tiny shape"),
+            worst.ratio.median <= limit,
+            worst.show(),
+        );
+    }
+}
+
+/// `--shapes`: scenario 8 alone, its report in `target/bench-shapes.md`.
+fn shapes_only(quick: bool) {
+    let mut r = Report {
+        text: String::new(),
+        verdicts: Vec::new(),
+    };
+    let _ = writeln!(
+        r.text,
+        "# taskpool shapes report{}\n\nScenario 8 alone (`--shapes`). Each child runs in its own process. Runtime: multi-thread, 2 worker threads.",
+        if quick { " (quick)" } else { "" }
+    );
+    shapes_section(&mut r, quick);
+    finish(r, "target/bench-shapes.md");
+}
+
+/// Counts the verdicts, prints the report and writes it to `path`.
+fn finish(mut r: Report, path: &str) {
     let met = r.verdicts.iter().filter(|v| v.1).count();
     let _ = writeln!(r.text, "\nTargets met: {met} of {}.", r.verdicts.len());
     println!("{}", r.text);
     let _ = std::fs::create_dir_all("target");
-    std::fs::write("target/bench-report.md", &r.text).expect("write report");
-    eprintln!("wrote target/bench-report.md and target/bench-scaling.svg");
+    std::fs::write(path, &r.text).expect("write report");
+    eprintln!("wrote {path}");
 }
 
 /// A small SVG line chart: ns/job against worker count (log scale).
@@ -921,12 +1828,18 @@ fn write_scaling_svg(points: &[(usize, f64, f64)], n: u64) {
     std::fs::write("target/bench-scaling.svg", svg).expect("write svg");
 }
 
+/// `--child …` runs one measurement; otherwise the parent (flags at the top).
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(pos) = args.iter().position(|a| a == "--child") {
         child(&args[pos + 1..]);
         return;
     }
-    // `cargo bench` passes `--bench`; the only flag of ours is `--quick`.
-    parent(args.iter().any(|a| a == "--quick"));
+    // `cargo bench` passes `--bench`; ours are `--quick` and `--shapes`.
+    let quick = args.iter().any(|a| a == "--quick");
+    if args.iter().any(|a| a == "--shapes") {
+        shapes_only(quick);
+    } else {
+        parent(quick);
+    }
 }
