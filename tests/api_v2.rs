@@ -144,8 +144,43 @@ async fn shutdown_timeout_aborts_what_is_left(pool: impl Pool + Sync) {
     assert_eq!((m.submitted, m.cancelled, m.running), (1, 1, 0));
 }
 
+/// A future that is ready at once and panics when it is dropped.
+struct ReadyThenPanicOnDrop;
+
+impl Future for ReadyThenPanicOnDrop {
+    type Output = u32;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u32> {
+        Poll::Ready(7)
+    }
+}
+
+impl Drop for ReadyThenPanicOnDrop {
+    fn drop(&mut self) {
+        panic!("panic in drop");
+    }
+}
+
+/// One job state machine: a job whose future completes and then panics as
+/// it is dropped fails with that panic (its output is lost), counts as
+/// panicked, and its worker or permit carries on, on both types.
+async fn a_job_whose_future_panics_when_dropped_after_completing_fails<P: Pool>(pool: P) {
+    let handle = pool.spawn(ReadyThenPanicOnDrop).await.unwrap();
+    let err = handle.await.unwrap_err();
+    assert!(err.is_panic(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "job panicked with message \"panic in drop\""
+    );
+    assert_eq!(pool.spawn(async { 1 }).await.unwrap().await.unwrap(), 1);
+    pool.shutdown().await;
+    let m = pool.metrics();
+    assert_eq!((m.panicked, m.completed, m.cancelled), (1, 1, 0));
+}
+
 for_both_types!(
     by_value_and_reference:
+    a_job_whose_future_panics_when_dropped_after_completing_fails,
     spawn_metrics_wait_and_shutdown,
     shutdown_waits_for_running_jobs,
     abort_all_stops_every_job,

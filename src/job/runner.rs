@@ -101,9 +101,9 @@ impl<F: Future> Runner<F> {
         cx: &mut Context<'_>,
     ) -> Poll<()> {
         let mut this = self.project();
-        let Some(future) = this.future.as_mut().as_pin_mut() else {
+        if this.future.is_none() {
             return Poll::Ready(());
-        };
+        }
         let cell = this
             .cell
             .as_deref()
@@ -116,8 +116,26 @@ impl<F: Future> Runner<F> {
                 *this.started = true;
                 cell.context.stats.started();
             }
-            match cell.enter(|| future.poll(cx)) {
-                Ok(Poll::Ready(output)) => Ok(output),
+            let mut slot = this.future.as_mut();
+            // A future that completes is dropped in the same `enter` as its
+            // last poll (one pass through the span, the current-job id and
+            // `catch_unwind` instead of two). If its drop panics, the output
+            // is lost with the unwinding and the job fails with that panic,
+            // as when it is dropped on its own below; the slot is `None`
+            // either way (an assignment whose drop unwinds still stores).
+            let polled = cell.enter(|| {
+                let future = slot.as_mut().as_pin_mut().expect("checked above");
+                let polled = future.poll(cx);
+                if polled.is_ready() {
+                    slot.set(None);
+                }
+                polled
+            });
+            match polled {
+                Ok(Poll::Ready(output)) => {
+                    cell.finish(Ok(output), *this.started);
+                    return Poll::Ready(());
+                }
                 Ok(Poll::Pending) => {
                     if !cell.park(cx) && !watch.register(abort, cx) {
                         return Poll::Pending;
