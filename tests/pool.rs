@@ -242,6 +242,34 @@ async fn a_dropped_waiter_gives_back_the_slots_it_gathered() {
     pool.shutdown().await;
 }
 
+/// A worker with jobs queued back to back still goes back to the scheduler
+/// now and then (it spends the coop budget, one unit per job), so the other
+/// tasks on its thread run before the queue is empty.
+#[tokio::test(flavor = "current_thread")]
+async fn a_worker_running_jobs_back_to_back_yields_to_other_tasks() {
+    const JOBS: u64 = 1000;
+    let pool = pool(1, JOBS as usize);
+    let handles: Vec<_> = (0..JOBS)
+        .map(|i| pool.try_spawn(async move { i }).unwrap())
+        .collect();
+    // Queued behind the worker: it runs when the worker first yields.
+    let seen = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.metrics().completed }
+    });
+    let mut sum = 0;
+    for handle in handles {
+        sum += handle.await.unwrap();
+    }
+    assert_eq!(sum, JOBS * (JOBS - 1) / 2);
+    let completed_when_it_ran = seen.await.unwrap();
+    assert!(
+        completed_when_it_ran < JOBS,
+        "the other task ran only once the queue was empty ({completed_when_it_ran} jobs done)"
+    );
+    pool.shutdown().await;
+}
+
 async fn dropping_a_blocked_spawn_drops_the_job_and_restores_capacity() {
     let pool = pool(1, 1);
     let (mut blocker, _) = Blocker::spawn(&pool).await;

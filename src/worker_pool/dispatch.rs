@@ -9,7 +9,9 @@
 //! same mutex) and sleeps. A submitter that has just queued a job wakes the
 //! most recently idled worker, whose memory is most likely still in cache.
 //! Nobody is woken while every worker is busy: under load, workers go from
-//! job to job with no wake-ups at all.
+//! job to job with no wake-ups at all (spending one unit of their task's
+//! coop budget per job, so that they still yield to the scheduler now and
+//! then: see `Worker::run`).
 //!
 //! Waking is throttled the way tokio throttles its own searching threads: a
 //! submitter wakes a worker only while fewer workers than the runtime has

@@ -44,6 +44,14 @@ impl Worker {
             // `None`: aborted while it waited, and already finished.
             if let Some(mut runner) = job.start() {
                 poll_fn(|cx| runner.as_mut().step(watch.as_mut(), cx)).await;
+                // One unit of the worker task's coop budget per job, as a loop
+                // over tokio's own `recv` spends: a worker with jobs queued
+                // would otherwise run them back to back without ever going
+                // back to the scheduler, and the other tasks on its thread
+                // (the producer, whoever awaits the results) would wait until
+                // the queue ran dry. Jobs of 50 µs of CPU work took 1.14×
+                // `tokio::spawn`'s time that way, 1.00× with this.
+                tokio::task::consume_budget().await;
             }
         }
     }
