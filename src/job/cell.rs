@@ -294,6 +294,13 @@ fn keep_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
 /// carry the context of whoever submitted it. `None` when that is no span
 /// either.
 fn job_span(pool: &str, id: JobId) -> Option<Box<tracing::Span>> {
+    // No subscriber anywhere enables anything (tracing unused, the usual
+    // case in a benchmark): there is no span to make, and no current span
+    // to fall back on. One atomic load instead of a callsite check and a
+    // look-up of the current span: about 90 instructions per job.
+    if tracing::level_filters::LevelFilter::current() == tracing::level_filters::LevelFilter::OFF {
+        return None;
+    }
     let span = tracing::info_span!("job", pool = %pool, id = %id);
     let span = if span.is_disabled() {
         tracing::Span::current()
