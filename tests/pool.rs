@@ -210,6 +210,39 @@ async fn a_full_queue_admits_its_waiter_at_the_low_water_mark() {
     pool.shutdown().await;
 }
 
+/// The low-water mark is at most 64 slots, whatever the queue's size: with
+/// 130 jobs queued, a waiter is admitted once 64 of them have been taken.
+async fn the_low_water_mark_is_at_most_64_slots() {
+    const QUEUE: usize = 130;
+    let pool = pool(1, QUEUE);
+    let (mut running, _) = Blocker::spawn(&pool).await;
+    running.started().await;
+    let mut queued = std::collections::VecDeque::new();
+    for _ in 0..QUEUE {
+        queued.push_back(Blocker::spawn(&pool).await.0);
+    }
+    let mut waiting = tokio_test::task::spawn(pool.spawn(async {}));
+    assert_pending!(waiting.poll());
+
+    // Each release lets the worker take the next queued job: one slot.
+    let mut current = running;
+    for taken in 1..=64 {
+        assert!(!waiting.is_woken(), "admitted after {} slots", taken - 1);
+        current.release();
+        current = queued.pop_front().unwrap();
+        current.started().await;
+    }
+    assert!(waiting.is_woken(), "not admitted after 64 slots");
+    let handle = assert_ready!(waiting.poll()).unwrap();
+
+    current.release();
+    for blocker in queued {
+        blocker.release();
+    }
+    handle.await.unwrap();
+    pool.shutdown().await;
+}
+
 /// A waiter dropped while it had gathered some slots towards its low-water
 /// mark gives them back: the pool is as if it had never waited.
 async fn a_dropped_waiter_gives_back_the_slots_it_gathered() {
@@ -991,6 +1024,7 @@ on_both_runtimes!(
     spawn_waits_while_full_and_is_woken_when_a_slot_frees,
     a_full_queue_admits_its_waiter_at_the_low_water_mark,
     a_dropped_waiter_gives_back_the_slots_it_gathered,
+    the_low_water_mark_is_at_most_64_slots,
     dropping_a_blocked_spawn_drops_the_job_and_restores_capacity,
     try_spawn_hands_the_future_back_on_full_and_closed,
     spawn_after_close_hands_the_future_back,

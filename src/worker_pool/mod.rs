@@ -171,12 +171,12 @@ impl WorkerPool {
     ///
     /// A submitter that finds the queue full is admitted at the queue's
     /// *low-water mark*: once the workers have taken half of the jobs that
-    /// were queued when it began to wait (room given back by dropped permits
-    /// counts the same), not at the first freed slot. It keeps one slot and
-    /// gives the rest back at once, for the submissions after it. So a full
-    /// queue wakes its producer once per half-queue of jobs rather than once
-    /// per job, and the workers still have half a queue of work when it
-    /// wakes. Where the room is held by permits rather than by queued jobs,
+    /// were queued when it began to wait, and at most 64 (room given back by
+    /// dropped permits counts the same), not at the first freed slot. It
+    /// keeps one slot and gives the rest back at once, for the submissions
+    /// after it. So a full queue wakes its producer once per batch of jobs
+    /// rather than once per job, and the workers still have most of a queue
+    /// of work when it wakes. Where the room is held by permits rather than by queued jobs,
     /// one freed slot admits it. [`reserve_owned`](WorkerPool::reserve_owned)
     /// waits for one slot (tokio has no owned batch reservation).
     ///
