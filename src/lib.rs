@@ -97,14 +97,17 @@
 //! work-stolen) by the runtime on its own, and when a separate queue is of no
 //! use.
 //!
-//! Measured by the project's harness on a 2-core machine before API v2 (see
-//! `BENCHMARKS.md`, which also gives the 1.13× the pool has cost per tiny
-//! job since): for a million tiny jobs, 64 at a time, the pool costs
-//! a quarter to a third of `tokio::spawn` per job and the spawner about
-//! 0.5–0.6 of it, and both keep peak memory under 1 MiB where unbounded
-//! `tokio::spawn` reaches about 400 MiB. The pool's per-job cost stays
-//! between about 430 and 720 ns from 8 to 4096 workers; the spawner's grows
-//! with its limit.
+//! Measured by the project's harness (`cargo bench --bench scenarios`) on a
+//! 2-core machine, and quoted for the least favourable of eight shapes
+//! (where the producer runs, how results are taken, how many jobs; see
+//! `BENCHMARKS.md`): per tiny job, the pool takes 0.71× the time of
+//! `tokio::spawn` (0.34–0.71× over the shapes) but 2.35× that of a
+//! hand-written pool on an `async-channel` queue that keeps no handle per
+//! job (0.88–2.35×); the spawner takes 1.57× `JoinSet` + `Semaphore`
+//! (1.19–1.57×). With jobs that do real work (50 µs of CPU, or a 1 ms
+//! sleep) the overhead vanishes into it. A million fire-and-forget jobs
+//! peak under 1 MiB above an empty runtime, where unbounded `tokio::spawn`
+//! reaches about 350 MiB.
 //!
 //! # Guarantees
 //!
