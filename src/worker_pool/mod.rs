@@ -176,9 +176,10 @@ impl WorkerPool {
     /// keeps one slot and gives the rest back at once, for the submissions
     /// after it. So a full queue wakes its producer once per batch of jobs
     /// rather than once per job, and the workers still have most of a queue
-    /// of work when it wakes. Where the room is held by permits rather than by queued jobs,
-    /// one freed slot admits it. [`reserve_owned`](WorkerPool::reserve_owned)
-    /// waits for one slot (tokio has no owned batch reservation).
+    /// of work when it wakes. Where the room is held by permits rather than
+    /// by queued jobs, one freed slot admits it.
+    /// [`reserve_owned`](WorkerPool::reserve_owned) waits for one slot
+    /// (tokio has no owned batch reservation).
     ///
     /// The returned [`Spawning`] future is [`reserve`](WorkerPool::reserve)
     /// followed by [`SpawnPermit::spawn`]; it has a name, so it can be kept

@@ -90,11 +90,11 @@ impl Shared {
     /// work when it is woken. The cap keeps the burst of submissions that
     /// follows small: uncapped (half of a 1024 queue), the burst of 500
     /// allocations at once raised the peak memory of 1000 sleeping jobs by
-    /// half a MiB (6.9 against 6.4 MiB), for no gain in time. Where the room is held by permits rather than by
-    /// queued jobs, one freed slot is enough. Waiters are still served in
-    /// FIFO order: tokio's semaphore hands freed slots to the head of the
-    /// line until it has all it asked for, and a dropped wait gives back
-    /// the slots it had gathered.
+    /// half a MiB (6.9 against 6.4 MiB), for no gain in time. Where the
+    /// room is held by permits rather than by queued jobs, one freed slot
+    /// is enough. Waiters are still served in FIFO order: tokio's semaphore
+    /// hands freed slots to the head of the line until it has all it asked
+    /// for, and a dropped wait gives back the slots it had gathered.
     pub(crate) fn wait_for_room(
         &self,
     ) -> impl Future<Output = Option<Slot<&Shared, Permit<'_, QueuedJob>>>> + Send {
@@ -280,9 +280,10 @@ pin_project_lite::pin_project! {
     /// Waits in tokio's `reserve` (or `reserve_many`, for a batch of which
     /// it keeps one) for a slot: in FIFO order, since tokio's semaphore is
     /// fair; dropping this future gives up the place in line, and the slots
-    /// gathered so far, and nothing else. Closing the queue wakes it with an error (`close`
-    /// does that at once; a cancelled parent token through the watcher
-    /// task). A slot that frees up after a close is not taken: `None`.
+    /// gathered so far, and nothing else. Closing the queue wakes it with an
+    /// error (`close` does that at once; a cancelled parent token through
+    /// the watcher task). A slot that frees up after a close is not taken:
+    /// `None`.
     ///
     /// However the wait ends (refused, granted after a close, or dropped
     /// half-way), a slot the channel had set aside for it may have just come
