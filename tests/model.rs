@@ -29,7 +29,9 @@ mod support;
 use taskpool::Pool;
 
 const WORKERS: usize = 2;
-const QUEUE: usize = 3;
+/// 4, so that a submitter that finds the queue full of jobs waits for a
+/// batch of 2 slots (its low-water mark), not 1.
+const QUEUE: usize = 4;
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
