@@ -1644,6 +1644,99 @@ fn shapes_section(r: &mut Report, quick: bool) {
         rows.extend(group_rows);
     }
     shape_targets(r, &rows);
+    write_shapes_svg(&rows);
+}
+
+/// Draws per-job cost by shape for the first size of tiny jobs, one group
+/// of bars per shape, one bar per contender, to `target/bench-shapes.svg`.
+fn write_shapes_svg(rows: &[ShapeRow]) {
+    let Some(first) = rows.iter().find(|r| r.group.job == "tiny") else {
+        return;
+    };
+    let n = first.group.n;
+    let shown: Vec<&ShapeRow> = rows
+        .iter()
+        .filter(|r| r.group.job == "tiny" && r.group.n == n)
+        .collect();
+    let contenders = [
+        ("tokio_spawn", "#7f7f7f"),
+        ("worker_pool", "#1f77b4"),
+        ("bounded_spawner", "#d62728"),
+        ("joinset_semaphore", "#ff7f0e"),
+        ("async_channel_pool", "#2ca02c"),
+        ("buffer_unordered", "#9467bd"),
+    ];
+    let (w, h, pad, top) = (900.0, 420.0, 60.0, 70.0);
+    let max_y = shown
+        .iter()
+        .flat_map(|r| contenders.iter().filter_map(|(c, _)| r.ns(c)))
+        .fold(0.0f64, f64::max)
+        * 1.1;
+    let group_w = (w - 2.0 * pad) / shown.len() as f64;
+    let bar_w = group_w / (contenders.len() as f64 + 1.0);
+    let y = |ns: f64| h - pad - ns / max_y * (h - pad - top);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">Per-job cost by shape ({n} tiny jobs, 64 at a time, 2 runtime threads; lower is better)</text>\n<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",
+        w / 2.0,
+        h - pad,
+        w - pad,
+        h - pad
+    );
+    for i in 0..=4 {
+        let v = max_y * i as f64 / 4.0;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.0}</text><line x1=\"{pad}\" y1=\"{:.1}\" x2=\"{}\" y2=\"{:.1}\" stroke=\"#ddd\"/>",
+            pad - 6.0,
+            y(v) + 4.0,
+            y(v),
+            w - pad,
+            y(v)
+        );
+    }
+    for (k, (c, color)) in contenders.iter().enumerate() {
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{:.1}\" y=\"36\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"45\">{c}</text>",
+            pad + k as f64 * 135.0,
+            pad + k as f64 * 135.0 + 14.0
+        );
+    }
+    for (g, row) in shown.iter().enumerate() {
+        let x0 = pad + g as f64 * group_w + bar_w / 2.0;
+        for (k, (c, color)) in contenders.iter().enumerate() {
+            if let Some(ns) = row.ns(c) {
+                let _ = writeln!(
+                    svg,
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"/>",
+                    x0 + k as f64 * bar_w,
+                    y(ns),
+                    bar_w * 0.9,
+                    h - pad - y(ns)
+                );
+            }
+        }
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}/{}</text>",
+            pad + (g as f64 + 0.5) * group_w,
+            h - pad + 18.0,
+            row.shape.producer,
+            row.shape.consumer
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">producer / consumer</text>\n<text x=\"16\" y=\"{}\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">ns per job</text>",
+        w / 2.0,
+        h - 16.0,
+        h / 2.0,
+        h / 2.0
+    );
+    svg.push_str("</svg>\n");
+    let _ = std::fs::create_dir_all("target");
+    std::fs::write("target/bench-shapes.svg", svg).expect("write svg");
+    eprintln!("wrote target/bench-shapes.svg");
 }
 
 /// Scenario 8's heading and what its rows mean.
