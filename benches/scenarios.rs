@@ -74,7 +74,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
-use taskpool::{BoundedSpawner, WorkerPool};
+use taskpool::{BoundedSpawner, Pool, WorkerPool};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -613,8 +613,11 @@ impl Runner for TokioSpawn {
     async fn close(&self) {}
 }
 
-/// `worker_pool`: `WorkerPool::spawn`.
-impl Runner for WorkerPool {
+/// `worker_pool` and `bounded_spawner`: either kind of pool, through the
+/// `Pool` trait, so that both are driven by the very same code.
+struct Pooled<P>(P);
+
+impl<P: Pool + Send + Sync + 'static> Runner for Pooled<P> {
     type Handle<T: Send + 'static> = taskpool::JoinHandle<T>;
 
     async fn submit<F>(&self, job: F) -> Self::Handle<F::Output>
@@ -622,7 +625,7 @@ impl Runner for WorkerPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn(job).await.expect("the pool is open")
+        self.0.spawn(job).await.expect("the pool is open")
     }
 
     async fn join<T: Send + 'static>(handle: Self::Handle<T>) -> T {
@@ -630,28 +633,7 @@ impl Runner for WorkerPool {
     }
 
     async fn close(&self) {
-        self.shutdown().await;
-    }
-}
-
-/// `bounded_spawner`: `BoundedSpawner::spawn`.
-impl Runner for BoundedSpawner {
-    type Handle<T: Send + 'static> = taskpool::JoinHandle<T>;
-
-    async fn submit<F>(&self, job: F) -> Self::Handle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.spawn(job).await.expect("the spawner is open")
-    }
-
-    async fn join<T: Send + 'static>(handle: Self::Handle<T>) -> T {
-        handle.await.expect("the job ran")
-    }
-
-    async fn close(&self) {
-        self.shutdown().await;
+        self.0.shutdown().await;
     }
 }
 
@@ -925,9 +907,9 @@ where
                 .queue_capacity(queue)
                 .build()
                 .unwrap();
-            drive(pool, n, shape, job).await
+            drive(Pooled(pool), n, shape, job).await
         }
-        ("bounded_spawner", _) => drive(BoundedSpawner::new(width), n, shape, job).await,
+        ("bounded_spawner", _) => drive(Pooled(BoundedSpawner::new(width)), n, shape, job).await,
         ("joinset_semaphore", "drop") => {
             let semaphore = SemaphoreSpawn(Arc::new(Semaphore::new(width)));
             drive(semaphore, n, shape, job).await

@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -157,6 +157,18 @@ async fn spawn_waits_while_full_and_is_woken_when_a_slot_frees() {
     assert_eq!(third.await.unwrap(), "third");
 }
 
+/// One worker busy with a started blocker, and the queue full of `queue`
+/// blockers behind it, in order: the start of the low-water-mark tests.
+async fn busy_and_full(pool: &WorkerPool, queue: usize) -> (Blocker, VecDeque<Blocker>) {
+    let (mut running, _) = Blocker::spawn(pool).await;
+    running.started().await;
+    let mut queued = VecDeque::new();
+    for _ in 0..queue {
+        queued.push_back(Blocker::spawn(pool).await.0);
+    }
+    (running, queued)
+}
+
 /// A full queue admits a waiting submitter at its low-water mark: once the
 /// workers have taken half of the jobs queued when it began to wait (here 2
 /// of 4), not at the first freed slot. It keeps one of the slots it gathered
@@ -164,12 +176,7 @@ async fn spawn_waits_while_full_and_is_woken_when_a_slot_frees() {
 /// gets that one.
 async fn a_full_queue_admits_its_waiter_at_the_low_water_mark() {
     let pool = pool(1, 4);
-    let (mut running, _) = Blocker::spawn(&pool).await;
-    running.started().await;
-    let mut queued = Vec::new();
-    for _ in 0..4 {
-        queued.push(Blocker::spawn(&pool).await.0);
-    }
+    let (running, mut queued) = busy_and_full(&pool, 4).await;
     assert_eq!(pool.metrics().queued, 4);
 
     let mut first = tokio_test::task::spawn(pool.spawn(async { "first" }));
@@ -180,7 +187,7 @@ async fn a_full_queue_admits_its_waiter_at_the_low_water_mark() {
     // The worker takes one job: one slot frees, and goes to the head of
     // the line, which waits for a second.
     running.release();
-    let mut next = queued.remove(0);
+    let mut next = queued.pop_front().unwrap();
     next.started().await;
     assert!(!first.is_woken(), "admitted at the first freed slot");
     assert_pending!(first.poll());
@@ -215,12 +222,7 @@ async fn a_full_queue_admits_its_waiter_at_the_low_water_mark() {
 async fn the_low_water_mark_is_at_most_64_slots() {
     const QUEUE: usize = 130;
     let pool = pool(1, QUEUE);
-    let (mut running, _) = Blocker::spawn(&pool).await;
-    running.started().await;
-    let mut queued = std::collections::VecDeque::new();
-    for _ in 0..QUEUE {
-        queued.push_back(Blocker::spawn(&pool).await.0);
-    }
+    let (running, mut queued) = busy_and_full(&pool, QUEUE).await;
     let mut waiting = tokio_test::task::spawn(pool.spawn(async {}));
     assert_pending!(waiting.poll());
 
@@ -247,12 +249,7 @@ async fn the_low_water_mark_is_at_most_64_slots() {
 /// mark gives them back: the pool is as if it had never waited.
 async fn a_dropped_waiter_gives_back_the_slots_it_gathered() {
     let pool = pool(1, 4);
-    let (mut running, _) = Blocker::spawn(&pool).await;
-    running.started().await;
-    let mut queued = Vec::new();
-    for _ in 0..4 {
-        queued.push(Blocker::spawn(&pool).await.0);
-    }
+    let (running, mut queued) = busy_and_full(&pool, 4).await;
     let mut waiting = tokio_test::task::spawn(pool.spawn(async {}));
     assert_pending!(waiting.poll());
 
