@@ -40,6 +40,10 @@ pub(crate) struct JobCell<T> {
     /// Written under the state lock (so that `park` cannot miss it), read
     /// without it before each poll.
     aborted: AtomicBool,
+    /// The runner has polled the future (the job counts as running). Only
+    /// the runner touches it: kept here rather than in the runner, whose
+    /// box it would make 8 bytes larger (see `Runner`).
+    started: AtomicBool,
     id: JobId,
     pub(super) context: Arc<JobContext>,
     /// Entered around every poll and the drop of the future; `None` when
@@ -130,6 +134,7 @@ impl<T> JobCell<T> {
                 run_waker: None,
             }),
             aborted: AtomicBool::new(false),
+            started: AtomicBool::new(false),
             id,
             span: job_span(&context.name, id),
             context: context.clone(),
@@ -159,6 +164,16 @@ impl<T> JobCell<T> {
         false
     }
 
+    /// Counts the job as running, the first time its runner polls it.
+    pub(super) fn start(&self) {
+        // `Relaxed`: only the runner reads or writes it, on one thread at a
+        // time (tokio hands a task from thread to thread with a barrier).
+        if !self.started.load(Ordering::Relaxed) {
+            self.started.store(true, Ordering::Relaxed);
+            self.context.stats.started();
+        }
+    }
+
     /// Polls `f` (the user's future, or its drop) in the job's span, with
     /// the job's id current; a panic is caught.
     pub(super) fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R, Failure> {
@@ -169,7 +184,7 @@ impl<T> JobCell<T> {
 
     /// Stores the result, counts the outcome and wakes the `JoinHandle`.
     /// Called exactly once per job, by its runner, after the future is gone.
-    pub(super) fn finish(&self, result: Result<T, Failure>, started: bool) {
+    pub(super) fn finish(&self, result: Result<T, Failure>) {
         let outcome = match &result {
             Ok(_) => Outcome::Completed,
             Err(Failure::Cancelled) => Outcome::Cancelled,
@@ -187,7 +202,9 @@ impl<T> JobCell<T> {
         state.stage = Stage::Finished(result);
         let run_waker = state.run_waker.take();
         let join_waker = state.join_waker.take();
-        self.context.stats.finished(outcome, started);
+        self.context
+            .stats
+            .finished(outcome, self.started.load(Ordering::Relaxed));
         drop(state);
         drop(run_waker);
         if let Some(waker) = join_waker {
@@ -232,7 +249,7 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
                 // (outside the lock) and the job finished right here.
                 drop(state);
                 let dropped = self.enter(|| drop(runner));
-                self.finish(dropped.and(Err(Failure::Cancelled)), false);
+                self.finish(dropped.and(Err(Failure::Cancelled)));
             }
             Stage::Running => {
                 // The runner drops the future in its own context: when woken

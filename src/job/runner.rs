@@ -31,7 +31,12 @@ pin_project_lite::pin_project! {
     /// whatever it held, is gone.
     ///
     /// A pool job's runner is boxed and waits in its cell until a worker
-    /// takes it; a spawner job's lives inline in its tokio task.
+    /// takes it; a spawner job's lives inline in its tokio task. A boxed
+    /// runner is 16 bytes larger than the future (the `Option`'s tag and
+    /// the cell), and nothing else lives here: glibc frees a block of up to
+    /// 120 bytes without a lock on any thread, and a larger one, freed by a
+    /// worker, under the lock of the arena of the thread that allocated it
+    /// (BENCHMARKS.md, *Changes*).
     pub(crate) struct Runner<F>
     where
         F: Future,
@@ -43,8 +48,6 @@ pin_project_lite::pin_project! {
         // when a worker takes it (`attach`), so that queueing a job costs
         // no lock and no extra reference count.
         cell: Option<Arc<JobCell<F::Output>>>,
-        // The job has been polled (it counts as running).
-        started: bool,
     }
 
     impl<F> PinnedDrop for Runner<F>
@@ -57,7 +60,7 @@ pin_project_lite::pin_project! {
             // drops the runner in its own span and finishes itself.
             if let (true, Some(cell)) = (this.future.is_some(), this.cell.as_deref()) {
                 let result = cell.enter(|| this.future.set(None));
-                cell.finish(result.and(Err(Failure::Cancelled)), *this.started);
+                cell.finish(result.and(Err(Failure::Cancelled)));
             }
         }
     }
@@ -70,7 +73,6 @@ impl<F: Future> Runner<F> {
         Runner {
             future: Some(future),
             cell: Some(JobCell::new(context)),
-            started: false,
         }
     }
 
@@ -80,7 +82,6 @@ impl<F: Future> Runner<F> {
         Runner {
             future: Some(future),
             cell: None,
-            started: false,
         }
     }
 
@@ -112,10 +113,7 @@ impl<F: Future> Runner<F> {
         let result = if cell.is_aborted() || abort.is_raised() {
             Err(Failure::Cancelled)
         } else {
-            if !*this.started {
-                *this.started = true;
-                cell.context.stats.started();
-            }
+            cell.start();
             let mut slot = this.future.as_mut();
             // A future that completes is dropped in the same `enter` as its
             // last poll (one pass through the span, the current-job id and
@@ -133,7 +131,7 @@ impl<F: Future> Runner<F> {
             });
             match polled {
                 Ok(Poll::Ready(output)) => {
-                    cell.finish(Ok(output), *this.started);
+                    cell.finish(Ok(output));
                     return Poll::Ready(());
                 }
                 Ok(Poll::Pending) => {
@@ -148,7 +146,7 @@ impl<F: Future> Runner<F> {
             }
         };
         let dropped = cell.enter(|| this.future.set(None));
-        cell.finish(dropped.and(result), *this.started);
+        cell.finish(dropped.and(result));
         Poll::Ready(())
     }
 }
@@ -172,5 +170,31 @@ where
         let this = self.project();
         debug_assert!(this.cell.is_none(), "attached twice");
         *this.cell = Some(cell);
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64", not(taskpool_loom)))]
+mod tests {
+    use super::*;
+
+    /// A future of 104 bytes, as the benchmark's fire-and-forget job is.
+    struct Sized104([u64; 13]);
+
+    impl Future for Sized104 {
+        type Output = u64;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u64> {
+            Poll::Ready(self.0[0])
+        }
+    }
+
+    /// A boxed runner is its future plus 16 bytes, so a 104-byte future's
+    /// runner is a 120-byte block: the largest that glibc frees on any
+    /// thread without a lock (see `Runner`). 8 bytes more cost that job
+    /// a third of its time fire-and-forget (BENCHMARKS.md).
+    #[test]
+    fn a_runner_is_its_future_and_16_bytes() {
+        assert_eq!(std::mem::size_of::<Sized104>(), 104);
+        assert_eq!(std::mem::size_of::<Runner<Sized104>>(), 120);
     }
 }
