@@ -46,7 +46,9 @@
 //!   - `<contender>`: `tokio_spawn` (unbounded, `<width>` unused),
 //!     `worker_pool`, `bounded_spawner`, `joinset_semaphore`,
 //!     `semaphore_spawn`, `async_channel_pool`, and `buffer_unordered`
-//!     (consumer `batch` only).
+//!     (consumer `batch` only); `mux_pool`, not in the report, is the
+//!     hand-written pool with 2 tasks each driving up to `<width>` / 2 jobs
+//!     at once (issue 14's second direction, measured by hand).
 //!   - `<producer>`: `main`, the submitting loop runs in the body of
 //!     `rt.block_on` (not a runtime thread); `task`, in a `tokio::spawn`ed
 //!     task.
@@ -698,6 +700,29 @@ impl ChannelPool {
     }
 }
 
+impl ChannelPool {
+    /// `mux_pool` (child only, not in the report): issue 14's second
+    /// direction written by hand, to measure what it would buy. `drivers`
+    /// tasks (one per runtime thread) share the same queue, and each drives
+    /// up to `width / drivers` jobs at once in a `FuturesUnordered`: at most
+    /// `width` jobs running, as in the other contenders, but the jobs of one
+    /// driver are polled inside its task, one trip through the scheduler for
+    /// all those that are ready. The cost: a job that computes holds up
+    /// every other job of its driver, and tokio cannot move a job to an idle
+    /// thread.
+    fn multiplexed(width: usize, queue: usize, drivers: usize) -> ChannelPool {
+        let (jobs, rx) = async_channel::bounded::<BoxedJob>(queue);
+        let per = width.div_ceil(drivers);
+        let workers = (0..drivers)
+            .map(|_| tokio::spawn(drive_jobs(rx.clone(), per)))
+            .collect();
+        ChannelPool {
+            jobs,
+            workers: std::sync::Mutex::new(workers),
+        }
+    }
+}
+
 impl Runner for ChannelPool {
     type Handle<T: Send + 'static> = tokio::sync::oneshot::Receiver<T>;
 
@@ -731,6 +756,38 @@ impl Runner for ChannelPool {
         let workers = std::mem::take(&mut *self.workers.lock().unwrap());
         for worker in workers {
             worker.await.expect("a worker panicked");
+        }
+    }
+}
+
+/// One `mux_pool` driver: takes jobs while it has room, runs them all.
+async fn drive_jobs(rx: async_channel::Receiver<BoxedJob>, per: usize) {
+    let mut running = futures::stream::FuturesUnordered::new();
+    let mut open = true;
+    loop {
+        while open && running.len() < per {
+            match rx.try_recv() {
+                Ok(job) => running.push(job),
+                Err(async_channel::TryRecvError::Empty) => break,
+                Err(async_channel::TryRecvError::Closed) => open = false,
+            }
+        }
+        if running.is_empty() {
+            match rx.recv().await {
+                Ok(job) => running.push(job),
+                Err(_) => return,
+            }
+        } else if open && running.len() < per {
+            tokio::select! {
+                biased;
+                _ = running.next() => {}
+                job = rx.recv() => match job {
+                    Ok(job) => running.push(job),
+                    Err(_) => open = false,
+                },
+            }
+        } else {
+            running.next().await;
         }
     }
 }
@@ -925,6 +982,7 @@ where
             self_reaping(shape.producer, joinset_reaping(n, width, job)).await
         }
         ("async_channel_pool", _) => drive(ChannelPool::new(width, queue), n, shape, job).await,
+        ("mux_pool", _) => drive(ChannelPool::multiplexed(width, queue, 2), n, shape, job).await,
         ("buffer_unordered", "batch") => {
             self_reaping(shape.producer, buffer_unordered_sum(n, width, job)).await
         }
