@@ -37,6 +37,15 @@ impl Core {
     }
 }
 
+/// Runs `on_close` once the pool's token is cancelled by someone other
+/// than the pool itself (the parent token, or a user holding the pool's
+/// token): what wakes sleeping workers and waiting submitters then. Every
+/// pool spawns one at build, tracked, so `wait` outlives it.
+pub(crate) async fn watch_token<B: Backend>(backend: Arc<B>) {
+    backend.core().lifecycle.token().cancelled().await;
+    backend.on_close();
+}
+
 /// The shared state behind a pool's handles: the few things a worker pool
 /// and a spawner do differently at the end of their life, and, provided on
 /// top of them, the lifecycle methods of [`Pool`](crate::Pool), written once
@@ -44,8 +53,10 @@ impl Core {
 pub(crate) trait Backend: Send + Sync + 'static {
     fn core(&self) -> &Core;
 
-    /// Called after every `close` (so more than once): a worker pool closes
-    /// its queue, which wakes its sleeping workers.
+    /// Called after every `close` (so more than once), and by
+    /// [`watch_token`] when someone else cancels the token: a worker pool
+    /// closes its queue, which wakes its sleeping workers; a spawner closes
+    /// its semaphore, which wakes the submitters waiting for a permit.
     fn on_close(&self) {}
 
     /// Called by `abort_all`, after the close: cancels the jobs that no

@@ -250,6 +250,51 @@ async fn a_blocked_spawn_is_refused_on_close_and_abort_all() {
     assert!(blocked_job.await.unwrap_err().is_cancelled());
 }
 
+/// Someone else cancels the token (here the parent): the spawner's watcher
+/// task closes its semaphore, which wakes the submitter waiting for a
+/// permit, to be refused.
+async fn a_blocked_spawn_is_refused_when_the_parent_token_is_cancelled() {
+    let root = tokio_util::sync::CancellationToken::new();
+    let spawner = BoundedSpawner::builder()
+        .limit(1)
+        .cancellation_token(root.clone())
+        .build()
+        .unwrap();
+    let held = spawner.try_reserve().unwrap();
+    let mut waiting = tokio_test::task::spawn(spawner.spawn(async { "refused" }));
+    assert_pending!(waiting.poll());
+
+    root.cancel();
+    let err = watchdog(waiting).await.unwrap_err();
+    assert_eq!(err.into_inner().await, "refused");
+    drop(held);
+    spawner.wait().await;
+    let m = spawner.metrics();
+    assert_eq!((m.running, m.submitted), (0, 0));
+}
+
+/// The token is cancelled and, before the watcher task can close the
+/// semaphore (on a current-thread runtime it cannot run before this task
+/// yields), the permit comes back and is granted to the waiter: the waiter
+/// gives it back and is refused. No job is admitted by a wait that ends
+/// after the close.
+async fn a_permit_granted_after_the_token_is_cancelled_is_given_back() {
+    let spawner = spawner(1);
+    let token = spawner.cancellation_token();
+    let held = spawner.try_reserve().unwrap();
+    let mut waiting = tokio_test::task::spawn(spawner.spawn(async { "refused" }));
+    assert_pending!(waiting.poll());
+
+    token.cancel();
+    drop(held);
+    assert!(waiting.is_woken());
+    let err = assert_ready!(waiting.poll()).unwrap_err();
+    assert_eq!(err.into_inner().await, "refused");
+    let m = spawner.metrics();
+    assert_eq!((m.running, m.submitted), (0, 0), "the permit came back");
+    spawner.wait().await;
+}
+
 // --- 3. lifecycle, as for the pool ---------------------------------------------
 
 async fn shutdown_drains_and_leaves_no_task_behind() {
@@ -507,6 +552,8 @@ on_both_runtimes!(
     dropping_a_blocked_spawn_takes_no_permit_and_drops_the_job,
     try_spawn_hands_the_future_back,
     a_blocked_spawn_is_refused_on_close_and_abort_all,
+    a_blocked_spawn_is_refused_when_the_parent_token_is_cancelled,
+    a_permit_granted_after_the_token_is_cancelled_is_given_back,
     shutdown_drains_and_leaves_no_task_behind,
     abort_all_aborts_every_task,
     a_panic_while_dropping_an_aborted_job_is_contained_and_reported,

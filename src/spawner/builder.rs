@@ -1,11 +1,13 @@
 //! `SpawnerBuilder`: the configuration of a `BoundedSpawner`.
 
+use std::sync::Arc;
+
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use super::BoundedSpawner;
 use super::tasks::Shared;
-use crate::backend::Core;
+use crate::backend::{self, Core};
 use crate::error::{BuildError, BuildErrorKind};
 
 /// Builds a [`BoundedSpawner`] with custom settings.
@@ -146,7 +148,12 @@ impl SpawnerBuilder {
             limit,
             Core::new(name.into_boxed_str(), self.parent, runtime),
         );
-        tracing::debug!(pool = %shared.core.name(), kind = "spawner", limit, "pool started");
+        let shared = Arc::new(shared);
+        let core = &shared.core;
+        core.lifecycle
+            .tracker()
+            .spawn_on(backend::watch_token(shared.clone()), &core.runtime);
+        tracing::debug!(pool = %core.name(), kind = "spawner", limit, "pool started");
         Ok(BoundedSpawner::from_shared(shared))
     }
 }

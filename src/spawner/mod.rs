@@ -112,10 +112,8 @@ impl BoundedSpawner {
         SpawnerBuilder::new()
     }
 
-    pub(crate) fn from_shared(shared: Shared) -> BoundedSpawner {
-        BoundedSpawner {
-            shared: Arc::new(shared),
-        }
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> BoundedSpawner {
+        BoundedSpawner { shared }
     }
 
     /// Waits for a permit, then spawns the job as a tokio task.

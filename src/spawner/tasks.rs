@@ -90,6 +90,12 @@ impl Backend for Shared {
         &self.core
     }
 
+    /// Wakes the submitters waiting for a permit, to be refused. Permits
+    /// taken stay valid, and come back to the closed semaphore as before.
+    fn on_close(&self) {
+        self.semaphore.close();
+    }
+
     fn metrics(&self) -> Metrics {
         let mut metrics = self.core.jobs.stats.snapshot(self.limit, 0, self.waiting());
         metrics.running = self.running();
@@ -111,18 +117,24 @@ impl Backend for Shared {
 }
 
 /// tokio's semaphore is fair: FIFO. Dropping `acquire_owned` gives up the
-/// place in line and takes no permit. The semaphore is never closed, so the
-/// spawner's token is watched to refuse waiters on a close.
+/// place in line and takes no permit. A close closes the semaphore (at
+/// once, or through `watch_token` when someone else cancels the token),
+/// which refuses every waiter. A permit granted in between (the token
+/// cancelled, the semaphore not yet closed) is given back: no job is
+/// admitted by a wait that ends after the close.
+///
+/// Closing the semaphore, rather than each waiter selecting on the token,
+/// saves every wait a registration with the token (about 600 instructions
+/// when every submission waits: BENCHMARKS.md).
 async fn wait_for<S: Deref<Target = Shared>>(shared: S) -> Option<Slot<S>> {
     let permit = {
         let _waiting = Waiting::enter(&shared.waiting);
-        tokio::select! {
-            biased;
-            () = shared.core.lifecycle.token().cancelled() => None,
-            permit = shared.semaphore.clone().acquire_owned() => permit.ok(),
-        }
+        shared.semaphore.clone().acquire_owned().await.ok()?
     };
-    Some(Slot::new(shared, permit?))
+    if shared.core.lifecycle.is_closed() {
+        return None;
+    }
+    Some(Slot::new(shared, permit))
 }
 
 /// A taken permit, and the spawner it belongs to. It counts in the

@@ -7,8 +7,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::WorkerPool;
 use super::queue::Shared;
-use super::worker::{self, Worker};
-use crate::backend::Core;
+use super::worker::Worker;
+use crate::backend::{self, Core};
 use crate::error::{BuildError, BuildErrorKind};
 
 /// The queue capacity used when [`PoolBuilder::queue_capacity`] is not set.
@@ -190,7 +190,7 @@ impl PoolBuilder {
         let core = &shared.core;
         core.lifecycle
             .tracker()
-            .spawn_on(worker::watch_token(shared.clone()), &core.runtime);
+            .spawn_on(backend::watch_token(shared.clone()), &core.runtime);
         tracing::debug!(pool = %core.name(), kind = "worker_pool", workers, queue_capacity, "pool started");
         Ok(WorkerPool { shared })
     }

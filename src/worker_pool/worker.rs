@@ -69,11 +69,3 @@ impl Drop for Worker {
         }
     }
 }
-
-/// Closes the queue when the pool's token is cancelled by someone other than
-/// the pool itself (the parent token, or a user holding the pool's token), so
-/// that sleeping workers wake up, drain and exit.
-pub(super) async fn watch_token(shared: Arc<Shared>) {
-    shared.core.lifecycle.token().cancelled().await;
-    shared.queue.close();
-}
