@@ -100,14 +100,14 @@
 //! Measured by the project's harness (`cargo bench --bench scenarios`) on a
 //! 2-core machine, and quoted for the least favourable of eight shapes
 //! (where the producer runs, how results are taken, how many jobs; see
-//! `BENCHMARKS.md`): per tiny job, the pool takes 0.71× the time of
-//! `tokio::spawn` (0.34–0.71× over the shapes) but 2.35× that of a
+//! `BENCHMARKS.md`): per tiny job, the pool takes 0.56× the time of
+//! `tokio::spawn` (0.30–0.56× over the shapes) but 1.84× that of a
 //! hand-written pool on an `async-channel` queue that keeps no handle per
-//! job (0.88–2.35×); the spawner takes 1.57× `JoinSet` + `Semaphore`
-//! (1.19–1.57×). With jobs that do real work (50 µs of CPU, or a 1 ms
+//! job (0.90–1.84×); the spawner takes 1.53× `JoinSet` + `Semaphore`
+//! (1.07–1.53×). With jobs that do real work (50 µs of CPU, or a 1 ms
 //! sleep) the overhead vanishes into it. A million fire-and-forget jobs
 //! peak under 1 MiB above an empty runtime, where unbounded `tokio::spawn`
-//! reaches about 350 MiB.
+//! reaches about 370 MiB.
 //!
 //! # Guarantees
 //!
