@@ -189,6 +189,7 @@ mod backend;
 mod error;
 mod id;
 mod job;
+mod job_set;
 mod join;
 mod lifecycle;
 #[cfg(all(test, taskpool_loom))]
@@ -205,6 +206,7 @@ mod worker_pool;
 
 pub use error::{BuildError, JoinError, SpawnError, TrySpawnError};
 pub use id::{JobId, try_job_id};
+pub use job_set::JobSet;
 pub use join::{AbortHandle, JoinHandle};
 pub use metrics::Metrics;
 pub use permit::{OwnedSpawnPermit, SpawnPermit};

@@ -1,0 +1,355 @@
+//! `JobSet` on both kinds of pool, by value and by reference: completion
+//! and submission order, the set's limit, the first error, drop, a closed
+//! pool, the set's token.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::FutureExt;
+use taskpool::{BoundedSpawner, JobSet, Pool, WorkerPool};
+
+use support::{DropWitness, is_dropped, watchdog};
+
+const WORKERS: usize = 4;
+
+fn worker_pool() -> WorkerPool {
+    WorkerPool::builder()
+        .workers(WORKERS)
+        .queue_capacity(16)
+        .name("job-set")
+        .build()
+        .unwrap()
+}
+
+fn bounded_spawner() -> BoundedSpawner {
+    BoundedSpawner::builder()
+        .limit(WORKERS)
+        .name("job-set")
+        .build()
+        .unwrap()
+}
+
+/// As `for_both_types`, on a current-thread runtime whose clock is paused.
+macro_rules! for_both_types_paused {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(start_paused = true)]
+            async fn worker_pool() {
+                super::watchdog(super::$name(super::worker_pool())).await;
+                let pool = super::worker_pool();
+                super::watchdog(super::$name(&pool)).await;
+            }
+
+            #[tokio::test(start_paused = true)]
+            async fn bounded_spawner() {
+                super::watchdog(super::$name(super::bounded_spawner())).await;
+                let spawner = super::bounded_spawner();
+                super::watchdog(super::$name(&spawner)).await;
+            }
+        }
+    )*};
+}
+
+/// A job that sleeps `ms` (paused clock) and returns it.
+async fn sleep_then(ms: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    ms
+}
+
+/// `join_next` in completion order, `join_all` in submission order.
+async fn results_in_completion_and_in_submission_order(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    for ms in [30, 10, 20] {
+        set.spawn(sleep_then(ms)).await.unwrap();
+    }
+    let mut done = Vec::new();
+    while let Some(result) = set.join_next().await {
+        done.push(result.unwrap());
+    }
+    assert_eq!(done, [10, 20, 30]);
+    assert!(set.is_empty());
+
+    let mut set = JobSet::new(&pool);
+    for ms in [30, 10, 20] {
+        set.spawn(sleep_then(ms)).await.unwrap();
+    }
+    assert_eq!(set.len(), 3);
+    assert_eq!(set.join_all().await, [30, 10, 20]);
+}
+
+/// At most `limit` of the set's jobs are alive at once, though the pool has
+/// room for more; `try_spawn` at the limit hands the future back as full.
+async fn the_limit_is_never_exceeded(pool: impl Pool + Clone + Sync) {
+    let alive = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let mut set = JobSet::with_limit(&pool, 2);
+    for i in 0..10u64 {
+        let (alive, most) = (alive.clone(), most.clone());
+        set.spawn(async move {
+            let now = alive.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5 + i % 3)).await;
+            alive.fetch_sub(1, Ordering::SeqCst);
+            i
+        })
+        .await
+        .unwrap();
+    }
+    // The last two are still sleeping (the clock only moves when the
+    // runtime is idle): the set is at its limit, though the pool is not.
+    let err = set
+        .try_spawn(async { 99 })
+        .expect_err("two members are still running");
+    assert!(err.is_full());
+    let mut sum = 0;
+    while let Some(result) = set.join_next().await {
+        sum += result.unwrap();
+    }
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        2,
+        "the limit was not reached, or exceeded"
+    );
+    assert_eq!(sum, 45, "every job's result came back once");
+}
+
+/// A member whose result is not joined yet no longer holds its place once
+/// its future is dropped: with a limit of 1, a second member is admitted
+/// while the first's result waits in the set.
+async fn a_finished_member_frees_its_place(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::with_limit(&pool, 1);
+    set.spawn(async { 1 }).await.unwrap();
+    watchdog(set.spawn(async { 2 })).await.unwrap();
+    let mut results = Vec::new();
+    while let Some(result) = set.join_next().await {
+        results.push(result.unwrap());
+    }
+    results.sort_unstable();
+    assert_eq!(results, [1, 2]);
+}
+
+/// The first `Err` is returned; the other members are aborted and their
+/// futures dropped; the set's token is cancelled.
+async fn the_first_error_aborts_the_rest(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let token = set.cancellation_token();
+    let (witness, weak) = DropWitness::new();
+    set.spawn(async move {
+        let _witness = witness;
+        std::future::pending::<Result<u32, &str>>().await
+    })
+    .await
+    .unwrap();
+    set.spawn(async { Err("boom") }).await.unwrap();
+    assert_eq!(set.try_join_all().await, Err("boom"));
+    assert!(token.is_cancelled());
+    watchdog(async {
+        while !is_dropped(&weak) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+/// On a pool whose one worker is held by the first member, the members
+/// queued behind a failing one never start: the first error aborts them
+/// in the queue.
+#[tokio::test(flavor = "current_thread")]
+async fn after_the_first_error_queued_members_never_start() {
+    let pool = WorkerPool::builder().workers(1).build().unwrap();
+    let mut set = JobSet::new(&pool);
+    let started = Arc::new(AtomicUsize::new(0));
+    let (release, gate) = tokio::sync::oneshot::channel::<()>();
+    // The worker runs this one first; it fails once released.
+    set.spawn(async move {
+        let _ = gate.await;
+        Err::<(), &str>("boom")
+    })
+    .await
+    .unwrap();
+    // The next one starts (the freed worker takes it at once) and waits.
+    set.spawn({
+        let started = started.clone();
+        async move {
+            started.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<Result<(), &str>>().await
+        }
+    })
+    .await
+    .unwrap();
+    // These stay queued behind it, and must never start.
+    let mut witnesses = Vec::new();
+    for _ in 0..3 {
+        let (witness, weak) = DropWitness::new();
+        witnesses.push(weak);
+        let started = started.clone();
+        set.spawn(async move {
+            let _witness = witness;
+            started.fetch_add(100, Ordering::SeqCst);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+    release.send(()).unwrap();
+    assert_eq!(watchdog(set.try_join_all()).await, Err("boom"));
+    watchdog(pool.shutdown()).await;
+    assert_eq!(started.load(Ordering::SeqCst), 1, "a queued member started");
+    assert!(witnesses.iter().all(is_dropped), "a queued future was kept");
+    assert_eq!(pool.metrics().cancelled, 4);
+}
+
+/// `join_all` resumes a member's panic on the caller, after aborting the
+/// rest.
+async fn join_all_resumes_a_panic(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let (witness, weak) = DropWitness::new();
+    set.spawn(async move {
+        let _witness = witness;
+        std::future::pending::<u32>().await
+    })
+    .await
+    .unwrap();
+    set.spawn(async { panic!("member panicked") })
+        .await
+        .unwrap();
+    let panic = std::panic::AssertUnwindSafe(set.join_all())
+        .catch_unwind()
+        .await
+        .expect_err("join_all resumes the panic");
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"member panicked"));
+    watchdog(async {
+        while !is_dropped(&weak) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+/// Dropping the set aborts every member, running or queued: every future
+/// is dropped, and the pool's counters say cancelled.
+async fn dropping_the_set_aborts_every_member(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let token = set.cancellation_token();
+    let mut witnesses = Vec::new();
+    for _ in 0..WORKERS + 3 {
+        let (witness, weak) = DropWitness::new();
+        witnesses.push(weak);
+        let _ = set.try_spawn(async move {
+            let _witness = witness;
+            std::future::pending::<()>().await
+        });
+    }
+    let admitted = set.len();
+    assert!(admitted >= WORKERS);
+    drop(set);
+    assert!(token.is_cancelled());
+    pool.close();
+    watchdog(pool.wait()).await;
+    assert!(
+        witnesses.iter().all(is_dropped),
+        "a member's future was kept"
+    );
+    assert_eq!(pool.metrics().cancelled, admitted as u64);
+}
+
+/// `detach_all` lets members run on; `abort_all` and `shutdown` stop them,
+/// and the set's token is new afterwards.
+async fn detach_abort_and_shutdown(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    set.spawn(async move { tx.send(5).unwrap() }).await.unwrap();
+    set.detach_all();
+    assert!(set.is_empty());
+    assert_eq!(rx.await.unwrap(), 5);
+
+    let old = set.cancellation_token();
+    let abort = set.spawn(std::future::pending::<()>()).await.unwrap();
+    set.abort_all();
+    assert!(old.is_cancelled());
+    let err = set.join_next().await.unwrap().unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!(err.id(), abort.id());
+    assert!(
+        !set.cancellation_token().is_cancelled(),
+        "a new token after abort_all"
+    );
+
+    set.spawn(std::future::pending::<()>()).await.unwrap();
+    set.spawn(async {}).await.unwrap();
+    set.shutdown().await;
+    assert!(set.is_empty());
+}
+
+/// A set on a closed pool refuses, with the future back; the set's token is
+/// a child of the pool's.
+async fn a_closed_pool_refuses_and_cancels_the_token(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let token = set.cancellation_token();
+    pool.close();
+    assert!(
+        token.is_cancelled(),
+        "the set's token is a child of the pool's"
+    );
+    let refused = set.spawn(async { 3 }).await.unwrap_err();
+    assert_eq!(refused.into_inner().await, 3);
+    assert!(set.try_spawn(async { 4 }).unwrap_err().is_closed());
+    assert!(set.join_next().await.is_none());
+}
+
+/// `try_join_next` never waits, and returns each result once.
+async fn try_join_next_never_waits(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    assert!(set.try_join_next().is_none());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    set.spawn(async move {
+        let _ = rx.await;
+        8
+    })
+    .await
+    .unwrap();
+    tokio::task::yield_now().await;
+    assert!(set.try_join_next().is_none(), "the job is still waiting");
+    tx.send(()).unwrap();
+    let result = watchdog(async {
+        loop {
+            if let Some(result) = set.try_join_next() {
+                break result;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_eq!(result.unwrap(), 8);
+    assert!(set.try_join_next().is_none());
+}
+
+#[test]
+#[should_panic(expected = "the limit must be at least 1")]
+fn a_limit_of_zero_panics() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+    let pool = WorkerPool::new(1);
+    let _ = JobSet::<(), _>::with_limit(&pool, 0);
+}
+
+for_both_types_paused!(
+    results_in_completion_and_in_submission_order,
+    the_limit_is_never_exceeded,
+);
+
+for_both_types!(
+    by_value_and_reference:
+    a_finished_member_frees_its_place,
+    the_first_error_aborts_the_rest,
+    join_all_resumes_a_panic,
+    dropping_the_set_aborts_every_member,
+    detach_abort_and_shutdown,
+    a_closed_pool_refuses_and_cancels_the_token,
+    try_join_next_never_waits,
+);
