@@ -201,6 +201,7 @@ mod reserve;
 mod spawn;
 mod spawner;
 mod spawning;
+mod stream;
 mod sync;
 mod worker_pool;
 
@@ -215,6 +216,7 @@ pub use reserve::{Reserve, ReserveOwned};
 pub use spawn::Spawn;
 pub use spawner::{BoundedSpawner, SpawnerBuilder};
 pub use spawning::Spawning;
+pub use stream::{SpawnBufferUnordered, SpawnBuffered, SpawnStreamExt};
 pub use worker_pool::{DEFAULT_QUEUE_CAPACITY, PoolBuilder, WorkerPool};
 
 // The README's Rust examples are compiled and run as doc tests.
