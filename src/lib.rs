@@ -109,6 +109,43 @@
 //! peak under 1 MiB above an empty runtime, where unbounded `tokio::spawn`
 //! reaches about 370 MiB.
 //!
+//! # Groups and streams
+//!
+//! [`JobSet`] is tokio's `JoinSet` on a shared pool: one request's jobs,
+//! awaited together, with an optional limit of their own
+//! ([`JobSet::with_limit`]), and [`try_join_all`](JobSet::try_join_all)
+//! stopping every other member at the first error. [`SpawnStreamExt`] adds
+//! `spawn_buffered` and `spawn_buffer_unordered` to every stream of
+//! futures: `buffered` / `buffer_unordered` whose futures run as the pool's
+//! jobs, in parallel, and on while the consumer is busy. The README has a
+//! comparison with `JoinSet`, `JoinQueue`, `buffered`, errgroup and conc.
+//!
+//! ```
+//! use futures::StreamExt;
+//! use taskpool::{JobSet, SpawnStreamExt, WorkerPool};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let pool = WorkerPool::new(8);
+//!
+//! // One request's fan-out: at most 2 of its jobs at once.
+//! let mut set = JobSet::with_limit(&pool, 2);
+//! for part in 0..4u32 {
+//!     set.spawn(async move { part + 1 }).await.unwrap();
+//! }
+//! assert_eq!(set.join_all().await, [1, 2, 3, 4]);
+//!
+//! // A stream of futures, 4 at a time, results as they finish.
+//! let total: u32 = futures::stream::iter(1..=4u32)
+//!     .map(|i| async move { i * i })
+//!     .spawn_buffer_unordered(&pool, 4)
+//!     .map(|result| result.unwrap())
+//!     .fold(0, |sum, v| async move { sum + v })
+//!     .await;
+//! assert_eq!(total, 30);
+//! # }
+//! ```
+//!
 //! # Guarantees
 //!
 //! - **Bounded**: at most `workers` jobs run and at most `queue_capacity`
