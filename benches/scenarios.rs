@@ -15,12 +15,15 @@
 //!
 //! # Parent flags
 //!
-//! - none: scenarios 1–7, then scenario 8 (the shapes), full sizes;
+//! - none: scenarios 1–7, then scenario 8 (the shapes) and scenario 9
+//!   (groups and streams, `benches/scenarios/groups.rs`), full sizes;
 //! - `--quick`: the same, reduced sizes;
 //! - `--shapes`: scenario 8 only, full sizes (report in
 //!   `target/bench-shapes.md`; about 5 minutes on 2 cores); `--shapes
 //!   --quick`: scenario 8 only, tiny jobs at n = 100 000 only and half the
 //!   cpu / io jobs (about 90 s on 2 cores).
+//! - `--groups`: scenario 9 only (report in `target/bench-groups.md`; about
+//!   40 s); with `--quick`, half the sizes.
 //!
 //! # Child interface (stable: A/B scripts such as `benches/ab.sh` call it)
 //!
@@ -65,6 +68,7 @@
 //!   afterwards are outside it), `shutdown_s` (that shutdown), `max_backlog`
 //!   (most handles waiting at once for a channel consumer; 0 where there is
 //!   none) and `rss_kib`.
+//! - `groups` (scenario 9): see `benches/scenarios/groups.rs`.
 //! - `calibrate`: runs the `cpu` job's arithmetic `<n>` times on one thread,
 //!   outside any runtime; prints `job_us`, the mean time of one.
 
@@ -77,6 +81,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
+
+#[path = "scenarios/groups.rs"]
+mod groups;
 use taskpool::{BoundedSpawner, Pool, WorkerPool};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::{Notify, Semaphore};
@@ -343,6 +350,7 @@ fn child(args: &[String]) {
             Shape::parse(&args[5..]),
         )),
         "calibrate" => out.extend(calibrate(n)),
+        "groups" => out.extend(groups::child(&rt, contender, n, concurrency, &args[7])),
         other => panic!("unknown scenario {other}"),
     }
     drop(rt);
@@ -1497,6 +1505,7 @@ fn parent(quick: bool) {
     );
 
     shapes_section(&mut r, quick);
+    groups::section(&mut r, quick);
     finish(r, "target/bench-report.md");
     eprintln!("wrote target/bench-scaling.svg");
 }
@@ -1898,6 +1907,21 @@ fn shapes_only(quick: bool) {
     finish(r, "target/bench-shapes.md");
 }
 
+/// `--groups`: scenario 9 alone, its report in `target/bench-groups.md`.
+fn groups_only(quick: bool) {
+    let mut r = Report {
+        text: String::new(),
+        verdicts: Vec::new(),
+    };
+    let _ = writeln!(
+        r.text,
+        "# taskpool groups report{}\n\nScenario 9 alone (`--groups`). Each child runs in its own process. Runtime: multi-thread, 2 worker threads.",
+        if quick { " (quick)" } else { "" }
+    );
+    groups::section(&mut r, quick);
+    finish(r, "target/bench-groups.md");
+}
+
 /// Counts the verdicts, prints the report and writes it to `path`.
 fn finish(mut r: Report, path: &str) {
     let met = r.verdicts.iter().filter(|v| v.1).count();
@@ -1990,6 +2014,8 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     if args.iter().any(|a| a == "--shapes") {
         shapes_only(quick);
+    } else if args.iter().any(|a| a == "--groups") {
+        groups_only(quick);
     } else {
         parent(quick);
     }
