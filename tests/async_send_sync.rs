@@ -169,3 +169,22 @@ async fn question_mark_works() {
         1
     );
 }
+
+#[test]
+fn groups_and_streams_are_send_when_their_parts_are() {
+    // A set of `Send` outputs on a pool (by value or by reference) is
+    // `Send` and `Sync`, and so is its `spawn` future for a `Send` job.
+    send_only::<JobSet<u32, WorkerPool>>();
+    send_only::<JobSet<u32, &'static BoundedSpawner>>();
+    fn set_spawn_is_send(set: &mut JobSet<u32, WorkerPool>) {
+        let spawning = set.spawn(async { 1 });
+        send(&spawning);
+    }
+    let _ = set_spawn_is_send;
+
+    type Items = futures::stream::Iter<std::vec::IntoIter<std::future::Ready<u32>>>;
+    send_only::<SpawnBuffered<Items, WorkerPool>>();
+    send_only::<SpawnBufferUnordered<Items, &'static WorkerPool>>();
+    unpin::<SpawnBuffered<Items, WorkerPool>>();
+    unpin::<SpawnBufferUnordered<Items, WorkerPool>>();
+}

@@ -229,9 +229,37 @@ async fn join_all_resumes_a_panic(pool: impl Pool + Clone + Sync) {
     .await;
 }
 
+/// `try_join_all` treats a member's panic as the first error: the rest
+/// are aborted, then the panic is resumed.
+async fn try_join_all_resumes_a_panic(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let (witness, weak) = DropWitness::new();
+    set.spawn(async move {
+        let _witness = witness;
+        std::future::pending::<Result<u32, String>>().await
+    })
+    .await
+    .unwrap();
+    set.spawn(async { panic!("member panicked") })
+        .await
+        .unwrap();
+    let panic = std::panic::AssertUnwindSafe(set.try_join_all())
+        .catch_unwind()
+        .await
+        .expect_err("try_join_all resumes the panic");
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"member panicked"));
+    watchdog(async {
+        while !is_dropped(&weak) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
 /// Dropping the set aborts every member, running or queued: every future
 /// is dropped, and the pool's counters say cancelled.
 async fn dropping_the_set_aborts_every_member(pool: impl Pool + Clone + Sync) {
+    let baseline = support::alive_tasks();
     let mut set = JobSet::new(&pool);
     let token = set.cancellation_token();
     let mut witnesses = Vec::new();
@@ -247,6 +275,8 @@ async fn dropping_the_set_aborts_every_member(pool: impl Pool + Clone + Sync) {
     assert!(admitted >= WORKERS);
     drop(set);
     assert!(token.is_cancelled());
+    // A spawner's jobs are tasks: they are gone too.
+    support::assert_tasks_back_to(baseline).await;
     pool.close();
     watchdog(pool.wait()).await;
     assert!(
@@ -348,6 +378,7 @@ for_both_types!(
     a_finished_member_frees_its_place,
     the_first_error_aborts_the_rest,
     join_all_resumes_a_panic,
+    try_join_all_resumes_a_panic,
     dropping_the_set_aborts_every_member,
     detach_abort_and_shutdown,
     a_closed_pool_refuses_and_cancels_the_token,

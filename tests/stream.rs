@@ -69,31 +69,44 @@ fn durations() -> Vec<u64> {
 /// `spawn_buffered` yields in the source's order, `spawn_buffer_unordered`
 /// as the jobs finish; every result exactly once.
 async fn the_two_orders(pool: impl Pool + Clone + Sync) {
-    let jobs = durations();
+    let unordered = two_orders(&pool, durations(), 5).await;
+    assert_ne!(
+        unordered,
+        (0..unordered.len()).collect::<Vec<_>>(),
+        "completion order is not submission order here"
+    );
+}
+
+/// Checks both orders; returns the unordered adapter's output as it came.
+async fn two_orders(pool: &(impl Pool + Clone + Sync), jobs: Vec<u64>, n: usize) -> Vec<usize> {
     let job = |(i, ms): (usize, u64)| async move {
         tokio::time::sleep(Duration::from_millis(ms)).await;
         i
     };
     let ordered: Vec<usize> = stream::iter(jobs.clone().into_iter().enumerate())
         .map(job)
-        .spawn_buffered(&pool, 5)
+        .spawn_buffered(pool, n)
         .map(Result::unwrap)
         .collect()
         .await;
     assert_eq!(ordered, (0..jobs.len()).collect::<Vec<_>>());
 
-    let mut unordered: Vec<usize> = stream::iter(jobs.clone().into_iter().enumerate())
+    let unordered: Vec<usize> = stream::iter(jobs.clone().into_iter().enumerate())
         .map(job)
-        .spawn_buffer_unordered(&pool, 5)
+        .spawn_buffer_unordered(pool, n)
         .map(Result::unwrap)
         .collect()
         .await;
-    assert_ne!(
-        unordered, ordered,
-        "completion order is not submission order here"
-    );
-    unordered.sort_unstable();
-    assert_eq!(unordered, ordered);
+    // When every job runs from the start, completion order is the order of
+    // the durations.
+    if jobs.len() <= n.min(WORKERS) {
+        let finish: Vec<u64> = unordered.iter().map(|&i| jobs[i]).collect();
+        assert!(finish.is_sorted(), "not in completion order: {finish:?}");
+    }
+    let mut sorted = unordered.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ordered);
+    unordered
 }
 
 /// Never more than `n` of the stream's jobs taken and not yet yielded (in
@@ -101,10 +114,14 @@ async fn the_two_orders(pool: impl Pool + Clone + Sync) {
 /// an item taken without room in the pool: every item pulled was spawned
 /// at once.
 async fn n_bounds_what_is_in_flight_or_waiting(pool: impl Pool + Clone + Sync) {
+    n_bounds(&pool, durations(), 3).await;
+}
+
+async fn n_bounds(pool: &(impl Pool + Clone + Sync), jobs: Vec<u64>, n: usize) {
     for ordered in [true, false] {
         let pulled = Arc::new(AtomicUsize::new(0));
         let before = pool.metrics().submitted;
-        let source = stream::iter(durations()).map({
+        let source = stream::iter(jobs.clone()).map({
             let pulled = pulled.clone();
             move |ms| {
                 pulled.fetch_add(1, Ordering::SeqCst);
@@ -113,22 +130,24 @@ async fn n_bounds_what_is_in_flight_or_waiting(pool: impl Pool + Clone + Sync) {
                 }
             }
         });
-        let n = 3;
         let mut results = if ordered {
-            source.spawn_buffered(&pool, n).boxed()
+            source.spawn_buffered(pool, n).boxed()
         } else {
-            source.spawn_buffer_unordered(&pool, n).boxed()
+            source.spawn_buffer_unordered(pool, n).boxed()
         };
         let mut yielded = 0;
         while let Some(result) = results.next().await {
             result.unwrap();
             yielded += 1;
             let pulled = pulled.load(Ordering::SeqCst);
-            assert!(pulled - yielded < n, "{pulled} taken, {yielded} yielded");
+            assert!(
+                pulled - yielded < n,
+                "{pulled} taken, {yielded} yielded, n = {n}"
+            );
             let submitted = (pool.metrics().submitted - before) as usize;
             assert_eq!(pulled, submitted, "an item was taken without room");
         }
-        assert_eq!(yielded, durations().len());
+        assert_eq!(yielded, jobs.len());
     }
 }
 
@@ -240,6 +259,7 @@ async fn jobs_progress_while_the_consumer_is_busy(pool: impl Pool + Clone + Sync
 /// Dropping the stream aborts its jobs, running and queued: every future
 /// is dropped and counted cancelled; the source is left where it was.
 async fn dropping_the_stream_aborts_its_jobs(pool: impl Pool + Clone + Sync) {
+    let baseline = support::alive_tasks();
     let witnesses = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut results = stream::iter(0..100)
         .map({
@@ -259,6 +279,7 @@ async fn dropping_the_stream_aborts_its_jobs(pool: impl Pool + Clone + Sync) {
     results.next().await.unwrap().unwrap();
     assert!(!results.is_terminated());
     drop(results);
+    support::assert_tasks_back_to(baseline).await;
     pool.close();
     watchdog(pool.wait()).await;
     let witnesses = witnesses.lock().unwrap();
@@ -344,3 +365,26 @@ for_both_types!(
     a_pool_closed_mid_stream,
     the_end_of_the_source_ends_the_stream,
 );
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// The orders and the bound of `n` on random durations, random `n`,
+    /// on a pool (paused clock).
+    #[test]
+    fn orders_and_bounds_on_random_durations(
+        jobs in proptest::collection::vec(1..30u64, 1..30),
+        n in 1..8usize,
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(watchdog(async {
+            let pool = worker_pool();
+            two_orders(&pool, jobs.clone(), n).await;
+            n_bounds(&pool, jobs, n).await;
+        }));
+    }
+}
