@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use futures::FutureExt;
@@ -69,7 +69,7 @@ where
     /// Made on first use, so that a set whose token nobody asks for costs
     /// the pool nothing (a pool whose token has been handed out checks it
     /// on every `spawn`).
-    token: Option<CancellationToken>,
+    token: OnceLock<CancellationToken>,
 }
 
 impl<T, S> JobSet<T, S>
@@ -99,7 +99,7 @@ where
             limit: None,
             members: FuturesUnordered::new(),
             next: 0,
-            token: None,
+            token: OnceLock::new(),
         }
     }
 
@@ -469,10 +469,9 @@ where
     /// # }
     /// ```
     #[must_use]
-    pub fn cancellation_token(&mut self) -> CancellationToken {
-        let spawner = &self.spawner;
+    pub fn cancellation_token(&self) -> CancellationToken {
         self.token
-            .get_or_insert_with(|| spawner.cancellation_token().child_token())
+            .get_or_init(|| self.spawner.cancellation_token().child_token())
             .clone()
     }
 
@@ -564,7 +563,7 @@ impl<T: Send + 'static, S> Drop for JobSet<T, S> {
         for member in self.members.iter() {
             member.handle.abort();
         }
-        if let Some(token) = &self.token {
+        if let Some(token) = self.token.get() {
             token.cancel();
         }
     }
