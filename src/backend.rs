@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::job::JobContext;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
+use crate::panic_hook::PanicHook;
 
 /// The state every kind of pool has: its lifecycle, what its jobs share
 /// with it, and the runtime it runs them on.
@@ -24,10 +25,15 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(name: Box<str>, parent: Option<CancellationToken>, runtime: Handle) -> Core {
+    pub(crate) fn new(
+        name: Box<str>,
+        parent: Option<CancellationToken>,
+        runtime: Handle,
+        on_panic: Option<PanicHook>,
+    ) -> Core {
         Core {
             lifecycle: Lifecycle::new(parent),
-            jobs: Arc::new(JobContext::new(name)),
+            jobs: Arc::new(JobContext::new(name, on_panic)),
             runtime,
         }
     }

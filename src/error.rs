@@ -53,6 +53,14 @@ impl Failure {
         Failure::Panic(Box::new(Mutex::new(payload)))
     }
 
+    /// Runs `f` on the panic's payload; nothing for a cancellation.
+    pub(crate) fn with_payload(&self, f: impl FnOnce(&(dyn Any + Send))) {
+        if let Failure::Panic(payload) = self {
+            let payload = payload.lock().unwrap_or_else(|p| p.into_inner());
+            f(&**payload);
+        }
+    }
+
     /// The panic message when the payload is a `&str` or a `String`.
     fn panic_message(&self) -> Option<String> {
         let Failure::Panic(payload) = self else {

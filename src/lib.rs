@@ -232,6 +232,7 @@ mod lifecycle;
 #[cfg(all(test, taskpool_loom))]
 mod loom_model;
 mod metrics;
+mod panic_hook;
 mod permit;
 mod pool;
 mod reserve;
@@ -247,6 +248,7 @@ pub use id::{JobId, try_job_id};
 pub use job_set::JobSet;
 pub use join::{AbortHandle, JoinHandle};
 pub use metrics::Metrics;
+pub use panic_hook::JobPanic;
 pub use permit::{OwnedSpawnPermit, SpawnPermit};
 pub use pool::Pool;
 pub use reserve::{Reserve, ReserveOwned};

@@ -31,6 +31,7 @@ use crate::abort::AbortWatch;
 use crate::error::{Failure, JoinError};
 use crate::id::{CurrentJob, JobId};
 use crate::metrics::Outcome;
+use crate::panic_hook::JobPanic;
 use crate::sync::{AtomicBool, Mutex, lock};
 
 /// One job: its flags, its wakers and, in the end, its result.
@@ -193,6 +194,13 @@ impl<T> JobCell<T> {
         if let Err(failure @ Failure::Panic(_)) = &result {
             let _enter = self.span.as_deref().map(tracing::Span::enter);
             tracing::error!(pool = %self.context.name, error = %failure, "job panicked");
+            // Before the handle can resolve: whoever awaits it sees the
+            // hook's effects.
+            if let Some(hook) = &self.context.on_panic {
+                failure.with_payload(|payload| {
+                    hook.call(&JobPanic::new(self.id, &self.context.name, payload));
+                });
+            }
         }
         let mut state = lock(&self.state);
         debug_assert!(

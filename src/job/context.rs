@@ -2,6 +2,7 @@
 
 use crate::abort::AbortSignal;
 use crate::metrics::Stats;
+use crate::panic_hook::PanicHook;
 
 /// The pool's name (for spans and events), its counters, and its
 /// `abort_all` signal: what a job's cell and its runner need of the pool
@@ -12,14 +13,17 @@ pub(crate) struct JobContext {
     pub(crate) name: Box<str>,
     pub(crate) stats: Stats,
     pub(crate) abort: AbortSignal,
+    /// The builder's `on_panic` hook, if one was given.
+    pub(crate) on_panic: Option<PanicHook>,
 }
 
 impl JobContext {
-    pub(crate) fn new(name: Box<str>) -> JobContext {
+    pub(crate) fn new(name: Box<str>, on_panic: Option<PanicHook>) -> JobContext {
         JobContext {
             name,
             stats: Stats::new(),
             abort: AbortSignal::default(),
+            on_panic,
         }
     }
 }

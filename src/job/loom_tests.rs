@@ -41,7 +41,7 @@ impl<F: Future + Unpin> Future for Polls<F> {
 }
 
 fn context() -> Arc<JobContext> {
-    Arc::new(JobContext::new("loom".into()))
+    Arc::new(JobContext::new("loom".into(), None))
 }
 
 /// A pool's job in the queue, and its handle.

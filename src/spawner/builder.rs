@@ -9,6 +9,7 @@ use super::BoundedSpawner;
 use super::tasks::Shared;
 use crate::backend::{self, Core};
 use crate::error::{BuildError, BuildErrorKind};
+use crate::panic_hook::{JobPanic, PanicHook};
 
 /// Builds a [`BoundedSpawner`] with custom settings.
 ///
@@ -42,6 +43,7 @@ pub struct SpawnerBuilder {
     limit: Option<usize>,
     name: Option<String>,
     parent: Option<CancellationToken>,
+    on_panic: Option<PanicHook>,
 }
 
 impl SpawnerBuilder {
@@ -110,6 +112,47 @@ impl SpawnerBuilder {
         self
     }
 
+    /// Calls `hook` for every job of the pool that panics (in its future, or
+    /// in its future's `Drop`), with the job's id, the pool's name and the
+    /// payload: how a service reports the panics of jobs nobody awaits.
+    ///
+    /// The hook runs on the thread that ran the job, in the job's span,
+    /// before the job's `JoinHandle` resolves. A panic inside the hook is
+    /// caught and logged (`tracing::error!`); the job's handle still
+    /// resolves with the job's own panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use taskpool::BoundedSpawner;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let panics = Arc::new(AtomicUsize::new(0));
+    /// let pool = BoundedSpawner::builder().limit(1)
+    ///     .on_panic({
+    ///         let panics = panics.clone();
+    ///         move |_| {
+    ///             panics.fetch_add(1, Ordering::SeqCst);
+    ///         }
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// let handle = pool.spawn(async { panic!("boom") }).await.unwrap();
+    /// assert!(handle.await.unwrap_err().is_panic());
+    /// assert_eq!(panics.load(Ordering::SeqCst), 1);
+    /// # }
+    /// ```
+    pub fn on_panic<F>(mut self, hook: F) -> SpawnerBuilder
+    where
+        F: Fn(&JobPanic<'_>) + Send + Sync + 'static,
+    {
+        self.on_panic = Some(PanicHook::new(hook));
+        self
+    }
+
     /// Builds the spawner. Its tasks will run on the current tokio runtime,
     /// whichever thread later submits them.
     ///
@@ -146,7 +189,7 @@ impl SpawnerBuilder {
         let name = self.name.unwrap_or_else(|| "taskpool".to_owned());
         let shared = Shared::new(
             limit,
-            Core::new(name.into_boxed_str(), self.parent, runtime),
+            Core::new(name.into_boxed_str(), self.parent, runtime, self.on_panic),
         );
         let shared = Arc::new(shared);
         let core = &shared.core;

@@ -10,6 +10,7 @@ use super::queue::Shared;
 use super::worker::Worker;
 use crate::backend::{self, Core};
 use crate::error::{BuildError, BuildErrorKind};
+use crate::panic_hook::{JobPanic, PanicHook};
 
 /// The queue capacity used when [`PoolBuilder::queue_capacity`] is not set.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -49,6 +50,7 @@ pub struct PoolBuilder {
     queue_capacity: Option<usize>,
     name: Option<String>,
     parent: Option<CancellationToken>,
+    on_panic: Option<PanicHook>,
 }
 
 impl PoolBuilder {
@@ -143,6 +145,47 @@ impl PoolBuilder {
         self
     }
 
+    /// Calls `hook` for every job of the pool that panics (in its future, or
+    /// in its future's `Drop`), with the job's id, the pool's name and the
+    /// payload: how a service reports the panics of jobs nobody awaits.
+    ///
+    /// The hook runs on the thread that ran the job, in the job's span,
+    /// before the job's `JoinHandle` resolves. A panic inside the hook is
+    /// caught and logged (`tracing::error!`); the job's handle still
+    /// resolves with the job's own panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let panics = Arc::new(AtomicUsize::new(0));
+    /// let pool = WorkerPool::builder().workers(1)
+    ///     .on_panic({
+    ///         let panics = panics.clone();
+    ///         move |_| {
+    ///             panics.fetch_add(1, Ordering::SeqCst);
+    ///         }
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// let handle = pool.spawn(async { panic!("boom") }).await.unwrap();
+    /// assert!(handle.await.unwrap_err().is_panic());
+    /// assert_eq!(panics.load(Ordering::SeqCst), 1);
+    /// # }
+    /// ```
+    pub fn on_panic<F>(mut self, hook: F) -> PoolBuilder
+    where
+        F: Fn(&JobPanic<'_>) + Send + Sync + 'static,
+    {
+        self.on_panic = Some(PanicHook::new(hook));
+        self
+    }
+
     /// Builds the pool and starts its workers on the current tokio runtime.
     ///
     /// # Errors
@@ -182,7 +225,7 @@ impl PoolBuilder {
             Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
 
         let name = self.name.unwrap_or_else(|| "taskpool".to_owned());
-        let core = Core::new(name.into_boxed_str(), self.parent, runtime);
+        let core = Core::new(name.into_boxed_str(), self.parent, runtime, self.on_panic);
         let shared = Arc::new(Shared::new(workers, queue_capacity, core));
         for _ in 0..workers {
             Worker::start(&shared);

@@ -478,7 +478,7 @@ mod loom_tests {
         ]);
         let outcomes = seen.clone();
         model("abort_all_racing_a_worker_taking_a_job", move || {
-            let context = Arc::new(JobContext::new("loom".into()));
+            let context = Arc::new(JobContext::new("loom".into(), None));
             let (job, cell) = QueuedJob::new(YieldOnce(Some(8), false), &context);
             let handle = JoinHandle::new(cell);
             let jobs = Jobs {
