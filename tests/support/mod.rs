@@ -113,6 +113,19 @@ pub async fn assert_tasks_back_to(baseline: usize) {
     .await;
 }
 
+/// As [`assert_tasks_back_to`], but for a count of at most `baseline`: a
+/// baseline taken while the tasks of an earlier pool were still being
+/// released (a second run of a test body, say) may be higher than the
+/// count once they are gone.
+pub async fn assert_tasks_at_most(baseline: usize) {
+    watchdog(async {
+        while alive_tasks() > baseline {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
 /// Runs a test body on a current-thread and on a 2-thread runtime.
 #[macro_export]
 macro_rules! on_both_runtimes {
