@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -22,6 +23,11 @@ pub(crate) struct Core {
     /// Where the pool's tasks (workers, or one task per job) are spawned:
     /// the runtime the pool was built on, whichever thread submits.
     pub(crate) runtime: Handle,
+    /// How many jobs can run at once: the workers, or the spawner's limit.
+    pub(crate) runners: usize,
+    /// Jobs of this pool waiting for room in it (nested submissions): when
+    /// they hold every runner, none of them can ever get room.
+    nested: AtomicUsize,
 }
 
 impl Core {
@@ -30,12 +36,41 @@ impl Core {
         parent: Option<CancellationToken>,
         runtime: Handle,
         on_panic: Option<PanicHook>,
+        runners: usize,
     ) -> Core {
         Core {
             lifecycle: Lifecycle::new(parent),
             jobs: Arc::new(JobContext::new(name, on_panic)),
             runtime,
+            runners,
+            nested: AtomicUsize::new(0),
         }
+    }
+
+    /// Whether the job being polled on this thread (if any) is one of this
+    /// pool's.
+    pub(crate) fn is_current(&self) -> bool {
+        crate::id::current_pool() == Some(Arc::as_ptr(&self.jobs) as usize)
+    }
+
+    /// A job of this pool begins to wait for room in it. `false` if that
+    /// makes every runner a job waiting so (a deadlock): then it is not
+    /// counted, and must not wait.
+    pub(crate) fn nested_wait_begins(&self) -> bool {
+        // `AcqRel`: the waiters' counts form one total order, so of the
+        // waiters that complete the set exactly one sees the full count.
+        let waiting = self.nested.fetch_add(1, Ordering::AcqRel) + 1;
+        if waiting >= self.runners {
+            self.nested.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// A nested wait counted by [`nested_wait_begins`](Core::nested_wait_begins)
+    /// ended: it got room, was refused, or was dropped.
+    pub(crate) fn nested_wait_ends(&self) {
+        self.nested.fetch_sub(1, Ordering::AcqRel);
     }
 
     pub(crate) fn name(&self) -> &str {

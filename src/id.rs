@@ -59,7 +59,7 @@ impl fmt::Display for JobId {
 
 thread_local! {
     /// The job being polled (or dropped) on this thread.
-    static CURRENT: Cell<Option<JobId>> = const { Cell::new(None) };
+    static CURRENT: Cell<Option<(JobId, usize)>> = const { Cell::new(None) };
 }
 
 /// Returns the id of the job that is running, if this is called from inside
@@ -86,16 +86,25 @@ thread_local! {
 /// ```
 #[must_use]
 pub fn try_job_id() -> Option<JobId> {
-    CURRENT.with(Cell::get)
+    CURRENT.with(Cell::get).map(|(id, _)| id)
 }
 
 /// Makes `id` the current job until dropped, then restores the one before.
-pub(crate) struct CurrentJob(Option<JobId>);
+pub(crate) struct CurrentJob(Option<(JobId, usize)>);
 
 impl CurrentJob {
-    pub(crate) fn enter(id: JobId) -> CurrentJob {
-        CurrentJob(CURRENT.with(|current| current.replace(Some(id))))
+    /// `pool` names the pool the job belongs to (the address of what its
+    /// jobs share), for [`current_pool`].
+    pub(crate) fn enter(id: JobId, pool: usize) -> CurrentJob {
+        CurrentJob(CURRENT.with(|current| current.replace(Some((id, pool)))))
     }
+}
+
+/// The pool of the job being polled on this thread, if any, as given to
+/// [`CurrentJob::enter`]: how a submission knows it comes from inside the
+/// pool it submits to.
+pub(crate) fn current_pool() -> Option<usize> {
+    CURRENT.with(Cell::get).map(|(_, pool)| pool)
 }
 
 impl Drop for CurrentJob {

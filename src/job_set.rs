@@ -187,7 +187,7 @@ where
         };
         match self.spawner.spawn(Limited::new(future, place)).await {
             Ok(handle) => Ok(self.insert(handle)),
-            Err(refused) => Err(SpawnError::new(refused.into_inner().future)),
+            Err(refused) => Err(refused.map(|limited| limited.future)),
         }
     }
 

@@ -16,6 +16,9 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 struct Reserving<'a, A: Admit<'a>> {
     admit: A,
     wait: Option<BoxFuture<'a, Option<A::Room>>>,
+    /// This wait comes from a job of the same pool, and is counted in the
+    /// pool's nested waits until it ends.
+    nested: bool,
     done: bool,
 }
 
@@ -24,36 +27,83 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
         Reserving {
             admit,
             wait: None,
+            nested: false,
             done: false,
         }
     }
 
-    /// `Ready(None)` if the pool is closed, or closes before room is free;
-    /// that counts in `rejected`.
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<A::Room>> {
+    /// Room, or why not: the pool is closed (or closes before room is
+    /// free), or the wait could never end (see [`Reserving::deadlocked`]).
+    /// A refusal counts in `rejected`.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<A::Room, SpawnError<()>>> {
         assert!(!self.done, "a reserve future polled after completion");
         // Like tokio's own `Sender::send`, spend the task's coop budget: a
         // loop of `spawn` calls that never has to wait still yields now and
         // then, so it cannot starve the tasks queued behind it on its thread.
         let coop = ready!(tokio::task::coop::poll_proceed(cx));
         let room = match &mut self.wait {
-            Some(wait) => ready!(wait.as_mut().poll(cx)),
+            Some(wait) => ready!(wait.as_mut().poll(cx)).ok_or(SpawnError::new(())),
             None => match admit::try_admit(&self.admit) {
-                Ok(room) => Some(room),
-                Err(TrySpawnError::Closed(())) => None,
+                Ok(room) => Ok(room),
+                Err(TrySpawnError::Closed(())) => Err(SpawnError::new(())),
                 Err(TrySpawnError::Full(())) => {
                     let wait = self.wait.insert(self.admit.wait());
-                    ready!(wait.as_mut().poll(cx))
+                    match wait.as_mut().poll(cx) {
+                        Poll::Ready(room) => room.ok_or(SpawnError::new(())),
+                        Poll::Pending if self.deadlocked() => Err(SpawnError::deadlock(())),
+                        Poll::Pending => return Poll::Pending,
+                    }
                 }
             },
         };
         coop.made_progress();
-        self.done = true;
-        self.wait = None;
-        if room.is_none() {
+        self.finish();
+        if room.is_err() {
             self.admit.core().jobs.stats.rejected();
         }
         Poll::Ready(room)
+    }
+
+    /// Called once, when this reservation is about to wait: whether it
+    /// never could get room. That is a job of this pool waiting for room in
+    /// it while every other runner (worker, or spawner permit) is held by
+    /// a job doing the same: nobody is left to make room. Otherwise a
+    /// nested wait is counted until it ends. Outside any job of this pool
+    /// this is one thread-local read.
+    fn deadlocked(&mut self) -> bool {
+        let core = self.admit.core();
+        if !core.is_current() {
+            return false;
+        }
+        if core.nested_wait_begins() {
+            self.nested = true;
+            return false;
+        }
+        tracing::error!(
+            pool = %core.name(),
+            job = ?crate::try_job_id(),
+            "deadlock: a job waited for room in its own pool while every worker was held by \
+             a job doing the same; refused (use a second pool for nested work, or \
+             try_spawn with a fallback)"
+        );
+        true
+    }
+
+    /// The reservation is over: no more waiting, nor counting.
+    fn finish(&mut self) {
+        self.done = true;
+        self.wait = None;
+        if std::mem::take(&mut self.nested) {
+            self.admit.core().nested_wait_ends();
+        }
+    }
+}
+
+impl<'a, A: Admit<'a>> Drop for Reserving<'a, A> {
+    fn drop(&mut self) {
+        if self.nested {
+            self.admit.core().nested_wait_ends();
+        }
     }
 }
 
@@ -115,7 +165,7 @@ impl<'a> Future for Reserve<'a> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let room = ready!(self.inner.poll(cx));
-        Poll::Ready(room.map(SpawnPermit::new).ok_or(SpawnError::new(())))
+        Poll::Ready(room.map(SpawnPermit::new))
     }
 }
 
@@ -172,7 +222,7 @@ impl Future for ReserveOwned {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let room = ready!(self.inner.poll(cx));
-        Poll::Ready(room.map(OwnedSpawnPermit::new).ok_or(SpawnError::new(())))
+        Poll::Ready(room.map(OwnedSpawnPermit::new))
     }
 }
 

@@ -80,7 +80,7 @@ where
             .expect("a spawn future polled after completion");
         Poll::Ready(match reserved {
             Ok(permit) => Ok(permit.spawn(future)),
-            Err(_) => Err(SpawnError::new(future)),
+            Err(refused) => Err(refused.map(|()| future)),
         })
     }
 }

@@ -179,7 +179,7 @@ impl<T> JobCell<T> {
     /// the job's id current; a panic is caught.
     pub(super) fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R, Failure> {
         let _span = self.span.as_deref().map(tracing::Span::enter);
-        let _current = CurrentJob::enter(self.id);
+        let _current = CurrentJob::enter(self.id, Arc::as_ptr(&self.context) as usize);
         panic::catch_unwind(AssertUnwindSafe(f)).map_err(Failure::panic)
     }
 

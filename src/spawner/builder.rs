@@ -189,7 +189,13 @@ impl SpawnerBuilder {
         let name = self.name.unwrap_or_else(|| "taskpool".to_owned());
         let shared = Shared::new(
             limit,
-            Core::new(name.into_boxed_str(), self.parent, runtime, self.on_panic),
+            Core::new(
+                name.into_boxed_str(),
+                self.parent,
+                runtime,
+                self.on_panic,
+                limit,
+            ),
         );
         let shared = Arc::new(shared);
         let core = &shared.core;

@@ -225,7 +225,13 @@ impl PoolBuilder {
             Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
 
         let name = self.name.unwrap_or_else(|| "taskpool".to_owned());
-        let core = Core::new(name.into_boxed_str(), self.parent, runtime, self.on_panic);
+        let core = Core::new(
+            name.into_boxed_str(),
+            self.parent,
+            runtime,
+            self.on_panic,
+            workers,
+        );
         let shared = Arc::new(Shared::new(workers, queue_capacity, core));
         for _ in 0..workers {
             Worker::start(&shared);
