@@ -1,14 +1,16 @@
 //! What a `WorkerPool` and a `BoundedSpawner` have in common behind their
 //! handles, and the lifecycle written once on top of it.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
+use crate::id::JobId;
 use crate::job::JobContext;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
@@ -25,9 +27,10 @@ pub(crate) struct Core {
     pub(crate) runtime: Handle,
     /// How many jobs can run at once: the workers, or the spawner's limit.
     pub(crate) runners: usize,
-    /// Jobs of this pool waiting for room in it (nested submissions): when
-    /// they hold every runner, none of them can ever get room.
-    nested: AtomicUsize,
+    /// Jobs of this pool waiting for room in it (nested submissions), with
+    /// how many waits each has going: when they hold every runner, none of
+    /// them can ever get room. Touched only by submissions that wait.
+    nested: Mutex<HashMap<JobId, usize>>,
 }
 
 impl Core {
@@ -43,7 +46,7 @@ impl Core {
             jobs: Arc::new(JobContext::new(name, on_panic)),
             runtime,
             runners,
-            nested: AtomicUsize::new(0),
+            nested: Mutex::default(),
         }
     }
 
@@ -53,24 +56,29 @@ impl Core {
         crate::id::current_pool() == Some(Arc::as_ptr(&self.jobs) as usize)
     }
 
-    /// A job of this pool begins to wait for room in it. `false` if that
-    /// makes every runner a job waiting so (a deadlock): then it is not
-    /// counted, and must not wait.
-    pub(crate) fn nested_wait_begins(&self) -> bool {
-        // `AcqRel`: the waiters' counts form one total order, so of the
-        // waiters that complete the set exactly one sees the full count.
-        let waiting = self.nested.fetch_add(1, Ordering::AcqRel) + 1;
-        if waiting >= self.runners {
-            self.nested.fetch_sub(1, Ordering::AcqRel);
+    /// Job `job` of this pool begins to wait for room in it. `false` if
+    /// that makes every runner a job waiting so (a deadlock): then the wait
+    /// is not counted, and must not happen. Jobs are counted, not waits: a
+    /// job waiting twice at once (`join!` of two `spawn`s) holds one runner.
+    pub(crate) fn nested_wait_begins(&self, job: JobId) -> bool {
+        let mut waiting = self.nested.lock().unwrap_or_else(|p| p.into_inner());
+        if !waiting.contains_key(&job) && waiting.len() + 1 >= self.runners {
             return false;
         }
+        *waiting.entry(job).or_insert(0) += 1;
         true
     }
 
-    /// A nested wait counted by [`nested_wait_begins`](Core::nested_wait_begins)
+    /// A wait counted by [`nested_wait_begins`](Core::nested_wait_begins)
     /// ended: it got room, was refused, or was dropped.
-    pub(crate) fn nested_wait_ends(&self) {
-        self.nested.fetch_sub(1, Ordering::AcqRel);
+    pub(crate) fn nested_wait_ends(&self, job: JobId) {
+        let mut waiting = self.nested.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(waits) = waiting.get_mut(&job) {
+            *waits -= 1;
+            if *waits == 0 {
+                waiting.remove(&job);
+            }
+        }
     }
 
     pub(crate) fn name(&self) -> &str {

@@ -7,6 +7,7 @@ use std::task::{Context, Poll, ready};
 
 use crate::admit::{self, Admit, Admitter, OwnedAdmitter};
 use crate::error::{SpawnError, TrySpawnError};
+use crate::id::JobId;
 use crate::permit::{OwnedSpawnPermit, SpawnPermit};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -16,9 +17,9 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 struct Reserving<'a, A: Admit<'a>> {
     admit: A,
     wait: Option<BoxFuture<'a, Option<A::Room>>>,
-    /// This wait comes from a job of the same pool, and is counted in the
-    /// pool's nested waits until it ends.
-    nested: bool,
+    /// This wait comes from this job of the same pool, and is counted in
+    /// the pool's nested waits until it ends.
+    nested: Option<JobId>,
     done: bool,
 }
 
@@ -27,7 +28,7 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
         Reserving {
             admit,
             wait: None,
-            nested: false,
+            nested: None,
             done: false,
         }
     }
@@ -72,16 +73,16 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
     /// this is one thread-local read.
     fn deadlocked(&mut self) -> bool {
         let core = self.admit.core();
-        if !core.is_current() {
+        let Some(job) = crate::try_job_id().filter(|_| core.is_current()) else {
             return false;
-        }
-        if core.nested_wait_begins() {
-            self.nested = true;
+        };
+        if core.nested_wait_begins(job) {
+            self.nested = Some(job);
             return false;
         }
         tracing::error!(
             pool = %core.name(),
-            job = ?crate::try_job_id(),
+            %job,
             "deadlock: a job waited for room in its own pool while every worker was held by \
              a job doing the same; refused (use a second pool for nested work, or \
              try_spawn with a fallback)"
@@ -93,16 +94,16 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
     fn finish(&mut self) {
         self.done = true;
         self.wait = None;
-        if std::mem::take(&mut self.nested) {
-            self.admit.core().nested_wait_ends();
+        if let Some(job) = self.nested.take() {
+            self.admit.core().nested_wait_ends(job);
         }
     }
 }
 
 impl<'a, A: Admit<'a>> Drop for Reserving<'a, A> {
     fn drop(&mut self) {
-        if self.nested {
-            self.admit.core().nested_wait_ends();
+        if let Some(job) = self.nested {
+            self.admit.core().nested_wait_ends(job);
         }
     }
 }

@@ -199,3 +199,40 @@ async fn waits_from_one_spawner_into_another() {
     ))
     .await;
 }
+
+/// Jobs are counted, not waits: one job waiting for room twice at once
+/// (`join!` of two `spawn`s) holds one worker, so while another worker can
+/// still make room neither wait is refused.
+#[tokio::test(flavor = "current_thread")]
+async fn one_job_waiting_twice_holds_one_worker() {
+    let pool = small_pool();
+    let (mut blocker, held) = Blocker::spawn(&pool).await;
+    blocker.started().await;
+    let (go, ready) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+    let inner = pool.clone();
+    let job = pool
+        .spawn(async move {
+            started_tx.send(()).unwrap();
+            ready.await.unwrap();
+            let (a, b) = tokio::join!(inner.spawn(async { 1 }), inner.spawn(async { 2 }));
+            (a.is_ok(), b.is_ok())
+        })
+        .await
+        .unwrap();
+    started.await.unwrap();
+    // The queue's one slot, taken: both of the job's spawns will wait.
+    pool.try_spawn(async {}).unwrap();
+    go.send(()).unwrap();
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    // The blocker's worker is still free to make room once released.
+    blocker.release();
+    held.await.unwrap();
+    assert_eq!(
+        watchdog(job).await.unwrap(),
+        (true, true),
+        "a wait was refused"
+    );
+}
