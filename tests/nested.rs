@@ -112,21 +112,19 @@ where
         blockers.push((blocker, handle));
     }
     while pool.try_spawn(async {}).is_ok() {}
-    let waiters: Vec<_> = (0..4)
-        .map(|i| {
-            let pool = pool.clone();
-            tokio::spawn(async move { pool.spawn(async move { i }).await.is_ok() })
-        })
+    // Four submitters from outside, each polled once: all four wait.
+    let mut waiters: Vec<_> = (0..4)
+        .map(|i| tokio_test::task::spawn(pool.spawn(async move { i })))
         .collect();
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
+    for waiter in &mut waiters {
+        assert!(waiter.poll().is_pending(), "a submitter did not wait");
     }
     for (blocker, _) in blockers {
         blocker.release();
     }
     for waiter in waiters {
         assert!(
-            watchdog(waiter).await.unwrap(),
+            watchdog(waiter).await.is_ok(),
             "an outside waiter was refused"
         );
     }
@@ -143,13 +141,22 @@ where
     blocker.started().await;
     while other.try_spawn(async {}).is_ok() {}
     let mut parents = Vec::new();
+    let (about_to_wait, mut waiting) = tokio::sync::mpsc::unbounded_channel();
     for _ in 0..2 {
-        let other = other.clone();
+        let (other, about_to_wait) = (other.clone(), about_to_wait.clone());
         parents.push(
-            pool.spawn(async move { other.spawn(async { 1 }).await.is_ok() })
-                .await
-                .unwrap(),
+            pool.spawn(async move {
+                about_to_wait.send(()).unwrap();
+                other.spawn(async { 1 }).await.is_ok()
+            })
+            .await
+            .unwrap(),
         );
+    }
+    // Both parents are at their `spawn` into the full other pool (and,
+    // a few scheduler turns later, waiting in it).
+    for _ in 0..2 {
+        waiting.recv().await.unwrap();
     }
     for _ in 0..10 {
         tokio::task::yield_now().await;
