@@ -1713,6 +1713,22 @@ fn shapes_section(r: &mut Report, quick: bool) {
     write_shapes_svg(&rows);
 }
 
+/// A plot's five horizontal grid lines, labelled, from 0 to `max_y`.
+fn y_grid(svg: &mut String, max_y: f64, pad: f64, w: f64, y: impl Fn(f64) -> f64) {
+    for i in 0..=4 {
+        let v = max_y * i as f64 / 4.0;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.0}</text><line x1=\"{pad}\" y1=\"{:.1}\" x2=\"{}\" y2=\"{:.1}\" stroke=\"#ddd\"/>",
+            pad - 6.0,
+            y(v) + 4.0,
+            y(v),
+            w - pad,
+            y(v)
+        );
+    }
+}
+
 /// Draws per-job cost by shape for the first size of tiny jobs, one group
 /// of bars per shape, one bar per contender, to `target/bench-shapes.svg`.
 fn write_shapes_svg(rows: &[ShapeRow]) {
@@ -1749,18 +1765,7 @@ fn write_shapes_svg(rows: &[ShapeRow]) {
         w - pad,
         h - pad
     );
-    for i in 0..=4 {
-        let v = max_y * i as f64 / 4.0;
-        let _ = writeln!(
-            svg,
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.0}</text><line x1=\"{pad}\" y1=\"{:.1}\" x2=\"{}\" y2=\"{:.1}\" stroke=\"#ddd\"/>",
-            pad - 6.0,
-            y(v) + 4.0,
-            y(v),
-            w - pad,
-            y(v)
-        );
-    }
+    y_grid(&mut svg, max_y, pad, w, y);
     for (k, (c, color)) in contenders.iter().enumerate() {
         let _ = writeln!(
             svg,
@@ -1894,32 +1899,27 @@ fn shape_targets(r: &mut Report, rows: &[ShapeRow]) {
 
 /// `--shapes`: scenario 8 alone, its report in `target/bench-shapes.md`.
 fn shapes_only(quick: bool) {
-    let mut r = Report {
-        text: String::new(),
-        verdicts: Vec::new(),
-    };
-    let _ = writeln!(
-        r.text,
-        "# taskpool shapes report{}\n\nScenario 8 alone (`--shapes`). Each child runs in its own process. Runtime: multi-thread, 2 worker threads.",
-        if quick { " (quick)" } else { "" }
-    );
-    shapes_section(&mut r, quick);
-    finish(r, "target/bench-shapes.md");
+    section_only("shapes", "Scenario 8", quick, shapes_section);
 }
 
 /// `--groups`: scenario 9 alone, its report in `target/bench-groups.md`.
 fn groups_only(quick: bool) {
+    section_only("groups", "Scenario 9", quick, groups::section);
+}
+
+/// One scenario alone (`--<name>`), its report in `target/bench-<name>.md`.
+fn section_only(name: &str, scenario: &str, quick: bool, section: fn(&mut Report, bool)) {
     let mut r = Report {
         text: String::new(),
         verdicts: Vec::new(),
     };
     let _ = writeln!(
         r.text,
-        "# taskpool groups report{}\n\nScenario 9 alone (`--groups`). Each child runs in its own process. Runtime: multi-thread, 2 worker threads.",
+        "# taskpool {name} report{}\n\n{scenario} alone (`--{name}`). Each child runs in its own process. Runtime: multi-thread, 2 worker threads.",
         if quick { " (quick)" } else { "" }
     );
-    groups::section(&mut r, quick);
-    finish(r, "target/bench-groups.md");
+    section(&mut r, quick);
+    finish(r, &format!("target/bench-{name}.md"));
 }
 
 /// Counts the verdicts, prints the report and writes it to `path`.
@@ -1959,18 +1959,7 @@ fn write_scaling_svg(points: &[(usize, f64, f64)], n: u64) {
             h - pad + 18.0
         );
     }
-    for i in 0..=4 {
-        let v = max_y * i as f64 / 4.0;
-        let _ = writeln!(
-            svg,
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.0}</text><line x1=\"{pad}\" y1=\"{:.1}\" x2=\"{}\" y2=\"{:.1}\" stroke=\"#ddd\"/>",
-            pad - 6.0,
-            y(v) + 4.0,
-            y(v),
-            w - pad,
-            y(v)
-        );
-    }
+    y_grid(&mut svg, max_y, pad, w, y);
     let _ = writeln!(
         svg,
         "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">workers (pool) / limit (spawner), log scale</text>\n<text x=\"16\" y=\"{}\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">ns per job</text>",

@@ -37,27 +37,6 @@ fn bounded_spawner() -> BoundedSpawner {
         .unwrap()
 }
 
-/// As `for_both_types`, on a current-thread runtime whose clock is paused.
-macro_rules! for_both_types_paused {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(start_paused = true)]
-            async fn worker_pool() {
-                super::$name(super::worker_pool()).await;
-                let pool = super::worker_pool();
-                super::$name(&pool).await;
-            }
-
-            #[tokio::test(start_paused = true)]
-            async fn bounded_spawner() {
-                super::$name(super::bounded_spawner()).await;
-                let spawner = super::bounded_spawner();
-                super::$name(&spawner).await;
-            }
-        }
-    )*};
-}
-
 // --- generic over `impl Pool` -----------------------------------------------
 
 /// Spawn, metrics, `wait` (which does not close), `close`, and a

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use taskpool::{BoundedSpawner, JobSet, Pool, WorkerPool};
 
-use support::{DropWitness, is_dropped, watchdog};
+use support::{DropWitness, is_dropped, until_dropped, watchdog};
 
 const WORKERS: usize = 4;
 
@@ -30,27 +30,6 @@ fn bounded_spawner() -> BoundedSpawner {
         .name("job-set")
         .build()
         .unwrap()
-}
-
-/// As `for_both_types`, on a current-thread runtime whose clock is paused.
-macro_rules! for_both_types_paused {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(start_paused = true)]
-            async fn worker_pool() {
-                super::watchdog(super::$name(super::worker_pool())).await;
-                let pool = super::worker_pool();
-                super::watchdog(super::$name(&pool)).await;
-            }
-
-            #[tokio::test(start_paused = true)]
-            async fn bounded_spawner() {
-                super::watchdog(super::$name(super::bounded_spawner())).await;
-                let spawner = super::bounded_spawner();
-                super::watchdog(super::$name(&spawner)).await;
-            }
-        }
-    )*};
 }
 
 /// A job that sleeps `ms` (paused clock) and returns it.
@@ -146,12 +125,7 @@ async fn the_first_error_aborts_the_rest(pool: impl Pool + Clone + Sync) {
     set.spawn(async { Err("boom") }).await.unwrap();
     assert_eq!(set.try_join_all().await, Err("boom"));
     assert!(token.is_cancelled());
-    watchdog(async {
-        while !is_dropped(&weak) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    until_dropped(&weak).await;
 }
 
 /// On a pool whose one worker is held by the first member, the members
@@ -205,55 +179,45 @@ async fn after_the_first_error_queued_members_never_start() {
 /// `join_all` resumes a member's panic on the caller, after aborting the
 /// rest.
 async fn join_all_resumes_a_panic(pool: impl Pool + Clone + Sync) {
-    let mut set = JobSet::new(&pool);
-    let (witness, weak) = DropWitness::new();
-    set.spawn(async move {
-        let _witness = witness;
-        std::future::pending::<u32>().await
-    })
-    .await
-    .unwrap();
-    set.spawn(async { panic!("member panicked") })
-        .await
-        .unwrap();
-    let panic = std::panic::AssertUnwindSafe(set.join_all())
-        .catch_unwind()
-        .await
-        .expect_err("join_all resumes the panic");
-    assert_eq!(panic.downcast_ref::<&str>(), Some(&"member panicked"));
-    watchdog(async {
-        while !is_dropped(&weak) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    a_panic_is_resumed_after_the_rest_are_aborted::<u32, _, _>(&pool, |set| set.join_all()).await;
 }
 
 /// `try_join_all` treats a member's panic as the first error: the rest
 /// are aborted, then the panic is resumed.
 async fn try_join_all_resumes_a_panic(pool: impl Pool + Clone + Sync) {
-    let mut set = JobSet::new(&pool);
+    a_panic_is_resumed_after_the_rest_are_aborted::<Result<u32, String>, _, _>(&pool, |set| {
+        set.try_join_all()
+    })
+    .await;
+}
+
+/// A set of a member that never finishes and one that panics, joined by
+/// `join`: the panic comes back on the caller, and the other member's
+/// future is dropped.
+async fn a_panic_is_resumed_after_the_rest_are_aborted<'p, T, P, Fut>(
+    pool: &'p P,
+    join: impl FnOnce(JobSet<T, &'p P>) -> Fut,
+) where
+    T: Send + 'static,
+    P: Pool + Clone + Sync,
+    Fut: std::future::Future,
+{
+    let mut set = JobSet::new(pool);
     let (witness, weak) = DropWitness::new();
     set.spawn(async move {
         let _witness = witness;
-        std::future::pending::<Result<u32, String>>().await
+        std::future::pending::<T>().await
     })
     .await
     .unwrap();
     set.spawn(async { panic!("member panicked") })
         .await
         .unwrap();
-    let panic = std::panic::AssertUnwindSafe(set.try_join_all())
-        .catch_unwind()
-        .await
-        .expect_err("try_join_all resumes the panic");
+    let Err(panic) = std::panic::AssertUnwindSafe(join(set)).catch_unwind().await else {
+        panic!("the member's panic was not resumed");
+    };
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"member panicked"));
-    watchdog(async {
-        while !is_dropped(&weak) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    until_dropped(&weak).await;
 }
 
 /// Dropping the set aborts every member, running or queued: every future

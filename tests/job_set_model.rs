@@ -295,23 +295,6 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap()
-}
-
-fn quiet_panics() {
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if info.payload().downcast_ref::<&str>() != Some(&"job panics") {
-            default_hook(info);
-        }
-    }));
-}
-
 fn worker_pool() -> WorkerPool {
     WorkerPool::builder()
         .workers(WORKERS)
@@ -325,16 +308,16 @@ proptest! {
 
     #[test]
     fn a_job_set_on_a_worker_pool(ops in proptest::collection::vec(op(), 1..40), drop_at_end: bool) {
-        quiet_panics();
-        runtime().block_on(async {
+        support::quiet_panics();
+        support::paused_runtime().block_on(async {
             support::watchdog(run_case(worker_pool(), ops, drop_at_end)).await;
         });
     }
 
     #[test]
     fn a_job_set_on_a_bounded_spawner(ops in proptest::collection::vec(op(), 1..40), drop_at_end: bool) {
-        quiet_panics();
-        runtime().block_on(async {
+        support::quiet_panics();
+        support::paused_runtime().block_on(async {
             support::watchdog(run_case(BoundedSpawner::new(WORKERS), ops, drop_at_end)).await;
         });
     }

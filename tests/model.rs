@@ -486,30 +486,13 @@ async fn watchdog<F: Future>(case: F) -> F::Output {
         .expect("the case hung")
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap()
-}
-
-fn quiet_panics() {
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if info.payload().downcast_ref::<&str>() != Some(&"job panics") {
-            default_hook(info);
-        }
-    }));
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn worker_pool_matches_the_model(ops in proptest::collection::vec(op(), 1..40)) {
-        quiet_panics();
-        runtime().block_on(async {
+        support::quiet_panics();
+        support::paused_runtime().block_on(async {
             let pool = WorkerPool::builder()
                 .workers(WORKERS)
                 .queue_capacity(QUEUE)
@@ -521,8 +504,8 @@ proptest! {
 
     #[test]
     fn bounded_spawner_matches_the_model(ops in proptest::collection::vec(op(), 1..40)) {
-        quiet_panics();
-        runtime().block_on(async {
+        support::quiet_panics();
+        support::paused_runtime().block_on(async {
             watchdog(run_case(BoundedSpawner::new(WORKERS), true, ops)).await;
         });
     }

@@ -32,27 +32,6 @@ fn bounded_spawner() -> BoundedSpawner {
         .unwrap()
 }
 
-/// As `for_both_types`, on a current-thread runtime whose clock is paused.
-macro_rules! for_both_types_paused {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(start_paused = true)]
-            async fn worker_pool() {
-                super::watchdog(super::$name(super::worker_pool())).await;
-                let pool = super::worker_pool();
-                super::watchdog(super::$name(&pool)).await;
-            }
-
-            #[tokio::test(start_paused = true)]
-            async fn bounded_spawner() {
-                super::watchdog(super::$name(super::bounded_spawner())).await;
-                let spawner = super::bounded_spawner();
-                super::watchdog(super::$name(&spawner)).await;
-            }
-        }
-    )*};
-}
-
 /// Durations for 40 jobs, scattered (a fixed LCG, so failures reproduce).
 fn durations() -> Vec<u64> {
     let mut x = 7u64;
@@ -376,12 +355,7 @@ proptest::proptest! {
         jobs in proptest::collection::vec(1..30u64, 1..30),
         n in 1..8usize,
     ) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
-        runtime.block_on(watchdog(async {
+        support::paused_runtime().block_on(watchdog(async {
             let pool = worker_pool();
             two_orders(&pool, jobs.clone(), n).await;
             n_bounds(&pool, jobs, n).await;

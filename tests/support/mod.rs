@@ -29,6 +29,17 @@ pub fn is_dropped(weak: &Weak<()>) -> bool {
     weak.upgrade().is_none()
 }
 
+/// Waits (by yielding, under the watchdog) until the value behind `weak`
+/// is dropped: a future dropped by a worker, after an abort, say.
+pub async fn until_dropped(weak: &Weak<()>) {
+    watchdog(async {
+        while !is_dropped(weak) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
 /// Occupies one worker (or one spawner permit) until released; reports when
 /// it has started.
 pub struct Blocker {
@@ -124,6 +135,51 @@ pub async fn assert_tasks_at_most(baseline: usize) {
         }
     })
     .await;
+}
+
+/// A current-thread runtime whose clock is paused, for the property tests:
+/// each case gets its own.
+pub fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+/// Keeps the default panic hook from printing the panics test jobs make on
+/// purpose (payload `"job panics"`); every other panic still prints.
+pub fn quiet_panics() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&"job panics") {
+            default_hook(info);
+        }
+    }));
+}
+
+/// As `for_both_types`, by value and by reference, on a current-thread
+/// runtime whose clock is paused: the test file's `worker_pool()` and
+/// `bounded_spawner()` build the pools.
+#[macro_export]
+macro_rules! for_both_types_paused {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(start_paused = true)]
+            async fn worker_pool() {
+                $crate::support::watchdog(super::$name(super::worker_pool())).await;
+                let pool = super::worker_pool();
+                $crate::support::watchdog(super::$name(&pool)).await;
+            }
+
+            #[tokio::test(start_paused = true)]
+            async fn bounded_spawner() {
+                $crate::support::watchdog(super::$name(super::bounded_spawner())).await;
+                let spawner = super::bounded_spawner();
+                $crate::support::watchdog(super::$name(&spawner)).await;
+            }
+        }
+    )*};
 }
 
 /// Runs a test body on a current-thread and on a 2-thread runtime.
