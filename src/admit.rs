@@ -13,7 +13,7 @@ use tokio::sync::mpsc::{OwnedPermit, Permit};
 
 use crate::backend::{Backend, Core};
 use crate::error::TrySpawnError;
-use crate::job::QueuedJob;
+use crate::job::{self, JobOptions, QueuedJob};
 use crate::join::JoinHandle;
 use crate::spawner::tasks;
 use crate::worker_pool::queue;
@@ -142,14 +142,14 @@ impl Room<'_> {
     /// Starts the job in this room. Infallible: an admitted job is never
     /// lost (if its runner goes away, it is cancelled and its handle says so).
     #[inline]
-    pub(crate) fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(self, future: F, options: &JobOptions<'_>) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         match self {
-            Room::Queue(slot) => slot.spawn(future),
-            Room::Tasks(slot) => slot.spawn(future),
+            Room::Queue(slot) => job::launch(slot, future, options),
+            Room::Tasks(slot) => job::launch(slot, future, options),
         }
     }
 }
@@ -157,14 +157,14 @@ impl Room<'_> {
 impl OwnedRoom {
     /// See [`Room::spawn`].
     #[inline]
-    pub(crate) fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(self, future: F, options: &JobOptions<'_>) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         match self {
-            OwnedRoom::Queue(slot) => slot.spawn(future),
-            OwnedRoom::Tasks(slot) => slot.spawn(future),
+            OwnedRoom::Queue(slot) => job::launch(slot, future, options),
+            OwnedRoom::Tasks(slot) => job::launch(slot, future, options),
         }
     }
 }

@@ -11,7 +11,7 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use crate::id::JobId;
-use crate::job::JobContext;
+use crate::job::{JobContext, JobOptions};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::panic_hook::PanicHook;
@@ -33,17 +33,24 @@ pub(crate) struct Core {
     nested: Mutex<HashMap<JobId, usize>>,
 }
 
+/// What both builders set alike: the settings a [`Core`] is made from.
+#[derive(Debug, Default)]
+pub(crate) struct CoreSettings {
+    pub(crate) name: Option<String>,
+    pub(crate) parent: Option<CancellationToken>,
+    pub(crate) on_panic: Option<PanicHook>,
+    /// The pool-wide `queue_timeout` and `run_timeout`.
+    pub(crate) defaults: JobOptions<'static>,
+}
+
 impl Core {
-    pub(crate) fn new(
-        name: Box<str>,
-        parent: Option<CancellationToken>,
-        runtime: Handle,
-        on_panic: Option<PanicHook>,
-        runners: usize,
-    ) -> Core {
+    pub(crate) fn new(settings: CoreSettings, runtime: Handle, runners: usize) -> Core {
+        let name = settings.name.unwrap_or_else(|| "taskpool".to_owned());
+        let mut jobs = JobContext::new(name.into_boxed_str(), settings.on_panic);
+        jobs.defaults = settings.defaults;
         Core {
-            lifecycle: Lifecycle::new(parent),
-            jobs: Arc::new(JobContext::new(name, on_panic)),
+            lifecycle: Lifecycle::new(settings.parent),
+            jobs: Arc::new(jobs),
             runtime,
             runners,
             nested: Mutex::default(),

@@ -6,7 +6,8 @@ use std::sync::Mutex;
 
 use crate::id::JobId;
 
-/// A job did not produce its output: it was cancelled, or it panicked.
+/// A job did not produce its output: it was cancelled, it panicked, or it
+/// missed a deadline.
 ///
 /// Returned by awaiting a [`JoinHandle`](crate::JoinHandle) of a
 /// [`WorkerPool`](crate::WorkerPool) or a
@@ -41,21 +42,56 @@ pub struct JoinError {
 /// added when the `JoinHandle` takes it, so the cell does not pay for it.
 pub(crate) enum Failure {
     Cancelled,
+    // Boxed so that a failure is one pointer wide: every job cell has room
+    // for one, and only a panic or a timeout (both rare) pays for the box.
+    Rare(Box<Rare>),
+}
+
+/// The failures that are boxed.
+pub(crate) enum Rare {
     // The `Mutex` only makes the payload `Sync` (tokio uses a `SyncWrapper`);
-    // it is never contended: the error has one owner. Boxed so that a
-    // failure is one pointer wide: every job cell has room for one, and only
-    // a panic pays for the box.
-    Panic(Box<Mutex<Box<dyn Any + Send + 'static>>>),
+    // it is never contended: the error has one owner.
+    Panic(Mutex<Box<dyn Any + Send + 'static>>),
+    TimedOut(Phase),
+}
+
+/// Which deadline a job missed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// It waited in the queue past its queue timeout, and never ran.
+    Queue,
+    /// It ran past its run timeout, counted from its first poll.
+    Run,
 }
 
 impl Failure {
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Failure {
-        Failure::Panic(Box::new(Mutex::new(payload)))
+        Failure::Rare(Box::new(Rare::Panic(Mutex::new(payload))))
     }
 
-    /// Runs `f` on the panic's payload; nothing for a cancellation.
+    pub(crate) fn timed_out(phase: Phase) -> Failure {
+        Failure::Rare(Box::new(Rare::TimedOut(phase)))
+    }
+
+    pub(crate) fn is_panic(&self) -> bool {
+        matches!(self, Failure::Rare(rare) if matches!(**rare, Rare::Panic(_)))
+    }
+
+    fn timed_out_in(&self) -> Option<Phase> {
+        match self {
+            Failure::Rare(rare) => match **rare {
+                Rare::TimedOut(phase) => Some(phase),
+                Rare::Panic(_) => None,
+            },
+            Failure::Cancelled => None,
+        }
+    }
+
+    /// Runs `f` on the panic's payload; nothing for another failure.
     pub(crate) fn with_payload(&self, f: impl FnOnce(&(dyn Any + Send))) {
-        if let Failure::Panic(payload) = self {
+        if let Failure::Rare(rare) = self
+            && let Rare::Panic(payload) = &**rare
+        {
             let payload = payload.lock().unwrap_or_else(|p| p.into_inner());
             f(&**payload);
         }
@@ -63,20 +99,22 @@ impl Failure {
 
     /// The panic message when the payload is a `&str` or a `String`.
     fn panic_message(&self) -> Option<String> {
-        let Failure::Panic(payload) = self else {
-            return None;
-        };
-        let payload = payload.lock().unwrap_or_else(|p| p.into_inner());
-        panic_message(&**payload).map(str::to_owned)
+        let mut message = None;
+        self.with_payload(|payload| message = panic_message(payload).map(str::to_owned));
+        message
     }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self, self.panic_message()) {
-            (Failure::Cancelled, _) => f.write_str("job was cancelled"),
-            (Failure::Panic(_), Some(msg)) => write!(f, "job panicked with message {msg:?}"),
-            (Failure::Panic(_), None) => f.write_str("job panicked"),
+        match (self, self.timed_out_in(), self.panic_message()) {
+            (Failure::Cancelled, ..) => f.write_str("job was cancelled"),
+            (_, Some(Phase::Queue), _) => {
+                f.write_str("job timed out waiting in the queue, and never ran")
+            }
+            (_, Some(Phase::Run), _) => f.write_str("job timed out while running"),
+            (_, None, Some(msg)) => write!(f, "job panicked with message {msg:?}"),
+            (_, None, None) => f.write_str("job panicked"),
         }
     }
 }
@@ -146,7 +184,39 @@ impl JoinError {
     /// ```
     #[must_use]
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Failure::Panic(_))
+        self.repr.is_panic()
+    }
+
+    /// Returns `true` if the job missed a deadline: its queue timeout (it
+    /// never ran) or its run timeout (it was stopped at an `.await`). Set
+    /// with the builders' `queue_timeout` and `run_timeout`, or per job with
+    /// a [`JobBuilder`](crate::JobBuilder). A timed-out job is not
+    /// [cancelled](JoinError::is_cancelled); the error's `Display` says
+    /// which deadline it missed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::builder()
+    ///     .workers(1)
+    ///     .run_timeout(Duration::from_millis(10))
+    ///     .build()
+    ///     .unwrap();
+    /// let handle = pool.spawn(std::future::pending::<()>()).await.unwrap();
+    ///
+    /// let err = handle.await.unwrap_err();
+    /// assert!(err.is_timeout() && !err.is_cancelled());
+    /// assert_eq!(err.to_string(), "job timed out while running");
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_timeout(&self) -> bool {
+        self.repr.timed_out_in().is_some()
     }
 
     /// Consumes the error, returning the panic payload.
@@ -182,7 +252,7 @@ impl JoinError {
     ///
     /// # Errors
     ///
-    /// Returns `Err(self)` if the job was cancelled.
+    /// Returns `Err(self)` if the job was cancelled or timed out.
     ///
     /// # Examples
     ///
@@ -206,9 +276,12 @@ impl JoinError {
     /// ```
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Failure::Panic(payload) => Ok((*payload)
-                .into_inner()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())),
+            Failure::Rare(rare) => match *rare {
+                Rare::Panic(payload) => Ok(payload
+                    .into_inner()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())),
+                rare => Err(JoinError::new(self.id, Failure::Rare(Box::new(rare)))),
+            },
             Failure::Cancelled => Err(self),
         }
     }
@@ -230,10 +303,15 @@ impl fmt::Display for JoinError {
 
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.repr, self.repr.panic_message()) {
-            (Failure::Cancelled, _) => f.write_str("JoinError::Cancelled"),
-            (Failure::Panic(_), Some(msg)) => write!(f, "JoinError::Panic({msg:?}, ..)"),
-            (Failure::Panic(_), None) => f.write_str("JoinError::Panic(..)"),
+        match (
+            &self.repr,
+            self.repr.timed_out_in(),
+            self.repr.panic_message(),
+        ) {
+            (Failure::Cancelled, ..) => f.write_str("JoinError::Cancelled"),
+            (_, Some(phase), _) => write!(f, "JoinError::TimedOut({phase:?})"),
+            (_, None, Some(msg)) => write!(f, "JoinError::Panic({msg:?}, ..)"),
+            (_, None, None) => f.write_str("JoinError::Panic(..)"),
         }
     }
 }

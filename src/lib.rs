@@ -226,6 +226,7 @@ mod backend;
 mod error;
 mod id;
 mod job;
+mod job_builder;
 mod job_set;
 mod join;
 mod lifecycle;
@@ -245,6 +246,7 @@ mod worker_pool;
 
 pub use error::{BuildError, JoinError, SpawnError, TrySpawnError};
 pub use id::{JobId, try_job_id};
+pub use job_builder::JobBuilder;
 pub use job_set::JobSet;
 pub use join::{AbortHandle, JoinHandle};
 pub use metrics::Metrics;

@@ -16,7 +16,8 @@ use crate::sync::{AtomicU64, AtomicUsize};
 /// snapshot taken while jobs are moving may be off by the jobs that moved
 /// during the read. Once the pool is idle (for example after
 /// [`shutdown`](crate::WorkerPool::shutdown)) every job has been counted
-/// exactly once and `submitted == completed + panicked + cancelled`.
+/// exactly once and `submitted == completed + panicked + cancelled +
+/// timed_out`.
 ///
 /// # Examples
 ///
@@ -35,7 +36,7 @@ use crate::sync::{AtomicU64, AtomicUsize};
 /// assert_eq!((m.workers, m.queue_capacity), (2, 8));
 /// assert_eq!((m.queued, m.running), (0, 0));
 /// assert_eq!(m.submitted, 5);
-/// assert_eq!(m.completed + m.panicked + m.cancelled, m.submitted);
+/// assert_eq!(m.completed + m.panicked + m.cancelled + m.timed_out, m.submitted);
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +62,8 @@ pub struct Metrics {
     pub panicked: u64,
     /// Jobs cancelled before producing output: aborted, or dropped unrun.
     pub cancelled: u64,
+    /// Jobs that missed their queue or run timeout (and count nowhere else).
+    pub timed_out: u64,
     /// Submissions and reservations refused: the pool was closed, or
     /// `try_spawn` / `try_reserve` found no room.
     pub rejected: u64,
@@ -87,6 +90,7 @@ struct RunnerCounters {
     completed: AtomicU64,
     panicked: AtomicU64,
     cancelled: AtomicU64,
+    timed_out: AtomicU64,
     running: AtomicUsize,
 }
 
@@ -96,6 +100,7 @@ pub(crate) enum Outcome {
     Completed,
     Panicked,
     Cancelled,
+    TimedOut,
 }
 
 impl Stats {
@@ -107,6 +112,7 @@ impl Stats {
                 completed: AtomicU64::new(0),
                 panicked: AtomicU64::new(0),
                 cancelled: AtomicU64::new(0),
+                timed_out: AtomicU64::new(0),
                 running: AtomicUsize::new(0),
             },
         }
@@ -134,6 +140,7 @@ impl Stats {
             Outcome::Completed => &self.runners.completed,
             Outcome::Panicked => &self.runners.panicked,
             Outcome::Cancelled => &self.runners.cancelled,
+            Outcome::TimedOut => &self.runners.timed_out,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -153,6 +160,7 @@ impl Stats {
             completed: self.runners.completed.load(Ordering::Relaxed),
             panicked: self.runners.panicked.load(Ordering::Relaxed),
             cancelled: self.runners.cancelled.load(Ordering::Relaxed),
+            timed_out: self.runners.timed_out.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
         }
     }

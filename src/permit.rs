@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 
 use crate::admit::{OwnedRoom, Room};
+use crate::job::JobOptions;
 use crate::join::JoinHandle;
 
 /// Room for one job in a pool, reserved before the job is built: a slot in
@@ -76,7 +77,17 @@ impl<'a> SpawnPermit<'a> {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.room.spawn(future)
+        self.room.spawn(future, &JobOptions::DEFAULT)
+    }
+
+    /// [`spawn`](SpawnPermit::spawn), with a [`JobBuilder`](crate::JobBuilder)'s options.
+    #[inline]
+    pub(crate) fn spawn_with<F>(self, future: F, options: &JobOptions<'_>) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.room.spawn(future, options)
     }
 }
 
@@ -137,7 +148,7 @@ impl OwnedSpawnPermit {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.room.spawn(future)
+        self.room.spawn(future, &JobOptions::DEFAULT)
     }
 }
 

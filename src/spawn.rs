@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use crate::error::{SpawnError, TrySpawnError};
+use crate::job_builder::JobBuilder;
 use crate::join::JoinHandle;
 use crate::permit::{OwnedSpawnPermit, SpawnPermit};
 use crate::reserve::{Reserve, ReserveOwned};
@@ -97,6 +98,23 @@ pub trait Spawn {
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static;
+
+    /// Starts a [`JobBuilder`] for one job: its name and its own deadlines.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskpool::{Spawn, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let job = Spawn::job(&pool).queue_timeout(Duration::from_secs(1));
+    /// assert_eq!(job.spawn(async { 1 }).await.unwrap().await.unwrap(), 1);
+    /// # }
+    /// ```
+    fn job(&self) -> JobBuilder<'_>;
 
     /// Submits a job from synchronous code, blocking the thread while it
     /// waits for room.
@@ -258,6 +276,10 @@ impl<S: Spawn + Clone> Spawn for &S {
         (**self).blocking_spawn(future)
     }
 
+    fn job(&self) -> JobBuilder<'_> {
+        (**self).job()
+    }
+
     fn reserve(&self) -> Reserve<'_> {
         (**self).reserve()
     }
@@ -309,6 +331,10 @@ macro_rules! forward_traits {
                 F::Output: Send + 'static,
             {
                 $ty::blocking_spawn(self, future)
+            }
+
+            fn job(&self) -> $crate::job_builder::JobBuilder<'_> {
+                $ty::job(self)
             }
 
             fn reserve(&self) -> $crate::reserve::Reserve<'_> {

@@ -8,6 +8,7 @@ use std::task::{Context, Poll, ready};
 
 use crate::admit::{self, Admit, Admitter, OwnedAdmitter};
 use crate::error::{SpawnError, TrySpawnError};
+use crate::job::JobOptions;
 use crate::join::JoinHandle;
 use crate::permit::{OwnedSpawnPermit, SpawnPermit};
 use crate::reserve::Reserve;
@@ -50,13 +51,24 @@ use crate::reserve::Reserve;
 pub struct Spawning<'a, F> {
     reserve: Reserve<'a>,
     future: Option<F>,
+    options: JobOptions<'a>,
 }
 
 impl<'a, F> Spawning<'a, F> {
     pub(crate) fn new(admitter: Admitter<'a>, future: F) -> Spawning<'a, F> {
+        Spawning::with(admitter, future, JobOptions::DEFAULT)
+    }
+
+    /// A submission with a [`JobBuilder`](crate::JobBuilder)'s options.
+    pub(crate) fn with(
+        admitter: Admitter<'a>,
+        future: F,
+        options: JobOptions<'a>,
+    ) -> Spawning<'a, F> {
         Spawning {
             reserve: Reserve::new(admitter),
             future: Some(future),
+            options,
         }
     }
 }
@@ -79,7 +91,7 @@ where
             .take()
             .expect("a spawn future polled after completion");
         Poll::Ready(match reserved {
-            Ok(permit) => Ok(permit.spawn(future)),
+            Ok(permit) => Ok(permit.spawn_with(future, &this.options)),
             Err(refused) => Err(refused.map(|()| future)),
         })
     }
@@ -120,13 +132,14 @@ fn counted<'a, A: Admit<'a>, R>(
 pub(crate) fn try_spawn<F>(
     admitter: Admitter<'_>,
     future: F,
+    options: &JobOptions<'_>,
 ) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     match try_reserve(admitter) {
-        Ok(permit) => Ok(permit.spawn(future)),
+        Ok(permit) => Ok(permit.spawn_with(future, options)),
         Err(TrySpawnError::Full(())) => Err(TrySpawnError::Full(future)),
         Err(TrySpawnError::Closed(())) => Err(TrySpawnError::Closed(future)),
     }

@@ -77,6 +77,29 @@ async fn job_span_is_a_child_of_the_submitters_span(spawner: &impl Spawn) {
     assert_eq!(inside.2, ["job", "request"]);
 }
 
+/// A job named with `JobBuilder::name` carries the name in its span.
+#[test]
+fn a_named_jobs_span_carries_its_name() {
+    in_turn(async {
+        let pool = WorkerPool::builder()
+            .workers(1)
+            .name("media")
+            .build()
+            .unwrap();
+        let (captured, _guard) = support::capture::install();
+        let handle = pool.job().name("resize").spawn(async {}).await.unwrap();
+        watchdog(handle).await.unwrap();
+
+        let spans = captured.spans.lock().unwrap();
+        let job = spans
+            .iter()
+            .find(|(name, _, _)| name == "job")
+            .expect("a job span was created");
+        assert!(job.1.contains("pool=media"), "{job:?}");
+        assert!(job.1.contains("name=resize"), "{job:?}");
+    })
+}
+
 #[test]
 fn with_job_spans_filtered_out_a_job_still_runs_in_the_submitters_span() {
     in_turn(async {

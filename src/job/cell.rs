@@ -28,7 +28,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::context::JobContext;
 use crate::abort::AbortWatch;
-use crate::error::{Failure, JoinError};
+use crate::error::{Failure, JoinError, Phase};
 use crate::id::{CurrentJob, JobId};
 use crate::metrics::Outcome;
 use crate::panic_hook::JobPanic;
@@ -45,6 +45,9 @@ pub(crate) struct JobCell<T> {
     /// the runner touches it: kept here rather than in the runner, whose
     /// box it would make 8 bytes larger (see `Runner`).
     started: AtomicBool,
+    /// A queued job the pool's queue timer watches: forgotten there when a
+    /// worker takes it.
+    watched: bool,
     id: JobId,
     pub(super) context: Arc<JobContext>,
     /// Entered around every poll and the drop of the future; `None` when
@@ -96,6 +99,10 @@ pub(crate) trait AnyJob: Send + Sync + 'static {
     /// Requests cancellation; see [`AbortHandle::abort`](crate::AbortHandle::abort).
     fn abort(&self);
 
+    /// Finishes the job as timed out in the queue, if it is still queued;
+    /// otherwise does nothing (a worker took it, or it ended).
+    fn time_out_queued(&self);
+
     /// The job has produced its result (or its error).
     fn is_finished(&self) -> bool;
 
@@ -109,21 +116,29 @@ impl<T> JobCell<T> {
     /// A new, accepted job, whose runner is about to have it: counted as
     /// submitted, and set to run in a `job` span that is a child of the
     /// caller's current span.
-    pub(crate) fn new(context: &Arc<JobContext>) -> Arc<JobCell<T>> {
-        JobCell::with_stage(context, Stage::Running)
+    pub(crate) fn new(context: &Arc<JobContext>, name: Option<&str>) -> Arc<JobCell<T>> {
+        JobCell::with_stage(context, Stage::Running, name, false)
     }
 
     /// A new, accepted pool job, its runner (which has no cell yet) waiting
     /// in the cell until a worker takes it; counted and set in its span as
     /// by `new`.
+    /// `watched`: the queue timer will watch it.
     pub(super) fn queued(
         runner: Pin<Box<dyn Attach<T>>>,
         context: &Arc<JobContext>,
+        name: Option<&str>,
+        watched: bool,
     ) -> Arc<JobCell<T>> {
-        JobCell::with_stage(context, Stage::Queued(runner))
+        JobCell::with_stage(context, Stage::Queued(runner), name, watched)
     }
 
-    fn with_stage(context: &Arc<JobContext>, stage: Stage<T>) -> Arc<JobCell<T>> {
+    fn with_stage(
+        context: &Arc<JobContext>,
+        stage: Stage<T>,
+        name: Option<&str>,
+        watched: bool,
+    ) -> Arc<JobCell<T>> {
         // Counted before the job can possibly finish, so `submitted` never
         // trails the outcome counters.
         context.stats.submitted();
@@ -136,8 +151,9 @@ impl<T> JobCell<T> {
             }),
             aborted: AtomicBool::new(false),
             started: AtomicBool::new(false),
+            watched,
             id,
-            span: job_span(&context.name, id),
+            span: job_span(&context.name, id, name),
             context: context.clone(),
         })
     }
@@ -189,9 +205,12 @@ impl<T> JobCell<T> {
         let outcome = match &result {
             Ok(_) => Outcome::Completed,
             Err(Failure::Cancelled) => Outcome::Cancelled,
-            Err(Failure::Panic(_)) => Outcome::Panicked,
+            Err(failure) if failure.is_panic() => Outcome::Panicked,
+            Err(_) => Outcome::TimedOut,
         };
-        if let Err(failure @ Failure::Panic(_)) = &result {
+        if let Err(failure) = &result
+            && failure.is_panic()
+        {
             let _enter = self.span.as_deref().map(tracing::Span::enter);
             tracing::error!(pool = %self.context.name, error = %failure, "job panicked");
             // Before the handle can resolve: whoever awaits it sees the
@@ -218,6 +237,15 @@ impl<T> JobCell<T> {
         if let Some(waker) = join_waker {
             waker.wake();
         }
+    }
+
+    /// Finishes a job taken out of the queue before it started (its stage
+    /// is `Running` now, so that no one else takes it): the runner has no
+    /// cell while queued, so the future is dropped here (outside the lock,
+    /// in the job's span) and the job finished with `why`.
+    fn finish_queued(&self, runner: Pin<Box<dyn Attach<T>>>, why: Failure) {
+        let dropped = self.enter(|| drop(runner));
+        self.finish(dropped.and(Err(why)));
     }
 
     /// Polls for the result on behalf of the `JoinHandle`.
@@ -252,12 +280,9 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
         match mem::replace(&mut state.stage, Stage::Running) {
             Stage::Queued(runner) => {
                 // Never started: cancelled here and now, so its handle
-                // resolves without waiting for a worker to reach it. The
-                // runner has no cell while queued: the future is dropped
-                // (outside the lock) and the job finished right here.
+                // resolves without waiting for a worker to reach it.
                 drop(state);
-                let dropped = self.enter(|| drop(runner));
-                self.finish(dropped.and(Err(Failure::Cancelled)));
+                self.finish_queued(runner, Failure::Cancelled);
             }
             Stage::Running => {
                 // The runner drops the future in its own context: when woken
@@ -269,6 +294,16 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
                 }
             }
             Stage::Finished(_) | Stage::Consumed => unreachable!("checked above"),
+        }
+    }
+
+    fn time_out_queued(&self) {
+        let mut state = lock(&self.state);
+        if let Stage::Queued(_) = state.stage
+            && let Stage::Queued(runner) = mem::replace(&mut state.stage, Stage::Running)
+        {
+            drop(state);
+            self.finish_queued(runner, Failure::timed_out(Phase::Queue));
         }
     }
 
@@ -284,6 +319,11 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
         match mem::replace(&mut state.stage, Stage::Running) {
             Stage::Queued(mut runner) => {
                 drop(state);
+                if self.watched
+                    && let Some(timer) = self.context.started_queue_timer()
+                {
+                    timer.forget(&*self);
+                }
                 runner.as_mut().attach(self);
                 Some(runner)
             }
@@ -313,12 +353,12 @@ fn keep_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
     }
 }
 
-/// The span a job runs in: `job{pool=…, id=…}`, a child of the submitter's
-/// current span. When that span is disabled by the subscriber's filter, the
+/// The span a job runs in: `job{pool=…, id=…}` (and `name=…` for a job
+/// given one), a child of the submitter's current span. When that span is disabled by the subscriber's filter, the
 /// job runs in the submitter's span instead, so the job's own events still
 /// carry the context of whoever submitted it. `None` when that is no span
 /// either.
-fn job_span(pool: &str, id: JobId) -> Option<Box<tracing::Span>> {
+fn job_span(pool: &str, id: JobId, name: Option<&str>) -> Option<Box<tracing::Span>> {
     // No subscriber anywhere enables anything (tracing unused, the usual
     // case in a benchmark): there is no span to make, and no current span
     // to fall back on. One atomic load instead of a callsite check and a
@@ -326,7 +366,10 @@ fn job_span(pool: &str, id: JobId) -> Option<Box<tracing::Span>> {
     if tracing::level_filters::LevelFilter::current() == tracing::level_filters::LevelFilter::OFF {
         return None;
     }
-    let span = tracing::info_span!("job", pool = %pool, id = %id);
+    let span = match name {
+        None => tracing::info_span!("job", pool = %pool, id = %id),
+        Some(name) => tracing::info_span!("job", pool = %pool, id = %id, name = %name),
+    };
     let span = if span.is_disabled() {
         tracing::Span::current()
     } else {

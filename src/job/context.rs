@@ -1,5 +1,11 @@
 //! What every job of one pool shares with that pool.
 
+use std::sync::{Arc, OnceLock};
+
+use tokio::runtime::Handle;
+
+use super::deadline::JobOptions;
+use super::queue_timer::QueueTimer;
 use crate::abort::AbortSignal;
 use crate::metrics::Stats;
 use crate::panic_hook::PanicHook;
@@ -15,6 +21,12 @@ pub(crate) struct JobContext {
     pub(crate) abort: AbortSignal,
     /// The builder's `on_panic` hook, if one was given.
     pub(crate) on_panic: Option<PanicHook>,
+    /// The builder's `queue_timeout` and `run_timeout`, for every job that
+    /// does not set its own.
+    pub(crate) defaults: JobOptions<'static>,
+    /// A pool's queue timer, started with its first job that has a queue
+    /// deadline.
+    queue_timer: OnceLock<Arc<QueueTimer>>,
 }
 
 impl JobContext {
@@ -24,6 +36,18 @@ impl JobContext {
             stats: Stats::new(),
             abort: AbortSignal::default(),
             on_panic,
+            defaults: JobOptions::DEFAULT,
+            queue_timer: OnceLock::new(),
         }
+    }
+
+    /// The queue timer, started on `runtime` if it is not yet.
+    pub(crate) fn queue_timer(&self, runtime: &Handle) -> &QueueTimer {
+        self.queue_timer.get_or_init(|| QueueTimer::start(runtime))
+    }
+
+    /// The queue timer, if one was started.
+    pub(super) fn started_queue_timer(&self) -> Option<&QueueTimer> {
+        self.queue_timer.get().map(|timer| &**timer)
     }
 }

@@ -24,7 +24,7 @@ use std::task::{Context, Poll};
 
 use loom::thread;
 
-use super::{JobContext, QueuedJob, Runner};
+use super::{JobContext, Plain, QueuedJob, Runner};
 use crate::abort::AbortWatch;
 use crate::join::{AbortHandle, JoinHandle};
 use crate::loom_model::{YieldOnce, model};
@@ -50,7 +50,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let (job, cell) = QueuedJob::new(future, context);
+    let (job, cell) = QueuedJob::new(Plain::new(future), context, None, false);
     (job, JoinHandle::new(cell))
 }
 
@@ -67,18 +67,18 @@ fn run_queued(job: QueuedJob) {
 fn spawner_job<F>(
     future: F,
     context: &Arc<JobContext>,
-) -> (Pin<Box<Runner<F>>>, JoinHandle<F::Output>)
+) -> (Pin<Box<Runner<Plain<F>>>>, JoinHandle<F::Output>)
 where
     F: Future,
     F::Output: Send + 'static,
 {
-    let runner = Box::pin(Runner::new(future, context));
+    let runner = Box::pin(Runner::new(Plain::new(future), context, None));
     let handle = JoinHandle::new(runner.cell().clone());
     (runner, handle)
 }
 
 /// What a spawner's task does: step its runner to the end.
-fn run_spawner_job<F: Future>(mut runner: Pin<Box<Runner<F>>>) {
+fn run_spawner_job<F: Future>(mut runner: Pin<Box<Runner<Plain<F>>>>) {
     let mut watch = pin!(AbortWatch::default());
     loom::future::block_on(poll_fn(|cx| runner.as_mut().step(watch.as_mut(), cx)));
 }
@@ -87,7 +87,11 @@ fn run_spawner_job<F: Future>(mut runner: Pin<Box<Runner<F>>>) {
 fn assert_counted_once(context: &JobContext) {
     let m = context.stats.snapshot(1, 1, 0);
     assert_eq!(m.submitted, 1, "{m:?}");
-    assert_eq!(m.completed + m.panicked + m.cancelled, 1, "{m:?}");
+    assert_eq!(
+        m.completed + m.panicked + m.cancelled + m.timed_out,
+        1,
+        "{m:?}"
+    );
     assert_eq!(m.running, 0, "{m:?}");
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::cell::Step;
 use super::cell::{AnyJob, JobCell};
 use super::context::JobContext;
-use super::runner::Runner;
+use super::runner::{Runner, Work};
 
 /// A pool job in the queue: its cell, which holds its runner until a
 /// worker takes it.
@@ -21,15 +21,20 @@ impl QueuedJob {
     /// A new, accepted job (counted as submitted) for the queue, and its
     /// cell for the `JoinHandle`.
     #[inline]
-    pub(crate) fn new<F>(
-        future: F,
+    ///
+    /// `watched`: the pool's queue timer will watch the job.
+    pub(crate) fn new<W>(
+        work: W,
         context: &Arc<JobContext>,
-    ) -> (QueuedJob, Arc<JobCell<F::Output>>)
+        name: Option<&str>,
+        watched: bool,
+    ) -> (QueuedJob, Arc<JobCell<W::Output>>)
     where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
+        W: Work + Send + 'static,
+        W::Output: Send + 'static,
     {
-        let cell = JobCell::queued(Box::pin(Runner::detached(future)), context);
+        let runner = Box::pin(Runner::detached(work));
+        let cell = JobCell::queued(runner, context, name, watched);
         (QueuedJob(Some(cell.clone())), cell)
     }
 

@@ -11,6 +11,43 @@ use super::context::JobContext;
 use crate::abort::AbortWatch;
 use crate::error::Failure;
 
+/// What a runner polls: the user's future, bare ([`Plain`]) or with its
+/// deadlines ([`Deadlined`](crate::deadline::Deadlined)), which can end the
+/// job with a failure of their own.
+pub(crate) trait Work {
+    type Output;
+
+    /// Polls the job's future; `Ready(Err(_))` ends the job without it.
+    fn poll_work(self: Pin<&mut Self>, cx: &mut Context<'_>)
+    -> Poll<Result<Self::Output, Failure>>;
+}
+
+pin_project_lite::pin_project! {
+    /// A job's future with nothing around it: the usual job, and no bigger
+    /// than its future.
+    #[repr(transparent)]
+    pub(crate) struct Plain<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F> Plain<F> {
+    #[inline]
+    pub(crate) fn new(future: F) -> Plain<F> {
+        Plain { future }
+    }
+}
+
+impl<F: Future> Work for Plain<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll_work(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<F::Output, Failure>> {
+        self.project().future.poll(cx).map(Ok)
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A job's future and its cell: the one place where a job is polled,
     /// stopped and finished.
@@ -39,7 +76,7 @@ pin_project_lite::pin_project! {
     /// (BENCHMARKS.md, *Changes*).
     pub(crate) struct Runner<F>
     where
-        F: Future,
+        F: Work,
     {
         #[pin]
         future: Option<F>,
@@ -52,7 +89,7 @@ pin_project_lite::pin_project! {
 
     impl<F> PinnedDrop for Runner<F>
     where
-        F: Future,
+        F: Work,
     {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
@@ -66,13 +103,13 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F: Future> Runner<F> {
+impl<F: Work> Runner<F> {
     /// A new, accepted job (counted as submitted), with its cell.
     #[inline]
-    pub(crate) fn new(future: F, context: &Arc<JobContext>) -> Runner<F> {
+    pub(crate) fn new(future: F, context: &Arc<JobContext>, name: Option<&str>) -> Runner<F> {
         Runner {
             future: Some(future),
-            cell: Some(JobCell::new(context)),
+            cell: Some(JobCell::new(context, name)),
         }
     }
 
@@ -123,15 +160,16 @@ impl<F: Future> Runner<F> {
             // either way (an assignment whose drop unwinds still stores).
             let polled = cell.enter(|| {
                 let future = slot.as_mut().as_pin_mut().expect("checked above");
-                let polled = future.poll(cx);
+                let polled = future.poll_work(cx);
                 if polled.is_ready() {
                     slot.set(None);
                 }
                 polled
             });
             match polled {
-                Ok(Poll::Ready(output)) => {
-                    cell.finish(Ok(output));
+                Ok(Poll::Ready(result)) => {
+                    // The future is gone; a timeout's too.
+                    cell.finish(result);
                     return Poll::Ready(());
                 }
                 Ok(Poll::Pending) => {
@@ -153,7 +191,7 @@ impl<F: Future> Runner<F> {
 
 impl<F> Step for Runner<F>
 where
-    F: Future + Send,
+    F: Work + Send,
     F::Output: Send,
 {
     fn step(self: Pin<&mut Self>, watch: Pin<&mut AbortWatch>, cx: &mut Context<'_>) -> Poll<()> {
@@ -163,7 +201,7 @@ where
 
 impl<F> Attach<F::Output> for Runner<F>
 where
-    F: Future + Send,
+    F: Work + Send,
     F::Output: Send,
 {
     fn attach(self: Pin<&mut Self>, cell: Arc<JobCell<F::Output>>) {
@@ -195,6 +233,6 @@ mod tests {
     #[test]
     fn a_runner_is_its_future_and_16_bytes() {
         assert_eq!(std::mem::size_of::<Sized104>(), 104);
-        assert_eq!(std::mem::size_of::<Runner<Sized104>>(), 120);
+        assert_eq!(std::mem::size_of::<Runner<Plain<Sized104>>>(), 120);
     }
 }

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::BoundedSpawner;
 use super::tasks::Shared;
-use crate::backend::{self, Core};
+use crate::backend::{self, Core, CoreSettings};
 use crate::error::{BuildError, BuildErrorKind};
 use crate::panic_hook::{JobPanic, PanicHook};
 
@@ -18,6 +18,9 @@ use crate::panic_hook::{JobPanic, PanicHook};
 /// | [`limit`](SpawnerBuilder::limit) | none: required |
 /// | [`name`](SpawnerBuilder::name) | `"taskpool"` |
 /// | [`cancellation_token`](SpawnerBuilder::cancellation_token) | none: only the spawner's own methods close it |
+/// | [`on_panic`](SpawnerBuilder::on_panic) | none: a panic is logged (`tracing::error!`) and its handle reports it |
+/// | [`queue_timeout`](SpawnerBuilder::queue_timeout) | none: a job may wait for ever |
+/// | [`run_timeout`](SpawnerBuilder::run_timeout) | none: a job may run for ever |
 ///
 /// # Examples
 ///
@@ -41,9 +44,7 @@ use crate::panic_hook::{JobPanic, PanicHook};
 #[must_use = "builders do nothing unless built"]
 pub struct SpawnerBuilder {
     limit: Option<usize>,
-    name: Option<String>,
-    parent: Option<CancellationToken>,
-    on_panic: Option<PanicHook>,
+    settings: CoreSettings,
 }
 
 impl SpawnerBuilder {
@@ -80,7 +81,7 @@ impl SpawnerBuilder {
     /// # }
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> SpawnerBuilder {
-        self.name = Some(name.into());
+        self.settings.name = Some(name.into());
         self
     }
 
@@ -108,7 +109,7 @@ impl SpawnerBuilder {
     /// # }
     /// ```
     pub fn cancellation_token(mut self, token: CancellationToken) -> SpawnerBuilder {
-        self.parent = Some(token);
+        self.settings.parent = Some(token);
         self
     }
 
@@ -149,7 +150,92 @@ impl SpawnerBuilder {
     where
         F: Fn(&JobPanic<'_>) + Send + Sync + 'static,
     {
-        self.on_panic = Some(PanicHook::new(hook));
+        self.settings.on_panic = Some(PanicHook::new(hook));
+        self
+    }
+
+    /// Gives every job of the spawner a queue deadline: a job whose task has
+    /// not been polled `timeout` after it was accepted never runs. A
+    /// spawner has no queue of its own: a job is accepted with its permit
+    /// and spawned at once, so it waits only in tokio's run queue, and the
+    /// deadline is checked when its task is first polled (it does not end
+    /// it sooner, as a [`WorkerPool`](crate::WorkerPool)'s queue timer does).
+    /// Its future is dropped, and its handle resolves to a
+    /// [`JoinError`](crate::JoinError) with
+    /// [`is_timeout`](crate::JoinError::is_timeout) true. It counts in
+    /// `metrics().timed_out`.
+    ///
+    /// Read from `tokio::time::Instant` (a paused test clock applies). A
+    /// job's own [`JobBuilder::queue_timeout`](crate::JobBuilder::queue_timeout)
+    /// overrides it. The time waited for room, before the job was accepted,
+    /// does not count: bound that with `tokio::time::timeout` around
+    /// `spawn`, or use `try_spawn`.
+    ///
+    /// # Panics
+    ///
+    /// Jobs with a deadline need the runtime's time driver (`enable_time`,
+    /// which `#[tokio::main]` turns on): without it, tokio panics when the
+    /// deadline's timer is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::builder().limit(1)
+    ///     .queue_timeout(Duration::from_millis(50))
+    ///     .build()
+    ///     .unwrap();
+    /// // Polled at once, long before its deadline: it runs.
+    /// let handle = spawner.spawn(async { 7 }).await.unwrap();
+    /// assert_eq!(handle.await.unwrap(), 7);
+    /// # }
+    /// ```
+    pub fn queue_timeout(mut self, timeout: std::time::Duration) -> SpawnerBuilder {
+        self.settings.defaults.queue_timeout = Some(timeout);
+        self
+    }
+
+    /// Gives every job of the spawner a run deadline, counted from its first
+    /// poll: a job still running `timeout` later is stopped at its next
+    /// `.await` (at once if it is waiting at one, when its current poll
+    /// returns if it is being polled; a job that never yields cannot be
+    /// stopped). Its future is dropped, and its handle resolves to a
+    /// [`JoinError`](crate::JoinError) with
+    /// [`is_timeout`](crate::JoinError::is_timeout) true. It counts in
+    /// `metrics().timed_out`.
+    ///
+    /// Read from `tokio::time::Instant` (a paused test clock applies). A
+    /// job's own [`JobBuilder::run_timeout`](crate::JobBuilder::run_timeout)
+    /// overrides it.
+    ///
+    /// # Panics
+    ///
+    /// As for [`queue_timeout`](SpawnerBuilder::queue_timeout): the runtime needs its
+    /// time driver.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::builder().limit(1)
+    ///     .run_timeout(Duration::from_secs(5))
+    ///     .build()
+    ///     .unwrap();
+    /// let stuck = spawner.spawn(std::future::pending::<()>()).await.unwrap();
+    ///
+    /// let err = stuck.await.unwrap_err();
+    /// assert!(err.is_timeout());
+    /// assert_eq!(spawner.metrics().timed_out, 1);
+    /// # }
+    /// ```
+    pub fn run_timeout(mut self, timeout: std::time::Duration) -> SpawnerBuilder {
+        self.settings.defaults.run_timeout = Some(timeout);
         self
     }
 
@@ -186,17 +272,7 @@ impl SpawnerBuilder {
         };
         let runtime =
             Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
-        let name = self.name.unwrap_or_else(|| "taskpool".to_owned());
-        let shared = Shared::new(
-            limit,
-            Core::new(
-                name.into_boxed_str(),
-                self.parent,
-                runtime,
-                self.on_panic,
-                limit,
-            ),
-        );
+        let shared = Shared::new(limit, Core::new(self.settings, runtime, limit));
         let shared = Arc::new(shared);
         let core = &shared.core;
         core.lifecycle

@@ -16,6 +16,7 @@ use tasks::Shared;
 use crate::admit::{Admitter, OwnedAdmitter};
 use crate::backend::Backend;
 use crate::error::{SpawnError, TrySpawnError};
+use crate::job::JobOptions;
 use crate::join::JoinHandle;
 use crate::metrics::Metrics;
 use crate::permit::{OwnedSpawnPermit, SpawnPermit};
@@ -177,7 +178,33 @@ impl BoundedSpawner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawning::try_spawn(self.admitter(), future)
+        spawning::try_spawn(self.admitter(), future, &JobOptions::DEFAULT)
+    }
+
+    /// Starts a [`JobBuilder`](crate::JobBuilder) for one job: its name, and
+    /// its own queue and run timeouts, then `spawn` or `try_spawn`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskpool::BoundedSpawner;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = BoundedSpawner::new(1);
+    /// let handle = pool
+    ///     .job()
+    ///     .name("thumbnail")
+    ///     .run_timeout(Duration::from_secs(30))
+    ///     .spawn(async { 4 })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(handle.await.unwrap(), 4);
+    /// # }
+    /// ```
+    pub fn job(&self) -> crate::JobBuilder<'_> {
+        crate::JobBuilder::new(self.admitter())
     }
 
     /// Spawns from synchronous code, blocking the thread until a permit is

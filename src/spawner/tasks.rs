@@ -14,10 +14,12 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::abort::AbortWatch;
 use crate::backend::{Backend, Core};
+use crate::error::Failure;
 use crate::error::TrySpawnError;
-use crate::job::Runner;
+use crate::job::{JobContext, Launch, Runner, Work};
 use crate::join::JoinHandle;
 use crate::metrics::Metrics;
+use tokio::time::Instant;
 
 /// Everything the spawner's handles and permits share.
 #[derive(Debug)]
@@ -158,24 +160,29 @@ impl<S: Deref<Target = Shared>> Slot<S> {
             _counted: counted,
         }
     }
+}
+
+impl<S: Deref<Target = Shared>> Launch for Slot<S> {
+    fn context(&self) -> &JobContext {
+        &self.shared.core.jobs
+    }
 
     /// Spawns the job as a tokio task on the spawner's runtime. The permit
     /// rides with the job's future and is dropped right after it, on
-    /// whatever path, before the handle resolves.
+    /// whatever path, before the handle resolves. The queue deadline is
+    /// checked when the task first runs (there is no queue to watch).
     #[inline]
-    pub(crate) fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
+    fn launch<W>(self, work: W, name: Option<&str>, _: Option<Instant>) -> JoinHandle<W::Output>
     where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
+        W: Work + Send + 'static,
+        W::Output: Send + 'static,
     {
         let core = &self.shared.core;
-        let runner = Runner::new(
-            WithPermit {
-                future,
-                _permit: self.permit,
-            },
-            &core.jobs,
-        );
+        let work = WithPermit {
+            work,
+            _permit: self.permit,
+        };
+        let runner = Runner::new(work, &core.jobs, name);
         let cell = runner.cell().clone();
         // Tracked as a task before it stops counting as a permit (when
         // `self._counted` drops, at the end of this call), so `wait` never
@@ -218,7 +225,7 @@ pin_project_lite::pin_project! {
     /// about 0.5 MiB more.
     struct SpawnedJob<F>
     where
-        F: Future,
+        F: Work,
     {
         #[pin]
         runner: Runner<F>,
@@ -228,7 +235,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F: Future> Future for SpawnedJob<F> {
+impl<F: Work> Future for SpawnedJob<F> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -242,17 +249,17 @@ pin_project_lite::pin_project! {
     /// then the permit (fields drop in order), both before the job's cell
     /// is finished. A hand-written future: an `async move` block that moved
     /// the user's future in and awaited it would keep room for it twice.
-    struct WithPermit<F> {
+    struct WithPermit<W> {
         #[pin]
-        future: F,
+        work: W,
         _permit: OwnedSemaphorePermit,
     }
 }
 
-impl<F: Future> Future for WithPermit<F> {
-    type Output = F::Output;
+impl<W: Work> Work for WithPermit<W> {
+    type Output = W::Output;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.project().future.poll(cx)
+    fn poll_work(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<W::Output, Failure>> {
+        self.project().work.poll_work(cx)
     }
 }

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::WorkerPool;
 use super::queue::Shared;
 use super::worker::Worker;
-use crate::backend::{self, Core};
+use crate::backend::{self, Core, CoreSettings};
 use crate::error::{BuildError, BuildErrorKind};
 use crate::panic_hook::{JobPanic, PanicHook};
 
@@ -23,6 +23,9 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 /// | [`queue_capacity`](PoolBuilder::queue_capacity) | [`DEFAULT_QUEUE_CAPACITY`] (1024) |
 /// | [`name`](PoolBuilder::name) | `"taskpool"` |
 /// | [`cancellation_token`](PoolBuilder::cancellation_token) | none: only the pool's own methods close it |
+/// | [`on_panic`](PoolBuilder::on_panic) | none: a panic is logged (`tracing::error!`) and its handle reports it |
+/// | [`queue_timeout`](PoolBuilder::queue_timeout) | none: a job may wait for ever |
+/// | [`run_timeout`](PoolBuilder::run_timeout) | none: a job may run for ever |
 ///
 /// # Examples
 ///
@@ -48,9 +51,7 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 pub struct PoolBuilder {
     workers: Option<usize>,
     queue_capacity: Option<usize>,
-    name: Option<String>,
-    parent: Option<CancellationToken>,
-    on_panic: Option<PanicHook>,
+    settings: CoreSettings,
 }
 
 impl PoolBuilder {
@@ -113,7 +114,7 @@ impl PoolBuilder {
     /// # }
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> PoolBuilder {
-        self.name = Some(name.into());
+        self.settings.name = Some(name.into());
         self
     }
 
@@ -141,7 +142,7 @@ impl PoolBuilder {
     /// # }
     /// ```
     pub fn cancellation_token(mut self, token: CancellationToken) -> PoolBuilder {
-        self.parent = Some(token);
+        self.settings.parent = Some(token);
         self
     }
 
@@ -182,7 +183,91 @@ impl PoolBuilder {
     where
         F: Fn(&JobPanic<'_>) + Send + Sync + 'static,
     {
-        self.on_panic = Some(PanicHook::new(hook));
+        self.settings.on_panic = Some(PanicHook::new(hook));
+        self
+    }
+
+    /// Gives every job of the pool a queue deadline: a job still waiting in
+    /// the queue `timeout` after it was accepted ends then, at its deadline
+    /// (the pool's queue timer ends it; no worker has to reach it), and
+    /// never runs. Its future is dropped, and its handle resolves to a
+    /// [`JoinError`](crate::JoinError) with
+    /// [`is_timeout`](crate::JoinError::is_timeout) true. It counts in
+    /// `metrics().timed_out`.
+    ///
+    /// Read from `tokio::time::Instant` (a paused test clock applies). A
+    /// job's own [`JobBuilder::queue_timeout`](crate::JobBuilder::queue_timeout)
+    /// overrides it. The time waited for room, before the job was accepted,
+    /// does not count: bound that with `tokio::time::timeout` around
+    /// `spawn`, or use `try_spawn`.
+    ///
+    /// # Panics
+    ///
+    /// Jobs with a deadline need the runtime's time driver (`enable_time`,
+    /// which `#[tokio::main]` turns on): without it, tokio panics when the
+    /// deadline's timer is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::builder().workers(1)
+    ///     .queue_timeout(Duration::from_secs(1))
+    ///     .build()
+    ///     .unwrap();
+    /// let busy = pool.spawn(std::future::pending::<()>()).await.unwrap();
+    /// let late = pool.spawn(async { unreachable!("never runs") }).await.unwrap();
+    ///
+    /// assert!(late.await.unwrap_err().is_timeout());
+    /// # drop(busy);
+    /// # }
+    /// ```
+    pub fn queue_timeout(mut self, timeout: std::time::Duration) -> PoolBuilder {
+        self.settings.defaults.queue_timeout = Some(timeout);
+        self
+    }
+
+    /// Gives every job of the pool a run deadline, counted from its first
+    /// poll: a job still running `timeout` later is stopped at its next
+    /// `.await` (at once if it is waiting at one, when its current poll
+    /// returns if it is being polled; a job that never yields cannot be
+    /// stopped). Its future is dropped, and its handle resolves to a
+    /// [`JoinError`](crate::JoinError) with
+    /// [`is_timeout`](crate::JoinError::is_timeout) true. It counts in
+    /// `metrics().timed_out`.
+    ///
+    /// Read from `tokio::time::Instant` (a paused test clock applies). A
+    /// job's own [`JobBuilder::run_timeout`](crate::JobBuilder::run_timeout)
+    /// overrides it.
+    ///
+    /// # Panics
+    ///
+    /// As for [`queue_timeout`](PoolBuilder::queue_timeout): the runtime needs its
+    /// time driver.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::builder().workers(1)
+    ///     .run_timeout(Duration::from_secs(5))
+    ///     .build()
+    ///     .unwrap();
+    /// let stuck = pool.spawn(std::future::pending::<()>()).await.unwrap();
+    ///
+    /// let err = stuck.await.unwrap_err();
+    /// assert!(err.is_timeout());
+    /// assert_eq!(pool.metrics().timed_out, 1);
+    /// # }
+    /// ```
+    pub fn run_timeout(mut self, timeout: std::time::Duration) -> PoolBuilder {
+        self.settings.defaults.run_timeout = Some(timeout);
         self
     }
 
@@ -224,14 +309,7 @@ impl PoolBuilder {
         let runtime =
             Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
 
-        let name = self.name.unwrap_or_else(|| "taskpool".to_owned());
-        let core = Core::new(
-            name.into_boxed_str(),
-            self.parent,
-            runtime,
-            self.on_panic,
-            workers,
-        );
+        let core = Core::new(self.settings, runtime, workers);
         let shared = Arc::new(Shared::new(workers, queue_capacity, core));
         for _ in 0..workers {
             Worker::start(&shared);

@@ -304,7 +304,7 @@ mod loom_tests {
 
     use super::{Dispatch, TryRecv};
     use crate::abort::AbortWatch;
-    use crate::job::{JobContext, QueuedJob};
+    use crate::job::{JobContext, Plain, QueuedJob};
     use crate::join::JoinHandle;
     use crate::loom_model::{YieldOnce, model};
 
@@ -479,7 +479,8 @@ mod loom_tests {
         let outcomes = seen.clone();
         model("abort_all_racing_a_worker_taking_a_job", move || {
             let context = Arc::new(JobContext::new("loom".into(), None));
-            let (job, cell) = QueuedJob::new(YieldOnce(Some(8), false), &context);
+            let (job, cell) =
+                QueuedJob::new(Plain::new(YieldOnce(Some(8), false)), &context, None, false);
             let handle = JoinHandle::new(cell);
             let jobs = Jobs {
                 queue: VecDeque::from([job]),

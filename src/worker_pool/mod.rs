@@ -18,6 +18,7 @@ use queue::Shared;
 use crate::admit::{Admitter, OwnedAdmitter};
 use crate::backend::Backend;
 use crate::error::{SpawnError, TrySpawnError};
+use crate::job::JobOptions;
 use crate::join::JoinHandle;
 use crate::metrics::Metrics;
 use crate::permit::{OwnedSpawnPermit, SpawnPermit};
@@ -259,7 +260,33 @@ impl WorkerPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawning::try_spawn(self.admitter(), future)
+        spawning::try_spawn(self.admitter(), future, &JobOptions::DEFAULT)
+    }
+
+    /// Starts a [`JobBuilder`](crate::JobBuilder) for one job: its name, and
+    /// its own queue and run timeouts, then `spawn` or `try_spawn`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let handle = pool
+    ///     .job()
+    ///     .name("thumbnail")
+    ///     .run_timeout(Duration::from_secs(30))
+    ///     .spawn(async { 4 })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(handle.await.unwrap(), 4);
+    /// # }
+    /// ```
+    pub fn job(&self) -> crate::JobBuilder<'_> {
+        crate::JobBuilder::new(self.admitter())
     }
 
     /// Submits a job from synchronous code, blocking the thread while the

@@ -11,11 +11,12 @@ use std::task::{Context, Poll, ready};
 use tokio::sync::mpsc::{
     self, OwnedPermit, Permit, PermitIterator, error::SendError, error::TrySendError,
 };
+use tokio::time::Instant;
 
 use super::dispatch::Dispatch;
 use crate::backend::{Backend, Core};
 use crate::error::TrySpawnError;
-use crate::job::QueuedJob;
+use crate::job::{AnyJob, JobContext, Launch, QueuedJob, Work};
 use crate::join::JoinHandle;
 use crate::metrics::Metrics;
 use crate::sync::{AtomicBool, AtomicUsize, fence};
@@ -243,21 +244,39 @@ impl<S: Deref<Target = Shared>, P: SendJob> Slot<S, P> {
             permit: Some(permit),
         }
     }
+}
 
-    /// Puts the job in the reserved slot, and wakes an idle worker if there
+impl<S: Deref<Target = Shared>, P: SendJob> Launch for Slot<S, P> {
+    fn context(&self) -> &JobContext {
+        &self.shared.core.jobs
+    }
+
+    /// Puts the job in the reserved slot (and, if it has a queue deadline,
+    /// under the queue timer's watch), and wakes an idle worker if there
     /// is one. A reserved slot is always received, even if the pool has
     /// closed meanwhile.
     #[inline]
-    pub(crate) fn spawn<F>(mut self, future: F) -> JoinHandle<F::Output>
+    fn launch<W>(
+        mut self,
+        work: W,
+        name: Option<&str>,
+        queue_deadline: Option<Instant>,
+    ) -> JoinHandle<W::Output>
     where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
+        W: Work + Send + 'static,
+        W::Output: Send + 'static,
     {
-        let (job, cell) = QueuedJob::new(future, &self.shared.core.jobs);
+        let core = &self.shared.core;
+        let (job, cell) = QueuedJob::new(work, &core.jobs, name, queue_deadline.is_some());
+        if let Some(deadline) = queue_deadline {
+            // Watched before it is queued, so before a worker can take it.
+            let job: Arc<dyn AnyJob> = cell.clone();
+            core.jobs.queue_timer(&core.runtime).watch(&job, deadline);
+        }
         let permit = self.permit.take();
         debug_assert!(
             permit.is_some(),
-            "a slot is used at most once: `spawn` takes it by value"
+            "a slot is used at most once: `launch` takes it by value"
         );
         if let Some(permit) = permit {
             permit.send(job);

@@ -1,0 +1,105 @@
+//! A job's deadlines: how long it may wait in the queue, and how long it
+//! may run, written once for both kinds of pool.
+//!
+//! Both are read from `tokio::time::Instant`, so a paused test clock sees
+//! them exactly. The queue deadline is counted from the moment the job is
+//! accepted, the run deadline from its first poll. A job with neither (the
+//! usual case) is run bare, as a [`Plain`](super::runner::Plain) future,
+//! and pays for neither.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+use super::runner::Work;
+use crate::error::{Failure, Phase};
+
+/// A job's options: the pool's defaults, or a
+/// [`JobBuilder`](crate::JobBuilder)'s overrides.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct JobOptions<'a> {
+    /// Goes into the job's span (`job{pool=…, id=…, name=…}`).
+    pub(crate) name: Option<&'a str>,
+    pub(crate) queue_timeout: Option<Duration>,
+    pub(crate) run_timeout: Option<Duration>,
+}
+
+impl JobOptions<'_> {
+    /// No overrides: the pool's defaults apply.
+    pub(crate) const DEFAULT: JobOptions<'static> = JobOptions {
+        name: None,
+        queue_timeout: None,
+        run_timeout: None,
+    };
+
+    /// These overrides on top of `defaults`: each timeout set here wins.
+    pub(crate) fn or(&self, defaults: &JobOptions<'_>) -> (Option<Duration>, Option<Duration>) {
+        (
+            self.queue_timeout.or(defaults.queue_timeout),
+            self.run_timeout.or(defaults.run_timeout),
+        )
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A job's future with its deadlines: checked before each poll, so a job
+    /// past one is never polled again, and ends as timed out.
+    ///
+    /// - The queue deadline is checked once, at the first poll: a job that
+    ///   reaches a runner too late never runs. (A pool's queue also has a
+    ///   timer that ends such a job at its deadline, without waiting for a
+    ///   worker: see [`QueueTimer`](super::queue_timer::QueueTimer).)
+    /// - The run deadline's timer starts at the first poll, and wakes the
+    ///   job when it passes; the job is stopped there, at the `.await` it
+    ///   was waiting at, or after the poll it is in.
+    pub(crate) struct Deadlined<F> {
+        #[pin]
+        future: F,
+        queue_deadline: Option<Instant>,
+        run_timeout: Option<Duration>,
+        run_deadline: Option<Pin<Box<Sleep>>>,
+    }
+}
+
+impl<F> Deadlined<F> {
+    pub(crate) fn new(
+        future: F,
+        queue_deadline: Option<Instant>,
+        run_timeout: Option<Duration>,
+    ) -> Deadlined<F> {
+        Deadlined {
+            future,
+            queue_deadline,
+            run_timeout,
+            run_deadline: None,
+        }
+    }
+}
+
+impl<F: Future> Work for Deadlined<F> {
+    type Output = F::Output;
+
+    fn poll_work(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<F::Output, Failure>> {
+        let this = self.project();
+        // Both taken at the first poll; from then on only the run deadline
+        // is looked at.
+        if let Some(deadline) = this.queue_deadline.take()
+            && Instant::now() >= deadline
+        {
+            return Poll::Ready(Err(Failure::timed_out(Phase::Queue)));
+        }
+        if let Some(timeout) = this.run_timeout.take() {
+            // `sleep` saturates a deadline past the clock's range.
+            *this.run_deadline = Some(Box::pin(tokio::time::sleep(timeout)));
+        }
+        if let Some(deadline) = this.run_deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(Failure::timed_out(Phase::Run)));
+        }
+        this.future.poll(cx).map(Ok)
+    }
+}

@@ -1,0 +1,212 @@
+//! `JobBuilder`: one job's name and deadlines, modelled on
+//! `tokio::task::Builder`.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use crate::admit::Admitter;
+use crate::error::TrySpawnError;
+use crate::job::JobOptions;
+use crate::join::JoinHandle;
+use crate::spawning::{self, Spawning};
+
+/// Sets one job's name and deadlines, then submits it: the per-job
+/// counterpart of the builders' [`queue_timeout`](crate::PoolBuilder::queue_timeout)
+/// and [`run_timeout`](crate::PoolBuilder::run_timeout), in the manner of
+/// `tokio::task::Builder`.
+///
+/// Made by `job()` on [`WorkerPool`](crate::WorkerPool::job),
+/// [`BoundedSpawner`](crate::BoundedSpawner::job) and
+/// [`Spawn`](crate::Spawn::job). What it does not set, the pool's defaults
+/// give. [`spawn`](JobBuilder::spawn) and [`try_spawn`](JobBuilder::try_spawn)
+/// behave as the pool's own `spawn` and `try_spawn`.
+///
+/// - The **name** is a field of the job's span, `job{pool=…, id=…, name=…}`.
+/// - The **queue timeout** counts from the moment the job is accepted: a
+///   job still queued at its deadline ends then, never having run.
+/// - The **run timeout** counts from the job's first poll: a job still
+///   running at its deadline is stopped at its next `.await`.
+///
+/// Either ends the job with a [`JoinError`](crate::JoinError) whose
+/// [`is_timeout`](crate::JoinError::is_timeout) is true, counted in
+/// `metrics().timed_out`. `Duration::MAX` means no deadline, which lifts a
+/// pool-wide one for this job.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use taskpool::WorkerPool;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let pool = WorkerPool::new(2);
+/// let handle = pool
+///     .job()
+///     .name("fetch-avatar")
+///     .queue_timeout(Duration::from_secs(1))
+///     .run_timeout(Duration::from_secs(10))
+///     .spawn(async { tokio::time::sleep(Duration::from_secs(60)).await })
+///     .await
+///     .unwrap();
+///
+/// let err = handle.await.unwrap_err();
+/// assert!(err.is_timeout());
+/// assert_eq!(err.to_string(), "job timed out while running");
+/// # }
+/// ```
+#[must_use = "a `JobBuilder` does nothing until `spawn` or `try_spawn`"]
+pub struct JobBuilder<'a> {
+    admitter: Admitter<'a>,
+    options: JobOptions<'a>,
+}
+
+impl<'a> JobBuilder<'a> {
+    pub(crate) fn new(admitter: Admitter<'a>) -> JobBuilder<'a> {
+        JobBuilder {
+            admitter,
+            options: JobOptions::DEFAULT,
+        }
+    }
+
+    /// Names the job: a field of its span, as `tokio::task::Builder::name`
+    /// names a task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(1);
+    /// let handle = pool.job().name("resize").spawn(async { 1 }).await.unwrap();
+    /// assert_eq!(handle.await.unwrap(), 1);
+    /// # }
+    /// ```
+    pub fn name(mut self, name: &'a str) -> JobBuilder<'a> {
+        self.options.name = Some(name);
+        self
+    }
+
+    /// Sets how long the job may wait in the queue once accepted, instead
+    /// of the pool's [`queue_timeout`](crate::PoolBuilder::queue_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(1);
+    /// let busy = pool.spawn(std::future::pending::<()>()).await.unwrap();
+    ///
+    /// let start = tokio::time::Instant::now();
+    /// let late = pool
+    ///     .job()
+    ///     .queue_timeout(Duration::from_millis(100))
+    ///     .spawn(async { unreachable!("never runs") })
+    ///     .await
+    ///     .unwrap();
+    /// assert!(late.await.unwrap_err().is_timeout());
+    /// assert_eq!(start.elapsed(), Duration::from_millis(100)); // at its deadline
+    /// # drop(busy);
+    /// # }
+    /// ```
+    pub fn queue_timeout(mut self, timeout: Duration) -> JobBuilder<'a> {
+        self.options.queue_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets how long the job may run, counted from its first poll, instead
+    /// of the pool's [`run_timeout`](crate::PoolBuilder::run_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(1);
+    /// let handle = spawner
+    ///     .job()
+    ///     .run_timeout(Duration::from_millis(10))
+    ///     .spawn(std::future::pending::<()>())
+    ///     .await
+    ///     .unwrap();
+    /// assert!(handle.await.unwrap_err().is_timeout());
+    /// # }
+    /// ```
+    pub fn run_timeout(mut self, timeout: Duration) -> JobBuilder<'a> {
+        self.options.run_timeout = Some(timeout);
+        self
+    }
+
+    /// Submits the job, waiting for room: the pool's `spawn`, with this
+    /// job's name and deadlines.
+    ///
+    /// # Errors
+    ///
+    /// The future resolves to a [`SpawnError`](crate::SpawnError) holding
+    /// the job if the pool is closed, or closes while it waits, or if the
+    /// wait would deadlock (see [`SpawnError`](crate::SpawnError)).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as the pool's `spawn` (see [`Spawning`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(1);
+    /// let handle = pool.job().name("x").spawn(async { 2 }).await.unwrap();
+    /// assert_eq!(handle.await.unwrap(), 2);
+    /// # }
+    /// ```
+    pub fn spawn<F>(self, future: F) -> Spawning<'a, F>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Spawning::with(self.admitter, future, self.options)
+    }
+
+    /// Submits the job if there is room now: the pool's `try_spawn`, with
+    /// this job's name and deadlines.
+    ///
+    /// # Errors
+    ///
+    /// Hands the future back in [`TrySpawnError::Full`] or
+    /// [`TrySpawnError::Closed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(1);
+    /// let handle = spawner.job().name("y").try_spawn(async { 3 }).unwrap();
+    /// assert_eq!(handle.await.unwrap(), 3);
+    /// # }
+    /// ```
+    pub fn try_spawn<F>(self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        spawning::try_spawn(self.admitter, future, &self.options)
+    }
+}
+
+impl fmt::Debug for JobBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobBuilder")
+            .field("name", &self.options.name)
+            .field("queue_timeout", &self.options.queue_timeout)
+            .field("run_timeout", &self.options.run_timeout)
+            .finish_non_exhaustive()
+    }
+}
