@@ -978,6 +978,31 @@ where
             drive(Pooled(pool), n, shape, job).await
         }
         ("bounded_spawner", _) => drive(Pooled(BoundedSpawner::new(width)), n, shape, job).await,
+        // Child-only variants, for what a builder setting costs
+        // (`benches/compare.sh`): latency histograms on, slow-poll check off.
+        ("worker_pool+latency" | "worker_pool-slow_polls", _) => {
+            let pool = WorkerPool::builder()
+                .workers(width)
+                .queue_capacity(queue)
+                .latency_histograms(contender.ends_with("+latency"))
+                .slow_poll_threshold(
+                    Some(Duration::from_millis(10)).filter(|_| !contender.ends_with("-slow_polls")),
+                )
+                .build()
+                .unwrap();
+            drive(Pooled(pool), n, shape, job).await
+        }
+        ("bounded_spawner+latency" | "bounded_spawner-slow_polls", _) => {
+            let spawner = BoundedSpawner::builder()
+                .limit(width)
+                .latency_histograms(contender.ends_with("+latency"))
+                .slow_poll_threshold(
+                    Some(Duration::from_millis(10)).filter(|_| !contender.ends_with("-slow_polls")),
+                )
+                .build()
+                .unwrap();
+            drive(Pooled(spawner), n, shape, job).await
+        }
         ("semaphore_spawn", _) => {
             let semaphore = SemaphoreSpawn(Arc::new(Semaphore::new(width)));
             drive(semaphore, n, shape, job).await

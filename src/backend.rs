@@ -12,9 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::id::JobId;
 use crate::job::{JobContext, JobOptions};
+use crate::latency::{Latency, LatencySnapshot};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::panic_hook::PanicHook;
+use crate::slow_poll::SlowPolls;
 
 /// The state every kind of pool has: its lifecycle, what its jobs share
 /// with it, and the runtime it runs them on.
@@ -41,13 +43,27 @@ pub(crate) struct CoreSettings {
     pub(crate) on_panic: Option<PanicHook>,
     /// The pool-wide `queue_timeout` and `run_timeout`.
     pub(crate) defaults: JobOptions<'static>,
+    /// `latency_histograms(true)`.
+    pub(crate) latency: bool,
+    /// `slow_poll_threshold`: `None` until set, then the setting.
+    pub(crate) slow_poll_threshold: Option<Option<Duration>>,
 }
+
+/// The slow-poll threshold when the builder does not set one.
+pub(crate) const DEFAULT_SLOW_POLL_THRESHOLD: Duration = Duration::from_millis(10);
 
 impl Core {
     pub(crate) fn new(settings: CoreSettings, runtime: Handle, runners: usize) -> Core {
         let name = settings.name.unwrap_or_else(|| "taskpool".to_owned());
         let mut jobs = JobContext::new(name.into_boxed_str(), settings.on_panic);
         jobs.defaults = settings.defaults;
+        if settings.latency {
+            jobs.latency = Some(Latency::new(runtime.metrics().num_workers()));
+        }
+        jobs.slow_polls = settings
+            .slow_poll_threshold
+            .unwrap_or(Some(DEFAULT_SLOW_POLL_THRESHOLD))
+            .map(SlowPolls::new);
         Core {
             lifecycle: Lifecycle::new(settings.parent),
             jobs: Arc::new(jobs),
@@ -121,6 +137,14 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// A snapshot of the gauges and counters.
     fn metrics(&self) -> Metrics;
+
+    /// A snapshot of the latency histograms (empty ones if they are off).
+    fn latency(&self) -> LatencySnapshot {
+        match &self.core().jobs.latency {
+            Some(latency) => latency.snapshot(),
+            None => LatencySnapshot::empty(),
+        }
+    }
 
     /// Closes; `true` if this call did it.
     fn close(&self) -> bool {

@@ -64,6 +64,10 @@ pub struct Metrics {
     pub cancelled: u64,
     /// Jobs that missed their queue or run timeout (and count nowhere else).
     pub timed_out: u64,
+    /// Polls of a job that held their runtime thread for at least the
+    /// builder's [`slow_poll_threshold`](crate::PoolBuilder::slow_poll_threshold)
+    /// (each one a `tracing::warn!`, at most one a second per pool).
+    pub slow_polls: u64,
     /// Submissions and reservations refused: the pool was closed, or
     /// `try_spawn` / `try_reserve` found no room.
     pub rejected: u64,
@@ -82,6 +86,7 @@ pub(crate) struct Stats {
     submitted: AtomicU64,
     rejected: AtomicU64,
     runners: RunnerCounters,
+    slow_polls: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -108,6 +113,7 @@ impl Stats {
         Stats {
             submitted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            slow_polls: AtomicU64::new(0),
             runners: RunnerCounters {
                 completed: AtomicU64::new(0),
                 panicked: AtomicU64::new(0),
@@ -124,6 +130,10 @@ impl Stats {
 
     pub(crate) fn rejected(&self) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn slow_poll(&self) {
+        self.slow_polls.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn started(&self) {
@@ -162,6 +172,7 @@ impl Stats {
             cancelled: self.runners.cancelled.load(Ordering::Relaxed),
             timed_out: self.runners.timed_out.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
+            slow_polls: self.slow_polls.load(Ordering::Relaxed),
         }
     }
 }

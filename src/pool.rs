@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::latency::LatencySnapshot;
 use crate::metrics::Metrics;
 use crate::spawn::Spawn;
 
@@ -162,6 +163,23 @@ pub trait Pool: Spawn {
     /// ```
     fn wait(&self) -> impl Future<Output = ()> + Send;
 
+    /// A snapshot of the latency histograms (empty unless turned on in the
+    /// builder); see [`LatencySnapshot`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{BoundedSpawner, Pool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = BoundedSpawner::builder().limit(1).latency_histograms(true).build().unwrap();
+    /// spawner.spawn(async {}).await.unwrap().await.unwrap();
+    /// assert_eq!(Pool::latency(&spawner).run_time.count(), 1);
+    /// # }
+    /// ```
+    fn latency(&self) -> LatencySnapshot;
+
     /// A snapshot of the pool's gauges and counters.
     ///
     /// # Examples
@@ -223,6 +241,10 @@ impl<P: Pool + Clone + Sync> Pool for &P {
 
     fn metrics(&self) -> Metrics {
         (**self).metrics()
+    }
+
+    fn latency(&self) -> LatencySnapshot {
+        (**self).latency()
     }
 
     fn cancellation_token(&self) -> CancellationToken {

@@ -4,10 +4,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use crate::admit::{self, Admit, Admitter, OwnedAdmitter};
 use crate::error::{SpawnError, TrySpawnError};
 use crate::id::JobId;
+use crate::latency::Latency;
 use crate::permit::{OwnedSpawnPermit, SpawnPermit};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -20,6 +22,8 @@ struct Reserving<'a, A: Admit<'a>> {
     /// This wait comes from this job of the same pool, and is counted in
     /// the pool's nested waits until it ends.
     nested: Option<JobId>,
+    /// With latency histograms on: when this reservation began to wait.
+    waiting_since: Option<u64>,
     done: bool,
 }
 
@@ -29,6 +33,7 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
             admit,
             wait: None,
             nested: None,
+            waiting_since: None,
             done: false,
         }
     }
@@ -48,6 +53,7 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
                 Ok(room) => Ok(room),
                 Err(TrySpawnError::Closed(())) => Err(SpawnError::new(())),
                 Err(TrySpawnError::Full(())) => {
+                    self.waiting_since = self.admit.core().jobs.latency.as_ref().map(Latency::now);
                     let wait = self.wait.insert(self.admit.wait());
                     match wait.as_mut().poll(cx) {
                         Poll::Ready(room) => room.ok_or(SpawnError::new(())),
@@ -59,8 +65,14 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
         };
         coop.made_progress();
         self.finish();
+        let jobs = &self.admit.core().jobs;
         if room.is_err() {
-            self.admit.core().jobs.stats.rejected();
+            jobs.stats.rejected();
+        } else if let Some(latency) = &jobs.latency {
+            let waited = self.waiting_since.map_or(Duration::ZERO, |since| {
+                Latency::between(since, latency.now())
+            });
+            latency.submit_wait.record(waited);
         }
         Poll::Ready(room)
     }

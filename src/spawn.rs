@@ -390,6 +390,10 @@ macro_rules! forward_traits {
                 $ty::metrics(self)
             }
 
+            fn latency(&self) -> $crate::latency::LatencySnapshot {
+                $ty::latency(self)
+            }
+
             fn cancellation_token(&self) -> tokio_util::sync::CancellationToken {
                 $ty::cancellation_token(self)
             }

@@ -100,6 +100,62 @@ fn a_named_jobs_span_carries_its_name() {
     })
 }
 
+/// A job that blocks its thread for 30 ms in a poll (twice) is counted
+/// each time, and warned about once (the warnings are rate-limited per
+/// pool), in its span, with its id, its name and the time. Quick polls are
+/// not counted.
+#[test]
+fn a_slow_poll_is_counted_and_warned_about_once() {
+    in_turn(async {
+        let pool = WorkerPool::builder()
+            .workers(1)
+            .name("etl")
+            .build()
+            .unwrap();
+        slow_polls_are_counted_and_warned_about_once(&pool).await;
+        let spawner = BoundedSpawner::builder()
+            .limit(1)
+            .name("etl")
+            .build()
+            .unwrap();
+        slow_polls_are_counted_and_warned_about_once(&spawner).await;
+    })
+}
+
+async fn slow_polls_are_counted_and_warned_about_once(pool: &impl taskpool::Pool) {
+    let (captured, _guard) = support::capture::install();
+    let quick = pool.spawn(tokio::task::yield_now()).await.unwrap();
+    watchdog(quick).await.unwrap();
+    assert_eq!(pool.metrics().slow_polls, 0);
+
+    let handle = pool
+        .job()
+        .name("import")
+        .spawn(async {
+            std::thread::sleep(std::time::Duration::from_millis(30)); // blocks the thread
+            tokio::task::yield_now().await;
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        })
+        .await
+        .unwrap();
+    let id = handle.id();
+    watchdog(handle).await.unwrap();
+    assert_eq!(pool.metrics().slow_polls, 2);
+
+    let events = captured.events.lock().unwrap();
+    let warnings: Vec<_> = events
+        .iter()
+        .filter(|(level, _, _)| *level == tracing::Level::WARN)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let (_, fields, spans) = warnings[0];
+    let expected = format!("job {id} (import) blocked a runtime thread for ");
+    assert!(fields.contains(&expected), "{fields}");
+    assert!(fields.contains("spawn_blocking"), "{fields}");
+    assert!(fields.contains("name=import"), "{fields}");
+    assert_eq!(spans.first().map(String::as_str), Some("job"));
+}
+
 #[test]
 fn with_job_spans_filtered_out_a_job_still_runs_in_the_submitters_span() {
     in_turn(async {

@@ -30,8 +30,10 @@ use super::context::JobContext;
 use crate::abort::AbortWatch;
 use crate::error::{Failure, JoinError, Phase};
 use crate::id::{CurrentJob, JobId};
+use crate::latency::Latency;
 use crate::metrics::Outcome;
 use crate::panic_hook::JobPanic;
+use crate::slow_poll::SlowPolls;
 use crate::sync::{AtomicBool, Mutex, lock};
 
 /// One job: its flags, its wakers and, in the end, its result.
@@ -50,11 +52,22 @@ pub(crate) struct JobCell<T> {
     watched: bool,
     id: JobId,
     pub(super) context: Arc<JobContext>,
-    /// Entered around every poll and the drop of the future; `None` when
-    /// there is no span to enter (the usual case when no subscriber
-    /// listens). Boxed: a `Span` is 40 bytes, and without it inline the
-    /// cell is small enough for the allocator's lock-free fast bins.
-    span: Option<Box<tracing::Span>>,
+    /// The span entered around every poll and the drop of the future, and
+    /// the job's name; `None` when there is no span to enter (the usual
+    /// case when no subscriber listens) and no name. Boxed: a `Span` is 40
+    /// bytes, and without it inline the cell is small enough for the
+    /// allocator's lock-free fast bins.
+    traced: Option<Box<Traced>>,
+    /// With latency histograms on: when the job was accepted, then, from
+    /// its first poll, when that was (nanoseconds since the pool was
+    /// built). Only the runner writes it once the job is shared.
+    times: std::sync::atomic::AtomicU64,
+}
+
+/// A job's span and name, boxed together: most jobs have neither.
+struct Traced {
+    span: tracing::Span,
+    name: Option<Box<str>>,
 }
 
 struct State<T> {
@@ -153,7 +166,10 @@ impl<T> JobCell<T> {
             started: AtomicBool::new(false),
             watched,
             id,
-            span: job_span(&context.name, id, name),
+            traced: traced(&context.name, id, name),
+            times: std::sync::atomic::AtomicU64::new(
+                context.latency.as_ref().map_or(0, Latency::now),
+            ),
             context: context.clone(),
         })
     }
@@ -188,13 +204,27 @@ impl<T> JobCell<T> {
         if !self.started.load(Ordering::Relaxed) {
             self.started.store(true, Ordering::Relaxed);
             self.context.stats.started();
+            if let Some(latency) = &self.context.latency {
+                let now = latency.now();
+                let accepted = self.times.swap(now, Ordering::Relaxed);
+                latency.queue_wait.record(Latency::between(accepted, now));
+            }
         }
+    }
+
+    /// A poll of this job held its thread for `took`, at least the pool's
+    /// slow-poll threshold: counted, and warned about in the job's span.
+    pub(super) fn slow_poll(&self, slow_polls: &SlowPolls, took: std::time::Duration) {
+        self.context.stats.slow_poll();
+        let _span = self.traced.as_deref().map(|t| t.span.enter());
+        let name = self.traced.as_deref().and_then(|t| t.name.as_deref());
+        slow_polls.warn(&self.context.name, self.id, name, took);
     }
 
     /// Polls `f` (the user's future, or its drop) in the job's span, with
     /// the job's id current; a panic is caught.
     pub(super) fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R, Failure> {
-        let _span = self.span.as_deref().map(tracing::Span::enter);
+        let _span = self.traced.as_deref().map(|t| t.span.enter());
         let _current = CurrentJob::enter(self.id, Arc::as_ptr(&self.context) as usize);
         panic::catch_unwind(AssertUnwindSafe(f)).map_err(Failure::panic)
     }
@@ -211,7 +241,7 @@ impl<T> JobCell<T> {
         if let Err(failure) = &result
             && failure.is_panic()
         {
-            let _enter = self.span.as_deref().map(tracing::Span::enter);
+            let _enter = self.traced.as_deref().map(|t| t.span.enter());
             tracing::error!(pool = %self.context.name, error = %failure, "job panicked");
             // Before the handle can resolve: whoever awaits it sees the
             // hook's effects.
@@ -221,6 +251,13 @@ impl<T> JobCell<T> {
                 });
             }
         }
+        let started = self.started.load(Ordering::Relaxed);
+        if started && let Some(latency) = &self.context.latency {
+            let since = self.times.load(Ordering::Relaxed);
+            latency
+                .run_time
+                .record(Latency::between(since, latency.now()));
+        }
         let mut state = lock(&self.state);
         debug_assert!(
             matches!(state.stage, Stage::Running),
@@ -229,9 +266,7 @@ impl<T> JobCell<T> {
         state.stage = Stage::Finished(result);
         let run_waker = state.run_waker.take();
         let join_waker = state.join_waker.take();
-        self.context
-            .stats
-            .finished(outcome, self.started.load(Ordering::Relaxed));
+        self.context.stats.finished(outcome, started);
         drop(state);
         drop(run_waker);
         if let Some(waker) = join_waker {
@@ -354,28 +389,37 @@ fn keep_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
 }
 
 /// The span a job runs in: `job{pool=…, id=…}` (and `name=…` for a job
-/// given one), a child of the submitter's current span. When that span is disabled by the subscriber's filter, the
-/// job runs in the submitter's span instead, so the job's own events still
-/// carry the context of whoever submitted it. `None` when that is no span
-/// either.
-fn job_span(pool: &str, id: JobId, name: Option<&str>) -> Option<Box<tracing::Span>> {
+/// given one), a child of the submitter's current span. When that span is
+/// disabled by the subscriber's filter, the job runs in the submitter's
+/// span instead, so the job's own events still carry the context of
+/// whoever submitted it. `None` when that is no span either, and the job
+/// has no name.
+fn traced(pool: &str, id: JobId, name: Option<&str>) -> Option<Box<Traced>> {
     // No subscriber anywhere enables anything (tracing unused, the usual
     // case in a benchmark): there is no span to make, and no current span
     // to fall back on. One atomic load instead of a callsite check and a
     // look-up of the current span: about 90 instructions per job.
-    if tracing::level_filters::LevelFilter::current() == tracing::level_filters::LevelFilter::OFF {
-        return None;
-    }
-    let span = match name {
-        None => tracing::info_span!("job", pool = %pool, id = %id),
-        Some(name) => tracing::info_span!("job", pool = %pool, id = %id, name = %name),
-    };
-    let span = if span.is_disabled() {
-        tracing::Span::current()
+    let span = if tracing::level_filters::LevelFilter::current()
+        == tracing::level_filters::LevelFilter::OFF
+    {
+        tracing::Span::none()
     } else {
-        span
+        let span = match name {
+            None => tracing::info_span!("job", pool = %pool, id = %id),
+            Some(name) => tracing::info_span!("job", pool = %pool, id = %id, name = %name),
+        };
+        if span.is_disabled() {
+            tracing::Span::current()
+        } else {
+            span
+        }
     };
-    (!span.is_none()).then(|| Box::new(span))
+    (!span.is_none() || name.is_some()).then(|| {
+        Box::new(Traced {
+            span,
+            name: name.map(Box::from),
+        })
+    })
 }
 
 #[cfg(all(test, target_pointer_width = "64", not(taskpool_loom)))]

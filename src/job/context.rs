@@ -7,8 +7,10 @@ use tokio::runtime::Handle;
 use super::deadline::JobOptions;
 use super::queue_timer::QueueTimer;
 use crate::abort::AbortSignal;
+use crate::latency::Latency;
 use crate::metrics::Stats;
 use crate::panic_hook::PanicHook;
+use crate::slow_poll::SlowPolls;
 
 /// The pool's name (for spans and events), its counters, and its
 /// `abort_all` signal: what a job's cell and its runner need of the pool
@@ -27,6 +29,10 @@ pub(crate) struct JobContext {
     /// A pool's queue timer, started with its first job that has a queue
     /// deadline.
     queue_timer: OnceLock<Arc<QueueTimer>>,
+    /// The latency histograms, if the builder turned them on.
+    pub(crate) latency: Option<Latency>,
+    /// The slow-poll threshold, unless the builder turned it off.
+    pub(crate) slow_polls: Option<SlowPolls>,
 }
 
 impl JobContext {
@@ -38,6 +44,8 @@ impl JobContext {
             on_panic,
             defaults: JobOptions::DEFAULT,
             queue_timer: OnceLock::new(),
+            latency: None,
+            slow_polls: None,
         }
     }
 

@@ -10,6 +10,7 @@ use super::cell::{Attach, JobCell, Step};
 use super::context::JobContext;
 use crate::abort::AbortWatch;
 use crate::error::Failure;
+use crate::slow_poll::SlowPolls;
 
 /// What a runner polls: the user's future, bare ([`Plain`]) or with its
 /// deadlines ([`Deadlined`](crate::deadline::Deadlined)), which can end the
@@ -151,6 +152,8 @@ impl<F: Work> Runner<F> {
             Err(Failure::Cancelled)
         } else {
             cell.start();
+            let slow_polls = cell.context.slow_polls.as_ref();
+            let poll_start = slow_polls.map(SlowPolls::start);
             let mut slot = this.future.as_mut();
             // A future that completes is dropped in the same `enter` as its
             // last poll (one pass through the span, the current-job id and
@@ -166,6 +169,11 @@ impl<F: Work> Runner<F> {
                 }
                 polled
             });
+            if let (Some(slow_polls), Some(start)) = (slow_polls, poll_start)
+                && let Some(took) = slow_polls.slow(start)
+            {
+                cell.slow_poll(slow_polls, took);
+            }
             match polled {
                 Ok(Poll::Ready(result)) => {
                     // The future is gone; a timeout's too.

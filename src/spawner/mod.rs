@@ -498,6 +498,29 @@ impl BoundedSpawner {
         self.shared.cancellation_token()
     }
 
+    /// A snapshot of the latency histograms: how long jobs waited for
+    /// room, waited in the queue and ran. Empty unless the builder turned
+    /// them on ([`latency_histograms`](crate::SpawnerBuilder::latency_histograms));
+    /// see [`LatencySnapshot`](crate::LatencySnapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::BoundedSpawner::builder().limit(2).latency_histograms(true).build().unwrap();
+    /// pool.spawn(async {}).await.unwrap().await.unwrap();
+    /// let latency = pool.latency();
+    /// assert_eq!(latency.queue_wait.count(), 1);
+    /// assert_eq!(latency.run_time.count(), 1);
+    /// assert_eq!(latency.submit_wait.count(), 1);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn latency(&self) -> crate::LatencySnapshot {
+        self.shared.latency()
+    }
+
     /// Returns a snapshot: `workers` is the limit, `queue_capacity` is `0`,
     /// `running` is the tasks alive (permits taken), `queued` the submitters
     /// waiting for a permit.

@@ -26,6 +26,8 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 /// | [`on_panic`](PoolBuilder::on_panic) | none: a panic is logged (`tracing::error!`) and its handle reports it |
 /// | [`queue_timeout`](PoolBuilder::queue_timeout) | none: a job may wait for ever |
 /// | [`run_timeout`](PoolBuilder::run_timeout) | none: a job may run for ever |
+/// | [`latency_histograms`](PoolBuilder::latency_histograms) | off |
+/// | [`slow_poll_threshold`](PoolBuilder::slow_poll_threshold) | `Some(10 ms)` |
 ///
 /// # Examples
 ///
@@ -268,6 +270,67 @@ impl PoolBuilder {
     /// ```
     pub fn run_timeout(mut self, timeout: std::time::Duration) -> PoolBuilder {
         self.settings.defaults.run_timeout = Some(timeout);
+        self
+    }
+
+    /// Turns the latency histograms on or off (off by default): how long
+    /// each job waited for room, waited in the queue, and ran, read with
+    /// [`WorkerPool::latency`](crate::WorkerPool::latency).
+    ///
+    /// Off by default because it reads the clock three times per job
+    /// (`tokio::time::Instant::now`, about 25 ns each on Linux): on jobs
+    /// that take a few hundred nanoseconds of the pool's own time, that is
+    /// a measurable share (BENCHMARKS.md gives the figure). On jobs that do
+    /// real work it is noise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::builder().workers(1).latency_histograms(true).build().unwrap();
+    /// pool.spawn(async {}).await.unwrap().await.unwrap();
+    /// assert_eq!(pool.latency().run_time.count(), 1);
+    /// # }
+    /// ```
+    pub fn latency_histograms(mut self, on: bool) -> PoolBuilder {
+        self.settings.latency = on;
+        self
+    }
+
+    /// Sets the slow-poll threshold (default `Some(10 ms)`; `None` turns
+    /// the check off). A single poll of a job that holds its runtime thread
+    /// at least this long counts in `metrics().slow_polls`, and logs a
+    /// `tracing::warn!` in the job's span with its id, its name and the
+    /// time, suggesting `spawn_blocking`; at most one warning a second per
+    /// pool, every slow poll counted.
+    ///
+    /// Polls are timed with the coarse monotonic clock (its resolution is
+    /// the kernel's tick, 1 to 4 ms on Linux), so a poll within a tick of
+    /// the threshold may go either way; it is real time, not tokio's
+    /// (pausable) clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::builder().workers(1)
+    ///     .slow_poll_threshold(Some(Duration::from_millis(5)))
+    ///     .build()
+    ///     .unwrap();
+    /// let handle = pool
+    ///     .spawn(async { std::thread::sleep(Duration::from_millis(20)) }) // blocks!
+    ///     .await
+    ///     .unwrap();
+    /// handle.await.unwrap();
+    /// assert_eq!(pool.metrics().slow_polls, 1);
+    /// # }
+    /// ```
+    pub fn slow_poll_threshold(mut self, threshold: Option<std::time::Duration>) -> PoolBuilder {
+        self.settings.slow_poll_threshold = Some(threshold);
         self
     }
 

@@ -647,6 +647,29 @@ impl WorkerPool {
         self.shared.cancellation_token()
     }
 
+    /// A snapshot of the latency histograms: how long jobs waited for
+    /// room, waited in the queue and ran. Empty unless the builder turned
+    /// them on ([`latency_histograms`](crate::PoolBuilder::latency_histograms));
+    /// see [`LatencySnapshot`](crate::LatencySnapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::builder().workers(2).latency_histograms(true).build().unwrap();
+    /// pool.spawn(async {}).await.unwrap().await.unwrap();
+    /// let latency = pool.latency();
+    /// assert_eq!(latency.queue_wait.count(), 1);
+    /// assert_eq!(latency.run_time.count(), 1);
+    /// assert_eq!(latency.submit_wait.count(), 1);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn latency(&self) -> crate::LatencySnapshot {
+        self.shared.latency()
+    }
+
     /// Returns a snapshot of the pool's gauges and counters.
     ///
     /// # Examples

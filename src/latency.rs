@@ -1,0 +1,500 @@
+//! Latency histograms: how long jobs wait for room, wait in the queue and
+//! run. The recorder (lock-free, sharded, fixed memory) and its snapshots.
+//!
+//! Buckets are log-linear over nanoseconds, 16 to each power of two: below
+//! 16 ns one per nanosecond, then each 1/16 of its power of two wide, up to
+//! 2^42 ns (73 minutes; longer times land in the last bucket). A value is
+//! reported as its bucket's midpoint, within 1/32 (3.2%) of the truth. 624
+//! buckets of 8 bytes: 5 KiB per histogram and shard.
+//!
+//! No crate fits: `hdrhistogram` records through `&mut` (its `SyncHistogram`
+//! funnels every thread through a channel and a refresh), and `metrics-util`'s
+//! `AtomicBucket` keeps every sample until drained, so its memory grows
+//! with the jobs.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Sub-buckets per power of two: 2^4.
+const SUB_BITS: u32 = 4;
+const SUB: usize = 1 << SUB_BITS;
+/// Values of 2^42 ns and more share the last bucket.
+const MAX_EXPONENT: u32 = 42;
+const BUCKETS: usize = (MAX_EXPONENT - SUB_BITS + 1) as usize * SUB;
+/// At most this many shards per histogram, however many threads record.
+const MAX_SHARDS: usize = 8;
+
+/// The bucket of a value in nanoseconds.
+fn bucket_of(nanos: u64) -> usize {
+    if nanos < SUB as u64 {
+        return nanos as usize;
+    }
+    let exponent = 63 - nanos.leading_zeros();
+    if exponent >= MAX_EXPONENT {
+        return BUCKETS - 1;
+    }
+    let mantissa = (nanos >> (exponent - SUB_BITS)) as usize & (SUB - 1);
+    (exponent - SUB_BITS + 1) as usize * SUB + mantissa
+}
+
+/// The lowest value of a bucket, and its width, in nanoseconds.
+fn bucket_range(bucket: usize) -> (u64, u64) {
+    if bucket < SUB {
+        return (bucket as u64, 1);
+    }
+    let exponent = (bucket / SUB) as u32 + SUB_BITS - 1;
+    let mantissa = (bucket % SUB) as u64;
+    let width = 1u64 << (exponent - SUB_BITS);
+    ((SUB as u64 + mantissa) * width, width)
+}
+
+/// One histogram, as recorded: each shard's buckets, minimum, maximum and
+/// sum. A recording thread always writes to the same shard.
+pub(crate) struct Recorder {
+    shards: Box<[Shard]>,
+}
+
+#[repr(align(128))]
+struct Shard {
+    buckets: Box<[AtomicU64]>,
+    min: AtomicU64,
+    max: AtomicU64,
+    sum: AtomicU64,
+}
+
+impl Recorder {
+    pub(crate) fn new(threads: usize) -> Recorder {
+        let shards = (0..threads.clamp(1, MAX_SHARDS))
+            .map(|_| Shard {
+                buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+                min: AtomicU64::new(u64::MAX),
+                max: AtomicU64::new(0),
+                sum: AtomicU64::new(0),
+            })
+            .collect();
+        Recorder { shards }
+    }
+
+    /// Records one value. Lock-free: three or four uncontended atomic
+    /// updates on this thread's shard. `Relaxed`: a snapshot is a count,
+    /// not a synchronisation point.
+    pub(crate) fn record(&self, value: Duration) {
+        let nanos = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
+        let shard = &self.shards[shard_index() % self.shards.len()];
+        shard.buckets[bucket_of(nanos)].fetch_add(1, Ordering::Relaxed);
+        if nanos < shard.min.load(Ordering::Relaxed) {
+            shard.min.fetch_min(nanos, Ordering::Relaxed);
+        }
+        if nanos > shard.max.load(Ordering::Relaxed) {
+            shard.max.fetch_max(nanos, Ordering::Relaxed);
+        }
+        shard.sum.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// The shards, merged.
+    pub(crate) fn snapshot(&self) -> Histogram {
+        let mut buckets = vec![0u64; BUCKETS].into_boxed_slice();
+        let (mut min, mut max, mut sum) = (u64::MAX, 0, 0u64);
+        for shard in &*self.shards {
+            for (total, bucket) in buckets.iter_mut().zip(&*shard.buckets) {
+                *total += bucket.load(Ordering::Relaxed);
+            }
+            min = min.min(shard.min.load(Ordering::Relaxed));
+            max = max.max(shard.max.load(Ordering::Relaxed));
+            sum = sum.wrapping_add(shard.sum.load(Ordering::Relaxed));
+        }
+        let count = buckets.iter().sum();
+        Histogram {
+            buckets,
+            count,
+            min: if count == 0 { 0 } else { min },
+            max,
+            sum,
+        }
+    }
+}
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recorder")
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// This thread's shard number: threads are numbered as they first record.
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    INDEX.with(|index| *index)
+}
+
+/// A pool's three histograms, and the instant its job timestamps count
+/// from.
+#[derive(Debug)]
+pub(crate) struct Latency {
+    epoch: Instant,
+    pub(crate) queue_wait: Recorder,
+    pub(crate) run_time: Recorder,
+    pub(crate) submit_wait: Recorder,
+}
+
+impl Latency {
+    pub(crate) fn new(threads: usize) -> Latency {
+        Latency {
+            epoch: Instant::now(),
+            queue_wait: Recorder::new(threads),
+            run_time: Recorder::new(threads),
+            submit_wait: Recorder::new(threads),
+        }
+    }
+
+    /// Now, as nanoseconds since the pool was built: what a job cell keeps
+    /// (8 bytes, where an `Instant` takes 16).
+    pub(crate) fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The time from `since` (a [`now`](Latency::now)) to `until`.
+    pub(crate) fn between(since: u64, until: u64) -> Duration {
+        Duration::from_nanos(until.saturating_sub(since))
+    }
+
+    pub(crate) fn snapshot(&self) -> LatencySnapshot {
+        LatencySnapshot {
+            queue_wait: self.queue_wait.snapshot(),
+            run_time: self.run_time.snapshot(),
+            submit_wait: self.submit_wait.snapshot(),
+        }
+    }
+}
+
+impl LatencySnapshot {
+    /// What a pool without histograms reports.
+    pub(crate) fn empty() -> LatencySnapshot {
+        let empty = Recorder {
+            shards: Box::new([]),
+        };
+        LatencySnapshot {
+            queue_wait: empty.snapshot(),
+            run_time: empty.snapshot(),
+            submit_wait: empty.snapshot(),
+        }
+    }
+}
+
+/// A snapshot of a pool's latency histograms, from
+/// [`WorkerPool::latency`](crate::WorkerPool::latency),
+/// [`BoundedSpawner::latency`](crate::BoundedSpawner::latency) or
+/// [`Pool::latency`](crate::Pool::latency).
+///
+/// Recorded only when the builder turned it on
+/// ([`PoolBuilder::latency_histograms`](crate::PoolBuilder::latency_histograms));
+/// otherwise every histogram is empty. Times are read from
+/// `tokio::time::Instant`, so on a paused test clock they are exact.
+///
+/// - `queue_wait`: from the job's acceptance to its first poll, for every
+///   job that was polled (for a spawner, the wait in tokio's run queue).
+/// - `run_time`: from the first poll to the job's end, for every job that
+///   was polled, however it ended.
+/// - `submit_wait`: how long each `spawn` and `reserve` that got room
+///   waited for it (zero if there was room at once). `try_spawn`,
+///   `try_reserve` and refused submissions are not counted.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use taskpool::WorkerPool;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let pool = WorkerPool::builder().workers(2).latency_histograms(true).build().unwrap();
+/// for _ in 0..10 {
+///     pool.spawn(async move { tokio::time::sleep(Duration::from_millis(50)).await }).await.unwrap();
+/// }
+/// pool.shutdown().await;
+///
+/// let run_time = pool.latency().run_time;
+/// assert_eq!(run_time.count(), 10);
+/// let p99 = run_time.quantile(0.99);
+/// assert!(p99.abs_diff(Duration::from_millis(50)) <= Duration::from_millis(50) / 32);
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LatencySnapshot {
+    /// Accepted → first poll.
+    pub queue_wait: Histogram,
+    /// First poll → finished.
+    pub run_time: Histogram,
+    /// How long `spawn` / `reserve` waited for room.
+    pub submit_wait: Histogram,
+}
+
+/// A histogram of durations: one of a [`LatencySnapshot`]'s.
+///
+/// Log-linear buckets, 16 to each power of two of nanoseconds (exact below
+/// 16 ns), up to 2^42 ns (about 73 minutes; longer times share the last
+/// bucket). [`quantile`](Histogram::quantile) reports its bucket's
+/// midpoint, within 3.2% of the recorded value; `min`, `max` and `mean`
+/// are exact.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = taskpool::WorkerPool::builder().latency_histograms(true).build().unwrap();
+/// pool.spawn(async {}).await.unwrap().await.unwrap();
+/// let queue_wait = pool.latency().queue_wait;
+/// assert_eq!(queue_wait.count(), 1);
+/// assert!(queue_wait.min() <= queue_wait.quantile(0.5));
+/// assert_eq!(queue_wait.buckets().map(|b| b.count).sum::<u64>(), 1);
+/// # }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Histogram {
+    buckets: Box<[u64]>,
+    count: u64,
+    min: u64,
+    max: u64,
+    sum: u64,
+}
+
+/// One bucket of a [`Histogram`]: the values from `low` up to, not
+/// including, `high`, and how many were recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HistogramBucket {
+    /// The lowest value in the bucket.
+    pub low: Duration,
+    /// The lowest value of the next bucket.
+    pub high: Duration,
+    /// How many values fell in it.
+    pub count: u64,
+}
+
+impl Histogram {
+    /// How many values were recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(1); // histograms off
+    /// pool.spawn(async {}).await.unwrap().await.unwrap();
+    /// assert_eq!(pool.latency().run_time.count(), 0);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The smallest value recorded; zero if none was.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # use std::time::Duration;
+    /// let pool = taskpool::WorkerPool::builder().latency_histograms(true).build().unwrap();
+    /// pool.spawn(async move { tokio::time::sleep(Duration::from_secs(1)).await }).await.unwrap().await.unwrap();
+    /// assert_eq!(pool.latency().run_time.min(), Duration::from_secs(1));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn min(&self) -> Duration {
+        Duration::from_nanos(self.min)
+    }
+
+    /// The largest value recorded; zero if none was.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # use std::time::Duration;
+    /// let pool = taskpool::WorkerPool::builder().latency_histograms(true).build().unwrap();
+    /// pool.spawn(async move { tokio::time::sleep(Duration::from_secs(1)).await }).await.unwrap().await.unwrap();
+    /// assert_eq!(pool.latency().run_time.max(), Duration::from_secs(1));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn max(&self) -> Duration {
+        Duration::from_nanos(self.max)
+    }
+
+    /// The mean of the values recorded; zero if none was.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # use std::time::Duration;
+    /// let pool = taskpool::WorkerPool::builder().latency_histograms(true).build().unwrap();
+    /// pool.spawn(async move { tokio::time::sleep(Duration::from_secs(1)).await }).await.unwrap().await.unwrap();
+    /// pool.spawn(async move { tokio::time::sleep(Duration::from_secs(3)).await }).await.unwrap().await.unwrap();
+    /// assert_eq!(pool.latency().run_time.mean(), Duration::from_secs(2));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn mean(&self) -> Duration {
+        match self.count {
+            0 => Duration::ZERO,
+            n => Duration::from_nanos(self.sum / n),
+        }
+    }
+
+    /// The value below which a fraction `q` of the values fall (`0.5` the
+    /// median, `0.99` the 99th percentile): the midpoint of the bucket that
+    /// holds it, kept within `min` and `max`. Zero if nothing was
+    /// recorded. Monotone in `q`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `q` is not within `0.0..=1.0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # use std::time::Duration;
+    /// let pool = taskpool::WorkerPool::builder().latency_histograms(true).build().unwrap();
+    /// for ms in 1..=100 {
+    ///     pool.spawn(async move { tokio::time::sleep(Duration::from_millis(ms)).await }).await.unwrap();
+    /// }
+    /// pool.shutdown().await;
+    /// let run_time = pool.latency().run_time;
+    /// let median = run_time.quantile(0.5);
+    /// assert!(median.abs_diff(Duration::from_millis(50)) <= Duration::from_millis(50) / 25);
+    /// assert!(run_time.quantile(0.9) >= median);
+    /// # }
+    /// ```
+    #[must_use]
+    #[track_caller]
+    pub fn quantile(&self, q: f64) -> Duration {
+        assert!(
+            (0.0..=1.0).contains(&q),
+            "quantile must be within 0.0..=1.0, got {q}"
+        );
+        if self.count == 0 {
+            return Duration::ZERO;
+        }
+        // The rank of the value sought, 1-based: at least the first.
+        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let mut seen = 0;
+        for (bucket, &count) in self.buckets.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                let (low, width) = bucket_range(bucket);
+                let mid = low + width / 2;
+                return Duration::from_nanos(mid.clamp(self.min, self.max));
+            }
+        }
+        self.max()
+    }
+
+    /// The buckets that hold at least one value, lowest first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # use std::time::Duration;
+    /// let pool = taskpool::WorkerPool::builder().latency_histograms(true).build().unwrap();
+    /// pool.spawn(async move { tokio::time::sleep(Duration::from_millis(50)).await }).await.unwrap().await.unwrap();
+    /// let bucket = pool.latency().run_time.buckets().next().unwrap();
+    /// assert!(bucket.low <= Duration::from_millis(50) && Duration::from_millis(50) < bucket.high);
+    /// assert_eq!(bucket.count, 1);
+    /// # }
+    /// ```
+    pub fn buckets(&self) -> impl Iterator<Item = HistogramBucket> + '_ {
+        self.buckets
+            .iter()
+            .enumerate()
+            .filter(|&(_, &count)| count > 0)
+            .map(|(bucket, &count)| {
+                let (low, width) = bucket_range(bucket);
+                HistogramBucket {
+                    low: Duration::from_nanos(low),
+                    high: Duration::from_nanos(low + width),
+                    count,
+                }
+            })
+    }
+}
+
+impl fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Histogram")
+            .field("count", &self.count)
+            .field("min", &self.min())
+            .field("max", &self.max())
+            .field("mean", &self.mean())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(taskpool_loom)))]
+mod tests {
+    use super::*;
+
+    /// Every value lands in the bucket whose range holds it, the buckets
+    /// tile the line without gaps, and each is at most 1/16 of its low end
+    /// wide.
+    #[test]
+    fn buckets_tile_and_hold_their_values() {
+        let mut next = 0;
+        for bucket in 0..BUCKETS {
+            let (low, width) = bucket_range(bucket);
+            assert_eq!(low, next, "bucket {bucket}");
+            assert!(bucket < SUB || width * 16 <= low, "bucket {bucket}");
+            assert_eq!(bucket_of(low), bucket);
+            assert_eq!(bucket_of(low + width - 1), bucket);
+            next = low + width;
+        }
+        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
+        assert_eq!(bucket_of(3_600_000_000_000), bucket_of(3_600_000_000_001));
+    }
+
+    /// A quantile is within 1/32 of the value it stands for, from 1 µs to
+    /// an hour.
+    #[test]
+    fn quantiles_are_within_the_stated_error() {
+        let mut nanos = 1_000u64;
+        while nanos <= 3_600_000_000_000 {
+            let recorder = Recorder::new(1);
+            recorder.record(Duration::from_nanos(nanos));
+            recorder.record(Duration::from_nanos(nanos * 3));
+            let q = recorder.snapshot().quantile(0.5).as_nanos() as f64;
+            let error = (q - nanos as f64).abs() / nanos as f64;
+            assert!(error <= 1.0 / 32.0, "{nanos} ns: {q} ({error})");
+            nanos = nanos * 17 / 10;
+        }
+    }
+
+    #[test]
+    fn an_empty_histogram_reads_zero() {
+        let h = Recorder::new(4).snapshot();
+        assert_eq!(h.count(), 0);
+        assert_eq!(
+            (h.min(), h.max(), h.mean()),
+            (Duration::ZERO, Duration::ZERO, Duration::ZERO)
+        );
+        assert_eq!(h.quantile(0.99), Duration::ZERO);
+        assert_eq!(h.buckets().count(), 0);
+    }
+}
