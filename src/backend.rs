@@ -27,8 +27,9 @@ pub(crate) struct Core {
     /// Where the pool's tasks (workers, or one task per job) are spawned:
     /// the runtime the pool was built on, whichever thread submits.
     pub(crate) runtime: Handle,
-    /// How many jobs can run at once: the workers, or the spawner's limit.
-    pub(crate) runners: usize,
+    /// How many jobs can run at once: the workers, or the spawner's limit,
+    /// as last asked for (`set_workers`, `set_limit`).
+    pub(crate) runners: std::sync::atomic::AtomicUsize,
     /// Jobs of this pool waiting for room in it (nested submissions), with
     /// how many waits each has going: when they hold every runner, none of
     /// them can ever get room. Touched only by submissions that wait.
@@ -68,7 +69,7 @@ impl Core {
             lifecycle: Lifecycle::new(settings.parent),
             jobs: Arc::new(jobs),
             runtime,
-            runners,
+            runners: std::sync::atomic::AtomicUsize::new(runners),
             nested: Mutex::default(),
         }
     }
@@ -85,7 +86,8 @@ impl Core {
     /// job waiting twice at once (`join!` of two `spawn`s) holds one runner.
     pub(crate) fn nested_wait_begins(&self, job: JobId) -> bool {
         let mut waiting = self.nested.lock().unwrap_or_else(|p| p.into_inner());
-        if !waiting.contains_key(&job) && waiting.len() + 1 >= self.runners {
+        let runners = self.runners.load(std::sync::atomic::Ordering::Relaxed);
+        if !waiting.contains_key(&job) && waiting.len() + 1 >= runners {
             return false;
         }
         *waiting.entry(job).or_insert(0) += 1;

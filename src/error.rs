@@ -699,3 +699,51 @@ impl fmt::Debug for BuildError {
 }
 
 impl std::error::Error for BuildError {}
+
+/// A resize was refused: [`WorkerPool::set_workers`](crate::WorkerPool::set_workers)
+/// or [`BoundedSpawner::set_limit`](crate::BoundedSpawner::set_limit) was
+/// given `0` (or, for a spawner, more than `tokio::sync::Semaphore::MAX_PERMITS`).
+/// Nothing was changed.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = taskpool::WorkerPool::new(2);
+/// let err = pool.set_workers(0).unwrap_err();
+/// assert_eq!(err.to_string(), "a pool needs at least one worker");
+/// assert_eq!(pool.metrics().workers, 2);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResizeError {
+    kind: ResizeErrorKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResizeErrorKind {
+    ZeroWorkers,
+    ZeroLimit,
+    LimitTooLarge,
+}
+
+impl ResizeError {
+    pub(crate) fn new(kind: ResizeErrorKind) -> ResizeError {
+        ResizeError { kind }
+    }
+}
+
+impl fmt::Display for ResizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            ResizeErrorKind::ZeroWorkers => "a pool needs at least one worker",
+            ResizeErrorKind::ZeroLimit => "a spawner's limit must be at least 1",
+            ResizeErrorKind::LimitTooLarge => {
+                "a spawner's limit must not exceed `tokio::sync::Semaphore::MAX_PERMITS`"
+            }
+        })
+    }
+}
+
+impl std::error::Error for ResizeError {}

@@ -246,7 +246,7 @@ mod stream;
 mod sync;
 mod worker_pool;
 
-pub use error::{BuildError, JoinError, SpawnError, TrySpawnError};
+pub use error::{BuildError, JoinError, ResizeError, SpawnError, TrySpawnError};
 pub use id::{JobId, try_job_id};
 pub use job_builder::JobBuilder;
 pub use job_set::JobSet;

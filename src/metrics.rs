@@ -42,8 +42,15 @@ use crate::sync::{AtomicU64, AtomicUsize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Metrics {
-    /// The number of workers: the most jobs that can run at once.
+    /// The number of workers asked for (at build, or by the last
+    /// `set_workers` / `set_limit`): once a shrink has settled, the most
+    /// jobs that run at once.
     pub workers: usize,
+    /// The workers actually running: after a shrink, the surplus ones that
+    /// have not yet finished their job count here until they exit. For a
+    /// `BoundedSpawner`, its effective limit: the one asked for, plus the
+    /// permits still held by jobs admitted before a shrink.
+    pub live_workers: usize,
     /// The most jobs the queue holds before submitters must wait.
     pub queue_capacity: usize,
     /// Jobs accepted but not yet taken by a worker (including jobs aborted
@@ -163,6 +170,7 @@ impl Stats {
     pub(crate) fn snapshot(&self, workers: usize, queue_capacity: usize, queued: usize) -> Metrics {
         Metrics {
             workers,
+            live_workers: workers,
             queue_capacity,
             queued,
             running: self.running(),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::error::ResizeError;
 use crate::latency::LatencySnapshot;
 use crate::metrics::Metrics;
 use crate::spawn::Spawn;
@@ -180,6 +181,38 @@ pub trait Pool: Spawn {
     /// ```
     fn latency(&self) -> LatencySnapshot;
 
+    /// Resizes the pool while it runs: [`WorkerPool::set_workers`] or
+    /// [`BoundedSpawner::set_limit`], where the behaviour is documented.
+    ///
+    /// [`WorkerPool::set_workers`]: crate::WorkerPool::set_workers
+    /// [`BoundedSpawner::set_limit`]: crate::BoundedSpawner::set_limit
+    ///
+    /// # Errors
+    ///
+    /// A [`ResizeError`] for `0` (or a limit too large); nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{Pool, WorkerPool};
+    ///
+    /// /// Applies a reloaded configuration to whichever kind of pool.
+    /// fn apply(pool: &impl Pool, size: usize) {
+    ///     if let Err(e) = pool.resize(size) {
+    ///         eprintln!("ignoring the new size: {e}");
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(4);
+    /// apply(&pool, 16);
+    /// apply(&pool, 0); // refused, logged
+    /// assert_eq!(pool.metrics().workers, 16);
+    /// # }
+    /// ```
+    fn resize(&self, size: usize) -> Result<(), ResizeError>;
+
     /// A snapshot of the pool's gauges and counters.
     ///
     /// # Examples
@@ -245,6 +278,10 @@ impl<P: Pool + Clone + Sync> Pool for &P {
 
     fn latency(&self) -> LatencySnapshot {
         (**self).latency()
+    }
+
+    fn resize(&self, size: usize) -> Result<(), ResizeError> {
+        (**self).resize(size)
     }
 
     fn cancellation_token(&self) -> CancellationToken {

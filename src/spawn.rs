@@ -300,7 +300,7 @@ impl<S: Spawn + Clone> Spawn for &S {
 /// Implements [`Spawn`] and [`Pool`](crate::Pool) for a pool type by
 /// forwarding to its inherent methods, which have the same signatures.
 macro_rules! forward_traits {
-    ($ty:ident) => {
+    ($ty:ident, $resize:ident) => {
         impl $crate::spawn::Spawn for $ty {
             fn spawn<F>(&self, future: F) -> $crate::spawning::Spawning<'_, F>
             where
@@ -392,6 +392,10 @@ macro_rules! forward_traits {
 
             fn latency(&self) -> $crate::latency::LatencySnapshot {
                 $ty::latency(self)
+            }
+
+            fn resize(&self, size: usize) -> Result<(), $crate::error::ResizeError> {
+                $ty::$resize(self, size)
             }
 
             fn cancellation_token(&self) -> tokio_util::sync::CancellationToken {

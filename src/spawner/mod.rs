@@ -498,6 +498,56 @@ impl BoundedSpawner {
         self.shared.cancellation_token()
     }
 
+    /// Changes the spawner's limit while it runs (from a config reload,
+    /// say).
+    ///
+    /// - **Raising** it takes effect at once: submitters waiting for a
+    ///   permit are admitted.
+    /// - **Lowering** it aborts nothing: jobs already admitted run on, and
+    ///   new ones are admitted only while fewer than the new limit run. A
+    ///   permit that comes back while more are out than the limit is
+    ///   retired instead of handed on (a waiter it would have admitted
+    ///   waits on, at the back of the line).
+    ///
+    /// `metrics().workers` is the limit asked for, `metrics().live_workers`
+    /// the effective one until the surplus jobs have ended. Concurrent
+    /// changes are applied one at a time, the last one winning; a closed
+    /// spawner takes the number and admits nothing.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`ResizeError`](crate::ResizeError) for `0` or for more
+    /// than `tokio::sync::Semaphore::MAX_PERMITS`, and changes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::BoundedSpawner;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = BoundedSpawner::new(1);
+    /// let running = spawner.spawn(std::future::pending::<()>()).await.unwrap();
+    /// assert!(spawner.try_spawn(async {}).is_err()); // full
+    ///
+    /// spawner.set_limit(2).unwrap();
+    /// let second = spawner.try_spawn(async { 2 }).unwrap();
+    /// assert_eq!(second.await.unwrap(), 2);
+    /// # drop(running);
+    /// # }
+    /// ```
+    pub fn set_limit(&self, limit: usize) -> Result<(), crate::ResizeError> {
+        use crate::error::ResizeErrorKind;
+        if limit == 0 {
+            return Err(crate::ResizeError::new(ResizeErrorKind::ZeroLimit));
+        }
+        if limit > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(crate::ResizeError::new(ResizeErrorKind::LimitTooLarge));
+        }
+        self.shared.set_limit(limit);
+        Ok(())
+    }
+
     /// A snapshot of the latency histograms: how long jobs waited for
     /// room, waited in the queue and ran. Empty unless the builder turned
     /// them on ([`latency_histograms`](crate::SpawnerBuilder::latency_histograms));
@@ -547,7 +597,7 @@ impl BoundedSpawner {
     }
 }
 
-crate::spawn::forward_traits!(BoundedSpawner);
+crate::spawn::forward_traits!(BoundedSpawner, set_limit);
 
 // A panic cannot leave the spawner half-updated (see `WorkerPool`).
 impl std::panic::UnwindSafe for BoundedSpawner {}

@@ -26,7 +26,14 @@ use tokio::time::Instant;
 pub(crate) struct Shared {
     pub(crate) core: Core,
     semaphore: Arc<Semaphore>,
-    pub(super) limit: usize,
+    /// The limit asked for (at build, or by the last `set_limit`).
+    pub(super) limit: AtomicUsize,
+    /// Permits the semaphore still has beyond `limit`, after a shrink: held
+    /// by jobs admitted before it. Each one taken back is forgotten instead
+    /// of admitting a job, until none is left.
+    debt: AtomicUsize,
+    /// Serialises `set_limit` calls.
+    resizing: std::sync::Mutex<()>,
     /// Submitters waiting for a permit.
     waiting: AtomicUsize,
     /// Permits taken and not yet used or dropped: work in flight that
@@ -39,7 +46,9 @@ impl Shared {
         Shared {
             core,
             semaphore: Arc::new(Semaphore::new(limit)),
-            limit,
+            limit: AtomicUsize::new(limit),
+            debt: AtomicUsize::new(0),
+            resizing: std::sync::Mutex::new(()),
             waiting: AtomicUsize::new(0),
             permits: TaskTracker::new(),
         }
@@ -47,7 +56,68 @@ impl Shared {
 
     /// Permits taken: tasks alive, and permits reserved but not yet used.
     pub(super) fn running(&self) -> usize {
-        self.limit - self.semaphore.available_permits()
+        self.permits_existing()
+            .saturating_sub(self.semaphore.available_permits())
+    }
+
+    /// The permits the semaphore has: the limit, and any still owed.
+    fn permits_existing(&self) -> usize {
+        self.limit.load(Ordering::Relaxed) + self.debt.load(Ordering::Relaxed)
+    }
+
+    /// A permit just taken pays back one owed after a shrink, if any is:
+    /// then it is forgotten (the semaphore shrinks by one) and admits
+    /// nothing.
+    fn repays(&self, permit: OwnedSemaphorePermit) -> Option<OwnedSemaphorePermit> {
+        let mut debt = self.debt.load(Ordering::Relaxed);
+        while debt > 0 {
+            match self.debt.compare_exchange_weak(
+                debt,
+                debt - 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    permit.forget();
+                    return None;
+                }
+                Err(now) => debt = now,
+            }
+        }
+        Some(permit)
+    }
+
+    /// `set_limit`: growing adds permits at once (which admits waiting
+    /// submitters), first cancelling what a shrink still has owed; shrinking
+    /// takes back the free permits now and the rest as jobs end.
+    pub(super) fn set_limit(&self, limit: usize) {
+        let _resizing = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.limit.swap(limit, Ordering::Relaxed);
+        self.core.runners.store(limit, Ordering::Relaxed);
+        if limit > old {
+            let mut added = limit - old;
+            let mut debt = self.debt.load(Ordering::Relaxed);
+            loop {
+                let cancelled = added.min(debt);
+                match self.debt.compare_exchange_weak(
+                    debt,
+                    debt - cancelled,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        added -= cancelled;
+                        break;
+                    }
+                    Err(now) => debt = now,
+                }
+            }
+            self.semaphore.add_permits(added);
+        } else {
+            let removed = self.semaphore.forget_permits(old - limit);
+            self.debt
+                .fetch_add(old - limit - removed, Ordering::Relaxed);
+        }
     }
 
     pub(super) fn waiting(&self) -> usize {
@@ -68,7 +138,10 @@ impl Shared {
 
     fn try_slot<S: Deref<Target = Shared>>(&self, shared: S) -> Result<Slot<S>, TrySpawnError<()>> {
         match self.semaphore.clone().try_acquire_owned() {
-            Ok(permit) => Ok(Slot::new(shared, permit)),
+            Ok(permit) => match self.repays(permit) {
+                Some(permit) => Ok(Slot::new(shared, permit)),
+                None => Err(TrySpawnError::Full(())),
+            },
             Err(TryAcquireError::NoPermits) => Err(TrySpawnError::Full(())),
             Err(TryAcquireError::Closed) => Err(TrySpawnError::Closed(())),
         }
@@ -99,8 +172,10 @@ impl Backend for Shared {
     }
 
     fn metrics(&self) -> Metrics {
-        let mut metrics = self.core.jobs.stats.snapshot(self.limit, 0, self.waiting());
+        let limit = self.limit.load(Ordering::Relaxed);
+        let mut metrics = self.core.jobs.stats.snapshot(limit, 0, self.waiting());
         metrics.running = self.running();
+        metrics.live_workers = self.permits_existing();
         metrics
     }
 
@@ -128,14 +203,22 @@ impl Backend for Shared {
 /// Closing the semaphore, rather than each waiter selecting on the token,
 /// saves every wait a registration with the token (about 600 instructions
 /// when every submission waits: BENCHMARKS.md).
+///
+/// After a shrink, a permit that comes back while some are still owed
+/// repays one instead, and the waiter waits again, at the back of the line.
 async fn wait_for<S: Deref<Target = Shared>>(shared: S) -> Option<Slot<S>> {
     let permit = {
         let _waiting = Waiting::enter(&shared.waiting);
-        shared.semaphore.clone().acquire_owned().await.ok()?
+        loop {
+            let permit = shared.semaphore.clone().acquire_owned().await.ok()?;
+            if shared.core.lifecycle.is_closed() {
+                return None;
+            }
+            if let Some(permit) = shared.repays(permit) {
+                break permit;
+            }
+        }
     };
-    if shared.core.lifecycle.is_closed() {
-        return None;
-    }
     Some(Slot::new(shared, permit))
 }
 

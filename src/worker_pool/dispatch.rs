@@ -103,6 +103,9 @@ struct Inner<S> {
     listed: Vec<bool>,
     /// `woken[i]`: worker `i` was taken off `idle` to run and has not polled.
     woken: Vec<bool>,
+    /// Places of workers that left (retired after a shrink), for the next
+    /// workers to start.
+    free: Vec<usize>,
     /// Set by [`Dispatch::abandon`]: a closed source that is empty for now
     /// counts as drained, even if items may still come (slots reserved by
     /// permits that are not used yet).
@@ -118,6 +121,7 @@ impl<S: TryRecv> Dispatch<S> {
                 idle: Vec::with_capacity(workers),
                 listed: Vec::with_capacity(workers),
                 woken: Vec::with_capacity(workers),
+                free: Vec::new(),
                 abandoned: false,
             }),
             idle_count: AtomicUsize::new(0),
@@ -134,9 +138,51 @@ impl<S: TryRecv> Dispatch<S> {
     /// `poll_next`.
     pub(crate) fn register(&self) -> usize {
         let mut inner = self.lock();
+        if let Some(index) = inner.free.pop() {
+            return index;
+        }
         inner.listed.push(false);
         inner.woken.push(false);
         inner.listed.len() - 1
+    }
+
+    /// Worker `index` leaves for good (it retires, after a shrink), between
+    /// jobs. Whatever it was woken for, or would have taken next, must not
+    /// be stranded: it gives up its place on the idle stack, and if items
+    /// are queued it wakes an idle worker in its stead, as `poll_next`
+    /// passes a wake-up on. Its place is kept for the next worker to start.
+    pub(crate) fn leave(&self, index: usize) {
+        let mut inner = self.lock();
+        if std::mem::take(&mut inner.woken[index]) {
+            self.woken_count.fetch_sub(1, Ordering::Relaxed);
+        }
+        if inner.listed[index] {
+            inner.unlist(index);
+            self.idle_count.fetch_sub(1, Ordering::Relaxed);
+        }
+        // Pairs with the fence in `notify`: a submitter that counted us as
+        // idle or woken (and so may have woken nobody, or us) queued its
+        // item before our look at the queue below.
+        fence(Ordering::SeqCst);
+        let next = inner
+            .source
+            .has_more()
+            .then(|| self.pop_idle(&mut inner))
+            .flatten();
+        inner.free.push(index);
+        drop(inner);
+        if let Some(waker) = next {
+            waker.wake();
+        }
+    }
+
+    /// Wakes every sleeping worker, to look again at whether it should
+    /// retire (after a shrink); those that stay go back to sleep.
+    pub(crate) fn wake_sleepers(&self) {
+        let sleepers = self.take_sleepers(&mut self.lock());
+        for (_, waker) in sleepers {
+            waker.wake();
+        }
     }
 
     /// Takes the next item for worker `index`, or puts it on the idle stack.
@@ -409,6 +455,75 @@ mod loom_tests {
             assert_eq!(all, (0..items).collect::<Vec<_>>());
             assert!(taken_rx.try_recv().is_err(), "an item was taken twice");
         });
+    }
+
+    /// One of two workers retires (`leave`) after its first item, or when
+    /// first woken without taking one, while a submitter queues two items:
+    /// whatever it was woken for is passed on, and both items are taken. A
+    /// wake-up it swallowed leaves the other worker asleep with an item
+    /// queued, which loom reports as a deadlock.
+    #[test]
+    fn a_retiring_worker_passes_its_wake_up_on() {
+        for threads in [1, 2] {
+            model("a_retiring_worker_passes_its_wake_up_on", move || {
+                let numbers = Arc::new(Numbers {
+                    slots: std::array::from_fn(|_| AtomicU32::new(0)),
+                    tail: AtomicUsize::new(0),
+                    closed: AtomicBool::new(false),
+                });
+                let source = NumberSource {
+                    queue: numbers.clone(),
+                    head: 0,
+                };
+                let dispatch = Arc::new(Dispatch::new(source, 2, threads));
+                let (taken_tx, taken_rx) = loom::sync::mpsc::channel();
+                let retiring = {
+                    let index = dispatch.register();
+                    let (dispatch, taken_tx) = (dispatch.clone(), taken_tx.clone());
+                    thread::spawn(move || {
+                        let mut slept = false;
+                        loom::future::block_on(poll_fn(|cx| {
+                            if !slept {
+                                match dispatch.poll_next(index, cx) {
+                                    std::task::Poll::Pending => {
+                                        slept = true;
+                                        return std::task::Poll::Pending;
+                                    }
+                                    std::task::Poll::Ready(n) => {
+                                        if let Some(n) = n {
+                                            taken_tx.send(n).unwrap();
+                                        }
+                                    }
+                                }
+                            }
+                            dispatch.leave(index);
+                            std::task::Poll::Ready(())
+                        }));
+                    })
+                };
+                let staying = {
+                    let index = dispatch.register();
+                    let (dispatch, taken_tx) = (dispatch.clone(), taken_tx.clone());
+                    thread::spawn(move || {
+                        while let Some(n) =
+                            loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx)))
+                        {
+                            taken_tx.send(n).unwrap();
+                        }
+                    })
+                };
+                for n in 0..2 {
+                    numbers.push(n);
+                    dispatch.notify();
+                }
+                let mut all: Vec<u32> = (0..2).map(|_| taken_rx.recv().unwrap()).collect();
+                dispatch.close();
+                retiring.join().unwrap();
+                staying.join().unwrap();
+                all.sort_unstable();
+                assert_eq!(all, [0, 1]);
+            });
+        }
     }
 
     #[test]

@@ -647,6 +647,52 @@ impl WorkerPool {
         self.shared.cancellation_token()
     }
 
+    /// Resizes the pool to `workers` workers, while it runs (from a config
+    /// reload, say), as ants' `Tune` and pond's `Resize` do.
+    ///
+    /// - **Growing** takes effect at once: the new workers start now and
+    ///   take queued jobs, and so submitters waiting for room are admitted
+    ///   as the queue drains.
+    /// - **Shrinking** aborts nothing: surplus workers exit after their
+    ///   current job (idle ones at once). Until they have, more jobs than
+    ///   `workers` may still be running; from then on, never.
+    ///
+    /// `metrics().workers` is the size asked for, `metrics().live_workers`
+    /// the workers still running. Concurrent resizes are applied one at a
+    /// time, the last one winning. On a closed pool only the number
+    /// changes: no worker starts (the pool is draining).
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`ResizeError`](crate::ResizeError) for `0`, and changes
+    /// nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(2);
+    /// pool.set_workers(8).unwrap(); // a config reload asked for more
+    /// assert_eq!(pool.metrics().workers, 8);
+    /// assert_eq!(pool.metrics().live_workers, 8);
+    ///
+    /// pool.set_workers(1).unwrap(); // the surplus retire, between jobs
+    /// assert_eq!(pool.metrics().workers, 1);
+    /// # }
+    /// ```
+    pub fn set_workers(&self, workers: usize) -> Result<(), crate::ResizeError> {
+        if workers == 0 {
+            return Err(crate::ResizeError::new(
+                crate::error::ResizeErrorKind::ZeroWorkers,
+            ));
+        }
+        self.shared.set_workers(workers);
+        Ok(())
+    }
+
     /// A snapshot of the latency histograms: how long jobs waited for
     /// room, waited in the queue and ran. Empty unless the builder turned
     /// them on ([`latency_histograms`](crate::PoolBuilder::latency_histograms));
@@ -698,7 +744,7 @@ impl WorkerPool {
 impl std::panic::UnwindSafe for WorkerPool {}
 impl std::panic::RefUnwindSafe for WorkerPool {}
 
-crate::spawn::forward_traits!(WorkerPool);
+crate::spawn::forward_traits!(WorkerPool, set_workers);
 
 impl Clone for WorkerPool {
     /// Returns another handle to the same pool.

@@ -29,10 +29,16 @@ pub(crate) struct Shared {
     /// The receiver, shared by the workers, and their idle stack.
     pub(super) queue: Dispatch<mpsc::Receiver<QueuedJob>>,
     pub(crate) queue_capacity: usize,
-    /// The worker count asked for.
-    pub(super) workers: usize,
-    /// Workers whose task has not ended.
+    /// The worker count asked for (at build, or by the last `set_workers`).
+    pub(super) workers: AtomicUsize,
+    /// Workers that have not retired: they take jobs until the pool is
+    /// drained. Above `workers` (after a shrink) the surplus retire, each
+    /// after its current job.
+    pub(super) active_workers: AtomicUsize,
+    /// Workers whose task has not ended (retiring ones included).
     pub(super) live_workers: AtomicUsize,
+    /// Serialises `set_workers` calls.
+    pub(super) resizing: std::sync::Mutex<()>,
     /// Set by the last worker out: nobody takes jobs from the queue any
     /// more, so whoever puts one in after that cancels it.
     workers_gone: AtomicBool,
@@ -47,8 +53,10 @@ impl Shared {
             tx,
             queue: Dispatch::new(rx, workers, threads),
             queue_capacity,
-            workers,
+            workers: AtomicUsize::new(workers),
+            active_workers: AtomicUsize::new(workers),
             live_workers: AtomicUsize::new(0),
+            resizing: std::sync::Mutex::new(()),
             workers_gone: AtomicBool::new(false),
         }
     }
@@ -136,6 +144,26 @@ impl Shared {
         }
     }
 
+    /// Whether a worker should retire now, between jobs: more workers are
+    /// active than asked for. If so, it is no longer counted as active.
+    pub(super) fn retire_one(&self) -> bool {
+        // `Relaxed`: a retirement orders nothing; `set_workers` and the
+        // workers agree through the compare-exchange on `active_workers`.
+        let mut active = self.active_workers.load(Ordering::Relaxed);
+        while active > self.workers.load(Ordering::Relaxed) {
+            match self.active_workers.compare_exchange_weak(
+                active,
+                active - 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => active = now,
+            }
+        }
+        false
+    }
+
     /// The last worker is exiting: nobody will take jobs any more. Refuse
     /// new ones and cancel what is queued, now and whenever a permit taken
     /// before puts one in.
@@ -175,10 +203,14 @@ impl Backend for Shared {
     }
 
     fn metrics(&self) -> Metrics {
-        self.core
-            .jobs
-            .stats
-            .snapshot(self.workers, self.queue_capacity, self.queued())
+        let workers = self.workers.load(Ordering::Relaxed);
+        let mut metrics =
+            self.core
+                .jobs
+                .stats
+                .snapshot(workers, self.queue_capacity, self.queued());
+        metrics.live_workers = self.live_workers.load(Ordering::Relaxed);
+        metrics
     }
 }
 

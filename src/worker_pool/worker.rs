@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::queue::Shared;
+
 use crate::abort::AbortWatch;
 
 /// A worker's own state, made when it starts (so a pool can start workers
@@ -20,7 +21,8 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    /// Starts a worker task on the pool's runtime.
+    /// Starts a worker task on the pool's runtime. The caller has counted
+    /// it in `active_workers`.
     pub(super) fn start(shared: &Arc<Shared>) {
         // `Relaxed`: counted before the task exists, by whoever starts it;
         // only the last decrement reads the count (see `Drop`).
@@ -35,12 +37,20 @@ impl Worker {
             .spawn_on(worker.run(), &core.runtime);
     }
 
-    /// Takes jobs one at a time until the pool is closed and drained.
+    /// Takes jobs one at a time until the pool is closed and drained, or
+    /// until it retires (between jobs, after a shrink).
     async fn run(self) {
         let shared = &*self.shared;
         // This worker's registration with `abort_all`, for all its jobs.
         let mut watch = pin!(AbortWatch::default());
-        while let Some(job) = poll_fn(|cx| shared.queue.poll_next(self.index, cx)).await {
+        let next = |cx: &mut std::task::Context<'_>| {
+            if shared.retire_one() {
+                shared.queue.leave(self.index);
+                return std::task::Poll::Ready(None);
+            }
+            shared.queue.poll_next(self.index, cx)
+        };
+        while let Some(job) = poll_fn(next).await {
             // `None`: aborted while it waited, and already finished.
             if let Some(mut runner) = job.start() {
                 poll_fn(|cx| runner.as_mut().step(watch.as_mut(), cx)).await;
@@ -53,6 +63,37 @@ impl Worker {
                 // `tokio::spawn`'s time that way, 1.00× with this.
                 tokio::task::consume_budget().await;
             }
+        }
+    }
+}
+
+impl Shared {
+    /// `set_workers`: more workers start at once; surplus ones retire, each
+    /// after its current job (idle ones are woken to see it). On a closed
+    /// pool only the count changes: no worker starts.
+    pub(super) fn set_workers(self: &Arc<Shared>, workers: usize) {
+        let _resizing = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
+        // `Relaxed`: the workers read it between jobs; the compare-exchanges
+        // on `active_workers` below and in `retire_one` settle the count.
+        self.workers.store(workers, Ordering::Relaxed);
+        self.core.runners.store(workers, Ordering::Relaxed);
+        let mut active = self.active_workers.load(Ordering::Relaxed);
+        while active < workers && !self.core.lifecycle.is_closed() {
+            match self.active_workers.compare_exchange_weak(
+                active,
+                active + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    Worker::start(self);
+                    active += 1;
+                }
+                Err(now) => active = now,
+            }
+        }
+        if active > workers {
+            self.queue.wake_sleepers();
         }
     }
 }
