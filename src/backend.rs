@@ -65,6 +65,7 @@ impl Core {
             .slow_poll_threshold
             .unwrap_or(Some(DEFAULT_SLOW_POLL_THRESHOLD))
             .map(SlowPolls::new);
+        jobs.stats.facade.set_workers(runners);
         Core {
             lifecycle: Lifecycle::new(settings.parent),
             jobs: Arc::new(jobs),

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::facade::Facade;
+
 /// Sub-buckets per power of two: 2^4.
 const SUB_BITS: u32 = 4;
 const SUB: usize = 1 << SUB_BITS;
@@ -134,14 +136,22 @@ fn shard_index() -> usize {
     INDEX.with(|index| *index)
 }
 
+/// One of a pool's three histograms.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Which {
+    QueueWait,
+    RunTime,
+    SubmitWait,
+}
+
 /// A pool's three histograms, and the instant its job timestamps count
 /// from.
 #[derive(Debug)]
 pub(crate) struct Latency {
     epoch: Instant,
-    pub(crate) queue_wait: Recorder,
-    pub(crate) run_time: Recorder,
-    pub(crate) submit_wait: Recorder,
+    queue_wait: Recorder,
+    run_time: Recorder,
+    submit_wait: Recorder,
 }
 
 impl Latency {
@@ -158,6 +168,25 @@ impl Latency {
     /// (8 bytes, where an `Instant` takes 16).
     pub(crate) fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Records `value` in one of the histograms, and in its twin in the
+    /// `metrics` facade.
+    pub(crate) fn record(&self, facade: &Facade, which: Which, value: Duration) {
+        match which {
+            Which::QueueWait => {
+                self.queue_wait.record(value);
+                facade.queue_wait(value);
+            }
+            Which::RunTime => {
+                self.run_time.record(value);
+                facade.run_time(value);
+            }
+            Which::SubmitWait => {
+                self.submit_wait.record(value);
+                facade.submit_wait(value);
+            }
+        }
     }
 
     /// The time from `since` (a [`now`](Latency::now)) to `until`.

@@ -224,6 +224,7 @@ mod abort;
 mod admit;
 mod backend;
 mod error;
+mod facade;
 mod id;
 mod job;
 mod job_builder;

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::facade::Facade;
 use crate::sync::{AtomicU64, AtomicUsize};
 
 /// A point-in-time snapshot of a pool's state and counters, from
@@ -94,6 +95,9 @@ pub(crate) struct Stats {
     rejected: AtomicU64,
     runners: RunnerCounters,
     slow_polls: AtomicU64,
+    /// The same, published through the `metrics` crate (feature `metrics`;
+    /// empty otherwise).
+    pub(crate) facade: Facade,
 }
 
 #[derive(Debug)]
@@ -116,8 +120,9 @@ pub(crate) enum Outcome {
 }
 
 impl Stats {
-    pub(crate) fn new() -> Stats {
+    pub(crate) fn new(pool: &str) -> Stats {
         Stats {
+            facade: Facade::new(pool),
             submitted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             slow_polls: AtomicU64::new(0),
@@ -133,18 +138,22 @@ impl Stats {
 
     pub(crate) fn submitted(&self) {
         self.submitted.fetch_add(1, Ordering::Relaxed);
+        self.facade.submitted();
     }
 
     pub(crate) fn rejected(&self) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        self.facade.rejected();
     }
 
     pub(crate) fn slow_poll(&self) {
         self.slow_polls.fetch_add(1, Ordering::Relaxed);
+        self.facade.slow_poll();
     }
 
     pub(crate) fn started(&self) {
         self.runners.running.fetch_add(1, Ordering::Relaxed);
+        self.facade.running(1.0);
     }
 
     /// Counts a job's end; `started` says whether it had been counted as
@@ -152,12 +161,25 @@ impl Stats {
     pub(crate) fn finished(&self, outcome: Outcome, started: bool) {
         if started {
             self.runners.running.fetch_sub(1, Ordering::Relaxed);
+            self.facade.running(-1.0);
         }
         let counter = match outcome {
-            Outcome::Completed => &self.runners.completed,
-            Outcome::Panicked => &self.runners.panicked,
-            Outcome::Cancelled => &self.runners.cancelled,
-            Outcome::TimedOut => &self.runners.timed_out,
+            Outcome::Completed => {
+                self.facade.completed();
+                &self.runners.completed
+            }
+            Outcome::Panicked => {
+                self.facade.panicked();
+                &self.runners.panicked
+            }
+            Outcome::Cancelled => {
+                self.facade.cancelled();
+                &self.runners.cancelled
+            }
+            Outcome::TimedOut => {
+                self.facade.timed_out();
+                &self.runners.timed_out
+            }
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }

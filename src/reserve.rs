@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::admit::{self, Admit, Admitter, OwnedAdmitter};
 use crate::error::{SpawnError, TrySpawnError};
 use crate::id::JobId;
-use crate::latency::Latency;
+use crate::latency::{Latency, Which};
 use crate::permit::{OwnedSpawnPermit, SpawnPermit};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -72,7 +72,7 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
             let waited = self.waiting_since.map_or(Duration::ZERO, |since| {
                 Latency::between(since, latency.now())
             });
-            latency.submit_wait.record(waited);
+            latency.record(&jobs.stats.facade, Which::SubmitWait, waited);
         }
         Poll::Ready(room)
     }

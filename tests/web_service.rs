@@ -218,10 +218,27 @@ async fn shutdown_in_the_middle_of_slow_requests_answers_every_accepted_one() {
     .await;
 }
 
+/// `/metrics` is `metrics-exporter-prometheus`'s scrape: every taskpool
+/// series parses, carries the pool's name as its `pool` label, and agrees
+/// with `metrics()` and `latency()`, histograms included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_as_prometheus_text_and_match_the_pool() {
     support::watchdog(async {
-        let service = start(pool, "pool").await;
+        app::prometheus(); // before the pool is built
+        let service = start(
+            |shutdown| {
+                WorkerPool::builder()
+                    .workers(WORKERS)
+                    .queue_capacity(QUEUE)
+                    .name("web-metrics") // this test's series only
+                    .latency_histograms(true)
+                    .cancellation_token(shutdown.clone())
+                    .build()
+                    .unwrap()
+            },
+            "pool",
+        )
+        .await;
         burst(service.addr, "/work?n=3", 50).await;
         burst(service.addr, "/shed?n=3", 10).await;
         let text = client()
@@ -233,43 +250,96 @@ async fn metrics_parse_as_prometheus_text_and_match_the_pool() {
             .await
             .unwrap();
         let m = service.app.backend.metrics();
+        let latency = service.app.backend.latency();
 
-        let mut seen = std::collections::BTreeMap::new();
-        let mut typed = std::collections::BTreeSet::new();
+        let mut types = std::collections::BTreeMap::new();
+        let mut values = std::collections::BTreeMap::new();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
                 let (name, kind) = rest.split_once(' ').unwrap();
-                assert!(kind == "gauge" || kind == "counter", "{line}");
-                assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
-                typed.insert(name.to_owned());
+                assert!(["gauge", "counter", "histogram"].contains(&kind), "{line}");
+                types.insert(name.to_owned(), kind.to_owned());
                 continue;
             }
-            if line.starts_with("# HELP ") {
+            if line.starts_with('#') || line.is_empty() {
                 continue;
             }
             // name{labels} value
             let (series, value) = line.rsplit_once(' ').expect("name and value");
-            let (name, labels) = series.split_once('{').expect("labels");
-            assert_eq!(labels, "pool=\"web-test\",kind=\"pool\"}");
-            assert!(typed.contains(name), "{name} has no TYPE line");
-            seen.insert(name.to_owned(), value.parse::<u64>().expect("an integer"));
+            let value: f64 = value.parse().expect("a number");
+            let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+            if !labels.contains("pool=\"web-metrics\"") {
+                continue;
+            }
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .filter(|family| types.get(*family).map(String::as_str) == Some("histogram"))
+                .unwrap_or(name);
+            let kind = types
+                .get(family)
+                .unwrap_or_else(|| panic!("{name} has no TYPE"));
+            assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
+            assert_eq!(kind == "histogram", family.ends_with("_seconds"), "{line}");
+            if name.ends_with("_bucket") {
+                assert!(labels.contains("le=\""), "{line}");
+                if !labels.contains("le=\"+Inf\"") {
+                    continue;
+                }
+            }
+            values.insert(name.to_owned(), value);
         }
         let expected = [
-            ("taskpool_workers", m.workers as u64),
-            ("taskpool_queue_capacity", m.queue_capacity as u64),
-            ("taskpool_queued", m.queued as u64),
-            ("taskpool_running", m.running as u64),
-            ("taskpool_submitted_total", m.submitted),
-            ("taskpool_completed_total", m.completed),
-            ("taskpool_panicked_total", m.panicked),
-            ("taskpool_cancelled_total", m.cancelled),
-            ("taskpool_rejected_total", m.rejected),
+            ("taskpool_jobs_submitted_total", m.submitted as f64),
+            ("taskpool_jobs_completed_total", m.completed as f64),
+            ("taskpool_jobs_panicked_total", m.panicked as f64),
+            ("taskpool_jobs_cancelled_total", m.cancelled as f64),
+            ("taskpool_jobs_timed_out_total", m.timed_out as f64),
+            ("taskpool_submissions_rejected_total", m.rejected as f64),
+            ("taskpool_slow_polls_total", m.slow_polls as f64),
+            ("taskpool_jobs_running", m.running as f64),
+            ("taskpool_jobs_queued", 0.0),
+            ("taskpool_workers", m.workers as f64),
+            ("taskpool_live_workers", m.live_workers as f64),
+            ("taskpool_queue_capacity", m.queue_capacity as f64),
+            (
+                "taskpool_queue_wait_seconds_count",
+                latency.queue_wait.count() as f64,
+            ),
+            (
+                "taskpool_run_time_seconds_count",
+                latency.run_time.count() as f64,
+            ),
+            (
+                "taskpool_submit_wait_seconds_count",
+                latency.submit_wait.count() as f64,
+            ),
+            (
+                "taskpool_queue_wait_seconds_bucket",
+                latency.queue_wait.count() as f64,
+            ),
+            (
+                "taskpool_run_time_seconds_bucket",
+                latency.run_time.count() as f64,
+            ),
+            (
+                "taskpool_submit_wait_seconds_bucket",
+                latency.submit_wait.count() as f64,
+            ),
         ];
-        assert_eq!(seen.len(), expected.len(), "{text}");
         for (name, value) in expected {
-            assert_eq!(seen.get(name), Some(&value), "{name} in\n{text}");
+            assert_eq!(values.get(name), Some(&value), "{name} in\n{text}");
         }
+        for name in ["queue_wait", "run_time", "submit_wait"] {
+            let sum = format!("taskpool_{name}_seconds_sum");
+            assert!(
+                values.get(&sum).is_some_and(|s| *s >= 0.0),
+                "{sum} in\n{text}"
+            );
+        }
+        assert_eq!(values.len(), expected.len() + 3, "{values:#?}");
         assert_eq!(m.completed, 60);
+        assert_eq!(latency.run_time.count(), 60);
         stop(service).await;
     })
     .await;

@@ -14,6 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use taskpool::{JoinHandle, Metrics, Pool, TrySpawnError};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -25,10 +26,12 @@ use tracing::Instrument;
 #[derive(Debug)]
 pub struct App<P> {
     pub backend: P,
-    /// The pool's name: the `pool` label of every metric.
+    /// The pool's name: the `pool` label of its metrics.
     pub name: String,
-    /// `pool` or `spawner`: the `kind` label of every metric.
+    /// `pool` or `spawner`.
     pub kind: &'static str,
+    /// Renders the process's metrics (taskpool's among them) for `/metrics`.
+    pub prometheus: PrometheusHandle,
     /// Jobs inside the pool right now, and the most there ever were: a
     /// job-side check of the pool's bound.
     pub in_flight: AtomicUsize,
@@ -43,11 +46,30 @@ impl<P: Pool + Send + Sync + 'static> App<P> {
             backend,
             name: name.into(),
             kind,
+            prometheus: prometheus(),
             in_flight: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
         })
     }
+}
+
+/// Installs the Prometheus recorder as the process's `metrics` recorder, on
+/// the first call, and returns its handle. Call it before building the
+/// pool: a pool registers its metrics with the recorder installed when it
+/// is built (feature `metrics`). Latencies are exported as Prometheus
+/// histograms over these buckets, in seconds.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&[1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0])
+                .expect("buckets")
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
 }
 
 /// The routes:
@@ -60,7 +82,8 @@ impl<P: Pool + Send + Sync + 'static> App<P> {
 ///   Right when a late answer is worthless, or when callers (a load balancer,
 ///   a retrying client) can go elsewhere: latency stays flat, excess is
 ///   refused early.
-/// - `GET /metrics`: the pool's metrics in Prometheus text format.
+/// - `GET /metrics`: the pool's metrics in Prometheus text format, from
+///   `metrics-exporter-prometheus` (taskpool's feature `metrics`).
 ///
 /// The job waits `M` ms (a database call, say), then sums `1..=N`.
 pub fn router<P: Pool + Send + Sync + 'static>(app: Arc<App<P>>) -> Router {
@@ -160,58 +183,12 @@ async fn shed<P: Pool + Send + Sync + 'static>(
 }
 
 async fn metrics<P: Pool + Send + Sync + 'static>(State(app): State<Arc<App<P>>>) -> Response {
+    app.prometheus.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        prometheus_text(&app.name, app.kind, app.backend.metrics()),
+        app.prometheus.render(),
     )
         .into_response()
-}
-
-/// `Metrics` in the Prometheus text exposition format.
-pub fn prometheus_text(pool: &str, kind: &str, m: Metrics) -> String {
-    let gauges = [
-        (
-            "workers",
-            "Workers (pool) or task limit (spawner).",
-            m.workers as u64,
-        ),
-        (
-            "queue_capacity",
-            "Most jobs that may wait in the queue.",
-            m.queue_capacity as u64,
-        ),
-        (
-            "queued",
-            "Jobs waiting (pool) or submitters waiting (spawner).",
-            m.queued as u64,
-        ),
-        ("running", "Jobs running now.", m.running as u64),
-    ];
-    let counters = [
-        ("submitted_total", "Jobs accepted.", m.submitted),
-        ("completed_total", "Jobs that completed.", m.completed),
-        ("panicked_total", "Jobs that panicked.", m.panicked),
-        (
-            "cancelled_total",
-            "Jobs cancelled before producing output.",
-            m.cancelled,
-        ),
-        (
-            "rejected_total",
-            "Submissions refused (full or closed).",
-            m.rejected,
-        ),
-    ];
-    let pool = pool.replace('\\', "\\\\").replace('"', "\\\"");
-    let mut out = String::new();
-    for (kind_of, list) in [("gauge", &gauges[..]), ("counter", &counters[..])] {
-        for (name, help, value) in list {
-            out.push_str(&format!(
-                "# HELP taskpool_{name} {help}\n# TYPE taskpool_{name} {kind_of}\ntaskpool_{name}{{pool=\"{pool}\",kind=\"{kind}\"}} {value}\n"
-            ));
-        }
-    }
-    out
 }
 
 /// What a shutdown did.

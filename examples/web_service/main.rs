@@ -1,12 +1,12 @@
 //! An HTTP service that offloads its work to a taskpool.
 //!
 //! ```sh
-//! cargo run --example web_service                        # WorkerPool, port 3000
-//! cargo run --example web_service -- --spawner --port 8080
-//! RUST_LOG=debug cargo run --example web_service         # job logs name their request
+//! cargo run --example web_service --features metrics     # WorkerPool, port 3000
+//! cargo run --example web_service --features metrics -- --spawner --port 8080
+//! RUST_LOG=debug cargo run --example web_service --features metrics  # job logs name their request
 //! curl 'localhost:3000/work?ms=50&n=1000'                # backpressure: waits for room
 //! curl -i 'localhost:3000/shed?ms=50'                    # load shedding: 503 when full
-//! curl localhost:3000/metrics                            # Prometheus text
+//! curl localhost:3000/metrics                            # Prometheus text (metrics-exporter-prometheus)
 //! ```
 //!
 //! Ctrl-C or SIGTERM: the server stops accepting connections, the requests
@@ -81,6 +81,8 @@ async fn main() -> std::io::Result<()> {
         )
         .init();
     let args = args();
+    // Before the pool is built: it registers its metrics with this recorder.
+    app::prometheus();
 
     // One root token: cancelled by a signal, it stops the server and closes
     // the pool (its parent).

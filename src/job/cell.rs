@@ -30,7 +30,7 @@ use super::context::JobContext;
 use crate::abort::AbortWatch;
 use crate::error::{Failure, JoinError, Phase};
 use crate::id::{CurrentJob, JobId};
-use crate::latency::Latency;
+use crate::latency::{Latency, Which};
 use crate::metrics::Outcome;
 use crate::panic_hook::JobPanic;
 use crate::slow_poll::SlowPolls;
@@ -207,7 +207,8 @@ impl<T> JobCell<T> {
             if let Some(latency) = &self.context.latency {
                 let now = latency.now();
                 let accepted = self.times.swap(now, Ordering::Relaxed);
-                latency.queue_wait.record(Latency::between(accepted, now));
+                let waited = Latency::between(accepted, now);
+                latency.record(&self.context.stats.facade, Which::QueueWait, waited);
             }
         }
     }
@@ -254,9 +255,8 @@ impl<T> JobCell<T> {
         let started = self.started.load(Ordering::Relaxed);
         if started && let Some(latency) = &self.context.latency {
             let since = self.times.load(Ordering::Relaxed);
-            latency
-                .run_time
-                .record(Latency::between(since, latency.now()));
+            let ran = Latency::between(since, latency.now());
+            latency.record(&self.context.stats.facade, Which::RunTime, ran);
         }
         let mut state = lock(&self.state);
         debug_assert!(

@@ -38,8 +38,8 @@ pub(crate) struct JobContext {
 impl JobContext {
     pub(crate) fn new(name: Box<str>, on_panic: Option<PanicHook>) -> JobContext {
         JobContext {
+            stats: Stats::new(&name),
             name,
-            stats: Stats::new(),
             abort: AbortSignal::default(),
             on_panic,
             defaults: JobOptions::DEFAULT,

@@ -43,6 +43,8 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(limit: usize, core: Core) -> Shared {
+        core.jobs.stats.facade.set_queue_capacity(0);
+        core.jobs.stats.facade.set_live_workers(limit);
         Shared {
             core,
             semaphore: Arc::new(Semaphore::new(limit)),
@@ -79,6 +81,11 @@ impl Shared {
             ) {
                 Ok(_) => {
                     permit.forget();
+                    self.core
+                        .jobs
+                        .stats
+                        .facade
+                        .set_live_workers(self.permits_existing());
                     return None;
                 }
                 Err(now) => debt = now,
@@ -94,6 +101,7 @@ impl Shared {
         let _resizing = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
         let old = self.limit.swap(limit, Ordering::Relaxed);
         self.core.runners.store(limit, Ordering::Relaxed);
+        self.core.jobs.stats.facade.set_workers(limit);
         if limit > old {
             let mut added = limit - old;
             let mut debt = self.debt.load(Ordering::Relaxed);
@@ -118,6 +126,11 @@ impl Shared {
             self.debt
                 .fetch_add(old - limit - removed, Ordering::Relaxed);
         }
+        self.core
+            .jobs
+            .stats
+            .facade
+            .set_live_workers(self.permits_existing());
     }
 
     pub(super) fn waiting(&self) -> usize {
@@ -208,7 +221,7 @@ impl Backend for Shared {
 /// repays one instead, and the waiter waits again, at the back of the line.
 async fn wait_for<S: Deref<Target = Shared>>(shared: S) -> Option<Slot<S>> {
     let permit = {
-        let _waiting = Waiting::enter(&shared.waiting);
+        let _waiting = Waiting::enter(&shared);
         loop {
             let permit = shared.semaphore.clone().acquire_owned().await.ok()?;
             if shared.core.lifecycle.is_closed() {
@@ -280,19 +293,21 @@ impl<S: Deref<Target = Shared>> Launch for Slot<S> {
 }
 
 /// Counts a submitter as waiting until dropped.
-struct Waiting<'a>(&'a AtomicUsize);
+struct Waiting<'a>(&'a Shared);
 
 impl<'a> Waiting<'a> {
-    fn enter(count: &'a AtomicUsize) -> Waiting<'a> {
+    fn enter(shared: &'a Shared) -> Waiting<'a> {
         // `Relaxed`: a gauge for metrics only.
-        count.fetch_add(1, Ordering::Relaxed);
-        Waiting(count)
+        shared.waiting.fetch_add(1, Ordering::Relaxed);
+        shared.core.jobs.stats.facade.queued(1.0);
+        Waiting(shared)
     }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.0.core.jobs.stats.facade.queued(-1.0);
     }
 }
 

@@ -48,6 +48,7 @@ impl Shared {
     pub(crate) fn new(workers: usize, queue_capacity: usize, core: Core) -> Shared {
         let (tx, rx) = mpsc::channel(queue_capacity);
         let threads = core.runtime.metrics().num_workers();
+        core.jobs.stats.facade.set_queue_capacity(queue_capacity);
         Shared {
             core,
             tx,
@@ -180,6 +181,7 @@ impl Shared {
     /// their `Drop`.
     fn drain(&self) {
         while let Ok(Some(job)) = self.queue.try_take() {
+            self.core.jobs.stats.facade.queued(-1.0);
             drop(job);
         }
     }
@@ -312,6 +314,7 @@ impl<S: Deref<Target = Shared>, P: SendJob> Launch for Slot<S, P> {
         );
         if let Some(permit) = permit {
             permit.send(job);
+            core.jobs.stats.facade.queued(1.0);
         }
         self.shared.job_queued();
         JoinHandle::new(cell)

@@ -27,6 +27,7 @@ impl Worker {
         // `Relaxed`: counted before the task exists, by whoever starts it;
         // only the last decrement reads the count (see `Drop`).
         shared.live_workers.fetch_add(1, Ordering::Relaxed);
+        shared.core.jobs.stats.facade.live_workers(1.0);
         let worker = Worker {
             index: shared.queue.register(),
             shared: shared.clone(),
@@ -51,6 +52,7 @@ impl Worker {
             shared.queue.poll_next(self.index, cx)
         };
         while let Some(job) = poll_fn(next).await {
+            shared.core.jobs.stats.facade.queued(-1.0);
             // `None`: aborted while it waited, and already finished.
             if let Some(mut runner) = job.start() {
                 poll_fn(|cx| runner.as_mut().step(watch.as_mut(), cx)).await;
@@ -76,6 +78,7 @@ impl Shared {
         // `Relaxed`: the workers read it between jobs; the compare-exchanges
         // on `active_workers` below and in `retire_one` settle the count.
         self.workers.store(workers, Ordering::Relaxed);
+        self.core.jobs.stats.facade.set_workers(workers);
         self.core.runners.store(workers, Ordering::Relaxed);
         let mut active = self.active_workers.load(Ordering::Relaxed);
         while active < workers && !self.core.lifecycle.is_closed() {
@@ -104,6 +107,7 @@ impl Drop for Worker {
     /// also cancels whatever is left in the queue (and whatever a permit
     /// puts in later), so no handle waits forever.
     fn drop(&mut self) {
+        self.shared.core.jobs.stats.facade.live_workers(-1.0);
         // `AcqRel`: the last worker must see every other worker's exit.
         if self.shared.live_workers.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.shared.workers_left();
