@@ -10,9 +10,18 @@
 //! in `running`) until it is dropped or spawns its job, which it may do after
 //! a close.
 //!
-//! "Settling" after a step is `tokio::time::sleep(1 ms)` on the paused clock:
-//! it returns only once every other task is idle (the clock auto-advances
-//! only then), so it waits for the pool to finish reacting, deterministically.
+//! Resizes and deadlines are part of it too: `Resize` changes the worker
+//! count (the spawner's limit) between 1 and 3, and a job may have a queue
+//! and a run timeout of a few milliseconds (through `JobBuilder`), which
+//! the model follows on its own clock.
+//!
+//! "Settling" after a step is a `tokio::time::sleep` of at least 1 ms on the
+//! paused clock: it returns only once every other task is idle (the clock
+//! auto-advances only then), so it waits for the pool to finish reacting,
+//! deterministically. It sleeps a millisecond tick at a time; when a
+//! deadline is due on the tick a sleep ends on, the order of the two
+//! wake-ups is the scheduler's, so it sleeps one tick more, after which that
+//! tick has been settled.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -29,6 +38,8 @@ mod support;
 use taskpool::Pool;
 
 const WORKERS: usize = 2;
+/// The most workers (the highest limit) a `Resize` asks for.
+const MAX_WORKERS: usize = 3;
 /// 4, so that a submitter that finds the queue full of jobs waits for a
 /// batch of 2 slots (its low-water mark), not 1.
 const QUEUE: usize = 4;
@@ -43,10 +54,17 @@ enum Kind {
     Gated,
 }
 
+/// A job's own queue and run timeouts, in milliseconds.
+#[derive(Clone, Copy, Debug, Default)]
+struct Timeouts {
+    queue: Option<u64>,
+    run: Option<u64>,
+}
+
 #[derive(Clone, Debug)]
 enum Op {
-    Spawn(Kind),
-    TrySpawn(Kind),
+    Spawn(Kind, Timeouts),
+    TrySpawn(Kind, Timeouts),
     /// Abort the job with this index (modulo the jobs submitted so far).
     Abort(usize),
     DropHandle(usize),
@@ -63,6 +81,10 @@ enum Op {
     DropPermit(usize),
     /// Spawn a job with the held permit with this index.
     UsePermit(usize, Kind),
+    /// `set_workers` / `set_limit`.
+    Resize(usize),
+    /// Let this many milliseconds pass.
+    Advance(u64),
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -74,10 +96,18 @@ fn kind() -> impl Strategy<Value = Kind> {
     ]
 }
 
+fn timeouts() -> impl Strategy<Value = Timeouts> {
+    prop_oneof![
+        3 => Just(Timeouts::default()),
+        1 => (proptest::option::of(1..6u64), proptest::option::of(1..6u64))
+            .prop_map(|(queue, run)| Timeouts { queue, run }),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => kind().prop_map(Op::Spawn),
-        4 => kind().prop_map(Op::TrySpawn),
+        6 => (kind(), timeouts()).prop_map(|(k, t)| Op::Spawn(k, t)),
+        4 => (kind(), timeouts()).prop_map(|(k, t)| Op::TrySpawn(k, t)),
         2 => any::<usize>().prop_map(Op::Abort),
         1 => any::<usize>().prop_map(Op::DropHandle),
         4 => any::<usize>().prop_map(Op::Release),
@@ -88,6 +118,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<bool>().prop_map(Op::TryReserve),
         2 => any::<usize>().prop_map(Op::DropPermit),
         3 => (any::<usize>(), kind()).prop_map(|(i, k)| Op::UsePermit(i, k)),
+        1 => (1..=MAX_WORKERS).prop_map(Op::Resize),
+        2 => (1..6u64).prop_map(Op::Advance),
     ]
 }
 
@@ -96,6 +128,7 @@ enum Fate {
     Completed(u8),
     Panicked,
     Cancelled,
+    TimedOut,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +143,11 @@ struct ModelJob {
     kind: Kind,
     released: bool,
     state: State,
+    /// When it times out if still queued (ms on the model's clock).
+    queue_deadline: Option<u64>,
+    run_timeout: Option<u64>,
+    /// When it times out if still running, from its start.
+    run_deadline: Option<u64>,
 }
 
 /// The reference model. `queue` keeps aborted jobs as "ghosts" until a
@@ -117,6 +155,10 @@ struct ModelJob {
 #[derive(Debug, Default)]
 struct Model {
     spawner: bool,
+    /// The worker count (the spawner's limit) asked for last.
+    workers: usize,
+    /// The paused clock, in ms since the case began.
+    now: u64,
     jobs: Vec<ModelJob>,
     queue: VecDeque<usize>,
     running: Vec<usize>,
@@ -132,7 +174,7 @@ struct Model {
 impl Model {
     fn capacity_free(&self) -> bool {
         if self.spawner {
-            self.running.len() + self.permits < WORKERS
+            self.running.len() + self.permits < self.workers
         } else {
             self.queue.len() + self.permits < QUEUE
         }
@@ -149,6 +191,10 @@ impl Model {
         if job.state != State::Queued {
             return; // a ghost: aborted while queued
         }
+        if job.queue_deadline.is_some_and(|d| d <= self.now) {
+            self.jobs[id].state = State::Done(Fate::TimedOut);
+            return;
+        }
         let fate = match job.kind {
             Kind::Instant(v) => Some(Fate::Completed(v)),
             Kind::Panics => Some(Fate::Panicked),
@@ -158,15 +204,19 @@ impl Model {
         match fate {
             Some(fate) => self.jobs[id].state = State::Done(fate),
             None => {
-                self.jobs[id].state = State::Running;
+                let job = &mut self.jobs[id];
+                job.state = State::Running;
+                job.run_deadline = job.run_timeout.map(|t| self.now + t);
                 self.running.push(id);
             }
         }
     }
 
-    /// What the workers do once everything else is idle.
+    /// What the workers do once everything else is idle. A worker that
+    /// finishes while more run than asked for retires instead (a shrink),
+    /// so nothing starts until fewer run.
     fn settle(&mut self) {
-        while self.running.len() < WORKERS {
+        while self.running.len() < self.workers {
             let Some(id) = self.queue.pop_front() else {
                 break;
             };
@@ -174,12 +224,15 @@ impl Model {
         }
     }
 
-    fn submit(&mut self, kind: Kind) -> usize {
+    fn submit(&mut self, kind: Kind, timeouts: Timeouts) -> usize {
         let id = self.jobs.len();
         self.jobs.push(ModelJob {
             kind,
             released: false,
             state: State::Queued,
+            queue_deadline: timeouts.queue.map(|t| self.now + t),
+            run_timeout: timeouts.run,
+            run_deadline: None,
         });
         if self.aborted {
             self.jobs[id].state = State::Done(Fate::Cancelled);
@@ -213,7 +266,49 @@ impl Model {
         self.queue.clear();
     }
 
-    fn metrics(&self) -> (u64, u64, u64, u64, u64, usize, usize) {
+    /// Whether a deadline is due at `at`.
+    fn due_at(&self, at: u64) -> bool {
+        self.jobs.iter().any(|j| match j.state {
+            State::Queued => j.queue_deadline == Some(at),
+            State::Running => j.run_deadline == Some(at),
+            State::Done(_) => false,
+        })
+    }
+
+    /// The deadlines due at `at`, then what the workers do about it.
+    fn deadlines_at(&mut self, at: u64) {
+        self.now = at;
+        for id in 0..self.jobs.len() {
+            let job = &self.jobs[id];
+            let due = match job.state {
+                State::Queued => job.queue_deadline == Some(at),
+                State::Running => job.run_deadline == Some(at),
+                State::Done(_) => false,
+            };
+            if due {
+                // A queued one stays in the queue as a ghost.
+                self.finish(id, Fate::TimedOut);
+            }
+        }
+        self.settle();
+    }
+
+    /// Lets the clock run to `to`, deadline by deadline.
+    fn advance(&mut self, to: u64) {
+        for at in self.now + 1..=to {
+            if self.due_at(at) {
+                self.deadlines_at(at);
+            }
+        }
+        self.now = to;
+    }
+
+    /// No job queued or running, and no permit holding a `wait`.
+    fn idle(&self) -> bool {
+        self.running.is_empty() && self.queue.is_empty() && (self.permits == 0 || self.aborted)
+    }
+
+    fn metrics(&self) -> (u64, u64, u64, u64, u64, u64, usize, usize) {
         let count = |f: fn(&Fate) -> bool| {
             self.jobs
                 .iter()
@@ -225,6 +320,7 @@ impl Model {
             count(|f| matches!(f, Fate::Completed(_))),
             count(|f| *f == Fate::Panicked),
             count(|f| *f == Fate::Cancelled),
+            count(|f| *f == Fate::TimedOut),
             self.rejected,
             self.running.len() + if self.spawner { self.permits } else { 0 },
             if self.spawner {
@@ -236,12 +332,13 @@ impl Model {
     }
 }
 
-fn real_metrics(m: Metrics) -> (u64, u64, u64, u64, u64, usize, usize) {
+fn real_metrics(m: Metrics) -> (u64, u64, u64, u64, u64, u64, usize, usize) {
     (
         m.submitted,
         m.completed,
         m.panicked,
         m.cancelled,
+        m.timed_out,
         m.rejected,
         m.running,
         m.queued,
@@ -254,8 +351,22 @@ enum Permit<'a> {
     Owned(OwnedSpawnPermit),
 }
 
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(1)).await;
+/// Settles for at least `ms`, the model with the pool (see the module's
+/// docs), a millisecond tick at a time: a sleep that ends on a tick where a
+/// deadline is due is followed by one more, after which that tick has been
+/// settled (the clock moves on only once every task is idle).
+async fn settle(model: &mut Model, ms: u64) {
+    let mut slept = 0;
+    loop {
+        let tick = model.now + 1;
+        let ambiguous = model.due_at(tick);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        model.advance(tick);
+        slept += 1;
+        if slept >= ms && !ambiguous {
+            return;
+        }
+    }
 }
 
 fn job(
@@ -282,6 +393,7 @@ fn fate_of(result: Result<u8, JoinError>) -> Fate {
     match result {
         Ok(v) => Fate::Completed(v),
         Err(e) if e.is_panic() => Fate::Panicked,
+        Err(e) if e.is_timeout() => Fate::TimedOut,
         Err(e) => {
             assert!(e.is_cancelled());
             Fate::Cancelled
@@ -296,6 +408,7 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
 ) {
     let mut model = Model {
         spawner,
+        workers: WORKERS,
         ..Model::default()
     };
     let mut handles: Vec<Option<JoinHandle<u8>>> = Vec::new();
@@ -305,27 +418,34 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
 
     for op in ops {
         match op {
-            Op::Spawn(kind) | Op::TrySpawn(kind) => {
+            Op::Spawn(kind, timeouts) | Op::TrySpawn(kind, timeouts) => {
                 let (future, gate) = job(kind);
                 let accept = !model.closed && model.capacity_free();
-                let result = if matches!(op, Op::TrySpawn(_)) {
-                    subject.try_spawn(future).map_err(|e| e.is_full())
+                let mut builder = subject.job();
+                if let Some(ms) = timeouts.queue {
+                    builder = builder.queue_timeout(Duration::from_millis(ms));
+                }
+                if let Some(ms) = timeouts.run {
+                    builder = builder.run_timeout(Duration::from_millis(ms));
+                }
+                let result = if matches!(op, Op::TrySpawn(..)) {
+                    builder.try_spawn(future).map_err(|e| e.is_full())
                 } else if accept || model.closed {
-                    subject.spawn(future).await.map_err(|_| false)
+                    builder.spawn(future).await.map_err(|_| false)
                 } else {
                     // Full: `spawn` waits. Poll it once, then drop it: it is
                     // cancel safe, so nothing may change.
-                    let mut waiting = tokio_test::task::spawn(subject.spawn(future));
+                    let mut waiting = tokio_test::task::spawn(builder.spawn(future));
                     assert_pending!(waiting.poll());
                     drop(waiting);
-                    settle().await;
+                    settle(&mut model, 1).await;
                     assert_eq!(real_metrics(subject.metrics()), model.metrics());
                     continue;
                 };
                 match result {
                     Ok(handle) => {
                         assert!(accept, "accepted a job the model refuses: {model:?}");
-                        model.submit(kind);
+                        model.submit(kind, timeouts);
                         handles.push(Some(handle));
                         gates.push(gate);
                     }
@@ -369,11 +489,15 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
                 // A held permit is work in flight until `abort_all` gives up
                 // on it (it still spawns, and its job is cancelled): before
                 // that, the grace runs out while it is held.
+                // Deadlines may drain it within the grace: the model runs
+                // its clock until idle, or to the grace's end.
                 model.closed = true;
                 model.settle();
-                let stuck = !model.running.is_empty()
-                    || !model.queue.is_empty()
-                    || (model.permits > 0 && !model.aborted);
+                let grace_end = model.now + 1000;
+                while !model.idle() && model.now < grace_end {
+                    model.advance(model.now + 1);
+                }
+                let stuck = !model.idle();
                 let drained = subject.shutdown_timeout(Duration::from_secs(1)).await;
                 assert_eq!(drained, !stuck);
                 model.abort_all();
@@ -408,7 +532,7 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
                         let mut waiting = tokio_test::task::spawn(subject.reserve());
                         assert_pending!(waiting.poll());
                     }
-                    settle().await;
+                    settle(&mut model, 1).await;
                     assert_eq!(real_metrics(subject.metrics()), model.metrics());
                     continue;
                 };
@@ -443,18 +567,24 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
                         // The room was the permit's: the job is accepted,
                         // even after a close.
                         model.permits -= 1;
-                        model.submit(kind);
+                        model.submit(kind, Timeouts::default());
                         handles.push(Some(handle));
                         gates.push(gate);
                     }
                 }
             }
+            Op::Resize(n) => {
+                subject.resize(n).unwrap();
+                model.workers = n;
+            }
+            Op::Advance(_) => {}
         }
         model.settle();
-        settle().await;
+        let ms = if let Op::Advance(ms) = op { ms } else { 1 };
+        settle(&mut model, ms).await;
         let m = subject.metrics();
         assert_eq!(real_metrics(m), model.metrics(), "after {op:?}: {model:?}");
-        assert!(m.running <= WORKERS);
+        assert!(m.running <= MAX_WORKERS);
     }
 
     // End: give back the permits, stop everything, then every held handle
@@ -463,7 +593,7 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
     model.permits = 0;
     subject.abort_all();
     model.abort_all();
-    settle().await;
+    settle(&mut model, 1).await;
     assert_eq!(real_metrics(subject.metrics()), model.metrics());
     for (i, handle) in handles.into_iter().enumerate() {
         if let Some(handle) = handle {
@@ -475,7 +605,10 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
         }
     }
     let m = subject.metrics();
-    assert_eq!(m.submitted, m.completed + m.panicked + m.cancelled);
+    assert_eq!(
+        m.submitted,
+        m.completed + m.panicked + m.cancelled + m.timed_out
+    );
 }
 
 /// On the paused clock, a hang (every task idle, nothing left to do) lets

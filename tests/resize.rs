@@ -141,8 +141,8 @@ async fn zero_is_refused(pool: impl Pool) {
     assert_eq!(m.workers, 3, "{m:?}");
 }
 
-/// A closed pool takes a resize without harm: it starts nothing, and
-/// drains and shuts down as before.
+/// A closed pool takes a resize without harm: it drains and shuts down
+/// as before, and once shut down, a resize starts nothing.
 async fn resizing_a_closed_pool_is_harmless(pool: impl Pool) {
     let handle = pool.spawn(async { 5 }).await.unwrap();
     pool.close();
@@ -150,9 +150,9 @@ async fn resizing_a_closed_pool_is_harmless(pool: impl Pool) {
     pool.resize(1).unwrap();
     assert_eq!(handle.await.unwrap(), 5);
     pool.shutdown().await;
+    pool.resize(4).unwrap();
     let m = pool.metrics();
-    assert_eq!(m.workers, 1, "{m:?}");
-    assert!(m.live_workers <= 1, "{m:?}");
+    assert_eq!(m.workers, 4, "{m:?}");
     assert_eq!(m.completed, 1, "{m:?}");
 }
 
@@ -163,6 +163,34 @@ for_both_types!(by_value:
     zero_is_refused,
     resizing_a_closed_pool_is_harmless,
 );
+
+/// Growing a closed pool adds workers to its drain; once it is shut down,
+/// a resize starts nothing.
+#[tokio::test]
+async fn growing_a_closed_pool_helps_it_drain_and_then_starts_nothing() {
+    watchdog(async {
+        let pool = worker_pool(); // 1 worker, queue 1
+        let (mut blocker, held) = Blocker::spawn(&pool).await;
+        blocker.started().await;
+        let queued = pool.try_spawn(async { 3 }).unwrap();
+        pool.close();
+        pool.set_workers(2).unwrap();
+        assert_eq!(queued.await.unwrap(), 3); // while the blocker holds worker 1
+        blocker.release();
+        held.await.unwrap();
+        pool.shutdown().await;
+
+        let baseline = support::alive_tasks();
+        pool.set_workers(4).unwrap();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(support::alive_tasks(), baseline);
+        let m = pool.metrics();
+        assert_eq!((m.workers, m.live_workers), (4, 0), "{m:?}");
+    })
+    .await;
+}
 
 /// A spawner shrunk while all its permits are out admits nothing new until
 /// fewer jobs than the new limit run.

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::cell::AnyJob;
+use crate::id::JobId;
 
 /// The jobs of one pool that wait in its queue with a deadline.
 #[derive(Debug)]
@@ -29,11 +30,12 @@ pub(crate) struct QueueTimer {
 
 #[derive(Debug, Default)]
 struct Watched {
-    /// Deadlines, earliest first, with their job's key.
-    deadlines: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// The jobs still watched, by key (their cell's address: unique while
-    /// the `Weak` keeps the allocation).
-    jobs: HashMap<usize, Weak<dyn AnyJob>>,
+    /// Deadlines, earliest first, with their job's id.
+    deadlines: BinaryHeap<Reverse<(Instant, JobId)>>,
+    /// The jobs still watched, by id. Not by address: an entry of a job
+    /// taken by a worker stays in the heap after the job is gone, and
+    /// another job's cell may be given its address.
+    jobs: HashMap<JobId, Weak<dyn AnyJob>>,
 }
 
 impl QueueTimer {
@@ -55,8 +57,8 @@ impl QueueTimer {
             .deadlines
             .peek()
             .is_none_or(|Reverse((d, _))| deadline < *d);
-        state.deadlines.push(Reverse((deadline, key(&**job))));
-        state.jobs.insert(key(&**job), Arc::downgrade(job));
+        state.deadlines.push(Reverse((deadline, job.id())));
+        state.jobs.insert(job.id(), Arc::downgrade(job));
         drop(state);
         if earliest {
             self.wake.notify_one();
@@ -66,7 +68,7 @@ impl QueueTimer {
     /// A worker took `job`: it no longer needs watching.
     pub(crate) fn forget(&self, job: &dyn AnyJob) {
         let mut state = self.lock();
-        state.jobs.remove(&key(job));
+        state.jobs.remove(&job.id());
         if state.deadlines.len() > 2 * state.jobs.len() + 64 {
             let Watched { deadlines, jobs } = &mut *state;
             deadlines.retain(|Reverse((_, key))| jobs.contains_key(key));
@@ -100,10 +102,6 @@ impl Drop for QueueTimer {
         // A permit, if the task is not waiting right now.
         self.wake.notify_one();
     }
-}
-
-fn key(job: &dyn AnyJob) -> usize {
-    std::ptr::from_ref(job).cast::<()>() as usize
 }
 
 /// The timer task: ends due jobs, then sleeps until the next deadline or

@@ -150,13 +150,18 @@ impl Shared {
     }
 
     fn try_slot<S: Deref<Target = Shared>>(&self, shared: S) -> Result<Slot<S>, TrySpawnError<()>> {
-        match self.semaphore.clone().try_acquire_owned() {
-            Ok(permit) => match self.repays(permit) {
-                Some(permit) => Ok(Slot::new(shared, permit)),
-                None => Err(TrySpawnError::Full(())),
-            },
-            Err(TryAcquireError::NoPermits) => Err(TrySpawnError::Full(())),
-            Err(TryAcquireError::Closed) => Err(TrySpawnError::Closed(())),
+        // A permit that repays a debt is gone: try again (the debt shrank,
+        // so this ends), until one is kept or none is free.
+        loop {
+            match self.semaphore.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    if let Some(permit) = self.repays(permit) {
+                        return Ok(Slot::new(shared, permit));
+                    }
+                }
+                Err(TryAcquireError::NoPermits) => return Err(TrySpawnError::Full(())),
+                Err(TryAcquireError::Closed) => return Err(TrySpawnError::Closed(())),
+            }
         }
     }
 

@@ -659,8 +659,9 @@ impl WorkerPool {
     ///
     /// `metrics().workers` is the size asked for, `metrics().live_workers`
     /// the workers still running. Concurrent resizes are applied one at a
-    /// time, the last one winning. On a closed pool only the number
-    /// changes: no worker starts (the pool is draining).
+    /// time, the last one winning. A closed pool still drains its queue, and
+    /// growing it adds workers to that; once every worker has exited, only
+    /// the number changes.
     ///
     /// # Errors
     ///

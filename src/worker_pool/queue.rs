@@ -145,6 +145,11 @@ impl Shared {
         }
     }
 
+    /// Whether every worker has exited: nobody takes jobs any more.
+    pub(super) fn workers_gone(&self) -> bool {
+        self.workers_gone.load(Ordering::Relaxed)
+    }
+
     /// Whether a worker should retire now, between jobs: more workers are
     /// active than asked for. If so, it is no longer counted as active.
     pub(super) fn retire_one(&self) -> bool {

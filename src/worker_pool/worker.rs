@@ -71,8 +71,9 @@ impl Worker {
 
 impl Shared {
     /// `set_workers`: more workers start at once; surplus ones retire, each
-    /// after its current job (idle ones are woken to see it). On a closed
-    /// pool only the count changes: no worker starts.
+    /// after its current job (idle ones are woken to see it). A closed pool
+    /// still drains its queue, and new workers help; once every worker has
+    /// exited (drained, or aborted), none starts.
     pub(super) fn set_workers(self: &Arc<Shared>, workers: usize) {
         let _resizing = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
         // `Relaxed`: the workers read it between jobs; the compare-exchanges
@@ -81,7 +82,7 @@ impl Shared {
         self.core.jobs.stats.facade.set_workers(workers);
         self.core.runners.store(workers, Ordering::Relaxed);
         let mut active = self.active_workers.load(Ordering::Relaxed);
-        while active < workers && !self.core.lifecycle.is_closed() {
+        while active < workers && !self.workers_gone() {
             match self.active_workers.compare_exchange_weak(
                 active,
                 active + 1,
