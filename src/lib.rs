@@ -16,7 +16,7 @@
 //!   way to read from a socket or a broker only when there is room for the
 //!   work (`spawn` is exactly `reserve`, then `permit.spawn`);
 //! - every accepted job runs exactly once, or its [`JoinHandle`] says why not
-//!   ([`JoinError`]: cancelled or panicked);
+//!   ([`JoinError`]: cancelled, panicked or timed out);
 //! - the pool shuts down gracefully through a
 //!   [`CancellationToken`](tokio_util::sync::CancellationToken).
 //!
@@ -146,6 +146,61 @@
 //! # }
 //! ```
 //!
+//! # Running it in production
+//!
+//! - **Resize** while running: [`WorkerPool::set_workers`],
+//!   [`BoundedSpawner::set_limit`], or [`Pool::resize`] from a config
+//!   reload. Growing admits waiting submitters at once; shrinking aborts
+//!   nothing.
+//! - **Deadlines**: `queue_timeout` and `run_timeout` on the builders, or
+//!   per job with a [`JobBuilder`] (`pool.job()`); a job that misses one
+//!   ends with [`JoinError::is_timeout`].
+//! - **Latency histograms** (`latency_histograms(true)`):
+//!   [`WorkerPool::latency`] gives a [`LatencySnapshot`] of queue wait, run
+//!   time and submit wait.
+//! - **Slow polls**: a poll that blocks its runtime thread past
+//!   `slow_poll_threshold` (10 ms by default) is counted in
+//!   [`Metrics::slow_polls`] and warned about in the job's span.
+//! - **Panics** of detached jobs reach `on_panic`.
+//! - **Prometheus**: the `metrics` feature publishes every counter, gauge
+//!   and histogram through the `metrics` crate (`taskpool_*`, label
+//!   `pool`).
+//!
+//! The README's *Running it in production* has the details, the clock each
+//! deadline reads, and a comparison with ants, pond, tokio-task-pool and
+//! tokio-metrics.
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskpool::WorkerPool;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let pool = WorkerPool::builder()
+//!     .workers(2)
+//!     .queue_timeout(Duration::from_secs(1))
+//!     .latency_histograms(true)
+//!     .build()
+//!     .unwrap();
+//! let stuck = pool
+//!     .job()
+//!     .run_timeout(Duration::from_millis(100))
+//!     .spawn(std::future::pending::<()>())
+//!     .await
+//!     .unwrap();
+//! assert!(stuck.await.unwrap_err().is_timeout());
+//!
+//! pool.set_workers(4).unwrap(); // a config reload
+//! assert_eq!(pool.metrics().workers, 4);
+//! assert_eq!(pool.latency().run_time.count(), 1);
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! - `metrics`: publish through the [`metrics`](https://docs.rs/metrics)
+//!   facade. Off by default; without it no `metrics` dependency is built.
+//!
 //! # Guarantees
 //!
 //! - **Bounded**: at most `workers` jobs run and at most `queue_capacity`
@@ -154,8 +209,8 @@
 //! - **Nothing lost**: an accepted job runs exactly once, or is cancelled (by
 //!   [`JoinHandle::abort`], [`WorkerPool::abort_all`], a
 //!   [`shutdown_timeout`](WorkerPool::shutdown_timeout) deadline, or its
-//!   runtime shutting down) and its handle says so. A refused job is handed
-//!   back in the error.
+//!   runtime shutting down) or times out (its queue or run deadline), and
+//!   its handle says so. A refused job is handed back in the error.
 //! - **Panic isolation**: a job that panics fails its own handle
 //!   ([`JoinError::is_panic`]); the worker goes on with the next job, and a
 //!   spawner's permit comes back.
