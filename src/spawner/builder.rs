@@ -286,11 +286,11 @@ impl SpawnerBuilder {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let pool = taskpool::BoundedSpawner::builder().limit(1)
-    ///     .slow_poll_threshold(Some(Duration::from_millis(5)))
+    ///     .slow_poll_threshold(Some(Duration::from_millis(50)))
     ///     .build()
     ///     .unwrap();
     /// let handle = pool
-    ///     .spawn(async { std::thread::sleep(Duration::from_millis(20)) }) // blocks!
+    ///     .spawn(async { std::thread::sleep(Duration::from_millis(150)) }) // blocks!
     ///     .await
     ///     .unwrap();
     /// handle.await.unwrap();
