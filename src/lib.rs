@@ -293,6 +293,8 @@ mod metrics;
 mod panic_hook;
 mod permit;
 mod pool;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod reserve;
 mod slow_poll;
 mod spawn;

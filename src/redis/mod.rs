@@ -1,0 +1,65 @@
+//! Feeding a pool from Redis Streams (feature `redis`): a [`StreamIntake`]
+//! reads entries of one stream through a consumer group, only as many as
+//! the pool has room for, runs each as a job, and acknowledges it only
+//! after its handler succeeded.
+//!
+//! - **Exact backpressure.** An entry is read only with a permit for it in
+//!   hand (`reserve` for the first of a batch, `try_reserve` for the rest),
+//!   so this consumer's pending entries never exceed the pool's room plus
+//!   the entries whose acknowledgement is under way.
+//! - **Ack after success.** `XACK` runs only after the handler returned
+//!   `Ok`. On `Err`, a panic, a cancellation or a timeout the entry stays
+//!   pending, to be retried after `min_idle` (by this consumer or another).
+//! - **Reclaim.** On start the intake re-reads its own pending entries, so
+//!   a restarted consumer resumes its own work; then, as it reads, it
+//!   claims entries idle longer than `min_idle` from any consumer
+//!   (`XAUTOCLAIM`), under the same permits.
+//! - **Dead-letter.** An entry that has failed `max_deliveries` times, that
+//!   is larger than `max_entry_bytes`, or that lacks a required field is
+//!   written to the dead-letter stream (`<stream>:dead`) with its fields, its
+//!   original id, the reason and the delivery count, and acknowledged, in
+//!   one script: exactly once, however often a lost reply makes the intake
+//!   try again.
+//! - **At least once.** An entry may run more than once (a consumer that
+//!   crashed after the handler's effect but before its ack, a handler slower
+//!   than `min_idle`): handlers must be idempotent. The entry id is the
+//!   natural idempotency key, e.g. `SET processed:<id> 1 NX` before the
+//!   effect, or a unique key in the database the handler writes to.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use taskpool::WorkerPool;
+//! use taskpool::redis::{Entry, StreamIntake};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = WorkerPool::builder().workers(8).queue_capacity(32).build()?;
+//! let client = redis::Client::open("redis://127.0.0.1/")?;
+//! let intake = StreamIntake::builder(client, "jobs", "workers")
+//!     .min_idle(Duration::from_secs(30))
+//!     .max_deliveries(5)
+//!     .build()
+//!     .await?;
+//! // Returns once the pool's token is cancelled (graceful shutdown) and
+//! // every entry taken has been settled.
+//! let report = intake
+//!     .run(&pool, |entry: Entry| async move {
+//!         let payload = entry.field_str("payload").ok_or("no payload")?;
+//!         println!("{} (delivery {}): {payload}", entry.id(), entry.delivery_count());
+//!         Ok::<(), &'static str>(())
+//!     })
+//!     .await?;
+//! println!("{report:?}");
+//! # Ok(())
+//! # }
+//! ```
+
+mod entry;
+mod error;
+mod intake;
+
+pub use entry::Entry;
+pub use error::IntakeError;
+pub use intake::{IntakeReport, StreamIntake, StreamIntakeBuilder};

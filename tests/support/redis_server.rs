@@ -1,0 +1,84 @@
+//! A private `redis-server` per test, on a unix socket in a temporary
+//! directory, killed on drop. No mocks: the intake's tests talk to the real
+//! server. `.ci/run` installs it when it is missing.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub struct RedisServer {
+    child: Child,
+    dir: PathBuf,
+    pub socket: PathBuf,
+}
+
+impl RedisServer {
+    /// Starts a server with persistence off.
+    pub fn start() -> RedisServer {
+        RedisServer::start_with(&["--appendonly", "no"])
+    }
+
+    /// Starts a server; returns once it accepts connections (it says so on
+    /// its standard output).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "taskpool-redis-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("redis.sock");
+        RedisServer::spawn(&dir, &socket, extra)
+    }
+
+    fn spawn(dir: &PathBuf, socket: &PathBuf, extra: &[&str]) -> RedisServer {
+        let mut child = Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--unixsocket"])
+            .arg(socket)
+            .arg("--dir")
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start redis-server ({e}); install it: \
+                     `apt-get update && apt-get install -y redis-server`"
+                )
+            });
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.to_lowercase().contains("ready to accept connections") => {
+                    break;
+                }
+                Some(Ok(_)) => {}
+                _ => panic!("redis-server exited before it was ready"),
+            }
+        }
+        // Keep draining its output so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        RedisServer {
+            child,
+            dir: dir.clone(),
+            socket: socket.clone(),
+        }
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(format!("redis+unix://{}", self.socket.display())).unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
