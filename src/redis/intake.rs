@@ -446,6 +446,9 @@ impl StreamIntake {
             match flatten(result) {
                 Ok(()) => {
                     if let Ok(acked) = self.ack(&id).await {
+                        if acked == 1 {
+                            tracing::debug!(stream = %self.stream, entry = %id, "acked");
+                        }
                         counts.add(&counts.acked, acked);
                     }
                 }

@@ -1,0 +1,263 @@
+//! Several consumer *processes* (the `redis_worker` example, built by
+//! `cargo build --features redis --example redis_worker`) on one stream,
+//! against a real `redis-server`: they share the work, every entry is
+//! acknowledged once, and when one is killed mid-flight the other reclaims
+//! what it held.
+
+#[path = "support/redis_server.rs"]
+mod redis_server;
+mod support;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::AsyncCommands;
+
+use redis_server::RedisServer;
+use support::watchdog;
+
+const STREAM: &str = "jobs";
+const GROUP: &str = "workers";
+
+/// The example binary, beside this test's own (`target/<profile>/examples`).
+fn worker_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples")
+        .join("redis_worker");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build --features redis --example redis_worker`",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `redis_worker` process, its output collected line by line.
+struct Worker {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    fn start(server: &RedisServer, consumer: &str, extra: &[&str]) -> Worker {
+        let mut child = Command::new(worker_binary())
+            .arg("--url")
+            .arg(format!("redis+unix://{}", server.socket.display()))
+            .args(["--stream", STREAM, "--group", GROUP, "--consumer", consumer])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn({
+            let lines = lines.clone();
+            move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if line.starts_with("ready ") {
+                        let _ = ready_tx.send(());
+                    }
+                    lines.lock().unwrap().push(line);
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the worker started");
+        Worker {
+            child,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// SIGTERM: it stops reading, settles what it took, reports and exits.
+    fn stop(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(self.child.wait().unwrap().success());
+        self.output()
+    }
+
+    /// SIGKILL: it dies with whatever it held.
+    fn kill(mut self) -> Vec<String> {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.output()
+    }
+
+    /// Everything it printed: the reader ends with the pipe, after the
+    /// process has exited.
+    fn output(&mut self) -> Vec<String> {
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The ids a worker logged as acknowledged (`acked` events).
+fn acked(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.contains("acked"))
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("entry=")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A worker's final report line, as numbers by name.
+fn report(lines: &[String]) -> std::collections::HashMap<String, u64> {
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("report "))
+        .unwrap_or_else(|| panic!("no report in {lines:?}"));
+    line.split_whitespace()
+        .skip(1)
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.parse().unwrap()))
+        .collect()
+}
+
+async fn conn(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn add(server: &RedisServer, n: usize) {
+    let mut c = conn(server).await;
+    // The group first, so that both workers read from the start.
+    let _: redis::RedisResult<()> = c.xgroup_create_mkstream(STREAM, GROUP, "0").await;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            pipe.xadd(STREAM, "*", &[("payload", i.to_string())])
+                .ignore();
+        }
+        let () = pipe.query_async(&mut c).await.unwrap();
+    }
+}
+
+async fn handled(server: &RedisServer) -> usize {
+    conn(server).await.hlen("handled").await.unwrap()
+}
+
+async fn pending(server: &RedisServer, consumer: Option<&str>) -> usize {
+    let mut c = conn(server).await;
+    match consumer {
+        None => {
+            let reply: redis::streams::StreamPendingReply =
+                c.xpending(STREAM, GROUP).await.unwrap();
+            reply.count()
+        }
+        Some(consumer) => {
+            let reply: redis::streams::StreamPendingCountReply = c
+                .xpending_consumer_count(STREAM, GROUP, "-", "+", 100_000, consumer)
+                .await
+                .unwrap();
+            reply.ids.len()
+        }
+    }
+}
+
+/// Waits until `done` holds, looking every 20 ms: the workers are other
+/// processes, with nothing to await but the broker's state.
+async fn until<F, Fut>(mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    while !done().await {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// (a) 10 000 entries, two worker processes with a pool of 8 each: every
+/// entry is handled, each acknowledged exactly once, the pending list ends
+/// empty, and both did work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_the_stream_and_ack_each_entry_once() {
+    let server = RedisServer::start();
+    add(&server, 10_000).await;
+    let a = Worker::start(&server, "a", &["--handler-ms", "1"]);
+    let b = Worker::start(&server, "b", &["--handler-ms", "1"]);
+    watchdog(until(|| async { handled(&server).await == 10_000 })).await;
+    watchdog(until(|| async { pending(&server, None).await == 0 })).await;
+    let (a, b) = (a.stop(), b.stop());
+
+    let (ra, rb) = (report(&a), report(&b));
+    assert!(
+        ra["acked"] > 0 && rb["acked"] > 0,
+        "both did work: {ra:?} {rb:?}"
+    );
+    assert_eq!(ra["acked"] + rb["acked"], 10_000, "{ra:?} {rb:?}");
+    let mut ids = acked(&a);
+    ids.extend(acked(&b));
+    let unique: HashSet<_> = ids.iter().collect();
+    assert_eq!(
+        (ids.len(), unique.len()),
+        (10_000, 10_000),
+        "an entry acked twice"
+    );
+    let runs: Vec<u64> = conn(&server).await.hvals("handled").await.unwrap();
+    assert!(
+        runs.iter().all(|&n| n == 1),
+        "an entry ran twice without a crash"
+    );
+}
+
+/// (c) One of two workers is killed (SIGKILL) mid-flight. The other
+/// reclaims what it held once `min_idle` has passed: every entry is handled
+/// at least once and acknowledged exactly once, none is lost, and the
+/// survivor reclaimed exactly what the dead one held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_s_entries_are_reclaimed_by_the_other() {
+    let server = RedisServer::start();
+    add(&server, 2_000).await;
+    let flags = ["--handler-ms", "20", "--min-idle-ms", "500"];
+    let doomed = Worker::start(&server, "doomed", &flags);
+    let survivor = Worker::start(&server, "survivor", &flags);
+    watchdog(until(|| async { handled(&server).await >= 300 })).await;
+    let doomed = doomed.kill();
+    let held = pending(&server, Some("doomed")).await;
+    assert!(held > 0, "it died holding entries");
+
+    watchdog(until(|| async {
+        handled(&server).await == 2_000 && pending(&server, None).await == 0
+    }))
+    .await;
+    let survivor = survivor.stop();
+
+    let report = report(&survivor);
+    assert_eq!(report["reclaimed"], held as u64, "{report:?}");
+    let mut ids = acked(&doomed);
+    ids.extend(acked(&survivor));
+    let unique: HashSet<_> = ids.iter().collect();
+    assert_eq!(ids.len(), unique.len(), "an entry acked twice");
+    assert!(ids.len() <= 2_000);
+    let runs: Vec<u64> = conn(&server).await.hvals("handled").await.unwrap();
+    assert_eq!(runs.len(), 2_000, "every entry handled");
+    assert!(runs.iter().all(|&n| (1..=2).contains(&n)), "{runs:?}");
+    assert_eq!(pending(&server, None).await, 0);
+}
