@@ -493,6 +493,64 @@ async fn a_restarted_consumer_resumes_its_own_pending_entries() {
     assert_eq!(pending(&server).await, 0);
 }
 
+/// (f) The broker restarts (append-only file on) while the intake runs:
+/// it reconnects and finishes; nothing is lost, and no ack is counted
+/// twice (a retried ack that had gone through acknowledges nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_intake_survives_a_broker_restart() {
+    let mut server = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    add(&server, 500, &[]).await;
+    let token = CancellationToken::new();
+    let pool = pool(4, 8, &token);
+    let intake = StreamIntake::builder(server.client(), STREAM, GROUP)
+        .consumer("a")
+        .min_idle(Duration::from_millis(300))
+        .block(Duration::from_millis(20))
+        .build()
+        .await
+        .unwrap();
+    let seen = Seen::default();
+    let handler = {
+        let seen = seen.clone();
+        move |entry: Entry| {
+            let seen = seen.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                seen.record(&entry);
+                Ok::<(), String>(())
+            }
+        }
+    };
+    let (report, server) = watchdog(async {
+        let run = intake.run(&pool, handler);
+        let chaos = async {
+            while seen.runs().len() < 100 {
+                tokio::task::yield_now().await;
+            }
+            let server = tokio::task::spawn_blocking(move || {
+                server.restart();
+                server
+            })
+            .await
+            .unwrap();
+            while seen.runs().len() < 500 || pending(&server).await > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            token.cancel();
+            server
+        };
+        let (report, server) = tokio::join!(run, chaos);
+        (report.unwrap(), server)
+    })
+    .await;
+    assert_eq!(seen.runs().len(), 500, "nothing lost");
+    assert!(report.acked <= 500, "an ack counted twice: {report:?}");
+    // An ack whose reply the restart cut off went through, and its retry
+    // acknowledged nothing: at most the pool's room (4 + 8) were in flight.
+    assert!(report.acked >= 500 - 12, "{report:?}");
+    assert_eq!(pending(&server).await, 0);
+}
+
 /// A key of another type is a clear error, at build.
 #[tokio::test]
 async fn a_key_of_another_type_is_refused() {

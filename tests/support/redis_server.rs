@@ -11,6 +11,7 @@ pub struct RedisServer {
     child: Child,
     dir: PathBuf,
     pub socket: PathBuf,
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -35,6 +36,17 @@ impl RedisServer {
     }
 
     fn spawn(dir: &PathBuf, socket: &PathBuf, extra: &[&str]) -> RedisServer {
+        let child = RedisServer::launch(dir, socket, extra);
+        RedisServer {
+            child,
+            dir: dir.clone(),
+            socket: socket.clone(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    /// Starts the process; returns once it accepts connections.
+    fn launch(dir: &PathBuf, socket: &PathBuf, extra: &[&str]) -> Child {
         let mut child = Command::new("redis-server")
             .args(["--port", "0", "--save", "", "--unixsocket"])
             .arg(socket)
@@ -63,11 +75,17 @@ impl RedisServer {
         }
         // Keep draining its output so that it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        RedisServer {
-            child,
-            dir: dir.clone(),
-            socket: socket.clone(),
-        }
+        child
+    }
+
+    /// Stops the server (SIGTERM: it writes its append-only file and exits)
+    /// and starts it again on the same socket and directory. Blocks.
+    pub fn restart(&mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let _ = self.child.wait();
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        self.child = RedisServer::launch(&self.dir, &self.socket, &extra);
     }
 
     pub fn client(&self) -> redis::Client {
