@@ -308,9 +308,11 @@ impl StreamIntake {
     {
         let counts = Counts::default();
         let (tx, rx) = mpsc::unbounded_channel();
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         let read = self.read_loop(pool, &handler, &counts, tx);
-        let settle = self.settle_loop(rx, &counts);
-        let (read, ()) = tokio::join!(read, settle);
+        let settle = self.settle_loop(rx, ack_tx, &counts);
+        let ack = self.ack_loop(ack_rx, &counts);
+        let (read, (), ()) = tokio::join!(read, settle, ack);
         read?;
         Ok(counts.report())
     }
@@ -421,7 +423,12 @@ impl StreamIntake {
 
     /// Awaits the jobs and settles each: ack on success, dead-letter after
     /// the last allowed failure, otherwise leave it pending.
-    async fn settle_loop(&self, mut jobs: mpsc::UnboundedReceiver<Running>, counts: &Counts) {
+    async fn settle_loop(
+        &self,
+        mut jobs: mpsc::UnboundedReceiver<Running>,
+        acks: mpsc::UnboundedSender<String>,
+        counts: &Counts,
+    ) {
         let mut running = FuturesUnordered::new();
         let mut reading = true;
         loop {
@@ -444,29 +451,43 @@ impl StreamIntake {
             };
             let ((id, deliveries), result) = done;
             match flatten(result) {
-                Ok(()) => {
-                    if let Ok(acked) = self.ack(&id).await {
-                        if acked == 1 {
-                            tracing::debug!(stream = %self.stream, entry = %id, "acked");
-                        }
-                        counts.add(&counts.acked, acked);
+                // The ack loop runs until this one has ended.
+                Ok(()) => drop(acks.send(id)),
+                Err(error) => self.failed(&id, deliveries, &error, counts).await,
+            }
+        }
+    }
+
+    /// Acknowledges the entries whose handlers succeeded, as many as have
+    /// come in since the last round trip in the next one: while one ack is
+    /// on the wire, the next batch gathers.
+    async fn ack_loop(&self, mut ids: mpsc::UnboundedReceiver<String>, counts: &Counts) {
+        let mut batch = Vec::with_capacity(ACK_BATCH);
+        while ids.recv_many(&mut batch, ACK_BATCH).await > 0 {
+            if let Ok(acked) = self.ack(&batch).await {
+                for (id, acked) in batch.iter().zip(acked) {
+                    if acked == 1 {
+                        tracing::debug!(stream = %self.stream, entry = %id, "acked");
                     }
-                }
-                Err(error) => {
-                    counts.add(&counts.failed, 1);
-                    tracing::warn!(
-                        stream = %self.stream, entry = %id, deliveries, %error,
-                        "handler failed; the entry stays pending for a retry"
-                    );
-                    if deliveries >= self.max_deliveries
-                        && let Err(e) = self
-                            .dead_letter_by_id(&id, deliveries, &error, counts)
-                            .await
-                    {
-                        tracing::error!(stream = %self.stream, entry = %id, error = %e, "could not dead-letter");
-                    }
+                    counts.add(&counts.acked, acked);
                 }
             }
+            batch.clear();
+        }
+    }
+
+    /// A handler run failed: the entry stays pending, unless that was its
+    /// last allowed delivery; then it is dead-lettered.
+    async fn failed(&self, id: &str, deliveries: u64, error: &str, counts: &Counts) {
+        counts.add(&counts.failed, 1);
+        tracing::warn!(
+            stream = %self.stream, entry = %id, deliveries, %error,
+            "handler failed; the entry stays pending for a retry"
+        );
+        if deliveries >= self.max_deliveries
+            && let Err(e) = self.dead_letter_by_id(id, deliveries, error, counts).await
+        {
+            tracing::error!(stream = %self.stream, entry = %id, error = %e, "could not dead-letter");
         }
     }
 
@@ -564,23 +585,24 @@ impl StreamIntake {
             .collect())
     }
 
-    /// `XACK`: how many it acknowledged (0 if another consumer did first,
-    /// or a retried ack had gone through).
-    async fn ack(&self, id: &str) -> Result<usize, IntakeError> {
-        let acked: usize = self
-            .on(&self.commands, |mut c| {
-                let command = cmd("XACK")
-                    .arg(&self.stream)
-                    .arg(&self.group)
-                    .arg(id)
-                    .clone();
-                async move { command.query_async(&mut c).await }
-            })
-            .await
-            .inspect_err(
-                |e| tracing::error!(stream = %self.stream, entry = %id, error = %e, "ack failed"),
-            )?;
-        Ok(acked)
+    /// `XACK` for each of `ids`, pipelined (one round trip): for each, 1 if
+    /// it acknowledged it, 0 if another consumer had first, or if this is
+    /// the retry of an ack whose reply was lost.
+    async fn ack(&self, ids: &[String]) -> Result<Vec<usize>, IntakeError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.on(&self.commands, |mut c| {
+            let mut pipe = redis::pipe();
+            for id in ids {
+                pipe.cmd("XACK").arg(&self.stream).arg(&self.group).arg(id);
+            }
+            async move { pipe.query_async(&mut c).await }
+        })
+        .await
+        .inspect_err(|e| {
+            tracing::error!(stream = %self.stream, entries = ids.len(), error = %e, "ack failed");
+        })
     }
 
     /// Dead-letters an entry the intake has in hand.
@@ -698,6 +720,9 @@ struct Running {
     meta: (String, u64),
     handle: JoinHandle<Result<(), String>>,
 }
+
+/// The most entries acknowledged in one round trip.
+const ACK_BATCH: usize = 256;
 
 /// The report's counters, shared by the two loops.
 #[derive(Default)]

@@ -1,6 +1,7 @@
 //! A private `redis-server` per test, on a unix socket in a temporary
 //! directory, killed on drop. No mocks: the intake's tests talk to the real
 //! server. `.ci/run` installs it when it is missing.
+#![allow(dead_code)] // each includer uses part of it
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
