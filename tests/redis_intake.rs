@@ -551,6 +551,97 @@ async fn the_intake_survives_a_broker_restart() {
     assert_eq!(pending(&server).await, 0);
 }
 
+/// The group deleted under a running intake is created again, and the
+/// work goes on; the key replaced by another type stops the intake with a
+/// clear error, after it has settled what it took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_group_is_recreated_and_a_replaced_key_stops_the_intake() {
+    let server = RedisServer::start();
+    add(&server, 20, &[]).await;
+    let token = CancellationToken::new();
+    let pool = pool(2, 4, &token);
+    let intake = StreamIntake::builder(server.client(), STREAM, GROUP)
+        .consumer("a")
+        .block(Duration::from_millis(10))
+        .build()
+        .await
+        .unwrap();
+    let seen = Seen::default();
+    let handler = {
+        let seen = seen.clone();
+        move |entry: Entry| {
+            seen.record(&entry);
+            async { Ok::<(), String>(()) }
+        }
+    };
+    let result = watchdog(async {
+        let run = intake.run(&pool, handler);
+        let chaos = async {
+            while seen.runs().len() < 20 || pending(&server).await > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let mut c = conn(&server).await;
+            let _: () = c.xgroup_destroy(STREAM, GROUP).await.unwrap();
+            add(&server, 5, &[]).await; // read through the recreated group
+            while seen.runs().len() < 25 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let _: () = c.del(STREAM).await.unwrap();
+            let _: () = c.set(STREAM, "not a stream any more").await.unwrap();
+        };
+        let (result, ()) = tokio::join!(run, chaos);
+        result
+    })
+    .await;
+    let err = result.unwrap_err();
+    assert!(err.is_wrong_type(), "{err:?}");
+    assert_eq!(
+        seen.runs().len(),
+        25,
+        "the five new entries ran after the group came back"
+    );
+}
+
+/// Jobs that `shutdown_timeout` aborts are not acknowledged: their entries
+/// stay pending, for another consumer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_of_aborted_jobs_stay_pending() {
+    let server = RedisServer::start();
+    add(&server, 4, &[]).await;
+    let token = CancellationToken::new();
+    let pool = pool(4, 4, &token);
+    let intake = StreamIntake::builder(server.client(), STREAM, GROUP)
+        .consumer("a")
+        .block(Duration::from_millis(10))
+        .build()
+        .await
+        .unwrap();
+    let started = Arc::new(Semaphore::new(0));
+    let handler = {
+        let started = started.clone();
+        move |_: Entry| {
+            started.add_permits(1);
+            std::future::pending::<Result<(), String>>()
+        }
+    };
+    let report = watchdog(async {
+        let run = intake.run(&pool, handler);
+        let stop = async {
+            started.acquire_many(4).await.unwrap().forget();
+            assert!(!pool.shutdown_timeout(Duration::from_millis(20)).await);
+        };
+        let (report, ()) = tokio::join!(run, stop);
+        report.unwrap()
+    })
+    .await;
+    assert_eq!(
+        (report.read, report.acked, report.failed),
+        (4, 0, 4),
+        "{report:?}"
+    );
+    assert_eq!(pending(&server).await, 4);
+}
+
 /// A key of another type is a clear error, at build.
 #[tokio::test]
 async fn a_key_of_another_type_is_refused() {

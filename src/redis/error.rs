@@ -50,6 +50,10 @@ impl IntakeError {
         }
     }
 
+    pub(super) fn kind(&self) -> Kind {
+        self.kind
+    }
+
     /// The server refused the connection's credentials.
     #[must_use]
     pub fn is_auth(&self) -> bool {

@@ -686,10 +686,19 @@ impl StreamIntake {
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let mut pause = Duration::from_millis(100);
+        let mut recreated = false;
         loop {
             match command(conn.clone()).await {
                 Ok(reply) => return Ok(reply),
                 Err(err) => match classify(err, &self.stream) {
+                    // The group was deleted (or the stream with it): make it
+                    // again, from the stream's start (entries may run again:
+                    // at least once), and go on; if that fails, stop.
+                    Trouble::Fatal(e) if e.kind() == Kind::Group && !recreated => {
+                        tracing::error!(stream = %self.stream, group = %self.group, "consumer group gone; creating it again");
+                        create_group(&mut self.commands.clone(), &self.stream, &self.group).await?;
+                        recreated = true;
+                    }
                     Trouble::Fatal(e) => return Err(e),
                     Trouble::Retry(err) => {
                         tracing::warn!(stream = %self.stream, error = %Redacted(&err), retry_in = ?pause, "redis command failed; retrying");
