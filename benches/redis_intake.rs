@@ -3,8 +3,8 @@
 //! socket), with a no-op handler (feature `redis`):
 //!
 //! ```sh
-//! cargo bench --features redis --bench redis_intake            # 7 rounds of 20 000 entries
-//! cargo bench --features redis --bench redis_intake -- 11 50000
+//! cargo bench --features redis --bench redis_intake               # 7 rounds, 20 000 entries, batch 64
+//! cargo bench --features redis --bench redis_intake -- 11 20000 16   # rounds, entries, batch
 //! ```
 //!
 //! Each round loads the stream, drains it with the hand loop (one consumer
@@ -24,8 +24,6 @@ use tokio_util::sync::CancellationToken;
 
 use redis_server::RedisServer;
 
-const BATCH: usize = 64;
-
 async fn load(c: &mut redis::aio::MultiplexedConnection, stream: &str, n: usize) {
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
         let mut pipe = redis::pipe();
@@ -38,11 +36,16 @@ async fn load(c: &mut redis::aio::MultiplexedConnection, stream: &str, n: usize)
 }
 
 /// The baseline: read a batch, "handle" it, ack it with one `XACK`.
-async fn hand_loop(c: &mut redis::aio::MultiplexedConnection, stream: &str, n: usize) -> Duration {
+async fn hand_loop(
+    c: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    n: usize,
+    batch: usize,
+) -> Duration {
     let _: () = c.xgroup_create(stream, "hand", "0").await.unwrap();
     let start = Instant::now();
     let mut done = 0;
-    let options = StreamReadOptions::default().group("hand", "h").count(BATCH);
+    let options = StreamReadOptions::default().group("hand", "h").count(batch);
     while done < n {
         let reply: StreamReadReply = c.xread_options(&[stream], &[">"], &options).await.unwrap();
         let ids: Vec<String> = reply
@@ -61,17 +64,17 @@ async fn hand_loop(c: &mut redis::aio::MultiplexedConnection, stream: &str, n: u
 }
 
 /// The intake, into a pool of 8 with room for two batches.
-async fn intake(server: &RedisServer, stream: &str, n: usize) -> Duration {
+async fn intake(server: &RedisServer, stream: &str, n: usize, batch: usize) -> Duration {
     let token = CancellationToken::new();
     let pool = WorkerPool::builder()
         .workers(8)
-        .queue_capacity(2 * BATCH)
+        .queue_capacity(2 * batch)
         .cancellation_token(token.clone())
         .build()
         .unwrap();
     let intake = StreamIntake::builder(server.client(), stream, "intake")
         .consumer("i")
-        .batch(BATCH)
+        .batch(batch)
         .block(Duration::from_millis(10))
         .build()
         .await
@@ -103,6 +106,7 @@ async fn main() {
         .collect();
     let rounds = args.first().copied().unwrap_or(7);
     let n = args.get(1).copied().unwrap_or(20_000);
+    let batch = args.get(2).copied().unwrap_or(64);
     let server = RedisServer::start();
     let mut c = server
         .client()
@@ -113,9 +117,9 @@ async fn main() {
     for round in 0..rounds {
         let (a, b) = (format!("hand-{round}"), format!("intake-{round}"));
         load(&mut c, &a, n).await;
-        let hand = hand_loop(&mut c, &a, n).await;
+        let hand = hand_loop(&mut c, &a, n, batch).await;
         load(&mut c, &b, n).await;
-        let ours = intake(&server, &b, n).await;
+        let ours = intake(&server, &b, n, batch).await;
         let ratio = hand.as_secs_f64() / ours.as_secs_f64();
         println!(
             "round {round}: hand {:.0} ns/entry, intake {:.0} ns/entry, throughput intake / hand {ratio:.2}",
@@ -126,7 +130,7 @@ async fn main() {
     }
     ratios.sort_by(f64::total_cmp);
     println!(
-        "intake throughput / hand-written loop: median {:.2} (range {:.2}-{:.2}) over {rounds} rounds of {n} entries, batch {BATCH}",
+        "intake throughput / hand-written loop: median {:.2} (range {:.2}-{:.2}) over {rounds} rounds of {n} entries, batch {batch}",
         ratios[rounds / 2],
         ratios[0],
         ratios[rounds - 1]

@@ -20,6 +20,13 @@
 //!   original id, the reason and the delivery count, and acknowledged, in
 //!   one script: exactly once, however often a lost reply makes the intake
 //!   try again.
+//! - **Dropped requests.** A command whose future is dropped may still run
+//!   on the server (redis-rs#1236). The blocking read is never dropped
+//!   half-way (a stop waits for it, at most `block`); acks and dead-letters
+//!   are safe to run twice (a second `XACK` acknowledges nothing and counts
+//!   nothing, and the dead-letter script writes only what it acked); an
+//!   entry claimed or read by a command whose reply was lost stays in this
+//!   consumer's pending list and is claimed again after `min_idle`.
 //! - **At least once.** An entry may run more than once (a consumer that
 //!   crashed after the handler's effect but before its ack, a handler slower
 //!   than `min_idle`): handlers must be idempotent. The entry id is the
