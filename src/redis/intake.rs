@@ -381,7 +381,12 @@ impl StreamIntake {
             };
             counts.add(&counts.read, entries.len());
             for entry in entries {
-                let permit = permits.pop().expect("no more entries than permits");
+                let Some(permit) = permits.pop() else {
+                    // The server never sends more than asked for; if it did,
+                    // the rest stay pending here, to be claimed again.
+                    tracing::warn!(stream = %self.stream, entry = %entry.id, "more entries than asked for; left pending");
+                    continue;
+                };
                 if let Some(reason) = self.unfit(&entry) {
                     drop(permit);
                     self.dead_letter(&entry, &reason, counts).await?;
