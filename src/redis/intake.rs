@@ -470,11 +470,15 @@ impl StreamIntake {
         let mut batch = Vec::with_capacity(ACK_BATCH);
         while ids.recv_many(&mut batch, ACK_BATCH).await > 0 {
             if let Ok(acked) = self.ack(&batch).await {
-                for (id, acked) in batch.iter().zip(acked) {
-                    if acked == 1 {
+                counts.add(&counts.acked, acked);
+                if acked == batch.len() {
+                    for id in &batch {
                         tracing::debug!(stream = %self.stream, entry = %id, "acked");
                     }
-                    counts.add(&counts.acked, acked);
+                } else {
+                    // Which of them were acked already is not known; none
+                    // is counted twice.
+                    tracing::debug!(stream = %self.stream, acked, of = batch.len(), "acked; the rest were acked already");
                 }
             }
             batch.clear();
@@ -590,19 +594,20 @@ impl StreamIntake {
             .collect())
     }
 
-    /// `XACK` for each of `ids`, pipelined (one round trip): for each, 1 if
-    /// it acknowledged it, 0 if another consumer had first, or if this is
-    /// the retry of an ack whose reply was lost.
-    async fn ack(&self, ids: &[String]) -> Result<Vec<usize>, IntakeError> {
+    /// One `XACK` of all `ids`: how many it acknowledged. Fewer than
+    /// `ids.len()` if another consumer had some first, or if this is the
+    /// retry of an ack whose reply was lost.
+    async fn ack(&self, ids: &[String]) -> Result<usize, IntakeError> {
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(0);
         }
         self.on(&self.commands, |mut c| {
-            let mut pipe = redis::pipe();
-            for id in ids {
-                pipe.cmd("XACK").arg(&self.stream).arg(&self.group).arg(id);
-            }
-            async move { pipe.query_async(&mut c).await }
+            let command = cmd("XACK")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg(ids)
+                .clone();
+            async move { command.query_async(&mut c).await }
         })
         .await
         .inspect_err(|e| {
