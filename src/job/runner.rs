@@ -13,7 +13,7 @@ use crate::error::Failure;
 use crate::slow_poll::SlowPolls;
 
 /// What a runner polls: the user's future, bare ([`Plain`]) or with its
-/// deadlines ([`Deadlined`](crate::deadline::Deadlined)), which can end the
+/// deadlines ([`Deadlined`](super::deadline::Deadlined)), which can end the
 /// job with a failure of their own.
 pub(crate) trait Work {
     type Output;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::queue::Shared;
-
 use crate::abort::AbortWatch;
 
 /// A worker's own state, made when it starts (so a pool can start workers
