@@ -298,6 +298,19 @@ pub struct Histogram {
 
 /// One bucket of a [`Histogram`]: the values from `low` up to, not
 /// including, `high`, and how many were recorded.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = taskpool::WorkerPool::builder().latency_histograms(true).build().unwrap();
+/// pool.spawn(async {}).await.unwrap().await.unwrap();
+/// for bucket in pool.latency().run_time.buckets() {
+///     println!("{:?}..{:?}: {}", bucket.low, bucket.high, bucket.count);
+/// }
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HistogramBucket {

@@ -22,17 +22,9 @@ use support::watchdog;
 const STREAM: &str = "jobs";
 const GROUP: &str = "workers";
 
-async fn conn(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    server
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
 /// Adds `n` entries, `payload` = their number, plus `extra` fields.
 async fn add(server: &RedisServer, n: usize, extra: &[(&str, &str)]) -> Vec<String> {
-    let mut c = conn(server).await;
+    let mut c = server.conn().await;
     let mut ids = Vec::new();
     for i in 0..n {
         let mut fields = vec![("payload".to_owned(), i.to_string())];
@@ -49,7 +41,7 @@ async fn add(server: &RedisServer, n: usize, extra: &[(&str, &str)]) -> Vec<Stri
 
 /// The group's pending entries, by consumer.
 async fn pending(server: &RedisServer) -> usize {
-    let mut c = conn(server).await;
+    let mut c = server.conn().await;
     let reply: redis::streams::StreamPendingReply = c.xpending(STREAM, GROUP).await.unwrap();
     reply.count()
 }
@@ -78,6 +70,26 @@ impl Seen {
     fn runs(&self) -> HashMap<String, u64> {
         self.0.lock().unwrap().clone()
     }
+}
+
+/// Runs `intake` on `pool` with `handler` while `stop` runs (it ends the
+/// run, by cancelling the pool's token one way or another), under the
+/// watchdog; the run's result and `stop`'s.
+async fn run_until<H, Fut, S>(
+    intake: &StreamIntake,
+    pool: &WorkerPool,
+    handler: H,
+    stop: S,
+) -> (
+    Result<IntakeReport, taskpool::redis::IntakeError>,
+    S::Output,
+)
+where
+    H: Fn(Entry) -> Fut,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+    S: Future,
+{
+    watchdog(async { tokio::join!(intake.run(pool, handler), stop) }).await
 }
 
 /// Every entry is handled once and acked once, and the pending list ends
@@ -112,16 +124,13 @@ async fn every_entry_is_handled_and_acked_once() {
             }
         }
     };
-    let report = watchdog(async {
-        let run = intake.run(&pool, handler);
-        let stop = async {
-            all_seen.notified().await;
-            token.cancel();
-        };
-        let (report, ()) = tokio::join!(run, stop);
-        report.unwrap()
+    let report = run_until(&intake, &pool, handler, async {
+        all_seen.notified().await;
+        token.cancel();
     })
-    .await;
+    .await
+    .0
+    .unwrap();
 
     let runs = seen.runs();
     assert_eq!(runs.len(), 300);
@@ -165,30 +174,27 @@ async fn pending_entries_never_exceed_the_pools_room() {
             }
         }
     };
-    let report = watchdog(async {
-        let run = intake.run(&pool, handler);
-        let check = async {
-            // Both workers busy and the queue full: the intake has no room.
-            started.acquire_many(2).await.unwrap().forget();
-            while pool.metrics().queued < 2 {
-                tokio::task::yield_now().await;
-            }
-            let room = 2 + 2;
-            let n = pending(&server).await;
-            assert!((room..=room + 3).contains(&n), "{n} pending, room {room}");
-            // More entries, still held: nothing more is read.
-            add(&server, 20, &[]).await;
-            assert!(pending(&server).await <= room + 3);
-            gate.add_permits(1000);
-            while pool.metrics().completed < 70 {
-                tokio::task::yield_now().await;
-            }
-            token.cancel();
-        };
-        let (report, ()) = tokio::join!(run, check);
-        report.unwrap()
+    let report = run_until(&intake, &pool, handler, async {
+        // Both workers busy and the queue full: the intake has no room.
+        started.acquire_many(2).await.unwrap().forget();
+        while pool.metrics().queued < 2 {
+            tokio::task::yield_now().await;
+        }
+        let room = 2 + 2;
+        let n = pending(&server).await;
+        assert!((room..=room + 3).contains(&n), "{n} pending, room {room}");
+        // More entries, still held: nothing more is read.
+        add(&server, 20, &[]).await;
+        assert!(pending(&server).await <= room + 3);
+        gate.add_permits(1000);
+        while pool.metrics().completed < 70 {
+            tokio::task::yield_now().await;
+        }
+        token.cancel();
     })
-    .await;
+    .await
+    .0
+    .unwrap();
     assert_eq!(report.acked, 70, "{report:?}");
     assert_eq!(pending(&server).await, 0);
 }
@@ -231,16 +237,13 @@ async fn a_poison_entry_is_dead_lettered_after_max_deliveries() {
             }
         }
     };
-    let report = watchdog(async {
-        let run = intake.run(&pool, handler);
-        let stop = async {
-            third_failure.notified().await;
-            token.cancel(); // `run` settles the third failure before it returns
-        };
-        let (report, ()) = tokio::join!(run, stop);
-        report.unwrap()
+    let report = run_until(&intake, &pool, handler, async {
+        third_failure.notified().await;
+        token.cancel(); // `run` settles the third failure before it returns
     })
-    .await;
+    .await
+    .0
+    .unwrap();
 
     let counts = |r: IntakeReport| (r.read, r.acked, r.failed, r.reclaimed, r.dead_lettered);
     assert_eq!(counts(report), (13, 10, 3, 2, 1), "{report:?}");
@@ -249,7 +252,7 @@ async fn a_poison_entry_is_dead_lettered_after_max_deliveries() {
     assert_eq!(runs.values().filter(|&&n| n == 1).count(), 10);
     assert_eq!(pending(&server).await, 0);
 
-    let mut c = conn(&server).await;
+    let mut c = server.conn().await;
     let dead: redis::streams::StreamRangeReply = c.xrange_all("jobs:dead").await.unwrap();
     assert_eq!(dead.ids.len(), 1);
     let letter = &dead.ids[0];
@@ -271,7 +274,7 @@ async fn a_poison_entry_is_dead_lettered_after_max_deliveries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_oversized_entries_are_dead_lettered_unrun() {
     let server = RedisServer::start();
-    let mut c = conn(&server).await;
+    let mut c = server.conn().await;
     let _: String = c.xadd(STREAM, "*", &[("payload", "fine")]).await.unwrap();
     let _: String = c
         .xadd(STREAM, "*", &[("other", "no payload")])
@@ -300,22 +303,19 @@ async fn malformed_and_oversized_entries_are_dead_lettered_unrun() {
             async { Ok::<(), String>(()) }
         }
     };
-    let report = watchdog(async {
-        let run = intake.run(&pool, handler);
-        let stop = async {
-            loop {
-                let dead: usize = conn(&server).await.xlen("jobs:dead").await.unwrap();
-                if dead == 2 && pool.metrics().completed == 1 {
-                    break;
-                }
-                tokio::task::yield_now().await;
+    let report = run_until(&intake, &pool, handler, async {
+        loop {
+            let dead: usize = server.conn().await.xlen("jobs:dead").await.unwrap();
+            if dead == 2 && pool.metrics().completed == 1 {
+                break;
             }
-            token.cancel();
-        };
-        let (report, ()) = tokio::join!(run, stop);
-        report.unwrap()
+            tokio::task::yield_now().await;
+        }
+        token.cancel();
     })
-    .await;
+    .await
+    .0
+    .unwrap();
     assert_eq!(
         (report.read, report.acked, report.dead_lettered),
         (3, 1, 2),
@@ -372,20 +372,17 @@ async fn a_graceful_stop_acks_what_it_took_and_a_new_consumer_finishes() {
             .build()
             .await
             .unwrap();
-        watchdog(async {
-            let run = intake.run(&pool, handler.clone());
-            let stop = async {
-                started.acquire_many(2).await.unwrap().forget();
-                while pool.metrics().queued < 2 {
-                    tokio::task::yield_now().await;
-                }
-                token.cancel();
-                gate.add_permits(1000); // the jobs inside finish
-            };
-            let (report, ()) = tokio::join!(run, stop);
-            report.unwrap()
+        run_until(&intake, &pool, handler.clone(), async {
+            started.acquire_many(2).await.unwrap().forget();
+            while pool.metrics().queued < 2 {
+                tokio::task::yield_now().await;
+            }
+            token.cancel();
+            gate.add_permits(1000); // the jobs inside finish
         })
         .await
+        .0
+        .unwrap()
     };
     assert_eq!(first.read, first.acked, "{first:?}");
     assert!((4..100).contains(&first.read), "{first:?}");
@@ -399,18 +396,15 @@ async fn a_graceful_stop_acks_what_it_took_and_a_new_consumer_finishes() {
         .build()
         .await
         .unwrap();
-    let second = watchdog(async {
-        let run = intake.run(&pool, handler.clone());
-        let stop = async {
-            while seen.runs().len() < 100 {
-                tokio::task::yield_now().await;
-            }
-            token.cancel();
-        };
-        let (report, ()) = tokio::join!(run, stop);
-        report.unwrap()
+    let second = run_until(&intake, &pool, handler.clone(), async {
+        while seen.runs().len() < 100 {
+            tokio::task::yield_now().await;
+        }
+        token.cancel();
     })
-    .await;
+    .await
+    .0
+    .unwrap();
     assert_eq!(first.read + second.read, 100, "{first:?} {second:?}");
     assert!(seen.runs().values().all(|&n| n == 1));
     assert_eq!(pending(&server).await, 0);
@@ -433,26 +427,23 @@ async fn a_restarted_consumer_resumes_its_own_pending_entries() {
     let pool1 = pool(2, 8, &token);
     let intake = builder().build().await.unwrap();
     let failed = Arc::new(Semaphore::new(0));
-    let first = watchdog(async {
-        let failing = {
+    let failing = {
+        let failed = failed.clone();
+        move |_: Entry| {
             let failed = failed.clone();
-            move |_: Entry| {
-                let failed = failed.clone();
-                async move {
-                    failed.add_permits(1);
-                    Err::<(), _>("not yet")
-                }
+            async move {
+                failed.add_permits(1);
+                Err("not yet".to_owned())
             }
-        };
-        let run = intake.run(&pool1, failing);
-        let stop = async {
-            failed.acquire_many(6).await.unwrap().forget();
-            token.cancel();
-        };
-        let (report, ()) = tokio::join!(run, stop);
-        report.unwrap()
+        }
+    };
+    let first = run_until(&intake, &pool1, failing, async {
+        failed.acquire_many(6).await.unwrap().forget();
+        token.cancel();
     })
-    .await;
+    .await
+    .0
+    .unwrap();
     assert_eq!(
         (first.read, first.failed, first.acked),
         (6, 6, 0),
@@ -465,26 +456,23 @@ async fn a_restarted_consumer_resumes_its_own_pending_entries() {
     let pool2 = pool(2, 8, &token);
     let intake = builder().build().await.unwrap();
     let seen = Seen::default();
-    let second = watchdog(async {
-        let handler = {
-            let seen = seen.clone();
-            move |entry: Entry| {
-                assert_eq!(entry.delivery_count(), 2);
-                seen.record(&entry);
-                async { Ok::<(), String>(()) }
-            }
-        };
-        let run = intake.run(&pool2, handler);
-        let stop = async {
-            while seen.runs().len() < 6 || pool2.metrics().completed < 6 {
-                tokio::task::yield_now().await;
-            }
-            token.cancel();
-        };
-        let (report, ()) = tokio::join!(run, stop);
-        report.unwrap()
+    let handler = {
+        let seen = seen.clone();
+        move |entry: Entry| {
+            assert_eq!(entry.delivery_count(), 2);
+            seen.record(&entry);
+            async { Ok::<(), String>(()) }
+        }
+    };
+    let second = run_until(&intake, &pool2, handler, async {
+        while seen.runs().len() < 6 || pool2.metrics().completed < 6 {
+            tokio::task::yield_now().await;
+        }
+        token.cancel();
     })
-    .await;
+    .await
+    .0
+    .unwrap();
     assert_eq!(
         (second.read, second.acked, second.reclaimed),
         (6, 6, 0),
@@ -521,9 +509,8 @@ async fn the_intake_survives_a_broker_restart() {
             }
         }
     };
-    let (report, server) = watchdog(async {
-        let run = intake.run(&pool, handler);
-        let chaos = async {
+    let (report, server) = {
+        let (report, server) = run_until(&intake, &pool, handler, async {
             while seen.runs().len() < 100 {
                 tokio::task::yield_now().await;
             }
@@ -538,11 +525,10 @@ async fn the_intake_survives_a_broker_restart() {
             }
             token.cancel();
             server
-        };
-        let (report, server) = tokio::join!(run, chaos);
+        })
+        .await;
         (report.unwrap(), server)
-    })
-    .await;
+    };
     assert_eq!(seen.runs().len(), 500, "nothing lost");
     assert!(report.acked <= 500, "an ack counted twice: {report:?}");
     // An ack whose reply the restart cut off went through, and its retry
@@ -574,25 +560,21 @@ async fn a_deleted_group_is_recreated_and_a_replaced_key_stops_the_intake() {
             async { Ok::<(), String>(()) }
         }
     };
-    let result = watchdog(async {
-        let run = intake.run(&pool, handler);
-        let chaos = async {
-            while seen.runs().len() < 20 || pending(&server).await > 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            let mut c = conn(&server).await;
-            let _: () = c.xgroup_destroy(STREAM, GROUP).await.unwrap();
-            add(&server, 5, &[]).await; // read through the recreated group
-            while seen.runs().len() < 25 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            let _: () = c.del(STREAM).await.unwrap();
-            let _: () = c.set(STREAM, "not a stream any more").await.unwrap();
-        };
-        let (result, ()) = tokio::join!(run, chaos);
-        result
+    let result = run_until(&intake, &pool, handler, async {
+        while seen.runs().len() < 20 || pending(&server).await > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut c = server.conn().await;
+        let _: () = c.xgroup_destroy(STREAM, GROUP).await.unwrap();
+        add(&server, 5, &[]).await; // read through the recreated group
+        while seen.runs().len() < 25 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _: () = c.del(STREAM).await.unwrap();
+        let _: () = c.set(STREAM, "not a stream any more").await.unwrap();
     })
-    .await;
+    .await
+    .0;
     let err = result.unwrap_err();
     assert!(err.is_wrong_type(), "{err:?}");
     assert_eq!(
@@ -624,16 +606,13 @@ async fn entries_of_aborted_jobs_stay_pending() {
             std::future::pending::<Result<(), String>>()
         }
     };
-    let report = watchdog(async {
-        let run = intake.run(&pool, handler);
-        let stop = async {
-            started.acquire_many(4).await.unwrap().forget();
-            assert!(!pool.shutdown_timeout(Duration::from_millis(20)).await);
-        };
-        let (report, ()) = tokio::join!(run, stop);
-        report.unwrap()
+    let report = run_until(&intake, &pool, handler, async {
+        started.acquire_many(4).await.unwrap().forget();
+        assert!(!pool.shutdown_timeout(Duration::from_millis(20)).await);
     })
-    .await;
+    .await
+    .0
+    .unwrap();
     assert_eq!(
         (report.read, report.acked, report.failed),
         (4, 0, 4),
@@ -646,7 +625,7 @@ async fn entries_of_aborted_jobs_stay_pending() {
 #[tokio::test]
 async fn a_key_of_another_type_is_refused() {
     let server = RedisServer::start();
-    let mut c = conn(&server).await;
+    let mut c = server.conn().await;
     let () = c.set(STREAM, "not a stream").await.unwrap();
     let err = StreamIntake::builder(server.client(), STREAM, GROUP)
         .build()

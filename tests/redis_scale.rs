@@ -137,16 +137,8 @@ fn report(lines: &[String]) -> std::collections::HashMap<String, u64> {
         .collect()
 }
 
-async fn conn(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    server
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
 async fn add(server: &RedisServer, n: usize) {
-    let mut c = conn(server).await;
+    let mut c = server.conn().await;
     // The group first, so that both workers read from the start.
     let _: redis::RedisResult<()> = c.xgroup_create_mkstream(STREAM, GROUP, "0").await;
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
@@ -160,11 +152,11 @@ async fn add(server: &RedisServer, n: usize) {
 }
 
 async fn handled(server: &RedisServer) -> usize {
-    conn(server).await.hlen("handled").await.unwrap()
+    server.conn().await.hlen("handled").await.unwrap()
 }
 
 async fn pending(server: &RedisServer, consumer: Option<&str>) -> usize {
-    let mut c = conn(server).await;
+    let mut c = server.conn().await;
     match consumer {
         None => {
             let reply: redis::streams::StreamPendingReply =
@@ -220,7 +212,7 @@ async fn two_processes_share_the_stream_and_ack_each_entry_once() {
         (10_000, 10_000),
         "an entry acked twice"
     );
-    let runs: Vec<u64> = conn(&server).await.hvals("handled").await.unwrap();
+    let runs: Vec<u64> = server.conn().await.hvals("handled").await.unwrap();
     assert!(
         runs.iter().all(|&n| n == 1),
         "an entry ran twice without a crash"
@@ -256,7 +248,7 @@ async fn a_killed_process_s_entries_are_reclaimed_by_the_other() {
     let unique: HashSet<_> = ids.iter().collect();
     assert_eq!(ids.len(), unique.len(), "an entry acked twice");
     assert!(ids.len() <= 2_000);
-    let runs: Vec<u64> = conn(&server).await.hvals("handled").await.unwrap();
+    let runs: Vec<u64> = server.conn().await.hvals("handled").await.unwrap();
     assert_eq!(runs.len(), 2_000, "every entry handled");
     assert!(runs.iter().all(|&n| (1..=2).contains(&n)), "{runs:?}");
     assert_eq!(pending(&server, None).await, 0);

@@ -61,11 +61,7 @@ async fn job_span_is_a_child_of_the_submitters_span(spawner: &impl Spawn) {
     .await;
     watchdog(handle).await.unwrap();
 
-    let spans = captured.spans.lock().unwrap();
-    let job = spans
-        .iter()
-        .find(|(name, _, _)| name == "job")
-        .expect("a job span was created");
+    let job = captured.job_span();
     assert!(job.1.contains("pool=orders"), "{job:?}");
     assert_eq!(job.2.as_deref(), Some("request"));
 
@@ -90,11 +86,7 @@ fn a_named_jobs_span_carries_its_name() {
         let handle = pool.job().name("resize").spawn(async {}).await.unwrap();
         watchdog(handle).await.unwrap();
 
-        let spans = captured.spans.lock().unwrap();
-        let job = spans
-            .iter()
-            .find(|(name, _, _)| name == "job")
-            .expect("a job span was created");
+        let job = captured.job_span();
         assert!(job.1.contains("pool=media"), "{job:?}");
         assert!(job.1.contains("name=resize"), "{job:?}");
     })

@@ -27,18 +27,49 @@ pub struct Entry {
 impl Entry {
     /// The entry's id in the stream (`1700000000000-0`): unique, and the
     /// same on every delivery, so the idempotency key for its handler.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn handler(entry: taskpool::redis::Entry) -> Result<(), String> {
+    /// let already = format!("processed:{}", entry.id()); // an idempotency key
+    /// # drop(already);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn id(&self) -> &str {
         &self.id
     }
 
     /// How many times the entry has been delivered, this time included.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn handler(entry: taskpool::redis::Entry) -> Result<(), String> {
+    /// if entry.delivery_count() > 1 {
+    ///     eprintln!("{} is a retry", entry.id());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn delivery_count(&self) -> u64 {
         self.deliveries
     }
 
     /// The value of field `name`, as bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn handler(entry: taskpool::redis::Entry) -> Result<(), String> {
+    /// let image: &[u8] = entry.field("image").ok_or("no image")?;
+    /// # drop(image);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn field(&self, name: &str) -> Option<&[u8]> {
         self.fields
@@ -48,12 +79,33 @@ impl Entry {
     }
 
     /// The value of field `name`, if it is UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn handler(entry: taskpool::redis::Entry) -> Result<(), String> {
+    /// let to = entry.field_str("to").ok_or("no recipient")?;
+    /// # drop(to);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn field_str(&self, name: &str) -> Option<&str> {
         self.field(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// Every field, in no particular order.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn handler(entry: taskpool::redis::Entry) -> Result<(), String> {
+    /// for (name, value) in entry.fields() {
+    ///     println!("{name}: {} bytes", value.len());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn fields(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.fields.iter().map(|(f, v)| (f.as_str(), v.as_slice()))
     }

@@ -55,12 +55,34 @@ impl IntakeError {
     }
 
     /// The server refused the connection's credentials.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis::Client) {
+    /// match taskpool::redis::StreamIntake::builder(client, "jobs", "workers").build().await {
+    ///     Err(e) if e.is_auth() => eprintln!("check REDIS_URL's password: {e}"),
+    ///     other => drop(other),
+    /// }
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_auth(&self) -> bool {
         self.kind == Kind::Auth
     }
 
     /// The stream's key holds a value of another type.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis::Client) {
+    /// match taskpool::redis::StreamIntake::builder(client, "jobs", "workers").build().await {
+    ///     Err(e) if e.is_wrong_type() => eprintln!("another program uses the key `jobs`: {e}"),
+    ///     other => drop(other),
+    /// }
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_wrong_type(&self) -> bool {
         self.kind == Kind::WrongType

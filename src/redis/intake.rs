@@ -21,6 +21,23 @@ use crate::join::JoinHandle;
 use crate::pool::Pool;
 
 /// What [`StreamIntake::run`] did, once it returns.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(intake: taskpool::redis::StreamIntake, pool: taskpool::WorkerPool) {
+/// let report = intake
+///     .run(&pool, |_| async { Ok::<(), String>(()) })
+///     .await
+///     .unwrap();
+/// // Once idle: every entry read was acked, left pending (failed), or
+/// // dead-lettered.
+/// println!(
+///     "read {} acked {} failed {} reclaimed {} dead-lettered {}",
+///     report.read, report.acked, report.failed, report.reclaimed, report.dead_lettered
+/// );
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IntakeReport {
@@ -88,6 +105,22 @@ impl StreamIntakeBuilder {
     /// The consumer's name in the group: unique per process, and the same
     /// after a restart if the process should resume its own pending
     /// entries. Defaults to `<hostname>-<pid>`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis::Client) -> Result<(), taskpool::redis::IntakeError> {
+    /// # use std::time::Duration;
+    /// use taskpool::redis::StreamIntake;
+    ///
+    /// let intake = StreamIntake::builder(client, "jobs", "workers")
+    ///     .consumer(format!("{}-worker", std::process::id()))
+    ///     .build()
+    ///     .await?;
+    /// # drop(intake);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn consumer(mut self, name: impl Into<String>) -> StreamIntakeBuilder {
         self.consumer = Some(name.into());
         self
@@ -96,6 +129,22 @@ impl StreamIntakeBuilder {
     /// Entries pending (delivered, not acknowledged) longer than this, on
     /// any consumer, are claimed and run again. Longer than the slowest
     /// handler should take, or entries run twice while still running.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis::Client) -> Result<(), taskpool::redis::IntakeError> {
+    /// # use std::time::Duration;
+    /// use taskpool::redis::StreamIntake;
+    ///
+    /// let intake = StreamIntake::builder(client, "jobs", "workers")
+    ///     .min_idle(Duration::from_secs(120)) // handlers may take a minute
+    ///     .build()
+    ///     .await?;
+    /// # drop(intake);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn min_idle(mut self, min_idle: Duration) -> StreamIntakeBuilder {
         self.min_idle = min_idle;
         self
@@ -103,12 +152,44 @@ impl StreamIntakeBuilder {
 
     /// An entry whose handler has failed this many times is dead-lettered
     /// instead of retried (at least 1).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis::Client) -> Result<(), taskpool::redis::IntakeError> {
+    /// # use std::time::Duration;
+    /// use taskpool::redis::StreamIntake;
+    ///
+    /// let intake = StreamIntake::builder(client, "jobs", "workers")
+    ///     .max_deliveries(3)
+    ///     .build()
+    ///     .await?;
+    /// # drop(intake);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn max_deliveries(mut self, n: u64) -> StreamIntakeBuilder {
         self.max_deliveries = n.max(1);
         self
     }
 
     /// The dead-letter stream's key (default `<stream>:dead`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis::Client) -> Result<(), taskpool::redis::IntakeError> {
+    /// # use std::time::Duration;
+    /// use taskpool::redis::StreamIntake;
+    ///
+    /// let intake = StreamIntake::builder(client, "jobs", "workers")
+    ///     .dead_letter("jobs:failed")
+    ///     .build()
+    ///     .await?;
+    /// # drop(intake);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn dead_letter(mut self, key: impl Into<String>) -> StreamIntakeBuilder {
         self.dead_letter = Some(key.into());
         self
@@ -116,6 +197,22 @@ impl StreamIntakeBuilder {
 
     /// The most entries asked for at once (at least 1); the intake asks
     /// for no more than it holds permits for.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis::Client) -> Result<(), taskpool::redis::IntakeError> {
+    /// # use std::time::Duration;
+    /// use taskpool::redis::StreamIntake;
+    ///
+    /// let intake = StreamIntake::builder(client, "jobs", "workers")
+    ///     .batch(16)
+    ///     .build()
+    ///     .await?;
+    /// # drop(intake);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn batch(mut self, n: usize) -> StreamIntakeBuilder {
         self.batch = n.max(1);
         self
@@ -124,6 +221,22 @@ impl StreamIntakeBuilder {
     /// How long one blocking read waits for new entries. A cancellation is
     /// noticed between reads: at most this long after it, the intake stops
     /// reading.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis::Client) -> Result<(), taskpool::redis::IntakeError> {
+    /// # use std::time::Duration;
+    /// use taskpool::redis::StreamIntake;
+    ///
+    /// let intake = StreamIntake::builder(client, "jobs", "workers")
+    ///     .block(Duration::from_millis(250)) // stop within a quarter second
+    ///     .build()
+    ///     .await?;
+    /// # drop(intake);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn block(mut self, block: Duration) -> StreamIntakeBuilder {
         self.block = block.max(Duration::from_millis(1));
         self
@@ -131,6 +244,22 @@ impl StreamIntakeBuilder {
 
     /// Entries larger than this (field names and values) are dead-lettered
     /// unrun.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis::Client) -> Result<(), taskpool::redis::IntakeError> {
+    /// # use std::time::Duration;
+    /// use taskpool::redis::StreamIntake;
+    ///
+    /// let intake = StreamIntake::builder(client, "jobs", "workers")
+    ///     .max_entry_bytes(64 << 10)
+    ///     .build()
+    ///     .await?;
+    /// # drop(intake);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn max_entry_bytes(mut self, n: usize) -> StreamIntakeBuilder {
         self.max_entry_bytes = n;
         self
@@ -138,6 +267,22 @@ impl StreamIntakeBuilder {
 
     /// Fields every entry must have: one without is dead-lettered unrun,
     /// with the missing field named in the reason.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis::Client) -> Result<(), taskpool::redis::IntakeError> {
+    /// # use std::time::Duration;
+    /// use taskpool::redis::StreamIntake;
+    ///
+    /// let intake = StreamIntake::builder(client, "jobs", "workers")
+    ///     .required_fields(["user", "payload"])
+    ///     .build()
+    ///     .await?;
+    /// # drop(intake);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn required_fields<I, S>(mut self, fields: I) -> StreamIntakeBuilder
     where
         I: IntoIterator<Item = S>,
@@ -157,6 +302,22 @@ impl StreamIntakeBuilder {
     /// An [`IntakeError`] for a refused password, a key of another type, or
     /// a group that cannot be created. A server that cannot be reached is
     /// retried, with backoff, until it can.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis::Client) -> Result<(), taskpool::redis::IntakeError> {
+    /// # use std::time::Duration;
+    /// use taskpool::redis::StreamIntake;
+    ///
+    /// let intake = StreamIntake::builder(client, "jobs", "workers")
+    ///     .consumer("a")
+    ///     .build()
+    ///     .await?;
+    /// # drop(intake);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn build(self) -> Result<StreamIntake, IntakeError> {
         let consumer = self.consumer.clone().unwrap_or_else(default_consumer);
         let dead_letter = self
@@ -274,6 +435,19 @@ impl StreamIntake {
     }
 
     /// This consumer's name in the group.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis::Client) -> Result<(), taskpool::redis::IntakeError> {
+    /// let intake = taskpool::redis::StreamIntake::builder(client, "jobs", "workers")
+    ///     .consumer("host-a")
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(intake.consumer(), "host-a");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn consumer(&self) -> &str {
         &self.consumer
@@ -299,6 +473,28 @@ impl StreamIntake {
     /// Not cancel safe: dropped, it stops settling what it took (those
     /// entries stay pending, and are reclaimed after `min_idle`). Stop it by
     /// cancelling the pool's token instead.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redis::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use taskpool::redis::{Entry, StreamIntake};
+    /// use taskpool::WorkerPool;
+    ///
+    /// let pool = WorkerPool::new(8);
+    /// let intake = StreamIntake::builder(client, "jobs", "workers").build().await?;
+    /// let report = intake
+    ///     .run(&pool, |entry: Entry| async move {
+    ///         match entry.field_str("payload") {
+    ///             Some(_) => Ok(()),
+    ///             None => Err(format!("entry {} has no payload", entry.id())),
+    ///         }
+    ///     })
+    ///     .await?;
+    /// println!("acked {} of {} read", report.acked, report.read);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn run<P, F, Fut, E>(&self, pool: &P, handler: F) -> Result<IntakeReport, IntakeError>
     where
         P: Pool,
@@ -687,35 +883,23 @@ impl StreamIntake {
         .await
     }
 
-    /// Runs a command on `conn`, retrying lost connections and other
-    /// passing trouble with capped exponential backoff (100 ms doubling to
-    /// 5 s), logged; a lasting failure is returned.
+    /// Runs a command on `conn`, through [`retrying`]. A consumer group
+    /// found gone (deleted, or the stream with it) is made again, once,
+    /// from the stream's start (entries may run again: at least once).
     async fn on<T, F, Fut>(&self, conn: &ConnectionManager, command: F) -> Result<T, IntakeError>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let mut pause = Duration::from_millis(100);
         let mut recreated = false;
         loop {
-            match command(conn.clone()).await {
-                Ok(reply) => return Ok(reply),
-                Err(err) => match classify(err, &self.stream) {
-                    // The group was deleted (or the stream with it): make it
-                    // again, from the stream's start (entries may run again:
-                    // at least once), and go on; if that fails, stop.
-                    Trouble::Fatal(e) if e.kind() == Kind::Group && !recreated => {
-                        tracing::error!(stream = %self.stream, group = %self.group, "consumer group gone; creating it again");
-                        create_group(&mut self.commands.clone(), &self.stream, &self.group).await?;
-                        recreated = true;
-                    }
-                    Trouble::Fatal(e) => return Err(e),
-                    Trouble::Retry(err) => {
-                        tracing::warn!(stream = %self.stream, error = %Redacted(&err), retry_in = ?pause, "redis command failed; retrying");
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_secs(5));
-                    }
-                },
+            match retrying(&self.stream, || command(conn.clone())).await {
+                Err(e) if e.kind() == Kind::Group && !recreated => {
+                    tracing::error!(stream = %self.stream, group = %self.group, "consumer group gone; creating it again");
+                    create_group(&mut self.commands.clone(), &self.stream, &self.group).await?;
+                    recreated = true;
+                }
+                done => return done,
             }
         }
     }
@@ -806,31 +990,20 @@ async fn connect(
     response_timeout: Option<Duration>,
 ) -> Result<ConnectionManager, IntakeError> {
     // Few retries inside the manager: a refused password fails fast, and
-    // our own loops retry a lost server for as long as it takes.
+    // `retrying` retries a lost server for as long as it takes.
     let config = ConnectionManagerConfig::new()
         .set_response_timeout(response_timeout)
         .set_number_of_retries(2)
         .set_max_delay(Duration::from_secs(5));
-    let mut pause = Duration::from_millis(100);
-    loop {
-        match client
-            .get_connection_manager_with_config(config.clone())
-            .await
-        {
-            Ok(conn) => return Ok(conn),
-            Err(err) => match classify(err, stream) {
-                Trouble::Fatal(e) => return Err(e),
-                Trouble::Retry(err) => {
-                    tracing::warn!(stream, error = %Redacted(&err), retry_in = ?pause, "cannot reach redis; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
-            },
-        }
-    }
+    retrying(stream, || {
+        client.get_connection_manager_with_config(config.clone())
+    })
+    .await
 }
 
-/// Runs `command` until it succeeds or fails for good.
+/// Runs `command` until it succeeds or fails for good: lost connections
+/// and other passing trouble are retried with capped exponential backoff
+/// (100 ms doubling to 5 s), logged without the connection's credentials.
 async fn retrying<T, F, Fut>(stream: &str, command: F) -> Result<T, IntakeError>
 where
     F: Fn() -> Fut,
@@ -843,7 +1016,7 @@ where
             Err(err) => match classify(err, stream) {
                 Trouble::Fatal(e) => return Err(e),
                 Trouble::Retry(err) => {
-                    tracing::warn!(stream, error = %Redacted(&err), "redis command failed; retrying");
+                    tracing::warn!(stream, error = %Redacted(&err), retry_in = ?pause, "redis command failed; retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(5));
                 }

@@ -375,6 +375,20 @@ mod loom_tests {
         }
     }
 
+    /// An empty queue, and its receiving end for the dispatch.
+    fn numbers() -> (Arc<Numbers>, NumberSource) {
+        let numbers = Arc::new(Numbers {
+            slots: std::array::from_fn(|_| AtomicU32::new(0)),
+            tail: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        });
+        let source = NumberSource {
+            queue: numbers.clone(),
+            head: 0,
+        };
+        (numbers, source)
+    }
+
     /// The receiving end of `Numbers`, owned by the dispatch.
     #[derive(Debug)]
     struct NumberSource {
@@ -417,15 +431,7 @@ mod loom_tests {
     /// be taken exactly once.
     fn workers_take_every_item(name: &str, workers: usize, threads: usize, items: u32) {
         model(name, move || {
-            let numbers = Arc::new(Numbers {
-                slots: std::array::from_fn(|_| AtomicU32::new(0)),
-                tail: AtomicUsize::new(0),
-                closed: AtomicBool::new(false),
-            });
-            let source = NumberSource {
-                queue: numbers.clone(),
-                head: 0,
-            };
+            let (numbers, source) = numbers();
             let dispatch = Arc::new(Dispatch::new(source, workers, threads));
             let (taken_tx, taken_rx) = loom::sync::mpsc::channel();
             let handles: Vec<_> = (0..workers)
@@ -466,15 +472,7 @@ mod loom_tests {
     fn a_retiring_worker_passes_its_wake_up_on() {
         for threads in [1, 2] {
             model("a_retiring_worker_passes_its_wake_up_on", move || {
-                let numbers = Arc::new(Numbers {
-                    slots: std::array::from_fn(|_| AtomicU32::new(0)),
-                    tail: AtomicUsize::new(0),
-                    closed: AtomicBool::new(false),
-                });
-                let source = NumberSource {
-                    queue: numbers.clone(),
-                    head: 0,
-                };
+                let (numbers, source) = numbers();
                 let dispatch = Arc::new(Dispatch::new(source, 2, threads));
                 let (taken_tx, taken_rx) = loom::sync::mpsc::channel();
                 let retiring = {

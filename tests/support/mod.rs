@@ -248,6 +248,19 @@ pub mod capture {
         pub events: Arc<Mutex<Vec<EventRecord>>>,
     }
 
+    impl Captured {
+        /// The first `job` span recorded.
+        pub fn job_span(&self) -> SpanRecord {
+            self.spans
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(name, _, _)| name == "job")
+                .expect("a job span was created")
+                .clone()
+        }
+    }
+
     struct Fields(String);
     impl Visit for Fields {
         fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {

@@ -92,6 +92,14 @@ impl RedisServer {
     pub fn client(&self) -> redis::Client {
         redis::Client::open(format!("redis+unix://{}", self.socket.display())).unwrap()
     }
+
+    /// A connection of the test's own, to set up and inspect.
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        self.client()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
 }
 
 impl Drop for RedisServer {
