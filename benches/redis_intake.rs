@@ -7,9 +7,15 @@
 //! cargo bench --features redis --bench redis_intake -- 11 20000 16   # rounds, entries, batch
 //! ```
 //!
-//! Each round loads the stream, drains it with the hand loop (one consumer
-//! group), loads it again, drains it with the intake (a fresh group), and
-//! prints both times and intake ÷ hand. Run it alone.
+//! Each round loads a stream and drains it with the hand loop (one consumer
+//! group), loads another and drains it with the intake (the side that goes
+//! first alternates by round), and prints both times, the client's CPU
+//! time per entry (all its threads, from `/proc/self/task/*/schedstat`),
+//! and intake ÷ hand. Run it alone.
+//!
+//! `REDIS_BENCH_ONLY=hand` (or `intake`) runs one side once, for a
+//! profile: `valgrind --tool=callgrind BIN 1 20000 256`, less a run with
+//! `REDIS_BENCH_ONLY=none` (the load alone), is that side's instructions.
 
 #[path = "../tests/support/redis_server.rs"]
 mod redis_server;
@@ -23,6 +29,20 @@ use taskpool::redis::{Entry, StreamIntake};
 use tokio_util::sync::CancellationToken;
 
 use redis_server::RedisServer;
+
+/// Nanoseconds this process's threads have been on a CPU (the sum of
+/// `/proc/self/task/*/schedstat`): the client's own work, whatever the
+/// server and the machine's other tenants do meanwhile.
+fn cpu_ns() -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+                .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0)
+}
 
 async fn load(c: &mut redis::aio::MultiplexedConnection, stream: &str, n: usize) {
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
@@ -113,22 +133,64 @@ async fn main() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let mut ratios = Vec::new();
+    // For a profile of one side (`callgrind`, instructions per entry): the
+    // other side is not run.
+    let only = std::env::var("REDIS_BENCH_ONLY").ok();
+    if let Some(side) = only.as_deref() {
+        let (stream, start) = (format!("{side}-only"), cpu_ns());
+        load(&mut c, &stream, n).await;
+        let loaded = cpu_ns();
+        match side {
+            "hand" => drop(hand_loop(&mut c, &stream, n, batch).await),
+            "intake" => drop(intake(&server, &stream, n, batch).await),
+            _ => {}
+        }
+        println!(
+            "{side}: load {} ns, drain {} ns on the client's CPUs",
+            loaded - start,
+            cpu_ns() - loaded
+        );
+        return;
+    }
+    let (mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let (a, b) = (format!("hand-{round}"), format!("intake-{round}"));
-        load(&mut c, &a, n).await;
-        let hand = hand_loop(&mut c, &a, n, batch).await;
-        load(&mut c, &b, n).await;
-        let ours = intake(&server, &b, n, batch).await;
+        // The side that goes first alternates, so that a drift in the
+        // machine's load falls on both.
+        let mut hand = (Duration::ZERO, 0);
+        let mut ours = (Duration::ZERO, 0);
+        for side in [round % 2, 1 - round % 2] {
+            if side == 0 {
+                load(&mut c, &a, n).await;
+                let cpu = cpu_ns();
+                hand = (hand_loop(&mut c, &a, n, batch).await, cpu_ns() - cpu);
+            } else {
+                load(&mut c, &b, n).await;
+                let cpu = cpu_ns();
+                ours = (intake(&server, &b, n, batch).await, cpu_ns() - cpu);
+            }
+        }
+        let ((hand, hand_cpu), (ours, ours_cpu)) = (hand, ours);
+        cpu_ratios.push(ours_cpu as f64 / hand_cpu as f64);
         let ratio = hand.as_secs_f64() / ours.as_secs_f64();
+        let per = |ns: u128| ns as f64 / n as f64;
         println!(
-            "round {round}: hand {:.0} ns/entry, intake {:.0} ns/entry, throughput intake / hand {ratio:.2}",
-            hand.as_nanos() as f64 / n as f64,
-            ours.as_nanos() as f64 / n as f64
+            "round {round}: hand {:.0} ns/entry ({:.0} on the client's CPUs), intake {:.0} ns/entry ({:.0}), throughput intake / hand {ratio:.2}",
+            per(hand.as_nanos()),
+            per(u128::from(hand_cpu)),
+            per(ours.as_nanos()),
+            per(u128::from(ours_cpu)),
         );
         ratios.push(ratio);
     }
     ratios.sort_by(f64::total_cmp);
+    cpu_ratios.sort_by(f64::total_cmp);
+    println!(
+        "client CPU per entry, intake / hand-written loop: median {:.2} (range {:.2}-{:.2})",
+        cpu_ratios[rounds / 2],
+        cpu_ratios[0],
+        cpu_ratios[rounds - 1]
+    );
     println!(
         "intake throughput / hand-written loop: median {:.2} (range {:.2}-{:.2}) over {rounds} rounds of {n} entries, batch {batch}",
         ratios[rounds / 2],

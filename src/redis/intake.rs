@@ -1,7 +1,6 @@
 //! `StreamIntake`: the loop that reads entries into a pool, and the one
 //! that settles them.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,12 +9,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
-use redis::{Value, cmd};
+use redis::cmd;
+use redis::streams::StreamPendingCountReply;
 use tokio::sync::mpsc;
 
 use super::entry::Entry;
 use super::error::{IntakeError, Kind, Trouble, classify};
+use super::reply;
 use crate::error::JoinError;
 use crate::join::JoinHandle;
 use crate::pool::Pool;
@@ -719,75 +719,68 @@ impl StreamIntake {
         command.arg("STREAMS").arg(&self.stream).arg(after);
         // The read is never dropped half-way (redis-rs#1236): its entries
         // would be delivered to this consumer and never seen.
-        let reply: Option<StreamReadReply> = self
+        let reply = self
             .on(&self.reads, |mut c| {
-                let command = command.clone();
-                async move { command.query_async(&mut c).await }
+                let command = &command;
+                async move { reply::read(reply::query(&mut c, command).await?) }
             })
             .await?;
-        let ids: Vec<StreamId> = reply
-            .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
-            .unwrap_or_default();
         if after == ">" {
-            return Ok(ids.into_iter().map(|id| entry(id, 1)).collect());
+            return Ok(reply);
         }
-        self.with_deliveries(ids).await
+        self.with_deliveries(reply).await
     }
 
     /// `XAUTOCLAIM`: up to `count` entries idle longer than `min_idle`, from
     /// `cursor` on; and the cursor to go on from.
     async fn claim(&self, cursor: &str, count: usize) -> Result<(Vec<Entry>, String), IntakeError> {
         let idle = u64::try_from(self.min_idle.as_millis()).unwrap_or(u64::MAX);
-        let reply: StreamAutoClaimReply = self
+        let command = cmd("XAUTOCLAIM")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg(idle)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(count)
+            .clone();
+        let (cursor, claimed) = self
             .on(&self.commands, |mut c| {
-                let command = cmd("XAUTOCLAIM")
-                    .arg(&self.stream)
-                    .arg(&self.group)
-                    .arg(&self.consumer)
-                    .arg(idle)
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(count)
-                    .clone();
-                async move { command.query_async(&mut c).await }
+                let command = &command;
+                async move { reply::autoclaim(reply::query(&mut c, command).await?) }
             })
             .await?;
-        let entries = self.with_deliveries(reply.claimed).await?;
-        Ok((entries, reply.next_stream_id))
+        Ok((self.with_deliveries(claimed).await?, cursor))
     }
 
     /// Entries read from a pending list, with their delivery counts
     /// (`XPENDING` for each, in one round trip).
-    async fn with_deliveries(&self, ids: Vec<StreamId>) -> Result<Vec<Entry>, IntakeError> {
-        if ids.is_empty() {
+    async fn with_deliveries(&self, mut entries: Vec<Entry>) -> Result<Vec<Entry>, IntakeError> {
+        if entries.is_empty() {
             return Ok(Vec::new());
         }
         let counts: Vec<StreamPendingCountReply> = self
             .on(&self.commands, |mut c| {
                 let mut pipe = redis::pipe();
-                for id in &ids {
+                for entry in &entries {
                     pipe.cmd("XPENDING")
                         .arg(&self.stream)
                         .arg(&self.group)
-                        .arg(&id.id)
-                        .arg(&id.id)
+                        .arg(&entry.id)
+                        .arg(&entry.id)
                         .arg(1);
                 }
                 async move { pipe.query_async(&mut c).await }
             })
             .await?;
-        let deliveries: HashMap<String, u64> = counts
-            .into_iter()
-            .flat_map(|r| r.ids)
-            .map(|p| (p.id, p.times_delivered as u64))
-            .collect();
-        Ok(ids
-            .into_iter()
-            .map(|id| {
-                let n = deliveries.get(&id.id).copied().unwrap_or(1);
-                entry(id, n)
-            })
-            .collect())
+        // One reply per entry, in order; an entry acked meanwhile has none
+        // (and keeps the count of a first delivery).
+        for (entry, count) in entries.iter_mut().zip(counts) {
+            if let Some(pending) = count.ids.first() {
+                entry.deliveries = pending.times_delivered as u64;
+            }
+        }
+        Ok(entries)
     }
 
     /// One `XACK` of all `ids`: how many it acknowledged. Fewer than
@@ -835,24 +828,20 @@ impl StreamIntake {
         reason: &str,
         counts: &Counts,
     ) -> Result<(), IntakeError> {
-        let found: Vec<StreamId> = self
+        let command = cmd("XRANGE").arg(&self.stream).arg(id).arg(id).clone();
+        let found = self
             .on(&self.commands, |mut c| {
-                let command = cmd("XRANGE").arg(&self.stream).arg(id).arg(id).clone();
-                async move {
-                    let reply: redis::streams::StreamRangeReply =
-                        command.query_async(&mut c).await?;
-                    Ok(reply.ids)
-                }
+                let command = &command;
+                async move { reply::range(reply::query(&mut c, command).await?) }
             })
             .await?;
-        let fields = found
-            .into_iter()
-            .next()
-            .map(|id| entry(id, deliveries).fields)
-            .unwrap_or_default();
         let entry = Entry {
             id: id.to_owned(),
-            fields,
+            fields: found
+                .into_iter()
+                .next()
+                .map(|e| e.fields)
+                .unwrap_or_default(),
             deliveries,
         };
         self.dead_letter(&entry, reason, counts).await
@@ -960,26 +949,6 @@ fn flatten(result: Result<Result<(), String>, JoinError>) -> Result<(), String> 
         Ok(Ok(())) => Ok(()),
         Ok(Err(handler)) => Err(handler),
         Err(job) => Err(job.to_string()),
-    }
-}
-
-fn entry(id: StreamId, deliveries: u64) -> Entry {
-    let fields = id
-        .map
-        .into_iter()
-        .map(|(field, value)| {
-            let bytes = match value {
-                Value::BulkString(bytes) => bytes,
-                Value::SimpleString(s) => s.into_bytes(),
-                other => format!("{other:?}").into_bytes(),
-            };
-            (field, bytes)
-        })
-        .collect();
-    Entry {
-        id: id.id,
-        fields,
-        deliveries,
     }
 }
 

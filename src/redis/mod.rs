@@ -66,6 +66,7 @@
 mod entry;
 mod error;
 mod intake;
+mod reply;
 
 pub use entry::Entry;
 pub use error::IntakeError;
