@@ -150,6 +150,15 @@ async fn main() {
             loaded - start,
             cpu_ns() - loaded
         );
+        // How many round trips of each command the drain took.
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        for line in stats.lines().filter(|l| l.starts_with("cmdstat_x")) {
+            println!("{line}");
+        }
         return;
     }
     let (mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new());

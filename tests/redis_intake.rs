@@ -410,6 +410,51 @@ async fn a_graceful_stop_acks_what_it_took_and_a_new_consumer_finishes() {
     assert_eq!(pending(&server).await, 0);
 }
 
+/// A stop ends a blocking read at once: with a block of an hour, `run`
+/// returns as soon as the token is cancelled (the watchdog fails the test
+/// after 30 s), and an entry added after the stop is left for the next
+/// consumer, not taken and lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_ends_a_blocking_read_at_once() {
+    let server = RedisServer::start();
+    let token = CancellationToken::new();
+    let pool = pool(2, 2, &token);
+    let intake = StreamIntake::builder(server.client(), STREAM, GROUP)
+        .consumer("a")
+        .block(Duration::from_secs(3600))
+        .build()
+        .await
+        .unwrap();
+    let mut conn = server.conn().await;
+    let (report, ()) = run_until(&intake, &pool, |_| async { Ok(()) }, async {
+        // Until the intake's read is blocked on the server.
+        loop {
+            let clients: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if clients
+                .lines()
+                .any(|c| c.contains("cmd=xreadgroup") && c.contains("flags=b"))
+            {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        token.cancel();
+    })
+    .await;
+    let report = report.unwrap();
+    assert_eq!(report.read, 0, "{report:?}");
+    add(&server, 1, &[]).await;
+    assert_eq!(
+        pending(&server).await,
+        0,
+        "nothing was taken after the stop"
+    );
+}
+
 /// A consumer restarted under its own name re-reads its own pending
 /// entries first, at once (not after `min_idle`), and finishes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,7 +22,8 @@
 //!   try again.
 //! - **Dropped requests.** A command whose future is dropped may still run
 //!   on the server (redis-rs#1236). The blocking read is never dropped
-//!   half-way (a stop waits for it, at most `block`); acks and dead-letters
+//!   half-way: a stop ends it with `CLIENT UNBLOCK` and takes what it
+//!   returns (or, where an ACL refuses that, waits up to `block`); acks and dead-letters
 //!   are safe to run twice (a second `XACK` acknowledges nothing and counts
 //!   nothing, and the dead-letter script writes only what it acked); an
 //!   entry claimed or read by a command whose reply was lost stays in this
