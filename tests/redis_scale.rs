@@ -6,136 +6,21 @@
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/redis_worker.rs"]
+mod redis_worker;
 mod support;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::AsyncCommands;
 
 use redis_server::RedisServer;
+use redis_worker::{Worker, acked, report};
 use support::watchdog;
 
 const STREAM: &str = "jobs";
 const GROUP: &str = "workers";
-
-/// The example binary, beside this test's own (`target/<profile>/examples`).
-fn worker_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples")
-        .join("redis_worker");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build --features redis --example redis_worker`",
-        bin.display()
-    );
-    bin
-}
-
-/// A running `redis_worker` process, its output collected line by line.
-struct Worker {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Worker {
-    fn start(server: &RedisServer, consumer: &str, extra: &[&str]) -> Worker {
-        let mut child = Command::new(worker_binary())
-            .arg("--url")
-            .arg(format!("redis+unix://{}", server.socket.display()))
-            .args(["--stream", STREAM, "--group", GROUP, "--consumer", consumer])
-            .args(extra)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn({
-            let lines = lines.clone();
-            move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if line.starts_with("ready ") {
-                        let _ = ready_tx.send(());
-                    }
-                    lines.lock().unwrap().push(line);
-                }
-            }
-        });
-        ready_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the worker started");
-        Worker {
-            child,
-            lines,
-            reader: Some(reader),
-        }
-    }
-
-    /// SIGTERM: it stops reading, settles what it took, reports and exits.
-    fn stop(mut self) -> Vec<String> {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(self.child.wait().unwrap().success());
-        self.output()
-    }
-
-    /// SIGKILL: it dies with whatever it held.
-    fn kill(mut self) -> Vec<String> {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.output()
-    }
-
-    /// Everything it printed: the reader ends with the pipe, after the
-    /// process has exited.
-    fn output(&mut self) -> Vec<String> {
-        if let Some(reader) = self.reader.take() {
-            reader.join().unwrap();
-        }
-        self.lines.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The ids a worker logged as acknowledged (`acked` events).
-fn acked(lines: &[String]) -> Vec<String> {
-    lines
-        .iter()
-        .filter(|l| l.contains("acked"))
-        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("entry=")))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// A worker's final report line, as numbers by name.
-fn report(lines: &[String]) -> std::collections::HashMap<String, u64> {
-    let line = lines
-        .iter()
-        .find(|l| l.starts_with("report "))
-        .unwrap_or_else(|| panic!("no report in {lines:?}"));
-    line.split_whitespace()
-        .skip(1)
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.parse().unwrap()))
-        .collect()
-}
 
 async fn add(server: &RedisServer, n: usize) {
     let mut c = server.conn().await;
