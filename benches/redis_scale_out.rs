@@ -93,7 +93,7 @@ async fn main() {
     let n = args.get(1).copied().unwrap_or(4_000);
     let handler_ms = args.get(2).copied().unwrap_or(5) as u64;
     // Fail now, with how to build it, rather than after the server starts.
-    redis_worker::worker_binary();
+    redis_worker::example_binary("redis_worker");
     let server = RedisServer::start();
     let mut ratios = Vec::new();
     for round in 0..rounds {

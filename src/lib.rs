@@ -200,6 +200,9 @@
 //!
 //! - `metrics`: publish through the [`metrics`](https://docs.rs/metrics)
 //!   facade. Off by default; without it no `metrics` dependency is built.
+//! - `redis`: `taskpool::redis::StreamIntake`, a Redis Streams intake
+//!   for pools in many processes. Off by default. It needs Rust 1.88 (the
+//!   `redis` crate's minimum); the crate without it needs 1.86.
 //!
 //! # Guarantees
 //!

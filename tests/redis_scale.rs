@@ -1,5 +1,6 @@
-//! Several consumer *processes* (the `redis_worker` example, built by
-//! `cargo build --features redis --example redis_worker`) on one stream,
+//! Several consumer *processes* (the `redis_worker` example, fed by the
+//! `redis_producer` one; built by `cargo build --features redis --examples`)
+//! on one stream,
 //! against a real `redis-server`: they share the work, every entry is
 //! acknowledged once, and when one is killed mid-flight the other reclaims
 //! what it held.
@@ -16,7 +17,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 
 use redis_server::RedisServer;
-use redis_worker::{Worker, acked, report};
+use redis_worker::{Worker, acked, produce, report};
 use support::watchdog;
 
 const STREAM: &str = "jobs";
@@ -70,13 +71,13 @@ where
     }
 }
 
-/// (a) 10 000 entries, two worker processes with a pool of 8 each: every
+/// (a) 10 000 entries from the `redis_producer` example, two worker processes with a pool of 8 each: every
 /// entry is handled, each acknowledged exactly once, the pending list ends
 /// empty, and both did work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_the_stream_and_ack_each_entry_once() {
     let server = RedisServer::start();
-    add(&server, 10_000).await;
+    produce(&server, 10_000);
     let a = Worker::start(&server, "a", &["--handler-ms", "1"]);
     let b = Worker::start(&server, "b", &["--handler-ms", "1"]);
     watchdog(until(|| async { handled(&server).await == 10_000 })).await;

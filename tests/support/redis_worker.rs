@@ -1,6 +1,7 @@
-//! `redis_worker` example processes, for the scale-out tests and
-//! benchmark: started against a private server, their output collected,
-//! stopped (SIGTERM) or killed (SIGKILL).
+//! The `redis_worker` and `redis_producer` example processes, for the
+//! scale-out tests and benchmark: workers are started against a private
+//! server, their output collected, and stopped (SIGTERM) or killed
+//! (SIGKILL).
 #![allow(dead_code)] // each includer uses part of it
 
 use std::io::{BufRead, BufReader};
@@ -11,15 +12,15 @@ use std::time::Duration;
 
 use super::redis_server::RedisServer;
 
-/// The example binary, beside this test's own (`target/<profile>/examples`).
-pub fn worker_binary() -> PathBuf {
+/// An example binary, beside this test's own (`target/<profile>/examples`).
+pub fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let bin = exe
         .parent()
         .and_then(|deps| deps.parent())
         .unwrap()
         .join("examples")
-        .join("redis_worker");
+        .join(name);
     let release = if cfg!(debug_assertions) {
         ""
     } else {
@@ -27,10 +28,27 @@ pub fn worker_binary() -> PathBuf {
     };
     assert!(
         bin.exists(),
-        "{} is missing: build it with `cargo build{release} --features redis --example redis_worker`",
+        "{} is missing: build it with `cargo build{release} --features redis --example {name}`",
         bin.display()
     );
     bin
+}
+
+/// Adds `count` entries to stream `jobs` with the `redis_producer`
+/// example, as the README's walk-through does.
+pub fn produce(server: &RedisServer, count: usize) {
+    let out = Command::new(example_binary("redis_producer"))
+        .arg("--url")
+        .arg(format!("redis+unix://{}", server.socket.display()))
+        .args(["--stream", "jobs", "--count", &count.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with(&format!("added {count} entries to jobs")),
+        "{said}"
+    );
 }
 
 /// A running `redis_worker` process, its output collected line by line.
@@ -44,7 +62,7 @@ impl Worker {
     /// Starts one on stream `jobs`, group `workers` (flags in `extra` come
     /// later, so a `--stream` there wins); returns once it is ready.
     pub fn start(server: &RedisServer, consumer: &str, extra: &[&str]) -> Worker {
-        let mut child = Command::new(worker_binary())
+        let mut child = Command::new(example_binary("redis_worker"))
             .arg("--url")
             .arg(format!("redis+unix://{}", server.socket.display()))
             .args([
