@@ -455,6 +455,68 @@ async fn a_stop_ends_a_blocking_read_at_once() {
     );
 }
 
+/// A broker that goes away during a stop does not hang it: once the token
+/// is cancelled the intake tries the lost broker for `stop_timeout` more,
+/// then returns an error that says how many handled entries it could not
+/// acknowledge. Those stay pending: the server, back, still has each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_gone_during_a_stop_ends_it_with_an_error_not_a_hang() {
+    let mut server = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    add(&server, 20, &[]).await;
+    let token = CancellationToken::new();
+    let pool = pool(2, 2, &token);
+    let intake = StreamIntake::builder(server.client(), STREAM, GROUP)
+        .consumer("a")
+        .block(Duration::from_millis(10))
+        .stop_timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let ran = Arc::new(Semaphore::new(0));
+    let handler = {
+        let (gate, ran) = (gate.clone(), ran.clone());
+        move |_: Entry| {
+            let (gate, ran) = (gate.clone(), ran.clone());
+            async move {
+                ran.add_permits(1);
+                gate.acquire().await.unwrap().forget();
+                Ok::<(), String>(())
+            }
+        }
+    };
+    let (result, mut server) = run_until(&intake, &pool, handler, async {
+        ran.acquire_many(2).await.unwrap().forget();
+        while pool.metrics().queued < 2 {
+            tokio::task::yield_now().await; // the pool is full: 4 taken
+        }
+        let server = tokio::task::spawn_blocking(move || {
+            server.stop();
+            server
+        })
+        .await
+        .unwrap();
+        token.cancel();
+        gate.add_permits(1000);
+        server
+    })
+    .await;
+    let err = result.unwrap_err();
+    assert!(err.is_unreachable(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("4 entries handled but not acknowledged"),
+        "{err}"
+    );
+    let server = tokio::task::spawn_blocking(move || {
+        server.start_again();
+        server
+    })
+    .await
+    .unwrap();
+    assert_eq!(pending(&server).await, 4, "each stays pending");
+}
+
 /// A consumer restarted under its own name re-reads its own pending
 /// entries first, at once (not after `min_idle`), and finishes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

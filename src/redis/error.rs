@@ -4,7 +4,9 @@ use std::fmt;
 
 /// A permanent failure of a [`StreamIntake`](super::StreamIntake): one a
 /// retry cannot fix. Lost connections are not errors: the intake retries
-/// them, with capped exponential backoff, and logs them.
+/// them, with capped exponential backoff, and logs them, except once it is
+/// stopping, for [`stop_timeout`](super::StreamIntakeBuilder::stop_timeout)
+/// at most ([`is_unreachable`](IntakeError::is_unreachable)).
 ///
 /// Its `Display` and `Debug` never show the connection's password: they
 /// name the stream and the kind of failure, with the server's own message.
@@ -39,6 +41,8 @@ pub(super) enum Kind {
     Group,
     /// The server refused a command for another lasting reason.
     Refused,
+    /// Stopping, the server could not be reached within `stop_timeout`.
+    Unreachable,
 }
 
 impl IntakeError {
@@ -89,6 +93,29 @@ impl IntakeError {
     }
 }
 
+impl IntakeError {
+    /// The intake was stopping (its pool's token cancelled) and the server
+    /// could not be reached within
+    /// [`stop_timeout`](super::StreamIntakeBuilder::stop_timeout). The
+    /// message says how many handled entries were not acknowledged; those
+    /// stay pending on the server and run again after `min_idle`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(intake: taskpool::redis::StreamIntake, pool: taskpool::WorkerPool) {
+    /// match intake.run(&pool, |_| async { Ok::<(), String>(()) }).await {
+    ///     Err(e) if e.is_unreachable() => eprintln!("stopped without the broker: {e}"),
+    ///     other => drop(other),
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_unreachable(&self) -> bool {
+        self.kind == Kind::Unreachable
+    }
+}
+
 impl fmt::Display for IntakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let stream = &self.stream;
@@ -100,6 +127,10 @@ impl fmt::Display for IntakeError {
                 "the consumer group of stream `{stream}` is gone and could not be created"
             ),
             Kind::Refused => write!(f, "redis refused a command on stream `{stream}`"),
+            Kind::Unreachable => write!(
+                f,
+                "redis could not be reached for stream `{stream}` while stopping"
+            ),
         }?;
         if !self.detail.is_empty() {
             write!(f, ": {}", self.detail)?;

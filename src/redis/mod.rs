@@ -20,10 +20,22 @@
 //!   original id, the reason and the delivery count, and acknowledged, in
 //!   one script: exactly once, however often a lost reply makes the intake
 //!   try again.
+//! - **Broker trouble.** A lost connection is retried with capped
+//!   exponential backoff (100 ms doubling to 5 s) and logged, for as long
+//!   as it takes while the intake runs. Once the pool's token is cancelled,
+//!   for [`stop_timeout`](StreamIntakeBuilder::stop_timeout) more at most
+//!   (10 s by default): then `run` returns an error
+//!   ([`is_unreachable`](IntakeError::is_unreachable)) that says how many
+//!   handled entries it could not acknowledge. Those stay pending on the
+//!   server and run again after `min_idle`, so a service's shutdown ends
+//!   even when its broker is gone. Refused credentials, a key of another
+//!   type and a group that cannot be created are errors at once.
 //! - **Dropped requests.** A command whose future is dropped may still run
 //!   on the server (redis-rs#1236). The blocking read is never dropped
 //!   half-way: a stop ends it with `CLIENT UNBLOCK` and takes what it
-//!   returns (or, where an ACL refuses that, waits up to `block`); acks and dead-letters
+//!   returns (where an ACL refuses that, it waits up to `block`; a read
+//!   still unanswered `block` + `stop_timeout` after the stop is given up,
+//!   and what it was given stays pending); acks and dead-letters
 //!   are safe to run twice (a second `XACK` acknowledges nothing and counts
 //!   nothing, and the dead-letter script writes only what it acked); an
 //!   entry claimed or read by a command whose reply was lost stays in this
@@ -64,10 +76,12 @@
 //! # }
 //! ```
 
+mod commands;
 mod entry;
 mod error;
 mod intake;
 mod reply;
+mod run;
 
 pub use entry::Entry;
 pub use error::IntakeError;

@@ -82,9 +82,19 @@ impl RedisServer {
     /// Stops the server (SIGTERM: it writes its append-only file and exits)
     /// and starts it again on the same socket and directory. Blocks.
     pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// Stops the server (SIGTERM); blocks until it has exited.
+    pub fn stop(&mut self) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let _ = self.child.wait();
+    }
+
+    /// Starts a stopped server again, on the same socket and directory.
+    pub fn start_again(&mut self) {
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
         self.child = RedisServer::launch(&self.dir, &self.socket, &extra);
     }
