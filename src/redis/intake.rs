@@ -331,6 +331,12 @@ impl StreamIntakeBuilder {
     /// a group that cannot be created. A server that cannot be reached is
     /// retried, with backoff, until it can.
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped, it has at most created the group (and the
+    /// stream), which a later `build` finds. To bound the wait for a
+    /// server that is down, wrap it in `tokio::time::timeout`.
+    ///
     /// # Examples
     ///
     /// ```no_run
