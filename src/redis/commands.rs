@@ -10,7 +10,6 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cmd;
 use redis::streams::StreamPendingCountReply;
-use tokio_util::sync::CancellationToken;
 
 use super::entry::Entry;
 use super::error::{IntakeError, Kind, Trouble, classify};
@@ -45,7 +44,7 @@ impl Run<'_> {
         &self,
         after: &str,
         count: usize,
-        blocking: Option<&CancellationToken>,
+        blocking: bool,
     ) -> Result<Vec<Entry>, IntakeError> {
         let mut command = cmd("XREADGROUP");
         command
@@ -54,7 +53,7 @@ impl Run<'_> {
             .arg(&self.consumer)
             .arg("COUNT")
             .arg(count);
-        if blocking.is_some() {
+        if blocking {
             command
                 .arg("BLOCK")
                 .arg(u64::try_from(self.block.as_millis()).unwrap_or(u64::MAX));
@@ -65,12 +64,16 @@ impl Run<'_> {
         let read = self.on(&self.reads, |mut c| {
             let command = &command;
             async move {
-                if blocking.is_some() && self.reads_id.load(Ordering::Relaxed) == UNKNOWN {
-                    let id = cmd("CLIENT").arg("ID").query_async(&mut c).await;
-                    // Without the right to it (an ACL), a stop waits for
-                    // the block to run out.
-                    self.reads_id
-                        .store(id.unwrap_or(NOT_ALLOWED), Ordering::Relaxed);
+                if blocking && self.reads_id.load(Ordering::Relaxed) == UNKNOWN {
+                    let id = match cmd("CLIENT").arg("ID").query_async(&mut c).await {
+                        Ok(id) => id,
+                        // Refused (an ACL): a stop waits for the block to
+                        // run out.
+                        Err(e) if e.code().is_some() => NOT_ALLOWED,
+                        // Lost: the read below fails too, and asks again.
+                        Err(_) => UNKNOWN,
+                    };
+                    self.reads_id.store(id, Ordering::Relaxed);
                 }
                 let reply = reply::query(&mut c, command).await;
                 if reply.is_err() {
@@ -80,9 +83,10 @@ impl Run<'_> {
                 reply::read(reply?)
             }
         });
-        let reply = match blocking {
-            Some(token) => self.unblocking(read, token).await?,
-            None => read.await?,
+        let reply = if blocking {
+            self.unblocking(read).await?
+        } else {
+            read.await?
         };
         if after == ">" {
             return Ok(reply);
@@ -90,7 +94,7 @@ impl Run<'_> {
         self.with_deliveries(reply).await
     }
 
-    /// Awaits a blocking read; once `token` is cancelled, ends it at once
+    /// Awaits a blocking read; once the pool's token is cancelled, ends it at once
     /// with `CLIENT UNBLOCK` from the other connection, instead of after
     /// `block` (and up to the server's timer tick, 100 ms at its default
     /// `hz`, more). An unblocked read returns what it has, if anything, as
@@ -102,13 +106,12 @@ impl Run<'_> {
     async fn unblocking(
         &self,
         read: impl Future<Output = Result<Vec<Entry>, IntakeError>>,
-        token: &CancellationToken,
     ) -> Result<Vec<Entry>, IntakeError> {
         tokio::pin!(read);
         tokio::select! {
             biased;
             done = &mut read => return done,
-            () = token.cancelled() => {}
+            () = self.stop.token.cancelled() => {}
         }
         let give_up = tokio::time::Instant::now() + self.block + self.stop_timeout;
         let unblock = async {

@@ -58,6 +58,11 @@ impl IntakeError {
         self.kind
     }
 
+    /// The server's message, or what went wrong, without the kind's words.
+    pub(super) fn detail(&self) -> &str {
+        &self.detail
+    }
+
     /// The server refused the connection's credentials.
     ///
     /// # Examples

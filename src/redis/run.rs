@@ -84,7 +84,8 @@ impl<'a> Run<'a> {
                     error.kind(),
                     &self.stream,
                     format!(
-                        "{unacked} entries handled but not acknowledged; they stay pending, to run again after min_idle ({error})"
+                        "{unacked} entries handled but not acknowledged (they stay pending, to run again after min_idle): {}",
+                        error.detail()
                     ),
                 ))
             }
@@ -130,7 +131,7 @@ impl<'a> Run<'a> {
             }
             let want = permits.len();
             let entries = if let Some(after) = own_pending.take() {
-                let entries = self.read_group(after.as_str(), want, None).await?;
+                let entries = self.read_group(after.as_str(), want, false).await?;
                 if let Some(last) = entries.last() {
                     own_pending = Some(last.id.clone());
                 }
@@ -148,7 +149,7 @@ impl<'a> Run<'a> {
                     entries = claimed;
                 }
                 if entries.is_empty() {
-                    entries = self.read_group(">", want, Some(token)).await?;
+                    entries = self.read_group(">", want, true).await?;
                 }
                 entries
             };
