@@ -222,9 +222,6 @@ impl Run<'_> {
             async move { command.query_async(&mut c).await }
         })
         .await
-        .inspect_err(|e| {
-            tracing::error!(stream = %self.stream, entries = ids.len(), error = %e, "ack failed");
-        })
     }
 
     /// Dead-letters an entry the intake has in hand.

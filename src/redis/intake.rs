@@ -426,8 +426,8 @@ pub struct StreamIntake {
     /// would cut every blocking read short).
     pub(super) reads: ConnectionManager,
     /// The reads connection's `CLIENT ID` on the server, to end a blocking
-    /// read when stopping: [`UNKNOWN`] until asked (and after a failed
-    /// read, which may mean a new connection), [`NOT_ALLOWED`] if refused.
+    /// read when stopping: `commands::UNKNOWN` until asked (and after a failed
+    /// read, which may mean a new connection), `NOT_ALLOWED` if refused.
     pub(super) reads_id: AtomicU64,
     /// For acks, claims and dead-letters.
     pub(super) commands: ConnectionManager,
