@@ -19,6 +19,8 @@
 
 #[path = "../tests/support/redis_server.rs"]
 mod redis_server;
+#[path = "support/runs.rs"]
+mod runs;
 
 use std::time::{Duration, Instant};
 
@@ -120,10 +122,7 @@ async fn intake(server: &RedisServer, stream: &str, n: usize, batch: usize) -> D
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args = runs::numbers();
     let rounds = args.first().copied().unwrap_or(7);
     let n = args.get(1).copied().unwrap_or(20_000);
     let batch = args.get(2).copied().unwrap_or(64);
@@ -192,18 +191,12 @@ async fn main() {
         );
         ratios.push(ratio);
     }
-    ratios.sort_by(f64::total_cmp);
-    cpu_ratios.sort_by(f64::total_cmp);
     println!(
-        "client CPU per entry, intake / hand-written loop: median {:.2} (range {:.2}-{:.2})",
-        cpu_ratios[rounds / 2],
-        cpu_ratios[0],
-        cpu_ratios[rounds - 1]
+        "client CPU per entry, intake / hand-written loop: {}",
+        runs::spread(cpu_ratios)
     );
     println!(
-        "intake throughput / hand-written loop: median {:.2} (range {:.2}-{:.2}) over {rounds} rounds of {n} entries, batch {batch}",
-        ratios[rounds / 2],
-        ratios[0],
-        ratios[rounds - 1]
+        "intake throughput / hand-written loop: {} over {rounds} rounds of {n} entries, batch {batch}",
+        runs::spread(ratios)
     );
 }

@@ -17,6 +17,8 @@
 mod redis_server;
 #[path = "../tests/support/redis_worker.rs"]
 mod redis_worker;
+#[path = "support/runs.rs"]
+mod runs;
 
 use std::time::{Duration, Instant};
 
@@ -85,10 +87,7 @@ async fn drain(
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args = runs::numbers();
     let rounds = args.first().copied().unwrap_or(7);
     let n = args.get(1).copied().unwrap_or(4_000);
     let handler_ms = args.get(2).copied().unwrap_or(5) as u64;
@@ -115,11 +114,8 @@ async fn main() {
         );
         ratios.push(ratio);
     }
-    ratios.sort_by(f64::total_cmp);
     println!(
-        "throughput of two processes / one: median {:.2} (range {:.2}-{:.2}) over {rounds} rounds of {n} entries, handler {handler_ms} ms, pools of 8",
-        ratios[rounds / 2],
-        ratios[0],
-        ratios[rounds - 1]
+        "throughput of two processes / one: {} over {rounds} rounds of {n} entries, handler {handler_ms} ms, pools of 8",
+        runs::spread(ratios)
     );
 }
