@@ -7,13 +7,15 @@
 //! cargo bench --features redis --bench redis_intake -- 11 20000 16   # rounds, entries, batch
 //! ```
 //!
-//! Each round loads a stream and drains it with the hand loop (one consumer
-//! group), loads another and drains it with the intake (the side that goes
-//! first alternates by round), and prints both times, the client's CPU
-//! time per entry (all its threads, from `/proc/self/task/*/schedstat`),
-//! and intake ÷ hand. Run it alone.
+//! Each round drains three streams of `n` entries each (loaded just
+//! before): one with the hand loop reading the crate's typed
+//! `StreamReadReply`, one with the same loop picking the ids out of the raw
+//! reply, and one with the intake; the side that goes first rotates by
+//! round. It prints the times, the client's CPU time per entry (all its
+//! threads, from `/proc/self/task/*/schedstat`), and intake ÷ each loop.
+//! Run it alone.
 //!
-//! `REDIS_BENCH_ONLY=hand` (or `intake`) runs one side once, for a
+//! `REDIS_BENCH_ONLY=hand` (or `hand-raw`, or `intake`) runs one side once, for a
 //! profile: `valgrind --tool=callgrind BIN 1 20000 256`, less a run with
 //! `REDIS_BENCH_ONLY=none` (the load alone), is that side's instructions.
 
@@ -24,8 +26,8 @@ mod runs;
 
 use std::time::{Duration, Instant};
 
-use redis::AsyncCommands;
 use redis::streams::{StreamReadOptions, StreamReadReply};
+use redis::{AsyncCommands, Value};
 use taskpool::WorkerPool;
 use taskpool::redis::{Entry, StreamIntake};
 use tokio_util::sync::CancellationToken;
@@ -57,25 +59,44 @@ async fn load(c: &mut redis::aio::MultiplexedConnection, stream: &str, n: usize)
     }
 }
 
+/// How the hand loop reads its replies: into the crate's typed
+/// `StreamReadReply`, as most code does, or as a raw `Value` whose ids it
+/// picks out itself, as the intake does.
+#[derive(Clone, Copy)]
+enum Reply {
+    Typed,
+    Raw,
+}
+
 /// The baseline: read a batch, "handle" it, ack it with one `XACK`.
 async fn hand_loop(
     c: &mut redis::aio::MultiplexedConnection,
     stream: &str,
     n: usize,
     batch: usize,
+    reply: Reply,
 ) -> Duration {
     let _: () = c.xgroup_create(stream, "hand", "0").await.unwrap();
     let start = Instant::now();
     let mut done = 0;
     let options = StreamReadOptions::default().group("hand", "h").count(batch);
     while done < n {
-        let reply: StreamReadReply = c.xread_options(&[stream], &[">"], &options).await.unwrap();
-        let ids: Vec<String> = reply
-            .keys
-            .into_iter()
-            .flat_map(|k| k.ids)
-            .map(|id| id.id)
-            .collect();
+        let ids: Vec<String> = match reply {
+            Reply::Typed => {
+                let reply: StreamReadReply =
+                    c.xread_options(&[stream], &[">"], &options).await.unwrap();
+                reply
+                    .keys
+                    .into_iter()
+                    .flat_map(|k| k.ids)
+                    .map(|id| id.id)
+                    .collect()
+            }
+            Reply::Raw => {
+                let reply: Value = c.xread_options(&[stream], &[">"], &options).await.unwrap();
+                raw_ids(reply)
+            }
+        };
         if ids.is_empty() {
             continue;
         }
@@ -83,6 +104,31 @@ async fn hand_loop(
         done += acked;
     }
     start.elapsed()
+}
+
+/// The entry ids of a RESP2 `XREADGROUP` reply (`[[key, [[id, fields],
+/// ...]], ...]`), taken by value.
+fn raw_ids(reply: Value) -> Vec<String> {
+    let Value::Array(streams) = reply else {
+        return Vec::new();
+    };
+    let mut ids = Vec::new();
+    for stream in streams {
+        let Value::Array(mut pair) = stream else {
+            continue;
+        };
+        let Some(Value::Array(entries)) = pair.pop() else {
+            continue;
+        };
+        for entry in entries {
+            if let Value::Array(mut entry) = entry
+                && let Some(Value::BulkString(id)) = entry.drain(..).next()
+            {
+                ids.push(String::from_utf8(id).unwrap());
+            }
+        }
+    }
+    ids
 }
 
 /// The intake, into a pool of 8 with room for two batches.
@@ -140,7 +186,8 @@ async fn main() {
         load(&mut c, &stream, n).await;
         let loaded = cpu_ns();
         match side {
-            "hand" => drop(hand_loop(&mut c, &stream, n, batch).await),
+            "hand" => drop(hand_loop(&mut c, &stream, n, batch, Reply::Typed).await),
+            "hand-raw" => drop(hand_loop(&mut c, &stream, n, batch, Reply::Raw).await),
             "intake" => drop(intake(&server, &stream, n, batch).await),
             _ => {}
         }
@@ -160,43 +207,50 @@ async fn main() {
         }
         return;
     }
-    let (mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new());
+    let (mut typed, mut raw, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
-        let (a, b) = (format!("hand-{round}"), format!("intake-{round}"));
-        // The side that goes first alternates, so that a drift in the
-        // machine's load falls on both.
-        let mut hand = (Duration::ZERO, 0);
-        let mut ours = (Duration::ZERO, 0);
-        for side in [round % 2, 1 - round % 2] {
-            if side == 0 {
-                load(&mut c, &a, n).await;
-                let cpu = cpu_ns();
-                hand = (hand_loop(&mut c, &a, n, batch).await, cpu_ns() - cpu);
-            } else {
-                load(&mut c, &b, n).await;
-                let cpu = cpu_ns();
-                ours = (intake(&server, &b, n, batch).await, cpu_ns() - cpu);
-            }
+        // Each side drains a stream of its own; the side that goes first
+        // rotates, so that a drift in the machine's load falls on all.
+        let mut took = [(Duration::ZERO, 0); 3];
+        for side in (0..3).map(|k| (round + k) % 3) {
+            let stream = format!("{side}-{round}");
+            load(&mut c, &stream, n).await;
+            let start = cpu_ns();
+            let time = match side {
+                0 => hand_loop(&mut c, &stream, n, batch, Reply::Typed).await,
+                1 => hand_loop(&mut c, &stream, n, batch, Reply::Raw).await,
+                _ => intake(&server, &stream, n, batch).await,
+            };
+            took[side] = (time, cpu_ns() - start);
         }
-        let ((hand, hand_cpu), (ours, ours_cpu)) = (hand, ours);
-        cpu_ratios.push(ours_cpu as f64 / hand_cpu as f64);
-        let ratio = hand.as_secs_f64() / ours.as_secs_f64();
+        let [hand, hand_raw, ours] = took;
         let per = |ns: u128| ns as f64 / n as f64;
+        let speed = |base: Duration| base.as_secs_f64() / ours.0.as_secs_f64();
         println!(
-            "round {round}: hand {:.0} ns/entry ({:.0} on the client's CPUs), intake {:.0} ns/entry ({:.0}), throughput intake / hand {ratio:.2}",
-            per(hand.as_nanos()),
-            per(u128::from(hand_cpu)),
-            per(ours.as_nanos()),
-            per(u128::from(ours_cpu)),
+            "round {round}: hand {:.0} ns/entry ({:.0} on the client's CPUs), raw-reply hand {:.0} ({:.0}), intake {:.0} ({:.0}); intake / hand {:.2}, / raw-reply hand {:.2}",
+            per(hand.0.as_nanos()),
+            per(u128::from(hand.1)),
+            per(hand_raw.0.as_nanos()),
+            per(u128::from(hand_raw.1)),
+            per(ours.0.as_nanos()),
+            per(u128::from(ours.1)),
+            speed(hand.0),
+            speed(hand_raw.0),
         );
-        ratios.push(ratio);
+        typed.push(speed(hand.0));
+        raw.push(speed(hand_raw.0));
+        cpu.push(ours.1 as f64 / hand.1 as f64);
     }
     println!(
         "client CPU per entry, intake / hand-written loop: {}",
-        runs::spread(cpu_ratios)
+        runs::spread(cpu)
+    );
+    println!(
+        "intake throughput / hand-written loop with raw replies: {}",
+        runs::spread(raw)
     );
     println!(
         "intake throughput / hand-written loop: {} over {rounds} rounds of {n} entries, batch {batch}",
-        runs::spread(ratios)
+        runs::spread(typed)
     );
 }
