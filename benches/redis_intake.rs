@@ -32,7 +32,7 @@ use taskpool::WorkerPool;
 use taskpool::redis::{Entry, StreamIntake};
 use tokio_util::sync::CancellationToken;
 
-use redis_server::RedisServer;
+use redis_server::{RedisServer, load};
 
 /// Nanoseconds this process's threads have been on a CPU (the sum of
 /// `/proc/self/task/*/schedstat`): the client's own work, whatever the
@@ -46,17 +46,6 @@ fn cpu_ns() -> u64 {
                 .sum()
         })
         .unwrap_or(0)
-}
-
-async fn load(c: &mut redis::aio::MultiplexedConnection, stream: &str, n: usize) {
-    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
-        let mut pipe = redis::pipe();
-        for i in chunk {
-            pipe.xadd(stream, "*", &[("payload", i.to_string())])
-                .ignore();
-        }
-        let () = pipe.query_async(c).await.unwrap();
-    }
 }
 
 /// How the hand loop reads its replies: into the crate's typed

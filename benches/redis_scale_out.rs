@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 
-use redis_server::RedisServer;
+use redis_server::{RedisServer, load};
 use redis_worker::Worker;
 
 const GROUP: &str = "workers";
@@ -58,14 +58,7 @@ async fn drain(
         })
         .collect();
     let start = Instant::now();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
-        let mut pipe = redis::pipe();
-        for i in chunk {
-            pipe.xadd(stream, "*", &[("payload", i.to_string())])
-                .ignore();
-        }
-        let () = pipe.query_async(&mut c).await.unwrap();
-    }
+    load(&mut c, stream, n).await;
     loop {
         let handled: usize = c.hlen("handled").await.unwrap();
         if handled == n {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 
-use redis_server::RedisServer;
+use redis_server::{RedisServer, load};
 use redis_worker::{Worker, acked, produce, report};
 use support::watchdog;
 
@@ -27,14 +27,7 @@ async fn add(server: &RedisServer, n: usize) {
     let mut c = server.conn().await;
     // The group first, so that both workers read from the start.
     let _: redis::RedisResult<()> = c.xgroup_create_mkstream(STREAM, GROUP, "0").await;
-    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
-        let mut pipe = redis::pipe();
-        for i in chunk {
-            pipe.xadd(STREAM, "*", &[("payload", i.to_string())])
-                .ignore();
-        }
-        let () = pipe.query_async(&mut c).await.unwrap();
-    }
+    load(&mut c, STREAM, n).await;
 }
 
 async fn handled(server: &RedisServer) -> usize {

@@ -423,6 +423,22 @@ mod loom_tests {
         }
     }
 
+    /// A worker as `Worker::start` makes one (registered by the starter):
+    /// it takes items until the queue is closed, and sends each to `taken`.
+    fn worker(
+        dispatch: &Arc<Dispatch<NumberSource>>,
+        taken: &loom::sync::mpsc::Sender<u32>,
+    ) -> thread::JoinHandle<()> {
+        let index = dispatch.register();
+        let (dispatch, taken) = (dispatch.clone(), taken.clone());
+        thread::spawn(move || {
+            while let Some(n) = loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx)))
+            {
+                taken.send(n).unwrap();
+            }
+        })
+    }
+
     /// `workers` workers take items until the queue is closed; a submitter
     /// queues `items` items and waits until every one has been taken, and only
     /// then closes (closing wakes every sleeper, which would hide a lost
@@ -434,20 +450,7 @@ mod loom_tests {
             let (numbers, source) = numbers();
             let dispatch = Arc::new(Dispatch::new(source, workers, threads));
             let (taken_tx, taken_rx) = loom::sync::mpsc::channel();
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    // As `Worker::start`: registered by the starter.
-                    let index = dispatch.register();
-                    let (dispatch, taken_tx) = (dispatch.clone(), taken_tx.clone());
-                    thread::spawn(move || {
-                        while let Some(n) =
-                            loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx)))
-                        {
-                            taken_tx.send(n).unwrap();
-                        }
-                    })
-                })
-                .collect();
+            let handles: Vec<_> = (0..workers).map(|_| worker(&dispatch, &taken_tx)).collect();
             for n in 0..items {
                 numbers.push(n);
                 dispatch.notify();
@@ -499,17 +502,7 @@ mod loom_tests {
                         }));
                     })
                 };
-                let staying = {
-                    let index = dispatch.register();
-                    let (dispatch, taken_tx) = (dispatch.clone(), taken_tx.clone());
-                    thread::spawn(move || {
-                        while let Some(n) =
-                            loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx)))
-                        {
-                            taken_tx.send(n).unwrap();
-                        }
-                    })
-                };
+                let staying = worker(&dispatch, &taken_tx);
                 for n in 0..2 {
                     numbers.push(n);
                     dispatch.notify();

@@ -119,3 +119,20 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Adds `n` entries to `stream`, `payload` = their number, in pipelines of
+/// 500: how the scale tests and benches fill a stream quickly.
+pub async fn load(conn: &mut redis::aio::MultiplexedConnection, stream: &str, n: usize) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            pipe.cmd("XADD")
+                .arg(stream)
+                .arg("*")
+                .arg("payload")
+                .arg(i)
+                .ignore();
+        }
+        let () = pipe.query_async(conn).await.unwrap();
+    }
+}
