@@ -415,7 +415,10 @@ impl<F> SpawnError<F> {
     /// Whether the submission was refused because it would never have got
     /// room: it came from a job of the same pool, and every worker of that
     /// pool (every permit of a spawner) was held by a job waiting for room
-    /// in it too. `false` when the pool is closed.
+    /// in it too. A worker pool's job first makes room itself, by running
+    /// queued jobs inline (see the crate docs, *Nested work*), so there it
+    /// is refused only when nothing queued can be run: the places are held
+    /// by permits, say. `false` when the pool is closed.
     ///
     /// # Examples
     ///
@@ -428,8 +431,9 @@ impl<F> SpawnError<F> {
     /// let inner = pool.clone();
     /// let job = pool
     ///     .spawn(async move {
-    ///         inner.spawn(async {}).await.unwrap(); // fills the queue
-    ///         // The one worker is this job: nobody can make room.
+    ///         let _place = inner.reserve().await.unwrap(); // the queue's one place
+    ///         // The one worker is this job, and nothing queued can run in
+    ///         // its stead: nobody can make room.
     ///         inner.spawn(async {}).await.unwrap_err().is_deadlock()
     ///     })
     ///     .await

@@ -48,14 +48,17 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
         // then, so it cannot starve the tasks queued behind it on its thread.
         let coop = ready!(tokio::task::coop::poll_proceed(cx));
         let room = match &mut self.wait {
-            Some(wait) => ready!(wait.as_mut().poll(cx)).ok_or(SpawnError::new(())),
+            Some(wait) => match Self::poll_wait(wait, &self.admit, cx) {
+                Poll::Ready(room) => room.ok_or(SpawnError::new(())),
+                Poll::Pending => return Poll::Pending,
+            },
             None => match admit::try_admit(&self.admit) {
                 Ok(room) => Ok(room),
                 Err(TrySpawnError::Closed(())) => Err(SpawnError::new(())),
                 Err(TrySpawnError::Full(())) => {
                     self.waiting_since = self.admit.core().jobs.latency.as_ref().map(Latency::now);
                     let wait = self.wait.insert(self.admit.wait());
-                    match wait.as_mut().poll(cx) {
+                    match Self::poll_wait(wait, &self.admit, cx) {
                         Poll::Ready(room) => room.ok_or(SpawnError::new(())),
                         Poll::Pending if self.deadlocked() => Err(SpawnError::deadlock(())),
                         Poll::Pending => return Poll::Pending,
@@ -75,6 +78,25 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
             latency.record(&jobs.stats.facade, Which::SubmitWait, waited);
         }
         Poll::Ready(room)
+    }
+
+    /// Polls the wait for room. A job of a worker pool waiting for room in
+    /// its own queue while no worker is free makes room itself: it runs
+    /// the queue's head inline (`job/help.rs`), as long as that frees
+    /// places and the wait is not granted one.
+    fn poll_wait(
+        wait: &mut BoxFuture<'a, Option<A::Room>>,
+        admit: &A,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<A::Room>> {
+        loop {
+            if let Poll::Ready(room) = wait.as_mut().poll(cx) {
+                return Poll::Ready(room);
+            }
+            if !crate::job::make_room(&admit.core().jobs, cx) {
+                return Poll::Pending;
+            }
+        }
     }
 
     /// Called once, when this reservation is about to wait: whether it

@@ -82,6 +82,12 @@ enum Stage<T> {
     /// A pool job in the queue: its runner, and the future in it, wait here
     /// so that an abort can drop them at once.
     Queued(Pin<Box<dyn Attach<T>>>),
+    /// A job of the same pool that awaits this one's handle took the
+    /// runner out of the queue to poll it itself, inline (see
+    /// [`JobCell::poll_join`]). `entry`: the queue entry that was to bring
+    /// the job to a worker is still there; the worker that takes it skips
+    /// it (and clears this), as it skips an aborted job.
+    Claimed { entry: bool },
     /// The runner has the future: a worker took the job, or a spawner's
     /// task holds it.
     Running,
@@ -100,9 +106,35 @@ pub(crate) trait Step: Send {
     fn step(self: Pin<&mut Self>, watch: Pin<&mut AbortWatch>, cx: &mut Context<'_>) -> Poll<()>;
 }
 
-/// A queued job's runner, which gets its cell when a worker takes it.
+/// A queued job's runner, which gets its cell when a worker (or a parent
+/// that helps) takes it, and gives it back when it goes back to the queue.
 pub(crate) trait Attach<T>: Step {
     fn attach(self: Pin<&mut Self>, cell: Arc<JobCell<T>>);
+
+    /// Drops the runner's reference to its cell, before the runner waits
+    /// in the cell again (which would otherwise be a cycle).
+    fn detach(self: Pin<&mut Self>);
+}
+
+/// What a job awaiting a queued job of its own pool needs of that pool's
+/// queue: a worker pool's dispatch (a spawner's jobs are never queued).
+pub(crate) trait Helpers: Send + Sync {
+    /// Whether a job of this pool that awaits a still-queued job should run
+    /// it itself: no worker is free (asleep, or woken and on its way) to
+    /// take it. If one is, `waker` is woken once none is, so that the
+    /// awaiting job looks again.
+    fn should_help(&self, waker: &Waker) -> bool;
+
+    /// Puts a job that a helper polled and then stopped polling (a
+    /// [`QueuedJob`](super::QueuedJob) made anew) back in front of the
+    /// queue, for a worker to take.
+    fn give_back(&self, job: super::QueuedJob);
+
+    /// Takes the job at the head of the queue, for a helper to run, as a
+    /// worker would take it; `None` if there is none. With `returned`, a
+    /// given-back job first (as a worker takes them); without, only one
+    /// whose taking frees a place in the queue.
+    fn take(&self, returned: bool) -> Option<super::QueuedJob>;
 }
 
 /// What a queue and an `AbortHandle` see of a job, whatever its output type.
@@ -123,6 +155,11 @@ pub(crate) trait AnyJob: Send + Sync + 'static {
     /// moved into it; `None` if it was aborted meanwhile (then it has
     /// already finished).
     fn take_queued(self: Arc<Self>) -> Option<Pin<Box<dyn Step>>>;
+
+    /// Takes a queued job's runner out for a job that helps with the
+    /// queue's head (`help.rs`), as `take_queued` does for a worker, but
+    /// so that it can be given back.
+    fn steal(self: Arc<Self>) -> Option<Box<dyn super::help::Inline>>;
 }
 
 impl<T> JobCell<T> {
@@ -260,7 +297,7 @@ impl<T> JobCell<T> {
         }
         let mut state = lock(&self.state);
         debug_assert!(
-            matches!(state.stage, Stage::Running),
+            matches!(state.stage, Stage::Running | Stage::Claimed { .. }),
             "only the runner finishes a job, once"
         );
         state.stage = Stage::Finished(result);
@@ -283,17 +320,99 @@ impl<T> JobCell<T> {
         self.finish(dropped.and(Err(why)));
     }
 
-    /// Polls for the result on behalf of the `JoinHandle`.
-    pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
+    /// Takes the result on behalf of the `JoinHandle`, or keeps its waker
+    /// and says whether the job is still queued (see `poll_join`, which
+    /// may then help).
+    pub(super) fn poll_result(&self, cx: &mut Context<'_>) -> Joined<T> {
         let mut state = lock(&self.state);
         match mem::replace(&mut state.stage, Stage::Consumed) {
-            Stage::Finished(result) => Poll::Ready(result.map_err(|f| JoinError::new(self.id, f))),
+            Stage::Finished(result) => {
+                Joined::Ready(result.map_err(|f| JoinError::new(self.id, f)))
+            }
             Stage::Consumed => panic!("`JoinHandle` polled after completion"),
             stage => {
+                let queued = matches!(stage, Stage::Queued(_));
                 state.stage = stage;
                 keep_waker(&mut state.join_waker, cx);
-                Poll::Pending
+                if queued {
+                    Joined::Queued
+                } else {
+                    Joined::Waiting
+                }
             }
+        }
+    }
+
+    /// Takes a queued job's runner out, for a job of the same pool to poll
+    /// inline (`help.rs`); `None` if it is not queued (a worker took it, it
+    /// was aborted, or it is claimed already). Exactly one of this and a
+    /// worker's `take_queued` gets the runner: both take it under the
+    /// state lock.
+    ///
+    /// `from_entry`: the caller took the job's queue entry off the queue to
+    /// get here (it helps with the queue's head), so the entry is spent.
+    /// Otherwise (a parent claiming the child it awaits) the entry stays in
+    /// the queue, and the worker that takes it skips it.
+    pub(super) fn claim(self: &Arc<Self>, from_entry: bool) -> Option<Pin<Box<dyn Attach<T>>>>
+    where
+        T: Send + 'static,
+    {
+        let mut state = lock(&self.state);
+        match mem::replace(&mut state.stage, Stage::Claimed { entry: !from_entry }) {
+            Stage::Queued(mut runner) => {
+                drop(state);
+                self.forget_queue_deadline();
+                runner.as_mut().attach(self.clone());
+                Some(runner)
+            }
+            // Claimed by its parent: this entry is spent.
+            Stage::Claimed { entry: true } if from_entry => None,
+            stage => {
+                state.stage = stage;
+                None
+            }
+        }
+    }
+
+    /// A claimed job whose poll returned `Pending` goes back to the queue:
+    /// its runner waits in the cell again, to be taken by a worker or
+    /// claimed anew. `true` if the queue entry it had was spent meanwhile,
+    /// so it needs a new one. An abort seen here (its own, or `abort_all`)
+    /// cancels it instead: it is never queued again after either.
+    pub(super) fn give_back(&self, mut runner: Pin<Box<dyn Attach<T>>>) -> bool {
+        runner.as_mut().detach();
+        let mut state = lock(&self.state);
+        let Stage::Claimed { entry } = state.stage else {
+            unreachable!("only the job that claimed a runner gives it back, once")
+        };
+        if self.aborted.load(Ordering::Relaxed) || self.context.abort.is_raised() {
+            state.stage = Stage::Running;
+            drop(state);
+            self.finish_queued(runner, Failure::Cancelled);
+            return false;
+        }
+        state.stage = Stage::Queued(runner);
+        !entry
+    }
+}
+
+/// What [`JobCell::poll_result`] found.
+pub(super) enum Joined<T> {
+    /// The result, taken.
+    Ready(Result<T, JoinError>),
+    /// Not finished; the waker is kept.
+    Waiting,
+    /// Not started and in the queue; the waker is kept.
+    Queued,
+}
+
+impl<T: Send + 'static> JobCell<T> {
+    /// A job leaving the queue no longer has a queue deadline to watch.
+    fn forget_queue_deadline(&self) {
+        if self.watched
+            && let Some(timer) = self.context.started_queue_timer()
+        {
+            timer.forget(self);
         }
     }
 }
@@ -319,9 +438,13 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
                 drop(state);
                 self.finish_queued(runner, Failure::Cancelled);
             }
-            Stage::Running => {
+            running @ (Stage::Running | Stage::Claimed { .. }) => {
                 // The runner drops the future in its own context: when woken
                 // if it is waiting, when its poll returns if it is polling.
+                // A claimed job's parent, polling it, sees the flag; once it
+                // stops, it finds the flag and cancels the job instead of
+                // giving it back (`give_back`).
+                state.stage = running;
                 let waker = state.run_waker.take();
                 drop(state);
                 if let Some(waker) = waker {
@@ -349,18 +472,25 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
         )
     }
 
+    fn steal(self: Arc<Self>) -> Option<Box<dyn super::help::Inline>> {
+        let runner = self.claim(true)?;
+        Some(Box::new(super::help::Claimed::new(self, runner)))
+    }
+
     fn take_queued(self: Arc<Self>) -> Option<Pin<Box<dyn Step>>> {
         let mut state = lock(&self.state);
         match mem::replace(&mut state.stage, Stage::Running) {
             Stage::Queued(mut runner) => {
                 drop(state);
-                if self.watched
-                    && let Some(timer) = self.context.started_queue_timer()
-                {
-                    timer.forget(&*self);
-                }
+                self.forget_queue_deadline();
                 runner.as_mut().attach(self);
                 Some(runner)
+            }
+            // Its parent polls it: this entry is spent. If the parent gives
+            // it back, it makes a new one.
+            Stage::Claimed { entry: true } => {
+                state.stage = Stage::Claimed { entry: false };
+                None
             }
             // Aborted while queued: already finished.
             done => {

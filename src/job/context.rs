@@ -1,9 +1,10 @@
 //! What every job of one pool shares with that pool.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use tokio::runtime::Handle;
 
+use super::cell::Helpers;
 use super::deadline::JobOptions;
 use super::queue_timer::QueueTimer;
 use crate::abort::AbortSignal;
@@ -33,6 +34,9 @@ pub(crate) struct JobContext {
     pub(crate) latency: Option<Latency>,
     /// The slow-poll threshold, unless the builder turned it off.
     pub(crate) slow_polls: Option<SlowPolls>,
+    /// A worker pool's queue, for jobs that await a queued job of the pool
+    /// (`help.rs`); unset for a spawner. Weak: the pool owns this context.
+    helpers: OnceLock<Weak<dyn Helpers>>,
 }
 
 impl JobContext {
@@ -46,7 +50,19 @@ impl JobContext {
             queue_timer: OnceLock::new(),
             latency: None,
             slow_polls: None,
+            helpers: OnceLock::new(),
         }
+    }
+
+    /// Sets the pool's queue, once, right after the pool is built.
+    pub(crate) fn set_helpers(&self, helpers: Weak<dyn Helpers>) {
+        let set = self.helpers.set(helpers);
+        debug_assert!(set.is_ok(), "a pool sets its queue once");
+    }
+
+    /// The pool's queue, while the pool is alive; `None` for a spawner.
+    pub(super) fn helpers(&self) -> Option<Arc<dyn Helpers>> {
+        self.helpers.get()?.upgrade()
     }
 
     /// The queue timer, started on `runtime` if it is not yet.

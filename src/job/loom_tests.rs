@@ -337,3 +337,93 @@ fn abort_all_racing_a_spawner_jobs_first_poll() {
         "the flag was never seen at the job's `.await`"
     );
 }
+
+/// What a helper does with a job it claimed (`help.rs`): step it once with
+/// its own waker; if it is not finished, give it back. `Some(entry)` if
+/// the give-back made a new queue entry, for a worker.
+fn help_once(mut job: Box<dyn super::help::Inline>) -> Option<QueuedJob> {
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    match job.step(&mut cx) {
+        Poll::Ready(()) => None,
+        Poll::Pending => job.give_back(),
+    }
+}
+
+/// A worker taking a queued job (`QueuedJob::start`) races the job's
+/// awaiting parent claiming it (`JobCell::claim`). Exactly one gets the
+/// runner; a parent that polled it without finishing gives it back, and
+/// whoever takes it then (the worker with its entry, or a new entry's
+/// worker) runs it to the end. The job is polled to completion exactly
+/// once, its handle gets its value, and it is counted once. Both winners
+/// must be seen.
+#[test]
+fn a_worker_taking_a_job_racing_its_parent_claiming_it() {
+    let seen: Arc<[AtomicBool; 2]> = Arc::new(Default::default());
+    let outcomes = seen.clone();
+    model(
+        "a_worker_taking_a_job_racing_its_parent_claiming_it",
+        move || {
+            let context = context();
+            let polls = Arc::new(AtomicUsize::new(0));
+            let future = Polls(YieldOnce(Some(6), false), polls.clone());
+            let (job, cell) = QueuedJob::new(Plain::new(future), &context, None, false);
+            let handle = JoinHandle::new(cell.clone());
+            let worker = thread::spawn(move || run_queued(job));
+            let claimed = cell.claim(false);
+            let parent_won = claimed.is_some();
+            let entry = claimed.and_then(|runner| {
+                help_once(Box::new(super::help::Claimed::new(cell.clone(), runner)))
+            });
+            worker.join().unwrap();
+            // The worker skipped a spent entry: the give-back made a new one.
+            if let Some(entry) = entry {
+                run_queued(entry);
+            }
+            assert_eq!(loom::future::block_on(handle).unwrap(), 6);
+            assert_eq!(
+                polls.load(Ordering::Relaxed),
+                2,
+                "polled once too often or too few"
+            );
+            assert_counted_once(&context);
+            outcomes[usize::from(parent_won)].store(true, Ordering::Relaxed);
+        },
+    );
+    assert!(seen[0].load(Ordering::Relaxed), "the worker never won");
+    assert!(seen[1].load(Ordering::Relaxed), "the parent never won");
+}
+
+/// A parent gives a half-run child back (`JobCell::give_back`) while an
+/// abort comes in from another thread. Whichever goes first, the child is
+/// cancelled exactly once, with its future dropped, and nothing is left
+/// queued to run it: the give-back sees the abort and cancels it, or the
+/// abort finds it queued again and cancels it there.
+#[test]
+fn a_parent_giving_a_child_back_racing_an_abort() {
+    model("a_parent_giving_a_child_back_racing_an_abort", move || {
+        let context = context();
+        let (job, cell) = QueuedJob::new(
+            Plain::new(std::future::pending::<()>()),
+            &context,
+            None,
+            false,
+        );
+        let handle = JoinHandle::new(cell.clone());
+        let aborter = handle.abort_handle();
+        let runner = cell.claim(false).expect("nobody else claims it");
+        let abort = thread::spawn(move || aborter.abort());
+        let entry = help_once(Box::new(super::help::Claimed::new(cell.clone(), runner)));
+        assert!(entry.is_none(), "the queue entry was never taken");
+        abort.join().unwrap();
+        // The entry the parent left in the queue: a dud by now, or the job
+        // aborted while queued again, already cancelled.
+        let cancelled_when_queued = job.start().is_none();
+        assert!(cancelled_when_queued, "an aborted job reached a worker");
+        let err = loom::future::block_on(handle).unwrap_err();
+        assert!(err.is_cancelled());
+        assert_counted_once(&context);
+        let m = context.stats.snapshot(1, 1, 0);
+        assert_eq!((m.cancelled, m.running), (1, 0), "{m:?}");
+    });
+}

@@ -5,6 +5,7 @@
 mod cell;
 mod context;
 mod deadline;
+mod help;
 #[cfg(all(test, taskpool_loom))]
 mod loom_tests;
 mod queue_timer;
@@ -15,10 +16,11 @@ use std::future::Future;
 
 use tokio::time::Instant;
 
-pub(crate) use cell::{AnyJob, JobCell};
+pub(crate) use cell::{AnyJob, Helpers, JobCell};
 pub(crate) use context::JobContext;
 use deadline::Deadlined;
 pub(crate) use deadline::JobOptions;
+pub(crate) use help::make_room;
 pub(crate) use queued::QueuedJob;
 pub(crate) use runner::{Plain, Runner, Work};
 

@@ -38,6 +38,18 @@ impl QueuedJob {
         (QueuedJob(Some(cell.clone())), cell)
     }
 
+    /// A new entry for a job already accepted: one whose awaiting parent
+    /// polled it and gave it back (see `help.rs`).
+    pub(super) fn again(job: Arc<dyn AnyJob>) -> QueuedJob {
+        QueuedJob(Some(job))
+    }
+
+    /// The job, for a helper to run inline (`help.rs`); `None` if it was
+    /// aborted while it waited, or its parent claimed it.
+    pub(super) fn steal(mut self) -> Option<Box<dyn super::help::Inline>> {
+        self.0.take().and_then(|job| job.steal())
+    }
+
     /// The job's runner, for a worker to run; `None` if the job was
     /// aborted while it waited (then it has finished already).
     pub(crate) fn start(mut self) -> Option<Pin<Box<dyn Step>>> {

@@ -217,6 +217,12 @@ where
         debug_assert!(this.cell.is_none(), "attached twice");
         *this.cell = Some(cell);
     }
+
+    fn detach(self: Pin<&mut Self>) {
+        let this = self.project();
+        debug_assert!(this.cell.is_some(), "detached twice");
+        *this.cell = None;
+    }
 }
 
 #[cfg(all(test, target_pointer_width = "64", not(taskpool_loom)))]

@@ -374,6 +374,10 @@ impl PoolBuilder {
 
         let core = Core::new(self.settings, runtime, workers);
         let shared = Arc::new(Shared::new(workers, queue_capacity, core));
+        // Jobs that await a queued job of the pool reach its queue through
+        // their context (`job/help.rs`).
+        let helpers: std::sync::Weak<dyn crate::job::Helpers> = Arc::downgrade(&shared) as _;
+        shared.core.jobs.set_helpers(helpers);
         for _ in 0..workers {
             Worker::start(&shared);
         }

@@ -31,7 +31,15 @@
 //!
 //! Each worker has a place here, made when the worker starts
 //! ([`Dispatch::register`]), so a pool can start workers after it is built.
+//!
+//! Two things besides the queue live here for jobs that await a queued job
+//! of their own pool (`job/help.rs`): the *returned* jobs, half-run
+//! children their parent gave back, taken before the queue (they have
+//! started, so this breaks no FIFO start order); and the wakers of parents
+//! that found a worker free and so did not help, woken (under the same
+//! lock as their look) as soon as no worker is free.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
@@ -40,7 +48,7 @@ use crate::sync::{AtomicUsize, Mutex, MutexGuard, fence, lock};
 /// The receiving end of the queue, as the dispatch uses it: a synchronous,
 /// non-blocking receive, since workers are woken by the dispatch itself.
 pub(crate) trait TryRecv {
-    type Item;
+    type Item: std::fmt::Debug;
 
     /// `Ok(Some(item))`, `Ok(None)` if empty for now, `Err(())` once closed
     /// and drained for good.
@@ -56,7 +64,7 @@ pub(crate) trait TryRecv {
     fn close(&mut self);
 }
 
-impl<T> TryRecv for tokio::sync::mpsc::Receiver<T> {
+impl<T: std::fmt::Debug> TryRecv for tokio::sync::mpsc::Receiver<T> {
     type Item = T;
 
     fn try_take(&mut self) -> Result<Option<T>, ()> {
@@ -83,7 +91,7 @@ impl<T> TryRecv for tokio::sync::mpsc::Receiver<T> {
 
 /// The shared receiver, its idle stack, and the counts submitters read.
 #[derive(Debug)]
-pub(crate) struct Dispatch<S> {
+pub(crate) struct Dispatch<S: TryRecv> {
     inner: Mutex<Inner<S>>,
     /// Workers on the idle stack; read without the lock by submitters.
     idle_count: AtomicUsize,
@@ -95,7 +103,7 @@ pub(crate) struct Dispatch<S> {
 }
 
 #[derive(Debug)]
-struct Inner<S> {
+struct Inner<S: TryRecv> {
     source: S,
     /// Sleeping workers, most recently idled last.
     idle: Vec<(usize, Waker)>,
@@ -110,6 +118,11 @@ struct Inner<S> {
     /// counts as drained, even if items may still come (slots reserved by
     /// permits that are not used yet).
     abandoned: bool,
+    /// Items given back ([`Dispatch::give_back`]), taken before the source.
+    returned: VecDeque<S::Item>,
+    /// Parents waiting on a queued child that a free worker is to take
+    /// ([`Dispatch::should_help`]): woken when no worker is free.
+    helpers: Vec<Waker>,
 }
 
 impl<S: TryRecv> Dispatch<S> {
@@ -123,6 +136,8 @@ impl<S: TryRecv> Dispatch<S> {
                 woken: Vec::with_capacity(workers),
                 free: Vec::new(),
                 abandoned: false,
+                returned: VecDeque::new(),
+                helpers: Vec::new(),
             }),
             idle_count: AtomicUsize::new(0),
             woken_count: AtomicUsize::new(0),
@@ -165,15 +180,16 @@ impl<S: TryRecv> Dispatch<S> {
         // item before our look at the queue below.
         fence(Ordering::SeqCst);
         let next = inner
-            .source
             .has_more()
             .then(|| self.pop_idle(&mut inner))
             .flatten();
         inner.free.push(index);
+        let parents = self.none_free(&mut inner);
         drop(inner);
         if let Some(waker) = next {
             waker.wake();
         }
+        parents.into_iter().for_each(Waker::wake);
     }
 
     /// Wakes every sleeping worker, to look again at whether it should
@@ -198,10 +214,7 @@ impl<S: TryRecv> Dispatch<S> {
             fence(Ordering::SeqCst);
         }
         loop {
-            let taken = match inner.source.try_take() {
-                Ok(None) if inner.abandoned => Err(()),
-                taken => taken,
-            };
+            let taken = inner.try_take();
             match taken {
                 Ok(Some(item)) => {
                     if inner.listed[index] {
@@ -212,13 +225,15 @@ impl<S: TryRecv> Dispatch<S> {
                     }
                     // Pass the wake-up on: there is more work than this
                     // worker, and someone asleep who could take it.
-                    let next = (was_woken && inner.source.has_more())
+                    let next = (was_woken && inner.has_more())
                         .then(|| self.pop_idle(&mut inner))
                         .flatten();
+                    let parents = self.none_free(&mut inner);
                     drop(inner);
                     if let Some(waker) = next {
                         waker.wake();
                     }
+                    parents.into_iter().for_each(Waker::wake);
                     return Poll::Ready(Some(item));
                 }
                 Err(()) => {
@@ -263,6 +278,54 @@ impl<S: TryRecv> Dispatch<S> {
                 waker.wake();
             }
         }
+    }
+
+    /// Whether a job awaiting a queued job should run it itself: no worker
+    /// is free to take it (none asleep, none woken and on its way). If one
+    /// is, `waker` is kept, and woken as soon as none is (`none_free`),
+    /// under this same lock: no parent is left waiting on a queued child
+    /// with every worker busy.
+    pub(crate) fn should_help(&self, waker: &Waker) -> bool {
+        let mut inner = self.lock();
+        if self.free_workers() == 0 {
+            return true;
+        }
+        if !inner.helpers.iter().any(|w| w.will_wake(waker)) {
+            inner.helpers.push(waker.clone());
+        }
+        false
+    }
+
+    /// Puts `item` (a half-run child its parent gave back) in front of the
+    /// queue; the caller then wakes a worker for it with
+    /// [`notify`](Dispatch::notify), as after a send.
+    pub(crate) fn give_back(&self, item: S::Item) {
+        self.lock().returned.push_back(item);
+    }
+
+    /// Takes an item for a job that helps (`job/help.rs`): a returned one
+    /// first if `returned`, else only one of the source's.
+    pub(crate) fn take_for_helper(&self, returned: bool) -> Option<S::Item> {
+        let mut inner = self.lock();
+        if returned && let Some(item) = inner.returned.pop_front() {
+            return Some(item);
+        }
+        inner.source.try_take().ok().flatten()
+    }
+
+    /// Workers asleep or woken and not yet running. Read under the lock,
+    /// where every change to either count is made.
+    fn free_workers(&self) -> usize {
+        self.idle_count.load(Ordering::Relaxed) + self.woken_count.load(Ordering::Relaxed)
+    }
+
+    /// The parents to wake, if no worker is free any more (see
+    /// `should_help`); nothing (no allocation) in the usual case of none.
+    fn none_free(&self, inner: &mut Inner<S>) -> Vec<Waker> {
+        if inner.helpers.is_empty() || self.free_workers() > 0 {
+            return Vec::new();
+        }
+        std::mem::take(&mut inner.helpers)
     }
 
     /// Takes the most recently idled worker off the stack, marked as woken.
@@ -314,17 +377,39 @@ impl<S: TryRecv> Dispatch<S> {
 
     /// How many items are waiting to be taken (under the lock: only the
     /// receiving end knows).
+    /// Given-back items are not counted: they take no place in the
+    /// source.
     pub(crate) fn len(&self) -> usize {
         self.lock().source.len()
     }
 
     /// Takes one item without waiting (for draining); see [`TryRecv::try_take`].
     pub(crate) fn try_take(&self) -> Result<Option<S::Item>, ()> {
-        self.lock().source.try_take()
+        let mut inner = self.lock();
+        match inner.returned.pop_front() {
+            Some(item) => Ok(Some(item)),
+            None => inner.source.try_take(),
+        }
     }
 }
 
-impl<S> Inner<S> {
+impl<S: TryRecv> Inner<S> {
+    /// The next item for a worker: a returned one first, then the source's.
+    /// `Err(())` once both are drained for good (or the source abandoned).
+    fn try_take(&mut self) -> Result<Option<S::Item>, ()> {
+        if let Some(item) = self.returned.pop_front() {
+            return Ok(Some(item));
+        }
+        match self.source.try_take() {
+            Ok(None) if self.abandoned => Err(()),
+            taken => taken,
+        }
+    }
+
+    fn has_more(&self) -> bool {
+        !self.returned.is_empty() || self.source.has_more()
+    }
+
     fn unlist(&mut self, index: usize) {
         if let Some(at) = self.idle.iter().rposition(|(i, _)| *i == index) {
             self.idle.remove(at);
@@ -515,6 +600,51 @@ mod loom_tests {
                 assert_eq!(all, [0, 1]);
             });
         }
+    }
+
+    /// Sets its flag when woken: a parent's waker.
+    struct Flag(AtomicBool);
+
+    impl futures::task::ArcWake for Flag {
+        fn wake_by_ref(flag: &Arc<Flag>) {
+            flag.0.store(true, Release);
+        }
+    }
+
+    /// A parent awaiting a queued job asks whether to help
+    /// (`should_help`) while the only worker takes that job and becomes
+    /// busy. Either the parent helps, or it is woken to look again: a
+    /// parent is never left waiting, unwoken, with every worker busy.
+    #[test]
+    fn a_parent_that_does_not_help_is_woken_once_no_worker_is_free() {
+        model(
+            "a_parent_that_does_not_help_is_woken_once_no_worker_is_free",
+            || {
+                let (numbers, source) = numbers();
+                let dispatch = Arc::new(Dispatch::new(source, 1, 1));
+                let (taken_tx, taken_rx) = loom::sync::mpsc::channel();
+                let index = dispatch.register();
+                let worker = {
+                    let dispatch = dispatch.clone();
+                    thread::spawn(move || {
+                        // Takes one item and stays busy with it.
+                        let n = loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx)));
+                        taken_tx.send(n).unwrap();
+                    })
+                };
+                numbers.push(1);
+                dispatch.notify();
+                let flag = Arc::new(Flag(AtomicBool::new(false)));
+                let waker = futures::task::waker(flag.clone());
+                let helps = dispatch.should_help(&waker);
+                assert_eq!(taken_rx.recv().unwrap(), Some(1));
+                worker.join().unwrap();
+                assert!(
+                    helps || flag.0.load(Acquire),
+                    "a parent was left waiting with every worker busy"
+                );
+            },
+        );
     }
 
     #[test]

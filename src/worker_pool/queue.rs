@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::dispatch::Dispatch;
 use crate::backend::{Backend, Core};
 use crate::error::TrySpawnError;
-use crate::job::{AnyJob, JobContext, Launch, QueuedJob, Work};
+use crate::job::{AnyJob, Helpers, JobContext, Launch, QueuedJob, Work};
 use crate::join::JoinHandle;
 use crate::metrics::Metrics;
 use crate::sync::{AtomicBool, AtomicUsize, fence};
@@ -189,6 +189,26 @@ impl Shared {
             self.core.jobs.stats.facade.queued(-1.0);
             drop(job);
         }
+    }
+}
+
+impl Helpers for Shared {
+    fn should_help(&self, waker: &std::task::Waker) -> bool {
+        self.queue.should_help(waker)
+    }
+
+    /// As a job put in the queue: a worker is woken for it, or, if the
+    /// workers are gone, it is cancelled.
+    fn give_back(&self, job: QueuedJob) {
+        self.queue.give_back(job);
+        self.core.jobs.stats.facade.queued(1.0);
+        self.job_queued();
+    }
+
+    fn take(&self, returned: bool) -> Option<QueuedJob> {
+        let job = self.queue.take_for_helper(returned)?;
+        self.core.jobs.stats.facade.queued(-1.0);
+        Some(job)
     }
 }
 

@@ -1,0 +1,236 @@
+//! A job that awaits a job of its own pool never hangs: while no worker is
+//! free, it runs a still-queued child itself, inline (`job/help.rs`).
+
+mod support;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use taskpool::{JobSet, Pool, WorkerPool, try_job_id};
+
+use support::watchdog;
+
+/// A tree of jobs of `depth` levels below the root, each parent spawning
+/// `fan_out` children on its own pool and awaiting them: the number of
+/// leaves. A child refused as a deadlock (`SpawnError::is_deadlock`) is run
+/// by its parent itself, as the README shows, when `refusals` counts them;
+/// without it a refusal fails the test.
+fn tree<P>(
+    pool: P,
+    depth: u32,
+    fan_out: u32,
+    refusals: Option<Arc<AtomicUsize>>,
+) -> Pin<Box<dyn Future<Output = u64> + Send>>
+where
+    P: Pool + Clone + Send + Sync + 'static,
+{
+    Box::pin(async move {
+        if depth == 0 {
+            tokio::task::yield_now().await;
+            return 1;
+        }
+        let mut children = Vec::new();
+        let mut leaves = 0;
+        for _ in 0..fan_out {
+            let child = tree(pool.clone(), depth - 1, fan_out, refusals.clone());
+            match pool.spawn(child).await {
+                Ok(child) => children.push(child),
+                Err(refused) if refused.is_deadlock() && refusals.is_some() => {
+                    refusals.as_ref().unwrap().fetch_add(1, Ordering::SeqCst);
+                    leaves += refused.into_inner().await;
+                }
+                Err(refused) => panic!("the child was refused: {refused}"),
+            }
+        }
+        for child in children {
+            leaves += child.await.expect("the child finished");
+        }
+        leaves
+    })
+}
+
+async fn a_tree_completes(pool: WorkerPool) {
+    let root = pool.spawn(tree(pool.clone(), 4, 3, None)).await.unwrap();
+    assert_eq!(watchdog(root).await.unwrap(), 81);
+    let m = pool.metrics();
+    assert_eq!(m.completed, 1 + 3 + 9 + 27 + 81, "{m:?}");
+    assert_eq!((m.queued, m.running), (0, 0), "{m:?}");
+    watchdog(pool.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recursive_tree_completes_on_8_workers() {
+    a_tree_completes(WorkerPool::new(8)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_recursive_tree_completes_on_8_workers_on_one_thread() {
+    a_tree_completes(WorkerPool::new(8)).await;
+}
+
+/// One worker: every child runs inline. Their queue entries keep their
+/// places until the worker reaches them, after the root: the queue holds
+/// the whole tree (120 jobs).
+#[tokio::test(flavor = "current_thread")]
+async fn a_recursive_tree_completes_on_one_worker() {
+    a_tree_completes(
+        WorkerPool::builder()
+            .workers(1)
+            .queue_capacity(120)
+            .build()
+            .unwrap(),
+    )
+    .await;
+}
+
+/// Workers 2, queue 2: the tree cannot fit. A job waiting for room with no
+/// worker free runs the queue's head itself, which makes room; a spawn that
+/// still can never be admitted is refused as a deadlock (its parent runs
+/// the child itself). The tree completes, never a hang.
+async fn a_tree_on_a_tiny_queue() {
+    let pool = WorkerPool::builder()
+        .workers(2)
+        .queue_capacity(2)
+        .build()
+        .unwrap();
+    let refusals = Arc::new(AtomicUsize::new(0));
+    let root = pool
+        .spawn(tree(pool.clone(), 4, 3, Some(refusals.clone())))
+        .await
+        .unwrap();
+    assert_eq!(watchdog(root).await.unwrap(), 81);
+    let m = pool.metrics();
+    let refused = refusals.load(Ordering::SeqCst) as u64;
+    assert_eq!(m.completed + refused, 1 + 3 + 9 + 27 + 81, "{m:?}");
+    watchdog(pool.shutdown()).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_tree_on_a_tiny_queue_completes_on_one_thread() {
+    a_tree_on_a_tiny_queue().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_on_a_tiny_queue_completes() {
+    a_tree_on_a_tiny_queue().await;
+}
+
+/// The README's nested example with a queue of 2: the child is queued
+/// behind its parent, which holds the only worker and awaits it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_parent_awaiting_its_queued_child_on_the_only_worker() {
+    let pool = WorkerPool::builder()
+        .workers(1)
+        .queue_capacity(2)
+        .build()
+        .unwrap();
+    let inner = pool.clone();
+    let parent = pool
+        .spawn(async move {
+            let child = inner.spawn(async { try_job_id() }).await.unwrap();
+            let id = child.id();
+            (id, child.await.unwrap())
+        })
+        .await
+        .unwrap();
+    let (id, seen) = watchdog(parent).await.unwrap();
+    assert_eq!(seen, Some(id), "the inline child runs as itself");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_set_joined_inside_a_job() {
+    let pool = WorkerPool::new(2);
+    let mut parents = Vec::new();
+    for p in 0..4u64 {
+        let inner = pool.clone();
+        parents.push(
+            pool.spawn(async move {
+                let mut set = JobSet::new(&inner);
+                for c in 0..5u64 {
+                    set.spawn(async move { p * 10 + c }).await.unwrap();
+                }
+                set.join_all().await.into_iter().sum::<u64>()
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let mut total = 0;
+    for parent in parents {
+        total += watchdog(parent).await.unwrap();
+    }
+    assert_eq!(total, (0..4u64).map(|p| 50 * p + 10).sum::<u64>());
+}
+
+/// With idle workers, a parent leaves its children to them: they run side
+/// by side, not one after another inline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_idle_workers_children_still_run_in_parallel() {
+    let pool = WorkerPool::new(4);
+    let running = Arc::new(AtomicUsize::new(0));
+    let high_water = Arc::new(AtomicUsize::new(0));
+    let all_in = Arc::new(tokio::sync::Barrier::new(3));
+    let inner = pool.clone();
+    let (r, h, b) = (running.clone(), high_water.clone(), all_in.clone());
+    let parent = pool
+        .spawn(async move {
+            let mut children = Vec::new();
+            for _ in 0..3 {
+                let (r, h, b) = (r.clone(), h.clone(), b.clone());
+                children.push(
+                    inner
+                        .spawn(async move {
+                            let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+                            h.fetch_max(now, Ordering::SeqCst);
+                            // All three must be in at once: one after another
+                            // inline, the first would wait here for ever.
+                            b.wait().await;
+                            r.fetch_sub(1, Ordering::SeqCst);
+                        })
+                        .await
+                        .unwrap(),
+                );
+            }
+            for child in children {
+                child.await.unwrap();
+            }
+        })
+        .await
+        .unwrap();
+    watchdog(parent).await.unwrap();
+    assert_eq!(high_water.load(Ordering::SeqCst), 3);
+}
+
+/// An inline child whose wait outlives one poll goes back to the queue and
+/// is polled again, by its parent (on one worker, nobody else can), until
+/// it finishes: its timers wake the parent.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_inline_child_that_waits_is_driven_to_the_end() {
+    let pool = WorkerPool::builder()
+        .workers(1)
+        .queue_capacity(4)
+        .build()
+        .unwrap();
+    let inner = pool.clone();
+    let parent = pool
+        .spawn(async move {
+            let child = inner
+                .spawn(async {
+                    for _ in 0..3 {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    7
+                })
+                .await
+                .unwrap();
+            child.await.unwrap()
+        })
+        .await
+        .unwrap();
+    assert_eq!(watchdog(parent).await.unwrap(), 7);
+    let m = pool.metrics();
+    assert_eq!((m.completed, m.queued, m.running), (2, 0, 0), "{m:?}");
+}
