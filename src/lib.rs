@@ -196,6 +196,87 @@
 //! # }
 //! ```
 //!
+//! # Nested work
+//!
+//! A job may spawn into its own pool and await what it spawned (a crawler,
+//! a recursive fan-out). When a job of a [`WorkerPool`] awaits a job of the
+//! same pool and **no worker is free** (none asleep, none woken and on its
+//! way), it *helps*, as rayon's `join` and Java's `ForkJoinPool` do: it runs
+//! the job it awaits itself, inline in its own poll, if that job is still
+//! queued; otherwise it runs the job at the head of the queue. A job
+//! waiting for room in its own full queue runs the head too, which frees a
+//! place. So a tree of jobs awaiting their children completes on any number
+//! of workers, where a pool that only waits hangs as soon as parents hold
+//! every worker.
+//!
+//! - **While a worker is free, nobody helps**: children run side by side
+//!   on the free workers. A parent that declined is woken the moment no
+//!   worker is free (the look and the wake-up happen under one lock, so no
+//!   parent is left waiting on queued work with every worker busy), and
+//!   looks again.
+//! - **A job run inline is its own job**: its abort, deadlines, `abort_all`,
+//!   span, [`try_job_id`], panic (into its own handle) and slow polls are
+//!   its own. Exactly one of the parent and a worker takes a queued job.
+//! - **Nothing is left undriven**: after each poll that does not finish it,
+//!   a job run inline goes back to the front of the queue. If the parent
+//!   stops awaiting it (drops the handle, loses a `select!`, is aborted),
+//!   a worker finishes it (or it is cancelled, if it was aborted).
+//! - **Metrics**: a job run inline counts in `running` from its first poll,
+//!   as any job, so `running` may exceed `workers` while jobs await their
+//!   own pool's jobs; at most `workers` worker tasks poll jobs at once. Its
+//!   queue entry keeps its place (and counts in `queued`) until a worker
+//!   reaches it and skips it.
+//! - Running unrelated jobs inline nests at most 8 deep on one thread, so a
+//!   chain of them cannot overflow the stack.
+//!
+//! What is refused: a submission from a job into its own pool that could
+//! never get room (every worker is held by a job waiting for room, and
+//! nothing queued can run in its stead: the places are held by permits,
+//! say) fails with [`SpawnError::is_deadlock`], its future handed back, so
+//! the job can run it itself. A [`BoundedSpawner`] has no queue to help
+//! from: it refuses a spawn when every permit is held by a job waiting for
+//! one. **Known limit:** a spawner job *awaiting the handle* of a child
+//! that waits for a permit is not yet counted as blocked, so a spawner tree
+//! whose parents await children can still hang; use a `WorkerPool` for
+//! nested fan-out.
+//!
+//! ```
+//! use taskpool::WorkerPool;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // Two workers: every parent below holds one while it awaits its
+//! // children, which still complete.
+//! let pool = WorkerPool::new(2);
+//! let inner = pool.clone();
+//! let root = pool
+//!     .spawn(async move {
+//!         let mut parents = Vec::new();
+//!         for p in 0..4u64 {
+//!             let pool = inner.clone();
+//!             parents.push(
+//!                 inner
+//!                     .spawn(async move {
+//!                         let a = pool.spawn(async move { p }).await.unwrap();
+//!                         let b = pool.spawn(async move { p * 10 }).await.unwrap();
+//!                         a.await.unwrap() + b.await.unwrap()
+//!                     })
+//!                     .await
+//!                     .unwrap(),
+//!             );
+//!         }
+//!         let mut sum = 0;
+//!         for parent in parents {
+//!             sum += parent.await.unwrap();
+//!         }
+//!         sum
+//!     })
+//!     .await
+//!     .unwrap();
+//! assert_eq!(root.await.unwrap(), 66);
+//! # }
+//! ```
+//!
 //! # Feature flags
 //!
 //! - `metrics`: publish through the [`metrics`](https://docs.rs/metrics)
@@ -206,9 +287,10 @@
 //!
 //! # Guarantees
 //!
-//! - **Bounded**: at most `workers` jobs run and at most `queue_capacity`
-//!   wait ([`WorkerPool`]); at most `limit` tasks exist
-//!   ([`BoundedSpawner`]).
+//! - **Bounded**: at most `workers` worker tasks run jobs and at most
+//!   `queue_capacity` jobs wait ([`WorkerPool`]; a job awaiting a job of
+//!   its own pool may run it inline, on its own worker: see *Nested
+//!   work*); at most `limit` tasks exist ([`BoundedSpawner`]).
 //! - **Nothing lost**: an accepted job runs exactly once, or is cancelled (by
 //!   [`JoinHandle::abort`], [`WorkerPool::abort_all`], a
 //!   [`shutdown_timeout`](WorkerPool::shutdown_timeout) deadline, or its

@@ -60,7 +60,10 @@ pub struct Metrics {
     /// slots set aside for a submitter waiting for its low-water mark (see
     /// [`WorkerPool::spawn`](crate::WorkerPool::spawn)).
     pub queued: usize,
-    /// Jobs a worker has started and that have not finished.
+    /// Jobs a worker has started and that have not finished. A job that a
+    /// job of the same pool runs inline, because it awaits it (see the
+    /// crate docs, *Nested work*), counts from its first poll too, so this
+    /// may exceed `workers` while jobs await their own pool's jobs.
     pub running: usize,
     /// Jobs accepted since the pool was built.
     pub submitted: u64,

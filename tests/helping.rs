@@ -234,3 +234,225 @@ async fn an_inline_child_that_waits_is_driven_to_the_end() {
     let m = pool.metrics();
     assert_eq!((m.completed, m.queued, m.running), (2, 0, 0), "{m:?}");
 }
+
+/// Polls `future` once, from the calling task.
+async fn poll_once<F: Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(Pin::new(&mut *future).poll(cx))).await
+}
+
+/// One worker, so a parent always helps: the job it awaits runs inline.
+fn one_worker() -> WorkerPool {
+    WorkerPool::builder()
+        .workers(1)
+        .queue_capacity(8)
+        .build()
+        .unwrap()
+}
+
+/// An inline child that is aborted (here by its parent, after its first
+/// inline poll) is cancelled: its future is dropped, its handle says so,
+/// and the parent goes on.
+#[tokio::test(flavor = "current_thread")]
+async fn an_inline_child_can_be_aborted() {
+    let pool = one_worker();
+    let inner = pool.clone();
+    let (witness, dropped) = support::DropWitness::new();
+    let started = Arc::new(AtomicUsize::new(0));
+    let polls = started.clone();
+    let parent = pool
+        .spawn(async move {
+            let mut child = inner
+                .spawn(async move {
+                    let _witness = witness;
+                    polls.fetch_add(1, Ordering::SeqCst);
+                    std::future::pending::<()>().await
+                })
+                .await
+                .unwrap();
+            // Polled inline once: it waits, and goes back to the queue.
+            assert!(poll_once(&mut child).await.is_pending());
+            assert_eq!(started.load(Ordering::SeqCst), 1, "not polled inline");
+            child.abort();
+            child.await.unwrap_err().is_cancelled()
+        })
+        .await
+        .unwrap();
+    assert!(watchdog(parent).await.unwrap());
+    assert!(support::is_dropped(&dropped));
+    let m = pool.metrics();
+    assert_eq!((m.completed, m.cancelled, m.running), (1, 1, 0), "{m:?}");
+}
+
+/// An inline child times out by its own run deadline, on the paused clock,
+/// and the parent sees the timeout in the child's handle only.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_inline_child_times_out() {
+    let pool = one_worker();
+    let inner = pool.clone();
+    let parent = pool
+        .spawn(async move {
+            let child = inner
+                .job()
+                .run_timeout(Duration::from_millis(100))
+                .spawn(std::future::pending::<()>())
+                .await
+                .unwrap();
+            child.await.unwrap_err().is_timeout()
+        })
+        .await
+        .unwrap();
+    assert!(watchdog(parent).await.unwrap());
+    let m = pool.metrics();
+    assert_eq!((m.completed, m.timed_out), (1, 1), "{m:?}");
+}
+
+/// An inline child's panic fails its own handle, not its parent.
+#[cfg(panic = "unwind")]
+#[tokio::test(flavor = "current_thread")]
+async fn an_inline_child_panics_into_its_own_handle() {
+    support::quiet_panics();
+    let pool = one_worker();
+    let inner = pool.clone();
+    let parent = pool
+        .spawn(async move {
+            let child = inner.spawn(async { panic!("job panics") }).await.unwrap();
+            let err = child.await.unwrap_err();
+            (err.is_panic(), "the parent goes on")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        watchdog(parent).await.unwrap(),
+        (true, "the parent goes on")
+    );
+    let m = pool.metrics();
+    assert_eq!((m.completed, m.panicked), (1, 1), "{m:?}");
+}
+
+/// An inline child runs in its own span, a child of the span its parent
+/// submitted it from, not in the parent's poll's span alone.
+#[tokio::test(flavor = "current_thread")]
+async fn an_inline_child_runs_in_its_own_span() {
+    use tracing::Instrument;
+    let (captured, _guard) = support::capture::install();
+    let pool = WorkerPool::builder()
+        .workers(1)
+        .name("crawler")
+        .build()
+        .unwrap();
+    let inner = pool.clone();
+    let parent = pool
+        .spawn(async move {
+            let child = async {
+                inner
+                    .spawn(async { tracing::info!("inside the child") })
+                    .await
+            }
+            .instrument(tracing::info_span!("fan_out"))
+            .await
+            .unwrap();
+            child.await.unwrap();
+        })
+        .await
+        .unwrap();
+    watchdog(parent).await.unwrap();
+    let events = captured.events.lock().unwrap();
+    let inside = events
+        .iter()
+        .find(|(_, fields, _)| fields.contains("inside the child"))
+        .expect("the child's event was recorded");
+    assert_eq!(inside.2[..2], ["job", "fan_out"], "{inside:?}");
+}
+
+/// How a parent stops awaiting a child it polled inline.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// It drops the child's handle.
+    DropsTheHandle,
+    /// It keeps the handle but awaits something else (a lost `select!`).
+    AwaitsSomethingElse,
+    /// It is aborted, its future (and the handle in it) dropped.
+    IsAborted,
+}
+
+/// Two workers, one held by a blocker: a parent on the other polls its
+/// child inline once (no worker is free), then stops awaiting it as `stop`
+/// says. The child goes back to the queue and, once it may go on and a
+/// worker is free, finishes there: never left undriven.
+async fn a_child_its_parent_stops_awaiting_finishes_on_a_worker(stop: Stop) {
+    let pool = WorkerPool::builder()
+        .workers(2)
+        .queue_capacity(8)
+        .build()
+        .unwrap();
+    let (mut blocker, _held) = support::Blocker::spawn(&pool).await;
+    blocker.started().await;
+    let (go_tx, go) = tokio::sync::oneshot::channel::<()>();
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    let (polled_tx, polled) = tokio::sync::oneshot::channel();
+    let inner = pool.clone();
+    let parent = pool
+        .spawn(async move {
+            let mut child = inner
+                .spawn(async move {
+                    go.await.unwrap();
+                    done_tx.send(try_job_id()).unwrap();
+                })
+                .await
+                .unwrap();
+            let child_id = child.id();
+            assert!(poll_once(&mut child).await.is_pending());
+            polled_tx.send(child_id).unwrap();
+            if let Stop::DropsTheHandle = stop {
+                drop(child);
+                std::future::pending::<()>().await
+            } else {
+                // Awaits something else with the handle kept (or until
+                // aborted).
+                std::future::pending::<()>().await;
+                drop(child);
+            }
+        })
+        .await
+        .unwrap();
+    let child_id = watchdog(polled).await.unwrap();
+    assert_eq!(pool.metrics().running, 3, "blocker, parent, child started");
+    if let Stop::IsAborted = stop {
+        parent.abort();
+    }
+    go_tx.send(()).unwrap();
+    blocker.release();
+    assert_eq!(watchdog(done).await.unwrap(), Some(child_id));
+    if !matches!(stop, Stop::IsAborted) {
+        parent.abort();
+    }
+    watchdog(pool.shutdown()).await;
+    let m = pool.metrics();
+    assert_eq!((m.completed, m.cancelled), (2, 1), "{m:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_child_whose_handle_is_dropped_finishes_on_a_worker() {
+    a_child_its_parent_stops_awaiting_finishes_on_a_worker(Stop::DropsTheHandle).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_child_whose_parent_awaits_something_else_finishes_on_a_worker() {
+    a_child_its_parent_stops_awaiting_finishes_on_a_worker(Stop::AwaitsSomethingElse).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_child_whose_parent_is_aborted_finishes_on_a_worker() {
+    a_child_its_parent_stops_awaiting_finishes_on_a_worker(Stop::IsAborted).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_its_parent_stops_awaiting_finishes_on_a_worker_multi_thread() {
+    for stop in [
+        Stop::DropsTheHandle,
+        Stop::AwaitsSomethingElse,
+        Stop::IsAborted,
+    ] {
+        a_child_its_parent_stops_awaiting_finishes_on_a_worker(stop).await;
+    }
+}
