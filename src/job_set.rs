@@ -261,6 +261,9 @@ where
     }
 
     /// The result of a member that has finished, if one has; never waits.
+    /// Returns every finished result in turn, however many in a row: it
+    /// spends none of the task's coop budget, as tokio's
+    /// `JoinSet::try_join_next`.
     ///
     /// # Examples
     ///
@@ -280,8 +283,11 @@ where
     /// # }
     /// ```
     pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
-        self.members
-            .next()
+        // Unconstrained, as tokio's `JoinSet::try_join_next`: a call that
+        // cannot yield must not spend the task's coop budget, or it would
+        // say "nothing finished" once the budget is gone, with results
+        // waiting.
+        tokio::task::coop::unconstrained(self.members.next())
             .now_or_never()
             .flatten()
             .map(|(_, result)| result)
