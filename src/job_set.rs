@@ -6,14 +6,16 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use futures::FutureExt;
-use futures::stream::{FuturesUnordered, StreamExt};
+use members::Members;
+
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{JoinError, SpawnError, TrySpawnError};
 use crate::join::{AbortHandle, JoinHandle};
 use crate::pool::Pool;
+
+mod members;
 
 /// A group of jobs on a shared pool, awaited together: tokio's
 /// [`JoinSet`](tokio::task::JoinSet), for a [`WorkerPool`](crate::WorkerPool)
@@ -64,8 +66,7 @@ where
 {
     spawner: S,
     limit: Option<Arc<Semaphore>>,
-    members: FuturesUnordered<Member<T>>,
-    next: u64,
+    members: Members<T>,
     /// Made on first use, so that a set whose token nobody asks for costs
     /// the pool nothing (a pool whose token has been handed out checks it
     /// on every `spawn`).
@@ -97,8 +98,7 @@ where
         JobSet {
             spawner,
             limit: None,
-            members: FuturesUnordered::new(),
-            next: 0,
+            members: Members::new(),
             token: OnceLock::new(),
         }
     }
@@ -257,7 +257,7 @@ where
     /// # }
     /// ```
     pub async fn join_next(&mut self) -> Option<Result<T, JoinError>> {
-        self.members.next().await.map(|(_, result)| result)
+        self.next_at().await.map(|(_, result)| result)
     }
 
     /// The result of a member that has finished, if one has; never waits.
@@ -283,14 +283,11 @@ where
     /// # }
     /// ```
     pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
-        // Unconstrained, as tokio's `JoinSet::try_join_next`: a call that
-        // cannot yield must not spend the task's coop budget, or it would
-        // say "nothing finished" once the budget is gone, with results
-        // waiting.
-        tokio::task::coop::unconstrained(self.members.next())
-            .now_or_never()
-            .flatten()
-            .map(|(_, result)| result)
+        // Unconstrained (see `Members::poll_member`), as tokio's
+        // `JoinSet::try_join_next`: a call that cannot yield must not spend
+        // the task's coop budget, or it would say "nothing finished" once
+        // the budget is gone, with results waiting.
+        self.members.try_next().map(|(_, result)| result)
     }
 
     /// Waits for every member and returns their outputs in **submission**
@@ -325,7 +322,7 @@ where
     /// ```
     pub async fn join_all(mut self) -> Vec<T> {
         let mut outputs = Vec::with_capacity(self.len());
-        while let Some((at, result)) = self.members.next().await {
+        while let Some((at, result)) = self.next_at().await {
             outputs.push((at, result.unwrap_or_else(|err| resume(err))));
         }
         in_submission_order(outputs)
@@ -352,8 +349,8 @@ where
     /// # }
     /// ```
     pub fn abort_all(&mut self) {
-        for member in self.members.iter() {
-            member.handle.abort();
+        for handle in self.members.handles() {
+            handle.abort();
         }
         if let Some(token) = self.token.take() {
             token.cancel();
@@ -483,12 +480,13 @@ where
 
     fn insert(&mut self, handle: JoinHandle<T>) -> AbortHandle {
         let abort = handle.abort_handle();
-        self.members.push(Member {
-            at: self.next,
-            handle,
-        });
-        self.next += 1;
+        self.members.push(handle);
         abort
+    }
+
+    /// The next member to finish: its submission index and its result.
+    fn next_at(&mut self) -> impl Future<Output = Option<(u64, Result<T, JoinError>)>> + '_ {
+        std::future::poll_fn(|cx| self.members.poll_next(cx))
     }
 }
 
@@ -532,7 +530,7 @@ where
     /// ```
     pub async fn try_join_all(mut self) -> Result<Vec<U>, E> {
         let mut outputs = Vec::with_capacity(self.len());
-        while let Some((at, result)) = self.members.next().await {
+        while let Some((at, result)) = self.next_at().await {
             match result {
                 Ok(Ok(output)) => outputs.push((at, output)),
                 Ok(Err(err)) => {
@@ -566,8 +564,8 @@ fn in_submission_order<T>(mut outputs: Vec<(u64, T)>) -> Vec<T> {
 impl<T: Send + 'static, S> Drop for JobSet<T, S> {
     /// Aborts every member not yet joined, and cancels the set's token.
     fn drop(&mut self) {
-        for member in self.members.iter() {
-            member.handle.abort();
+        for handle in self.members.handles() {
+            handle.abort();
         }
         if let Some(token) = self.token.get() {
             token.cancel();
@@ -585,23 +583,6 @@ impl<T: Send + 'static, S: fmt::Debug> fmt::Debug for JobSet<T, S> {
                 &self.limit.as_ref().map(|l| l.available_permits()),
             )
             .finish_non_exhaustive()
-    }
-}
-
-/// One member: its handle, and its place in submission order.
-struct Member<T> {
-    at: u64,
-    handle: JoinHandle<T>,
-}
-
-impl<T: Send + 'static> Future for Member<T> {
-    type Output = (u64, Result<T, JoinError>);
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let at = self.at;
-        Pin::new(&mut self.handle)
-            .poll(cx)
-            .map(|result| (at, result))
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use taskpool::{BoundedSpawner, JobSet, Pool, WorkerPool};
+use tokio_test::{assert_pending, assert_ready};
 
 use support::{DropWitness, is_dropped, until_dropped, watchdog};
 
@@ -341,6 +342,37 @@ async fn try_join_next_returns_every_finished_member(pool: impl Pool + Clone + S
     assert!(set.is_empty());
 }
 
+/// A pending `join_next` is woken only when a member finishes, never by
+/// itself: tokio-util's `test_join_queue_no_spurious_wakeups`, with two
+/// members, both polled for the first time by the pending call.
+async fn join_next_is_woken_only_by_a_member_finishing(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    set.spawn(async move {
+        let _ = rx.await;
+        42
+    })
+    .await
+    .unwrap();
+    set.spawn(std::future::pending::<u32>()).await.unwrap();
+
+    let mut join_next = tokio_test::task::spawn(set.join_next());
+    assert_pending!(join_next.poll());
+    assert!(!join_next.is_woken(), "woken with nothing finished");
+    // Polled again, still nothing: still no wake-up.
+    assert_pending!(join_next.poll());
+    assert!(!join_next.is_woken(), "woken with nothing finished");
+
+    tx.send(()).unwrap();
+    watchdog(async {
+        while !join_next.is_woken() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_eq!(assert_ready!(join_next.poll()).unwrap().unwrap(), 42);
+}
+
 #[test]
 #[should_panic(expected = "the limit must be at least 1")]
 fn a_limit_of_zero_panics() {
@@ -368,4 +400,5 @@ for_both_types!(
     a_closed_pool_refuses_and_cancels_the_token,
     try_join_next_never_waits,
     try_join_next_returns_every_finished_member,
+    join_next_is_woken_only_by_a_member_finishing,
 );
