@@ -178,6 +178,11 @@ impl<T> JobCell<T> {
         self.id
     }
 
+    /// The name the job was given, if any.
+    fn name(&self) -> Option<&str> {
+        self.traced.as_deref().and_then(|t| t.name.as_deref())
+    }
+
     /// Whether an abort was requested, read without the lock.
     pub(super) fn is_aborted(&self) -> bool {
         // `Relaxed`: the runner acts on it only by dropping its own future;
@@ -287,7 +292,9 @@ impl<T> JobCell<T> {
     pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
         let mut state = lock(&self.state);
         match mem::replace(&mut state.stage, Stage::Consumed) {
-            Stage::Finished(result) => Poll::Ready(result.map_err(|f| JoinError::new(self.id, f))),
+            Stage::Finished(result) => {
+                Poll::Ready(result.map_err(|f| JoinError::new(self.id, self.name(), f)))
+            }
             Stage::Consumed => panic!("`JoinHandle` polled after completion"),
             stage => {
                 state.stage = stage;
