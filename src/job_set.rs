@@ -8,14 +8,17 @@ use std::task::{Context, Poll};
 
 use members::Members;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{JoinError, SpawnError, TrySpawnError};
-use crate::join::{AbortHandle, JoinHandle};
+use crate::join::AbortHandle;
 use crate::pool::Pool;
 
+mod builder;
 mod members;
+
+pub use builder::MemberBuilder;
 
 /// A group of jobs on a shared pool, awaited together: tokio's
 /// [`JoinSet`](tokio::task::JoinSet), for a [`WorkerPool`](crate::WorkerPool)
@@ -29,6 +32,8 @@ mod members;
 ///   fan-out takes at most that many places of a pool shared by many. A job
 ///   counts against the limit until its future is dropped. Waiting for the
 ///   set's limit, then for the pool's room, is FIFO and cancel safe.
+/// - [`job`](JobSet::job) names a member and sets its own deadlines, as
+///   the pool's `job()` does; the name shows in its [`JoinError`].
 /// - **Dropping the set aborts every unfinished job**, as `JoinSet` does: a
 ///   queued one never starts, a running one stops at its next `.await`.
 /// - [`try_join_all`](JobSet::try_join_all) stops at the first error: it
@@ -175,20 +180,7 @@ where
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let place = match &self.limit {
-            Some(limit) => Some(
-                limit
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("a set's semaphore is never closed"),
-            ),
-            None => None,
-        };
-        match self.spawner.spawn(Limited::new(future, place)).await {
-            Ok(handle) => Ok(self.insert(handle)),
-            Err(refused) => Err(refused.map(|limited| limited.future)),
-        }
+        self.job().spawn(future).await
     }
 
     /// Submits a job if there is room now, under the set's limit and in
@@ -219,19 +211,42 @@ where
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let place = match &self.limit {
-            Some(limit) => match limit.clone().try_acquire_owned() {
-                Ok(place) => Some(place),
-                Err(TryAcquireError::NoPermits) => return Err(TrySpawnError::Full(future)),
-                Err(TryAcquireError::Closed) => unreachable!("a set's semaphore is never closed"),
-            },
-            None => None,
-        };
-        match self.spawner.try_spawn(Limited::new(future, place)) {
-            Ok(handle) => Ok(self.insert(handle)),
-            Err(TrySpawnError::Full(job)) => Err(TrySpawnError::Full(job.future)),
-            Err(TrySpawnError::Closed(job)) => Err(TrySpawnError::Closed(job.future)),
-        }
+        self.job().try_spawn(future)
+    }
+
+    /// Starts a [`MemberBuilder`] for one member: its name and its own
+    /// queue and run timeouts, as the pool's [`job`](crate::Spawn::job),
+    /// then `spawn` or `try_spawn` into the set. The name shows in the
+    /// member's [`JoinError`] ([`JoinError::name`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskpool::{JobSet, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(2);
+    /// let mut set = JobSet::new(&pool);
+    /// let abort = set
+    ///     .job()
+    ///     .name("https://example.com/a")
+    ///     .run_timeout(Duration::from_secs(5))
+    ///     .spawn(std::future::pending::<()>())
+    ///     .await
+    ///     .unwrap();
+    /// let err = set.join_next().await.unwrap().unwrap_err();
+    /// assert!(err.is_timeout());
+    /// assert_eq!(err.name(), Some("https://example.com/a"));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     format!("job {} (https://example.com/a) timed out while running", abort.id())
+    /// );
+    /// # }
+    /// ```
+    pub fn job(&mut self) -> MemberBuilder<'_, T> {
+        MemberBuilder::new(self.spawner.job(), self.limit.as_ref(), &mut self.members)
     }
 
     /// Waits for the next member to finish and returns its result, in
@@ -476,12 +491,6 @@ where
         self.token
             .get_or_init(|| self.spawner.cancellation_token().child_token())
             .clone()
-    }
-
-    fn insert(&mut self, handle: JoinHandle<T>) -> AbortHandle {
-        let abort = handle.abort_handle();
-        self.members.push(handle);
-        abort
     }
 
     /// The next member to finish: its submission index and its result.

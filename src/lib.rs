@@ -310,7 +310,7 @@ mod worker_pool;
 pub use error::{BuildError, JoinError, ResizeError, SpawnError, TrySpawnError};
 pub use id::{JobId, try_job_id};
 pub use job_builder::JobBuilder;
-pub use job_set::JobSet;
+pub use job_set::{JobSet, MemberBuilder};
 pub use join::{AbortHandle, JoinHandle};
 pub use latency::{Histogram, HistogramBucket, LatencySnapshot};
 pub use metrics::Metrics;

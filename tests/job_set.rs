@@ -373,6 +373,40 @@ async fn join_next_is_woken_only_by_a_member_finishing(pool: impl Pool + Clone +
     assert_eq!(assert_ready!(join_next.poll()).unwrap().unwrap(), 42);
 }
 
+/// `set.job()` gives a member its name and deadlines: a run timeout ends
+/// it with a `JoinError` that names it, and the set's limit counts
+/// builder-made members as any other. (The deadlines themselves are
+/// `JobBuilder`'s, tested in `tests/deadlines.rs`.)
+async fn a_member_built_with_job_has_its_name_and_deadlines(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::with_limit(&pool, 2);
+    let url = String::from("https://example.com/slow");
+    let slow = set
+        .job()
+        .name(&url)
+        .run_timeout(Duration::from_millis(10))
+        .spawn(std::future::pending::<&str>())
+        .await
+        .unwrap();
+    set.job()
+        .name("fast")
+        .spawn(async { "fast" })
+        .await
+        .unwrap();
+    let refused = set.job().name("third").try_spawn(async { "third" });
+    assert!(refused.unwrap_err().is_full(), "the set's limit is 2");
+
+    assert_eq!(set.join_next().await.unwrap().unwrap(), "fast");
+    let err = set.join_next().await.unwrap().unwrap_err();
+    assert!(err.is_timeout());
+    assert_eq!(err.id(), slow.id());
+    assert_eq!(err.name(), Some(url.as_str()));
+    assert_eq!(
+        err.to_string(),
+        format!("job {} ({url}) timed out while running", slow.id())
+    );
+    assert!(set.join_next().await.is_none());
+}
+
 #[test]
 #[should_panic(expected = "the limit must be at least 1")]
 fn a_limit_of_zero_panics() {
@@ -386,6 +420,7 @@ fn a_limit_of_zero_panics() {
 
 for_both_types_paused!(
     results_in_completion_and_in_submission_order,
+    a_member_built_with_job_has_its_name_and_deadlines,
     the_limit_is_never_exceeded,
 );
 

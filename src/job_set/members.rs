@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker, ready};
 
 use crate::error::JoinError;
-use crate::join::JoinHandle;
+use crate::join::{AbortHandle, JoinHandle};
 use crate::sync::{Mutex, lock};
 
 /// The members, in slots that are reused; each is keyed by its submission
@@ -106,7 +106,8 @@ impl<T: Send + 'static> Members<T> {
     }
 
     /// Adds a member, queued so that its first poll registers its waker.
-    pub(super) fn push(&mut self, handle: JoinHandle<T>) {
+    pub(super) fn push(&mut self, handle: JoinHandle<T>) -> AbortHandle {
+        let abort = handle.abort_handle();
         let at = self.next;
         self.next += 1;
         let slot = self.free.pop().unwrap_or(self.slots.len());
@@ -123,6 +124,7 @@ impl<T: Send + 'static> Members<T> {
         }
         self.len += 1;
         lock(&self.woken.state).queue.push_back((slot, at));
+        abort
     }
 
     /// Every member's handle.
