@@ -38,7 +38,8 @@ pub use builder::MemberBuilder;
 ///   queued one never starts, a running one stops at its next `.await`.
 /// - [`try_join_all`](JobSet::try_join_all) stops at the first error: it
 ///   aborts the rest (queued members never start) and cancels the set's
-///   [token](JobSet::cancellation_token).
+///   [token](JobSet::cancellation_token). A member that timed out or was
+///   cancelled is an error there (`E: From<JoinError>`), not a panic.
 ///
 /// `S` is the pool, by value or by reference: `JobSet::new(&pool)` or
 /// `JobSet::new(pool.clone())`. It is a [`Pool`], not just a
@@ -306,14 +307,21 @@ where
     }
 
     /// Waits for every member and returns their outputs in **submission**
-    /// order.
+    /// order. For members that may fail (time out, be cancelled), use
+    /// [`try_join_all`](JobSet::try_join_all) or
+    /// [`join_next`](JobSet::join_next), which return that as an error.
     ///
     /// # Panics
     ///
-    /// As tokio's `JoinSet::join_all`: if a member panicked, its panic is
-    /// resumed here, and if one was cancelled (its `AbortHandle`, or the
-    /// pool's `abort_all`), this panics with its error; either way the
-    /// rest of the set is aborted first (the set is dropped).
+    /// As tokio's `JoinSet::join_all`, when a member did not produce its
+    /// output; either way the rest of the set is aborted first.
+    /// - A member panicked: its panic is resumed here.
+    /// - A member timed out (its queue or run timeout) or was cancelled
+    ///   (its `AbortHandle`, the pool's `abort_all`): this panics with its
+    ///   [`JoinError`], whose message names the job and the line that
+    ///   called `join_all` (`#[track_caller]`; the panic itself is raised
+    ///   where the future is polled, so the hook's location is this
+    ///   crate's).
     ///
     /// # Examples
     ///
@@ -335,12 +343,28 @@ where
     /// assert_eq!(set.join_all().await, [30, 10, 20]);
     /// # }
     /// ```
-    pub async fn join_all(mut self) -> Vec<T> {
-        let mut outputs = Vec::with_capacity(self.len());
-        while let Some((at, result)) = self.next_at().await {
-            outputs.push((at, result.unwrap_or_else(|err| resume(err))));
+    #[track_caller]
+    pub fn join_all(mut self) -> impl Future<Output = Vec<T>> {
+        let caller = std::panic::Location::caller();
+        async move {
+            let mut outputs = Vec::with_capacity(self.len());
+            while let Some((at, result)) = self.next_at().await {
+                match result {
+                    Ok(output) => outputs.push((at, output)),
+                    Err(err) => {
+                        self.abort_all();
+                        match err.try_into_panic() {
+                            Ok(payload) => std::panic::resume_unwind(payload),
+                            Err(err) => panic!(
+                                "a member of the JobSet joined by `join_all` at {caller} failed: \
+                                 {err} (`try_join_all` and `join_next` return this as an error)"
+                            ),
+                        }
+                    }
+                }
+            }
+            in_submission_order(outputs)
         }
-        in_submission_order(outputs)
     }
 
     /// Aborts every member: a queued one is cancelled at once and never
@@ -502,39 +526,83 @@ where
 impl<U, E, S> JobSet<Result<U, E>, S>
 where
     U: Send + 'static,
-    E: Send + 'static,
+    E: From<JoinError> + Send + 'static,
     S: Pool,
 {
     /// Waits for every member, whose outputs are `Result`s, and returns
-    /// the `Ok` values in **submission** order, or the first `Err` to
-    /// arrive. That first error cancels the set's token and aborts every
-    /// other member before it is returned: queued members never start,
-    /// running ones stop at their next `.await` (golang/go#61611 asks
-    /// errgroup for exactly this).
+    /// the `Ok` values in **submission** order, or the first error to
+    /// arrive: a member's own `Err`, or a member that timed out or was
+    /// cancelled, as `E::from(JoinError)`. That first error cancels the
+    /// set's token and aborts every other member before it is returned:
+    /// queued members never start, running ones stop at their next
+    /// `.await` (golang/go#61611 asks errgroup for exactly this).
+    ///
+    /// `E: From<JoinError>` is what `?` on a `JoinHandle` needs too:
+    /// `anyhow::Error`, `Box<dyn Error + Send + Sync>` and `std::io::Error`
+    /// have it, and an error enum of your own gets it with one `impl` (see
+    /// the example).
     ///
     /// # Errors
     ///
-    /// The first member's `Err`, in completion order.
+    /// The first failure, in completion order:
+    /// - a member's `Err(e)`: `e`;
+    /// - a member that timed out (its queue or run timeout) or was
+    ///   cancelled by someone else (its `AbortHandle`, the pool's
+    ///   `abort_all`): `E::from` its [`JoinError`], whose
+    ///   [`is_timeout`](JoinError::is_timeout) or
+    ///   [`is_cancelled`](JoinError::is_cancelled) says which, and whose
+    ///   [`id`](JoinError::id) and [`name`](JoinError::name) say which job.
     ///
     /// # Panics
     ///
-    /// As [`join_all`](JobSet::join_all): a member's panic (or
-    /// cancellation by someone else) counts as the first error; the rest
-    /// are aborted, then the panic is resumed here.
+    /// If a member panicked, the rest are aborted and then its panic is
+    /// resumed here, as tokio's `JoinSet::join_all` does. It raises no
+    /// panic of its own.
     ///
     /// # Examples
     ///
     /// ```
-    /// use taskpool::{JobSet, WorkerPool};
+    /// use std::time::Duration;
+    /// use taskpool::{JobSet, JoinError, WorkerPool};
     ///
-    /// # #[tokio::main(flavor = "current_thread")]
+    /// #[derive(Debug)]
+    /// enum LookupError {
+    ///     NoSuchUser(u32),
+    ///     Job(JoinError),
+    /// }
+    ///
+    /// impl From<JoinError> for LookupError {
+    ///     fn from(err: JoinError) -> LookupError {
+    ///         LookupError::Job(err)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
     /// let pool = WorkerPool::new(2);
+    ///
     /// let mut set = JobSet::new(&pool);
     /// // Would never finish: aborted by the other member's error.
-    /// set.spawn(std::future::pending::<Result<u32, &str>>()).await.unwrap();
-    /// set.spawn(async { Err("no such user") }).await.unwrap();
-    /// assert_eq!(set.try_join_all().await, Err("no such user"));
+    /// set.spawn(std::future::pending::<Result<u32, LookupError>>()).await.unwrap();
+    /// set.spawn(async { Err(LookupError::NoSuchUser(7)) }).await.unwrap();
+    /// assert!(matches!(set.try_join_all().await, Err(LookupError::NoSuchUser(7))));
+    ///
+    /// // A member that misses its deadline is an error too, not a panic.
+    /// let mut set = JobSet::new(&pool);
+    /// set.spawn(async { Ok(1) }).await.unwrap();
+    /// set.job()
+    ///     .name("user 8")
+    ///     .run_timeout(Duration::from_secs(1))
+    ///     .spawn(std::future::pending::<Result<u32, LookupError>>())
+    ///     .await
+    ///     .unwrap();
+    /// match set.try_join_all().await {
+    ///     Err(LookupError::Job(err)) => {
+    ///         assert!(err.is_timeout());
+    ///         assert_eq!(err.name(), Some("user 8"));
+    ///     }
+    ///     other => panic!("expected a timeout, got {other:?}"),
+    /// }
     /// # }
     /// ```
     pub async fn try_join_all(mut self) -> Result<Vec<U>, E> {
@@ -548,20 +616,14 @@ where
                 }
                 Err(err) => {
                     self.abort_all();
-                    resume(err)
+                    match err.try_into_panic() {
+                        Ok(payload) => std::panic::resume_unwind(payload),
+                        Err(err) => return Err(E::from(err)),
+                    }
                 }
             }
         }
         Ok(in_submission_order(outputs))
-    }
-}
-
-/// Resumes a member's panic on the caller, or panics with its error if it
-/// was cancelled, as tokio's `JoinSet::join_all` does.
-fn resume(err: JoinError) -> ! {
-    match err.try_into_panic() {
-        Ok(payload) => std::panic::resume_unwind(payload),
-        Err(err) => panic!("a member of the JobSet failed: {err}"),
     }
 }
 

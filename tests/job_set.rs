@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
-use taskpool::{BoundedSpawner, JobSet, Pool, WorkerPool};
+use taskpool::{BoundedSpawner, JobSet, JoinError, Pool, WorkerPool};
 use tokio_test::{assert_pending, assert_ready};
 
 use support::{DropWitness, is_dropped, until_dropped, watchdog};
@@ -31,6 +31,20 @@ fn bounded_spawner() -> BoundedSpawner {
         .name("job-set")
         .build()
         .unwrap()
+}
+
+/// What `try_join_all` returns: a member's own error, or a member that did
+/// not produce its output (timed out, cancelled).
+#[derive(Debug)]
+enum Failed {
+    Job(&'static str),
+    Member(JoinError),
+}
+
+impl From<JoinError> for Failed {
+    fn from(err: JoinError) -> Failed {
+        Failed::Member(err)
+    }
 }
 
 /// A job that sleeps `ms` (paused clock) and returns it.
@@ -119,12 +133,12 @@ async fn the_first_error_aborts_the_rest(pool: impl Pool + Clone + Sync) {
     let (witness, weak) = DropWitness::new();
     set.spawn(async move {
         let _witness = witness;
-        std::future::pending::<Result<u32, &str>>().await
+        std::future::pending::<Result<u32, Failed>>().await
     })
     .await
     .unwrap();
-    set.spawn(async { Err("boom") }).await.unwrap();
-    assert_eq!(set.try_join_all().await, Err("boom"));
+    set.spawn(async { Err(Failed::Job("boom")) }).await.unwrap();
+    assert!(matches!(set.try_join_all().await, Err(Failed::Job("boom"))));
     assert!(token.is_cancelled());
     until_dropped(&weak).await;
 }
@@ -141,7 +155,7 @@ async fn after_the_first_error_queued_members_never_start() {
     // The worker runs this one first; it fails once released.
     set.spawn(async move {
         let _ = gate.await;
-        Err::<(), &str>("boom")
+        Err::<(), _>(Failed::Job("boom"))
     })
     .await
     .unwrap();
@@ -150,7 +164,7 @@ async fn after_the_first_error_queued_members_never_start() {
         let started = started.clone();
         async move {
             started.fetch_add(1, Ordering::SeqCst);
-            std::future::pending::<Result<(), &str>>().await
+            std::future::pending::<Result<(), Failed>>().await
         }
     })
     .await
@@ -170,7 +184,10 @@ async fn after_the_first_error_queued_members_never_start() {
         .unwrap();
     }
     release.send(()).unwrap();
-    assert_eq!(watchdog(set.try_join_all()).await, Err("boom"));
+    assert!(matches!(
+        watchdog(set.try_join_all()).await,
+        Err(Failed::Job("boom"))
+    ));
     watchdog(pool.shutdown()).await;
     assert_eq!(started.load(Ordering::SeqCst), 1, "a queued member started");
     assert!(witnesses.iter().all(is_dropped), "a queued future was kept");
@@ -186,7 +203,7 @@ async fn join_all_resumes_a_panic(pool: impl Pool + Clone + Sync) {
 /// `try_join_all` treats a member's panic as the first error: the rest
 /// are aborted, then the panic is resumed.
 async fn try_join_all_resumes_a_panic(pool: impl Pool + Clone + Sync) {
-    a_panic_is_resumed_after_the_rest_are_aborted::<Result<u32, String>, _, _>(&pool, |set| {
+    a_panic_is_resumed_after_the_rest_are_aborted::<Result<u32, Failed>, _, _>(&pool, |set| {
         set.try_join_all()
     })
     .await;
@@ -407,6 +424,90 @@ async fn a_member_built_with_job_has_its_name_and_deadlines(pool: impl Pool + Cl
     assert!(set.join_next().await.is_none());
 }
 
+/// A member that misses its run timeout is `try_join_all`'s error, as
+/// `E::from(JoinError)`, not a panic: the rest are aborted, the set's token
+/// is cancelled, and the error names the job.
+async fn try_join_all_returns_a_timeout_as_an_error(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let token = set.cancellation_token();
+    set.spawn(async { Ok(1) }).await.unwrap();
+    let slow = set
+        .job()
+        .name("slow")
+        .run_timeout(Duration::from_millis(10))
+        .spawn(std::future::pending::<Result<u32, Failed>>())
+        .await
+        .unwrap();
+    let (witness, weak) = DropWitness::new();
+    set.spawn(async move {
+        let _witness = witness;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok(3)
+    })
+    .await
+    .unwrap();
+    match set.try_join_all().await {
+        Err(Failed::Member(err)) => {
+            assert!(err.is_timeout(), "{err:?}");
+            assert_eq!((err.id(), err.name()), (slow.id(), Some("slow")));
+        }
+        other => panic!("expected the member's timeout, got {other:?}"),
+    }
+    assert!(token.is_cancelled());
+    until_dropped(&weak).await;
+}
+
+/// A member cancelled by someone else (its `AbortHandle`) is
+/// `try_join_all`'s error too.
+async fn try_join_all_returns_a_cancellation_as_an_error(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let aborted = set
+        .spawn(std::future::pending::<Result<u32, Failed>>())
+        .await
+        .unwrap();
+    set.spawn(async { Ok(2) }).await.unwrap();
+    aborted.abort();
+    match set.try_join_all().await {
+        Err(Failed::Member(err)) => {
+            assert!(err.is_cancelled(), "{err:?}");
+            assert_eq!(err.id(), aborted.id());
+        }
+        other => panic!("expected the member's cancellation, got {other:?}"),
+    }
+}
+
+/// `join_all` has no error to return: a member that times out makes it
+/// panic, as tokio's does with a cancelled task, after aborting the rest.
+/// The message names the job and the line that called `join_all`.
+#[cfg(panic = "unwind")]
+async fn join_all_names_its_caller_when_a_member_times_out(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let slow = set
+        .job()
+        .name("slow")
+        .run_timeout(Duration::from_millis(10))
+        .spawn(std::future::pending::<u32>())
+        .await
+        .unwrap();
+    let (witness, weak) = DropWitness::new();
+    set.spawn(async move {
+        let _witness = witness;
+        std::future::pending::<u32>().await
+    })
+    .await
+    .unwrap();
+    let (line, joining) = (line!(), set.join_all());
+    let Err(panic) = std::panic::AssertUnwindSafe(joining).catch_unwind().await else {
+        panic!("join_all returned with a member timed out");
+    };
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    let caller = format!("at {}:{line}:", file!());
+    assert!(message.contains(&caller), "{message:?} lacks {caller:?}");
+    let job = format!("job {} (slow) timed out while running", slow.id());
+    assert!(message.contains(&job), "{message:?} lacks {job:?}");
+    until_dropped(&weak).await;
+}
+
 #[test]
 #[should_panic(expected = "the limit must be at least 1")]
 fn a_limit_of_zero_panics() {
@@ -420,6 +521,8 @@ fn a_limit_of_zero_panics() {
 
 for_both_types_paused!(
     results_in_completion_and_in_submission_order,
+    try_join_all_returns_a_timeout_as_an_error,
+    try_join_all_returns_a_cancellation_as_an_error,
     a_member_built_with_job_has_its_name_and_deadlines,
     the_limit_is_never_exceeded,
 );
@@ -437,3 +540,6 @@ for_both_types!(
     try_join_next_returns_every_finished_member,
     join_next_is_woken_only_by_a_member_finishing,
 );
+
+#[cfg(panic = "unwind")]
+for_both_types_paused!(join_all_names_its_caller_when_a_member_times_out);
