@@ -15,7 +15,9 @@ use crate::spawn::Spawn;
 /// read its metrics. Implemented by [`WorkerPool`](crate::WorkerPool),
 /// [`BoundedSpawner`](crate::BoundedSpawner) and references to either, so a
 /// service can be generic over the kind of pool it runs on, with no `dyn`
-/// and no hand-written dispatch.
+/// and no hand-written dispatch. As every [`Spawn`], a `Pool` is `Clone`
+/// (another handle to the same pool) and `Send + Sync`, so `&P` is a `Pool`
+/// for any `P: Pool`: `JobSet::new(&pool)` works in generic code.
 ///
 /// Each method behaves as the inherent method of the same name on both
 /// types, where each is documented in full; the logic behind them is the
@@ -247,7 +249,8 @@ pub trait Pool: Spawn {
     fn cancellation_token(&self) -> CancellationToken;
 }
 
-impl<P: Pool + Clone + Sync> Pool for &P {
+/// A reference to a pool is a pool: every method forwards to it.
+impl<P: Pool> Pool for &P {
     fn close(&self) -> bool {
         (**self).close()
     }

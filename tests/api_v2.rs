@@ -10,7 +10,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use taskpool::{BoundedSpawner, JobId, JoinHandle, Pool, Spawning, WorkerPool, try_job_id};
+use taskpool::{
+    BoundedSpawner, JobId, JobSet, JoinHandle, Pool, Spawn, Spawning, WorkerPool, try_job_id,
+};
 use tokio::sync::oneshot;
 use tokio_test::{assert_pending, assert_ready};
 
@@ -170,6 +172,46 @@ for_both_types_paused!(
     shutdown_timeout_aborts_what_is_left,
     join_error_names_the_job
 );
+
+/// Generic code over a bare `P: Pool` (no `Clone`, no `Sync` of its own)
+/// works through `&P`: a `JobSet` on `&pool`, a `Spawn` function given
+/// `&pool`, and a `'static` permit from `&pool`; the set and its futures
+/// are `Send`.
+async fn fan_out<P: Pool>(pool: P) -> u64 {
+    let mut set = JobSet::new(&pool);
+    for i in 1..=4u64 {
+        set.spawn(async move { i }).await.unwrap();
+    }
+    let via_spawn = spawn_one(&pool, 10).await;
+    let permit = Spawn::reserve_owned(&pool).await.unwrap();
+    let owned = permit.spawn(async { 100 });
+    let joining = set.join_all();
+    is_send(&joining);
+    let sum: u64 = joining.await.into_iter().sum();
+    let by_value: JobSet<u64, P> = JobSet::new(pool.clone());
+    is_send(&by_value);
+    sum + via_spawn + owned.await.unwrap()
+}
+
+fn is_send<T: Send>(_: &T) {}
+
+async fn spawn_one(spawner: impl Spawn, n: u64) -> u64 {
+    spawner
+        .spawn(async move { n })
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+}
+
+async fn generic_code_over_a_bare_pool_works_through_a_reference() {
+    assert_eq!(fan_out(worker_pool()).await, 120);
+    assert_eq!(fan_out(bounded_spawner()).await, 120);
+    let pool = worker_pool();
+    assert_eq!(fan_out(&pool).await, 120);
+}
+
+on_both_runtimes!(generic_code_over_a_bare_pool_works_through_a_reference);
 
 // --- the named spawn future -------------------------------------------------
 
