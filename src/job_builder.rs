@@ -59,7 +59,7 @@ use crate::spawning::{self, Spawning};
 /// assert_eq!(err.to_string(), format!("job {id} (fetch-avatar) timed out while running"));
 /// # }
 /// ```
-#[must_use = "a `JobBuilder` does nothing until `spawn` or `try_spawn`"]
+#[must_use = "the job is not submitted until `.spawn(job).await` or `.try_spawn(job)`"]
 pub struct JobBuilder<'a> {
     admitter: Admitter<'a>,
     options: JobOptions<'a>,

@@ -177,11 +177,18 @@ where
     /// assert!(abort.is_finished());
     /// # }
     /// ```
-    pub async fn spawn<F>(&mut self, future: F) -> Result<AbortHandle, SpawnError<F>>
+    // This and the other waiting methods are not `async fn`s: `#[must_use]`
+    // on one speaks of its output, and the future would get only the
+    // compiler's generic note.
+    #[must_use = "the job is not submitted until this future is awaited: add `.await`"]
+    pub fn spawn<F>(
+        &mut self,
+        future: F,
+    ) -> impl Future<Output = Result<AbortHandle, SpawnError<F>>>
     where
         F: Future<Output = T> + Send + 'static,
     {
-        self.job().spawn(future).await
+        self.job().spawn(future)
     }
 
     /// Submits a job if there is room now, under the set's limit and in
@@ -272,8 +279,10 @@ where
     /// assert!(set.join_next().await.is_none());
     /// # }
     /// ```
-    pub async fn join_next(&mut self) -> Option<Result<T, JoinError>> {
-        self.next_at().await.map(|(_, result)| result)
+    #[allow(clippy::manual_async_fn)]
+    #[must_use = "no result is taken until this future is awaited: add `.await`"]
+    pub fn join_next(&mut self) -> impl Future<Output = Option<Result<T, JoinError>>> {
+        async move { self.next_at().await.map(|(_, result)| result) }
     }
 
     /// The result of a member that has finished, if one has; never waits.
@@ -344,6 +353,8 @@ where
     /// # }
     /// ```
     #[track_caller]
+    #[must_use = "dropped unawaited, this future drops the set, which aborts every member: \
+                  add `.await`"]
     pub fn join_all(mut self) -> impl Future<Output = Vec<T>> {
         let caller = std::panic::Location::caller();
         async move {
@@ -442,9 +453,13 @@ where
     /// assert!(set.is_empty());
     /// # }
     /// ```
-    pub async fn shutdown(&mut self) {
-        self.abort_all();
-        while self.join_next().await.is_some() {}
+    #[allow(clippy::manual_async_fn)]
+    #[must_use = "no member is aborted until this future is awaited: add `.await`"]
+    pub fn shutdown(&mut self) -> impl Future<Output = ()> {
+        async move {
+            self.abort_all();
+            while self.join_next().await.is_some() {}
+        }
     }
 
     /// Members not yet joined: queued, running, or finished with their
@@ -605,25 +620,30 @@ where
     /// }
     /// # }
     /// ```
-    pub async fn try_join_all(mut self) -> Result<Vec<U>, E> {
-        let mut outputs = Vec::with_capacity(self.len());
-        while let Some((at, result)) = self.next_at().await {
-            match result {
-                Ok(Ok(output)) => outputs.push((at, output)),
-                Ok(Err(err)) => {
-                    self.abort_all();
-                    return Err(err);
-                }
-                Err(err) => {
-                    self.abort_all();
-                    match err.try_into_panic() {
-                        Ok(payload) => std::panic::resume_unwind(payload),
-                        Err(err) => return Err(E::from(err)),
+    #[allow(clippy::manual_async_fn)]
+    #[must_use = "dropped unawaited, this future drops the set, which aborts every member: \
+                  add `.await`"]
+    pub fn try_join_all(mut self) -> impl Future<Output = Result<Vec<U>, E>> {
+        async move {
+            let mut outputs = Vec::with_capacity(self.len());
+            while let Some((at, result)) = self.next_at().await {
+                match result {
+                    Ok(Ok(output)) => outputs.push((at, output)),
+                    Ok(Err(err)) => {
+                        self.abort_all();
+                        return Err(err);
+                    }
+                    Err(err) => {
+                        self.abort_all();
+                        match err.try_into_panic() {
+                            Ok(payload) => std::panic::resume_unwind(payload),
+                            Err(err) => return Err(E::from(err)),
+                        }
                     }
                 }
             }
+            Ok(in_submission_order(outputs))
         }
-        Ok(in_submission_order(outputs))
     }
 }
 

@@ -97,6 +97,7 @@ pub trait Pool: Spawn {
     /// assert_eq!(Pool::metrics(&pool).completed, 1);
     /// # }
     /// ```
+    #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
 
     /// As [`shutdown`](Pool::shutdown), but aborts what is left after
@@ -124,6 +125,7 @@ pub trait Pool: Spawn {
     /// assert!(stuck.await.unwrap_err().is_cancelled());
     /// # }
     /// ```
+    #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     fn shutdown_timeout(&self, grace: Duration) -> impl Future<Output = bool> + Send;
 
     /// Closes the pool and aborts every job: queued ones never start,
@@ -164,6 +166,7 @@ pub trait Pool: Spawn {
     /// Pool::wait(&spawner).await;
     /// # }
     /// ```
+    #[must_use = "nothing is waited for until this future is awaited: add `.await`"]
     fn wait(&self) -> impl Future<Output = ()> + Send;
 
     /// A snapshot of the latency histograms (empty unless turned on in the

@@ -60,7 +60,7 @@ use crate::join::AbortHandle;
 /// assert_eq!(timed_out, ["/slow"]);
 /// # }
 /// ```
-#[must_use = "a `MemberBuilder` does nothing until `spawn` or `try_spawn`"]
+#[must_use = "the job is not submitted until `.spawn(job).await` or `.try_spawn(job)`"]
 pub struct MemberBuilder<'a, T> {
     job: JobBuilder<'a>,
     limit: Option<&'a Arc<Semaphore>>,
@@ -182,23 +182,29 @@ impl<'a, T: Send + 'static> MemberBuilder<'a, T> {
     /// assert!(abort.is_finished());
     /// # }
     /// ```
-    pub async fn spawn<F>(self, future: F) -> Result<AbortHandle, SpawnError<F>>
+    // Not an `async fn`: `#[must_use]` on one speaks of its output, and
+    // the future would get only the compiler's generic note.
+    #[allow(clippy::manual_async_fn)]
+    #[must_use = "the job is not submitted until this future is awaited: add `.await`"]
+    pub fn spawn<F>(self, future: F) -> impl Future<Output = Result<AbortHandle, SpawnError<F>>>
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let place = match self.limit {
-            Some(limit) => Some(
-                limit
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("a set's semaphore is never closed"),
-            ),
-            None => None,
-        };
-        match self.job.spawn(Limited::new(future, place)).await {
-            Ok(handle) => Ok(self.members.push(handle)),
-            Err(refused) => Err(refused.map(|limited| limited.future)),
+        async move {
+            let place = match self.limit {
+                Some(limit) => Some(
+                    limit
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("a set's semaphore is never closed"),
+                ),
+                None => None,
+            };
+            match self.job.spawn(Limited::new(future, place)).await {
+                Ok(handle) => Ok(self.members.push(handle)),
+                Err(refused) => Err(refused.map(|limited| limited.future)),
+            }
         }
     }
 
