@@ -508,6 +508,52 @@ async fn join_all_names_its_caller_when_a_member_times_out(pool: impl Pool + Clo
     until_dropped(&weak).await;
 }
 
+/// A member let go of (`detach_all`) after `join_next` registered with it,
+/// and finishing later, does not disturb the set: its result is never
+/// returned, and the member that took its place comes back once, when it
+/// finishes. (Whether the detached member's wake-up reaches the set before
+/// or after the next poll, it is skipped.)
+async fn a_detached_member_finishing_later_is_not_joined(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let (release_old, old_gate) = tokio::sync::oneshot::channel::<()>();
+    let old = set
+        .spawn(async move {
+            let _ = old_gate.await;
+            "detached"
+        })
+        .await
+        .unwrap();
+    {
+        let mut join_next = tokio_test::task::spawn(set.join_next());
+        assert_pending!(join_next.poll());
+    }
+    set.detach_all();
+    let (release_new, new_gate) = tokio::sync::oneshot::channel::<()>();
+    set.spawn(async move {
+        let _ = new_gate.await;
+        "kept"
+    })
+    .await
+    .unwrap();
+
+    let mut join_next = tokio_test::task::spawn(set.join_next());
+    assert_pending!(join_next.poll());
+    release_old.send(()).unwrap();
+    watchdog(async {
+        while !old.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_pending!(join_next.poll());
+    drop(join_next);
+    assert!(set.try_join_next().is_none());
+
+    release_new.send(()).unwrap();
+    assert_eq!(set.join_next().await.unwrap().unwrap(), "kept");
+    assert!(set.join_next().await.is_none());
+}
+
 #[test]
 #[should_panic(expected = "the limit must be at least 1")]
 fn a_limit_of_zero_panics() {
@@ -539,6 +585,7 @@ for_both_types!(
     try_join_next_never_waits,
     try_join_next_returns_every_finished_member,
     join_next_is_woken_only_by_a_member_finishing,
+    a_detached_member_finishing_later_is_not_joined,
 );
 
 #[cfg(panic = "unwind")]
