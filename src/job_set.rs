@@ -6,8 +6,6 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use members::Members;
-
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +17,7 @@ mod builder;
 mod members;
 
 pub use builder::MemberBuilder;
+use members::Members;
 
 /// A group of jobs on a shared pool, awaited together: tokio's
 /// [`JoinSet`](tokio::task::JoinSet), for a [`WorkerPool`](crate::WorkerPool)
@@ -323,7 +322,7 @@ where
     /// # Panics
     ///
     /// As tokio's `JoinSet::join_all`, when a member did not produce its
-    /// output; either way the rest of the set is aborted first.
+    /// output. The rest of the set is aborted first; then:
     /// - A member panicked: its panic is resumed here.
     /// - A member timed out (its queue or run timeout) or was cancelled
     ///   (its `AbortHandle`, the pool's `abort_all`): this panics with its
