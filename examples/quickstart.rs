@@ -204,8 +204,8 @@ async fn main() {
         most_in_flight.load(Ordering::Relaxed)
     );
     println!(
-        "shutdown drained: {drained}; submitted {}, completed {}, panicked {}, cancelled {}",
-        m.submitted, m.completed, m.panicked, m.cancelled
+        "shutdown drained: {drained}; submitted {}, completed {}, panicked {}, cancelled {}, timed out {}",
+        m.submitted, m.completed, m.panicked, m.cancelled, m.timed_out
     );
     assert_eq!(
         pooled.checksum, spawned.checksum,
@@ -214,5 +214,8 @@ async fn main() {
     assert!(most_in_flight.load(Ordering::Relaxed) <= WORKERS);
     assert!(drained);
     assert_eq!(m.submitted, REQUESTS);
-    assert_eq!(m.submitted, m.completed + m.panicked + m.cancelled);
+    assert_eq!(
+        m.submitted,
+        m.completed + m.panicked + m.cancelled + m.timed_out
+    );
 }

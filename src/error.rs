@@ -14,7 +14,13 @@ use crate::id::JobId;
 /// [`BoundedSpawner`](crate::BoundedSpawner). Like tokio's `JoinError`, it
 /// is `Send + Sync + 'static`, so `?` converts it into
 /// `Box<dyn Error + Send + Sync>` or `anyhow::Error`, and it names the job
-/// that failed ([`id`](JoinError::id)).
+/// that failed: its [`id`](JoinError::id), and its [`name`](JoinError::name)
+/// if it was given one (with a [`JobBuilder`](crate::JobBuilder)).
+///
+/// Its `Display` says which job and what happened, as tokio's does: `job 17
+/// panicked with message "boom"`, `job 17 (fetch-avatar) timed out while
+/// running`, `job 17 was cancelled`. Its `Debug` has the id too:
+/// `JoinError::Panic(JobId(17), "boom", ..)`.
 ///
 /// # Examples
 ///
@@ -30,11 +36,13 @@ use crate::id::JobId;
 /// let err = handle.await.unwrap_err();
 /// assert!(err.is_panic());
 /// assert_eq!(err.id(), id);
-/// assert_eq!(err.to_string(), "job panicked with message \"boom\"");
+/// assert_eq!(err.to_string(), format!("job {id} panicked with message \"boom\""));
 /// # }
 /// ```
 pub struct JoinError {
     id: JobId,
+    /// The job's name, copied from its cell: only a failure pays for it.
+    name: Option<Box<str>>,
     repr: Failure,
 }
 
@@ -105,23 +113,36 @@ impl Failure {
     }
 }
 
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Failure {
+    /// What happened, after "job" (and its id, if given).
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self, self.timed_out_in(), self.panic_message()) {
-            (Failure::Cancelled, ..) => f.write_str("job was cancelled"),
+            (Failure::Cancelled, ..) => f.write_str("was cancelled"),
             (_, Some(Phase::Queue), _) => {
-                f.write_str("job timed out waiting in the queue, and never ran")
+                f.write_str("timed out waiting in the queue, and never ran")
             }
-            (_, Some(Phase::Run), _) => f.write_str("job timed out while running"),
-            (_, None, Some(msg)) => write!(f, "job panicked with message {msg:?}"),
-            (_, None, None) => f.write_str("job panicked"),
+            (_, Some(Phase::Run), _) => f.write_str("timed out while running"),
+            (_, None, Some(msg)) => write!(f, "panicked with message {msg:?}"),
+            (_, None, None) => f.write_str("panicked"),
         }
     }
 }
 
+/// Without the id, which the job's span has where this is logged.
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("job ")?;
+        self.describe(f)
+    }
+}
+
 impl JoinError {
-    pub(crate) fn new(id: JobId, repr: Failure) -> JoinError {
-        JoinError { id, repr }
+    pub(crate) fn new(id: JobId, name: Option<&str>, repr: Failure) -> JoinError {
+        JoinError {
+            id,
+            name: name.map(Box::from),
+            repr,
+        }
     }
 
     /// Returns the id of the job that failed: the same as its
@@ -144,6 +165,38 @@ impl JoinError {
     #[must_use]
     pub fn id(&self) -> JobId {
         self.id
+    }
+
+    /// Returns the name the job was given with
+    /// [`JobBuilder::name`](crate::JobBuilder::name), if any; the error's
+    /// `Display` shows it after the id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskpool::WorkerPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let handle = pool
+    ///     .job()
+    ///     .name("fetch-avatar")
+    ///     .run_timeout(Duration::from_secs(1))
+    ///     .spawn(std::future::pending::<()>())
+    ///     .await
+    ///     .unwrap();
+    /// let id = handle.id();
+    ///
+    /// let err = handle.await.unwrap_err();
+    /// assert_eq!(err.name(), Some("fetch-avatar"));
+    /// assert_eq!(err.to_string(), format!("job {id} (fetch-avatar) timed out while running"));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// Returns `true` if the job was cancelled: aborted, or dropped unrun
@@ -208,10 +261,11 @@ impl JoinError {
     ///     .build()
     ///     .unwrap();
     /// let handle = pool.spawn(std::future::pending::<()>()).await.unwrap();
+    /// let id = handle.id();
     ///
     /// let err = handle.await.unwrap_err();
     /// assert!(err.is_timeout() && !err.is_cancelled());
-    /// assert_eq!(err.to_string(), "job timed out while running");
+    /// assert_eq!(err.to_string(), format!("job {id} timed out while running"));
     /// # }
     /// ```
     #[must_use]
@@ -280,7 +334,11 @@ impl JoinError {
                 Rare::Panic(payload) => Ok(payload
                     .into_inner()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())),
-                rare => Err(JoinError::new(self.id, Failure::Rare(Box::new(rare)))),
+                rare => Err(JoinError {
+                    id: self.id,
+                    name: self.name,
+                    repr: Failure::Rare(Box::new(rare)),
+                }),
             },
             Failure::Cancelled => Err(self),
         }
@@ -295,23 +353,41 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
+/// `job 17 panicked with message "boom"`, or with the job's name:
+/// `job 17 (fetch-avatar) timed out while running`.
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.repr, f)
+        match &self.name {
+            Some(name) => write!(f, "job {} ({name}) ", self.id)?,
+            None => write!(f, "job {} ", self.id)?,
+        }
+        self.repr.describe(f)
     }
 }
 
+/// As tokio's: `JoinError::Panic(JobId(17), "boom", ..)`,
+/// `JoinError::Cancelled(JobId(17))`, `JoinError::TimedOut(JobId(17), Run)`;
+/// with the job's name after its id, `JobId(17), name: "fetch-avatar"`.
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match (&self.repr, self.repr.timed_out_in()) {
+            (Failure::Cancelled, _) => "Cancelled",
+            (_, Some(_)) => "TimedOut",
+            (_, None) => "Panic",
+        };
+        write!(f, "JoinError::{kind}({:?}", self.id)?;
+        if let Some(name) = &self.name {
+            write!(f, ", name: {name:?}")?;
+        }
         match (
             &self.repr,
             self.repr.timed_out_in(),
             self.repr.panic_message(),
         ) {
-            (Failure::Cancelled, ..) => f.write_str("JoinError::Cancelled"),
-            (_, Some(phase), _) => write!(f, "JoinError::TimedOut({phase:?})"),
-            (_, None, Some(msg)) => write!(f, "JoinError::Panic({msg:?}, ..)"),
-            (_, None, None) => f.write_str("JoinError::Panic(..)"),
+            (Failure::Cancelled, ..) => f.write_str(")"),
+            (_, Some(phase), _) => write!(f, ", {phase:?})"),
+            (_, None, Some(msg)) => write!(f, ", {msg:?}, ..)"),
+            (_, None, None) => f.write_str(", ..)"),
         }
     }
 }

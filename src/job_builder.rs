@@ -22,7 +22,9 @@ use crate::spawning::{self, Spawning};
 /// give. [`spawn`](JobBuilder::spawn) and [`try_spawn`](JobBuilder::try_spawn)
 /// behave as the pool's own `spawn` and `try_spawn`.
 ///
-/// - The **name** is a field of the job's span, `job{pool=…, id=…, name=…}`.
+/// - The **name** is a field of the job's span, `job{pool=…, id=…, name=…}`,
+///   and shows in its [`JoinError`](crate::JoinError) (`job 17
+///   (fetch-avatar) timed out while running`; [`name`](crate::JoinError::name)).
 /// - The **queue timeout** counts from the moment the job is accepted: a
 ///   job still queued at its deadline ends then, never having run.
 /// - The **run timeout** counts from the job's first poll: a job still
@@ -50,13 +52,14 @@ use crate::spawning::{self, Spawning};
 ///     .spawn(async { tokio::time::sleep(Duration::from_secs(60)).await })
 ///     .await
 ///     .unwrap();
+/// let id = handle.id();
 ///
 /// let err = handle.await.unwrap_err();
 /// assert!(err.is_timeout());
-/// assert_eq!(err.to_string(), "job timed out while running");
+/// assert_eq!(err.to_string(), format!("job {id} (fetch-avatar) timed out while running"));
 /// # }
 /// ```
-#[must_use = "a `JobBuilder` does nothing until `spawn` or `try_spawn`"]
+#[must_use = "the job is not submitted until `.spawn(job).await` or `.try_spawn(job)`"]
 pub struct JobBuilder<'a> {
     admitter: Admitter<'a>,
     options: JobOptions<'a>,
@@ -71,7 +74,8 @@ impl<'a> JobBuilder<'a> {
     }
 
     /// Names the job: a field of its span, as `tokio::task::Builder::name`
-    /// names a task.
+    /// names a task, and part of its [`JoinError`](crate::JoinError) if it
+    /// fails.
     ///
     /// # Examples
     ///

@@ -6,14 +6,18 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use futures::FutureExt;
-use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{JoinError, SpawnError, TrySpawnError};
-use crate::join::{AbortHandle, JoinHandle};
+use crate::join::AbortHandle;
 use crate::pool::Pool;
+
+mod builder;
+mod members;
+
+pub use builder::MemberBuilder;
+use members::Members;
 
 /// A group of jobs on a shared pool, awaited together: tokio's
 /// [`JoinSet`](tokio::task::JoinSet), for a [`WorkerPool`](crate::WorkerPool)
@@ -27,11 +31,14 @@ use crate::pool::Pool;
 ///   fan-out takes at most that many places of a pool shared by many. A job
 ///   counts against the limit until its future is dropped. Waiting for the
 ///   set's limit, then for the pool's room, is FIFO and cancel safe.
+/// - [`job`](JobSet::job) names a member and sets its own deadlines, as
+///   the pool's `job()` does; the name shows in its [`JoinError`].
 /// - **Dropping the set aborts every unfinished job**, as `JoinSet` does: a
 ///   queued one never starts, a running one stops at its next `.await`.
 /// - [`try_join_all`](JobSet::try_join_all) stops at the first error: it
 ///   aborts the rest (queued members never start) and cancels the set's
-///   [token](JobSet::cancellation_token).
+///   [token](JobSet::cancellation_token). A member that timed out or was
+///   cancelled is an error there (`E: From<JoinError>`), not a panic.
 ///
 /// `S` is the pool, by value or by reference: `JobSet::new(&pool)` or
 /// `JobSet::new(pool.clone())`. It is a [`Pool`], not just a
@@ -64,8 +71,7 @@ where
 {
     spawner: S,
     limit: Option<Arc<Semaphore>>,
-    members: FuturesUnordered<Member<T>>,
-    next: u64,
+    members: Members<T>,
     /// Made on first use, so that a set whose token nobody asks for costs
     /// the pool nothing (a pool whose token has been handed out checks it
     /// on every `spawn`).
@@ -97,8 +103,7 @@ where
         JobSet {
             spawner,
             limit: None,
-            members: FuturesUnordered::new(),
-            next: 0,
+            members: Members::new(),
             token: OnceLock::new(),
         }
     }
@@ -171,24 +176,18 @@ where
     /// assert!(abort.is_finished());
     /// # }
     /// ```
-    pub async fn spawn<F>(&mut self, future: F) -> Result<AbortHandle, SpawnError<F>>
+    // This and the other waiting methods are not `async fn`s: `#[must_use]`
+    // on one speaks of its output, and the future would get only the
+    // compiler's generic note.
+    #[must_use = "the job is not submitted until this future is awaited: add `.await`"]
+    pub fn spawn<F>(
+        &mut self,
+        future: F,
+    ) -> impl Future<Output = Result<AbortHandle, SpawnError<F>>>
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let place = match &self.limit {
-            Some(limit) => Some(
-                limit
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("a set's semaphore is never closed"),
-            ),
-            None => None,
-        };
-        match self.spawner.spawn(Limited::new(future, place)).await {
-            Ok(handle) => Ok(self.insert(handle)),
-            Err(refused) => Err(refused.map(|limited| limited.future)),
-        }
+        self.job().spawn(future)
     }
 
     /// Submits a job if there is room now, under the set's limit and in
@@ -219,19 +218,42 @@ where
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let place = match &self.limit {
-            Some(limit) => match limit.clone().try_acquire_owned() {
-                Ok(place) => Some(place),
-                Err(TryAcquireError::NoPermits) => return Err(TrySpawnError::Full(future)),
-                Err(TryAcquireError::Closed) => unreachable!("a set's semaphore is never closed"),
-            },
-            None => None,
-        };
-        match self.spawner.try_spawn(Limited::new(future, place)) {
-            Ok(handle) => Ok(self.insert(handle)),
-            Err(TrySpawnError::Full(job)) => Err(TrySpawnError::Full(job.future)),
-            Err(TrySpawnError::Closed(job)) => Err(TrySpawnError::Closed(job.future)),
-        }
+        self.job().try_spawn(future)
+    }
+
+    /// Starts a [`MemberBuilder`] for one member: its name and its own
+    /// queue and run timeouts, as the pool's [`job`](crate::Spawn::job),
+    /// then `spawn` or `try_spawn` into the set. The name shows in the
+    /// member's [`JoinError`] ([`JoinError::name`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskpool::{JobSet, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(2);
+    /// let mut set = JobSet::new(&pool);
+    /// let abort = set
+    ///     .job()
+    ///     .name("https://example.com/a")
+    ///     .run_timeout(Duration::from_secs(5))
+    ///     .spawn(std::future::pending::<()>())
+    ///     .await
+    ///     .unwrap();
+    /// let err = set.join_next().await.unwrap().unwrap_err();
+    /// assert!(err.is_timeout());
+    /// assert_eq!(err.name(), Some("https://example.com/a"));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     format!("job {} (https://example.com/a) timed out while running", abort.id())
+    /// );
+    /// # }
+    /// ```
+    pub fn job(&mut self) -> MemberBuilder<'_, T> {
+        MemberBuilder::new(self.spawner.job(), self.limit.as_ref(), &mut self.members)
     }
 
     /// Waits for the next member to finish and returns its result, in
@@ -256,11 +278,16 @@ where
     /// assert!(set.join_next().await.is_none());
     /// # }
     /// ```
-    pub async fn join_next(&mut self) -> Option<Result<T, JoinError>> {
-        self.members.next().await.map(|(_, result)| result)
+    #[allow(clippy::manual_async_fn)]
+    #[must_use = "no result is taken until this future is awaited: add `.await`"]
+    pub fn join_next(&mut self) -> impl Future<Output = Option<Result<T, JoinError>>> {
+        async move { self.next_at().await.map(|(_, result)| result) }
     }
 
     /// The result of a member that has finished, if one has; never waits.
+    /// Returns every finished result in turn, however many in a row: it
+    /// spends none of the task's coop budget, as tokio's
+    /// `JoinSet::try_join_next`.
     ///
     /// # Examples
     ///
@@ -280,22 +307,29 @@ where
     /// # }
     /// ```
     pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
-        self.members
-            .next()
-            .now_or_never()
-            .flatten()
-            .map(|(_, result)| result)
+        // Unconstrained (see `Members::poll_member`), as tokio's
+        // `JoinSet::try_join_next`: a call that cannot yield must not spend
+        // the task's coop budget, or it would say "nothing finished" once
+        // the budget is gone, with results waiting.
+        self.members.try_next().map(|(_, result)| result)
     }
 
     /// Waits for every member and returns their outputs in **submission**
-    /// order.
+    /// order. For members that may fail (time out, be cancelled), use
+    /// [`try_join_all`](JobSet::try_join_all) or
+    /// [`join_next`](JobSet::join_next), which return that as an error.
     ///
     /// # Panics
     ///
-    /// As tokio's `JoinSet::join_all`: if a member panicked, its panic is
-    /// resumed here, and if one was cancelled (its `AbortHandle`, or the
-    /// pool's `abort_all`), this panics with its error; either way the
-    /// rest of the set is aborted first (the set is dropped).
+    /// As tokio's `JoinSet::join_all`, when a member did not produce its
+    /// output. The rest of the set is aborted first; then:
+    /// - A member panicked: its panic is resumed here.
+    /// - A member timed out (its queue or run timeout) or was cancelled
+    ///   (its `AbortHandle`, the pool's `abort_all`): this panics with its
+    ///   [`JoinError`], whose message names the job and the line that
+    ///   called `join_all` (`#[track_caller]`; the panic itself is raised
+    ///   where the future is polled, so the hook's location is this
+    ///   crate's).
     ///
     /// # Examples
     ///
@@ -317,12 +351,30 @@ where
     /// assert_eq!(set.join_all().await, [30, 10, 20]);
     /// # }
     /// ```
-    pub async fn join_all(mut self) -> Vec<T> {
-        let mut outputs = Vec::with_capacity(self.len());
-        while let Some((at, result)) = self.members.next().await {
-            outputs.push((at, result.unwrap_or_else(|err| resume(err))));
+    #[track_caller]
+    #[must_use = "dropped unawaited, this future drops the set, which aborts every member: \
+                  add `.await`"]
+    pub fn join_all(mut self) -> impl Future<Output = Vec<T>> {
+        let caller = std::panic::Location::caller();
+        async move {
+            let mut outputs = Vec::with_capacity(self.len());
+            while let Some((at, result)) = self.next_at().await {
+                match result {
+                    Ok(output) => outputs.push((at, output)),
+                    Err(err) => {
+                        self.abort_all();
+                        match err.try_into_panic() {
+                            Ok(payload) => std::panic::resume_unwind(payload),
+                            Err(err) => panic!(
+                                "a member of the JobSet joined by `join_all` at {caller} failed: \
+                                 {err} (`try_join_all` and `join_next` return this as an error)"
+                            ),
+                        }
+                    }
+                }
+            }
+            in_submission_order(outputs)
         }
-        in_submission_order(outputs)
     }
 
     /// Aborts every member: a queued one is cancelled at once and never
@@ -346,8 +398,8 @@ where
     /// # }
     /// ```
     pub fn abort_all(&mut self) {
-        for member in self.members.iter() {
-            member.handle.abort();
+        for handle in self.members.handles() {
+            handle.abort();
         }
         if let Some(token) = self.token.take() {
             token.cancel();
@@ -400,9 +452,13 @@ where
     /// assert!(set.is_empty());
     /// # }
     /// ```
-    pub async fn shutdown(&mut self) {
-        self.abort_all();
-        while self.join_next().await.is_some() {}
+    #[allow(clippy::manual_async_fn)]
+    #[must_use = "no member is aborted until this future is awaited: add `.await`"]
+    pub fn shutdown(&mut self) -> impl Future<Output = ()> {
+        async move {
+            self.abort_all();
+            while self.join_next().await.is_some() {}
+        }
     }
 
     /// Members not yet joined: queued, running, or finished with their
@@ -475,80 +531,118 @@ where
             .clone()
     }
 
-    fn insert(&mut self, handle: JoinHandle<T>) -> AbortHandle {
-        let abort = handle.abort_handle();
-        self.members.push(Member {
-            at: self.next,
-            handle,
-        });
-        self.next += 1;
-        abort
+    /// The next member to finish: its submission index and its result.
+    fn next_at(&mut self) -> impl Future<Output = Option<(u64, Result<T, JoinError>)>> + '_ {
+        std::future::poll_fn(|cx| self.members.poll_next(cx))
     }
 }
 
 impl<U, E, S> JobSet<Result<U, E>, S>
 where
     U: Send + 'static,
-    E: Send + 'static,
+    E: From<JoinError> + Send + 'static,
     S: Pool,
 {
     /// Waits for every member, whose outputs are `Result`s, and returns
-    /// the `Ok` values in **submission** order, or the first `Err` to
-    /// arrive. That first error cancels the set's token and aborts every
-    /// other member before it is returned: queued members never start,
-    /// running ones stop at their next `.await` (golang/go#61611 asks
-    /// errgroup for exactly this).
+    /// the `Ok` values in **submission** order, or the first error to
+    /// arrive: a member's own `Err`, or a member that timed out or was
+    /// cancelled, as `E::from(JoinError)`. That first error cancels the
+    /// set's token and aborts every other member before it is returned:
+    /// queued members never start, running ones stop at their next
+    /// `.await` (golang/go#61611 asks errgroup for exactly this).
+    ///
+    /// `E: From<JoinError>` is what `?` on a `JoinHandle` needs too:
+    /// `anyhow::Error`, `Box<dyn Error + Send + Sync>` and `std::io::Error`
+    /// have it, and an error enum of your own gets it with one `impl` (see
+    /// the example).
     ///
     /// # Errors
     ///
-    /// The first member's `Err`, in completion order.
+    /// The first failure, in completion order:
+    /// - a member's `Err(e)`: `e`;
+    /// - a member that timed out (its queue or run timeout) or was
+    ///   cancelled by someone else (its `AbortHandle`, the pool's
+    ///   `abort_all`): `E::from` its [`JoinError`], whose
+    ///   [`is_timeout`](JoinError::is_timeout) or
+    ///   [`is_cancelled`](JoinError::is_cancelled) says which, and whose
+    ///   [`id`](JoinError::id) and [`name`](JoinError::name) say which job.
     ///
     /// # Panics
     ///
-    /// As [`join_all`](JobSet::join_all): a member's panic (or
-    /// cancellation by someone else) counts as the first error; the rest
-    /// are aborted, then the panic is resumed here.
+    /// If a member panicked, the rest are aborted and then its panic is
+    /// resumed here, as tokio's `JoinSet::join_all` does. It raises no
+    /// panic of its own.
     ///
     /// # Examples
     ///
     /// ```
-    /// use taskpool::{JobSet, WorkerPool};
+    /// use std::time::Duration;
+    /// use taskpool::{JobSet, JoinError, WorkerPool};
     ///
-    /// # #[tokio::main(flavor = "current_thread")]
+    /// #[derive(Debug)]
+    /// enum LookupError {
+    ///     NoSuchUser(u32),
+    ///     Job(JoinError),
+    /// }
+    ///
+    /// impl From<JoinError> for LookupError {
+    ///     fn from(err: JoinError) -> LookupError {
+    ///         LookupError::Job(err)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
     /// let pool = WorkerPool::new(2);
+    ///
     /// let mut set = JobSet::new(&pool);
     /// // Would never finish: aborted by the other member's error.
-    /// set.spawn(std::future::pending::<Result<u32, &str>>()).await.unwrap();
-    /// set.spawn(async { Err("no such user") }).await.unwrap();
-    /// assert_eq!(set.try_join_all().await, Err("no such user"));
+    /// set.spawn(std::future::pending::<Result<u32, LookupError>>()).await.unwrap();
+    /// set.spawn(async { Err(LookupError::NoSuchUser(7)) }).await.unwrap();
+    /// assert!(matches!(set.try_join_all().await, Err(LookupError::NoSuchUser(7))));
+    ///
+    /// // A member that misses its deadline is an error too, not a panic.
+    /// let mut set = JobSet::new(&pool);
+    /// set.spawn(async { Ok(1) }).await.unwrap();
+    /// set.job()
+    ///     .name("user 8")
+    ///     .run_timeout(Duration::from_secs(1))
+    ///     .spawn(std::future::pending::<Result<u32, LookupError>>())
+    ///     .await
+    ///     .unwrap();
+    /// match set.try_join_all().await {
+    ///     Err(LookupError::Job(err)) => {
+    ///         assert!(err.is_timeout());
+    ///         assert_eq!(err.name(), Some("user 8"));
+    ///     }
+    ///     other => panic!("expected a timeout, got {other:?}"),
+    /// }
     /// # }
     /// ```
-    pub async fn try_join_all(mut self) -> Result<Vec<U>, E> {
-        let mut outputs = Vec::with_capacity(self.len());
-        while let Some((at, result)) = self.members.next().await {
-            match result {
-                Ok(Ok(output)) => outputs.push((at, output)),
-                Ok(Err(err)) => {
-                    self.abort_all();
-                    return Err(err);
-                }
-                Err(err) => {
-                    self.abort_all();
-                    resume(err)
+    #[allow(clippy::manual_async_fn)]
+    #[must_use = "dropped unawaited, this future drops the set, which aborts every member: \
+                  add `.await`"]
+    pub fn try_join_all(mut self) -> impl Future<Output = Result<Vec<U>, E>> {
+        async move {
+            let mut outputs = Vec::with_capacity(self.len());
+            while let Some((at, result)) = self.next_at().await {
+                match result {
+                    Ok(Ok(output)) => outputs.push((at, output)),
+                    Ok(Err(err)) => {
+                        self.abort_all();
+                        return Err(err);
+                    }
+                    Err(err) => {
+                        self.abort_all();
+                        match err.try_into_panic() {
+                            Ok(payload) => std::panic::resume_unwind(payload),
+                            Err(err) => return Err(E::from(err)),
+                        }
+                    }
                 }
             }
+            Ok(in_submission_order(outputs))
         }
-        Ok(in_submission_order(outputs))
-    }
-}
-
-/// Resumes a member's panic on the caller, or panics with its error if it
-/// was cancelled, as tokio's `JoinSet::join_all` does.
-fn resume(err: JoinError) -> ! {
-    match err.try_into_panic() {
-        Ok(payload) => std::panic::resume_unwind(payload),
-        Err(err) => panic!("a member of the JobSet failed: {err}"),
     }
 }
 
@@ -560,8 +654,8 @@ fn in_submission_order<T>(mut outputs: Vec<(u64, T)>) -> Vec<T> {
 impl<T: Send + 'static, S> Drop for JobSet<T, S> {
     /// Aborts every member not yet joined, and cancels the set's token.
     fn drop(&mut self) {
-        for member in self.members.iter() {
-            member.handle.abort();
+        for handle in self.members.handles() {
+            handle.abort();
         }
         if let Some(token) = self.token.get() {
             token.cancel();
@@ -579,23 +673,6 @@ impl<T: Send + 'static, S: fmt::Debug> fmt::Debug for JobSet<T, S> {
                 &self.limit.as_ref().map(|l| l.available_permits()),
             )
             .finish_non_exhaustive()
-    }
-}
-
-/// One member: its handle, and its place in submission order.
-struct Member<T> {
-    at: u64,
-    handle: JoinHandle<T>,
-}
-
-impl<T: Send + 'static> Future for Member<T> {
-    type Output = (u64, Result<T, JoinError>);
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let at = self.at;
-        Pin::new(&mut self.handle)
-            .poll(cx)
-            .map(|result| (at, result))
     }
 }
 

@@ -14,8 +14,8 @@ use crate::job::{AnyJob, JobCell};
 /// `task::JoinHandle`.
 ///
 /// Awaiting it yields `Ok(output)`, or a [`JoinError`] if the job was
-/// cancelled or panicked. When it resolves, the job's future has already been
-/// dropped.
+/// cancelled, panicked or timed out (missed its queue or run deadline).
+/// When it resolves, the job's future has already been dropped.
 ///
 /// Dropping a `JoinHandle` *detaches* the job: it still runs to completion and
 /// its output is dropped. This is why, as in tokio, the type is not

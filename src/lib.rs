@@ -36,7 +36,13 @@
 //! [`Reserve`], [`ReserveOwned`]) that can be kept in a struct or polled by
 //! hand. Every job has a [`JobId`], unique in the process, like tokio's
 //! `task::Id`: [`JoinHandle::id`], [`JoinError::id`], and [`try_job_id`]
-//! inside the job. Moving from `tokio::spawn`? See [`replacing_tokio_spawn`].
+//! inside the job. Per job, `job()` ([`WorkerPool::job`],
+//! [`JobSet::job`]) sets a name and deadlines ([`JobBuilder`]), and the
+//! name shows in the job's [`JoinError`]. A running pool is resized with
+//! [`WorkerPool::set_workers`] ([`BoundedSpawner::set_limit`],
+//! [`Pool::resize`]), and observed with `metrics()` ([`Metrics`]) and
+//! `latency()` ([`WorkerPool::latency`], with `latency_histograms(true)`).
+//! Moving from `tokio::spawn`? See [`replacing_tokio_spawn`].
 //!
 //! # Examples
 //!
@@ -329,7 +335,7 @@
 //!   job cell's lock; the handle takes the result under the same lock. So
 //!   everything the job did, its future's `Drop` included, happens-before
 //!   `handle.await` returns, and before `is_finished()` returns `true`,
-//!   whether the job completed, panicked or was cancelled.
+//!   whether the job completed, panicked, was cancelled or timed out.
 //! - **Room given back happens-before the next waiter gets it.** A permit
 //!   dropped unused (and, for a [`BoundedSpawner`], a job's permit, dropped
 //!   right after its future) returns its room to a tokio semaphore (for a
@@ -392,7 +398,7 @@ mod worker_pool;
 pub use error::{BuildError, JoinError, ResizeError, SpawnError, TrySpawnError};
 pub use id::{JobId, try_job_id};
 pub use job_builder::JobBuilder;
-pub use job_set::JobSet;
+pub use job_set::{JobSet, MemberBuilder};
 pub use join::{AbortHandle, JoinHandle};
 pub use latency::{Histogram, HistogramBucket, LatencySnapshot};
 pub use metrics::Metrics;

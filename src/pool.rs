@@ -15,7 +15,9 @@ use crate::spawn::Spawn;
 /// read its metrics. Implemented by [`WorkerPool`](crate::WorkerPool),
 /// [`BoundedSpawner`](crate::BoundedSpawner) and references to either, so a
 /// service can be generic over the kind of pool it runs on, with no `dyn`
-/// and no hand-written dispatch.
+/// and no hand-written dispatch. As every [`Spawn`], a `Pool` is `Clone`
+/// (another handle to the same pool) and `Send + Sync`, so `&P` is a `Pool`
+/// for any `P: Pool`: `JobSet::new(&pool)` works in generic code.
 ///
 /// Each method behaves as the inherent method of the same name on both
 /// types, where each is documented in full; the logic behind them is the
@@ -95,6 +97,7 @@ pub trait Pool: Spawn {
     /// assert_eq!(Pool::metrics(&pool).completed, 1);
     /// # }
     /// ```
+    #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
 
     /// As [`shutdown`](Pool::shutdown), but aborts what is left after
@@ -122,6 +125,7 @@ pub trait Pool: Spawn {
     /// assert!(stuck.await.unwrap_err().is_cancelled());
     /// # }
     /// ```
+    #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     fn shutdown_timeout(&self, grace: Duration) -> impl Future<Output = bool> + Send;
 
     /// Closes the pool and aborts every job: queued ones never start,
@@ -162,6 +166,7 @@ pub trait Pool: Spawn {
     /// Pool::wait(&spawner).await;
     /// # }
     /// ```
+    #[must_use = "nothing is waited for until this future is awaited: add `.await`"]
     fn wait(&self) -> impl Future<Output = ()> + Send;
 
     /// A snapshot of the latency histograms (empty unless turned on in the
@@ -247,7 +252,8 @@ pub trait Pool: Spawn {
     fn cancellation_token(&self) -> CancellationToken;
 }
 
-impl<P: Pool + Clone + Sync> Pool for &P {
+/// A reference to a pool is a pool: every method forwards to it.
+impl<P: Pool> Pool for &P {
     fn close(&self) -> bool {
         (**self).close()
     }

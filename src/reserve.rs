@@ -182,7 +182,7 @@ impl<'a, A: Admit<'a>> Drop for Reserving<'a, A> {
 /// assert_eq!(permit.spawn(async { 5 }).await.unwrap(), 5);
 /// # }
 /// ```
-#[must_use = "futures do nothing unless polled"]
+#[must_use = "no room is reserved until this future is awaited: add `.await`"]
 pub struct Reserve<'a> {
     inner: Reserving<'a, Admitter<'a>>,
 }
@@ -239,7 +239,7 @@ impl fmt::Debug for Reserve<'_> {
 /// assert_eq!(handle.await.unwrap(), "spawned from another task");
 /// # }
 /// ```
-#[must_use = "futures do nothing unless polled"]
+#[must_use = "no room is reserved until this future is awaited: add `.await`"]
 pub struct ReserveOwned {
     inner: Reserving<'static, OwnedAdmitter>,
 }

@@ -12,6 +12,13 @@ use crate::spawning::Spawning;
 /// Something jobs can be spawned on: a [`WorkerPool`](crate::WorkerPool) or
 /// a [`BoundedSpawner`](crate::BoundedSpawner), or a reference to either.
 ///
+/// Every `Spawn` is a handle to a pool: `Clone` gives another handle to the
+/// same pool (a reference is copied), and it is `Send + Sync`. So generic
+/// code over a bare `S: Spawn` (or `P: Pool`) can use `&S` as a `Spawn`
+/// too, hand out `'static` permits from it
+/// ([`reserve_owned`](Spawn::reserve_owned)), and move the pool, or futures
+/// borrowing it, into `tokio::spawn`.
+///
 /// A producer takes `impl Spawn` and leaves the strategy to configuration;
 /// code that also owns the pool's life (shuts it down, reads its metrics)
 /// takes [`impl Pool`](crate::Pool). Each method behaves as the inherent
@@ -44,7 +51,7 @@ use crate::spawning::Spawning;
 /// assert_eq!(checksum_all(&BoundedSpawner::new(4), files).await, 6);
 /// # }
 /// ```
-pub trait Spawn {
+pub trait Spawn: Clone + Send + Sync {
     /// Submits a job, waiting for room: [`reserve`](Spawn::reserve), then
     /// [`SpawnPermit::spawn`].
     ///
@@ -250,7 +257,9 @@ pub trait Spawn {
         Self: Sized;
 }
 
-impl<S: Spawn + Clone> Spawn for &S {
+/// A reference to a pool is a pool: every method forwards to it, and the
+/// owned ones clone the handle it refers to.
+impl<S: Spawn> Spawn for &S {
     fn spawn<F>(&self, future: F) -> Spawning<'_, F>
     where
         F: Future + Send + 'static,
@@ -289,11 +298,11 @@ impl<S: Spawn + Clone> Spawn for &S {
     }
 
     fn reserve_owned(self) -> ReserveOwned {
-        self.clone().reserve_owned()
+        S::clone(self).reserve_owned()
     }
 
     fn try_reserve_owned(self) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
-        self.clone().try_reserve_owned()
+        S::clone(self).try_reserve_owned()
     }
 }
 

@@ -47,7 +47,8 @@ use crate::reserve::Reserve;
 /// assert_eq!(handle.await.unwrap(), 3);
 /// # }
 /// ```
-#[must_use = "futures do nothing unless polled"]
+#[must_use = "the job is not submitted until this future is awaited: add `.await` \
+              (`let _ = …` drops the job unsubmitted)"]
 pub struct Spawning<'a, F> {
     reserve: Reserve<'a>,
     future: Option<F>,

@@ -161,7 +161,8 @@ macro_rules! adapter {
     ($(#[$doc:meta])* $name:ident, $queue:ident, $method:literal) => {
         pin_project_lite::pin_project! {
             $(#[$doc])*
-            #[must_use = "streams do nothing unless polled"]
+            #[must_use = "streams do nothing unless polled: no item is taken and no job \
+                          submitted until the stream is polled (`.next().await`, `.collect()`)"]
             pub struct $name<St, S>
             where
                 St: Stream,

@@ -10,7 +10,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use taskpool::{BoundedSpawner, JobId, JoinHandle, Pool, Spawning, WorkerPool, try_job_id};
+use taskpool::{
+    BoundedSpawner, JobId, JobSet, JoinHandle, Pool, Spawn, Spawning, WorkerPool, try_job_id,
+};
 use tokio::sync::oneshot;
 use tokio_test::{assert_pending, assert_ready};
 
@@ -149,7 +151,7 @@ async fn a_job_whose_future_panics_when_dropped_after_completing_fails<P: Pool>(
     assert!(err.is_panic(), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "job panicked with message \"panic in drop\""
+        format!("job {} panicked with message \"panic in drop\"", err.id())
     );
     assert_eq!(pool.spawn(async { 1 }).await.unwrap().await.unwrap(), 1);
     pool.shutdown().await;
@@ -166,7 +168,50 @@ for_both_types!(
     try_job_id_inside_a_job_is_its_id,
     abort_handle_and_join_error_carry_the_job_id,
 );
-for_both_types_paused!(shutdown_timeout_aborts_what_is_left);
+for_both_types_paused!(
+    shutdown_timeout_aborts_what_is_left,
+    join_error_names_the_job
+);
+
+/// Generic code over a bare `P: Pool` (no `Clone`, no `Sync` of its own)
+/// works through `&P`: a `JobSet` on `&pool`, a `Spawn` function given
+/// `&pool`, and a `'static` permit from `&pool`; the set and its futures
+/// are `Send`.
+async fn fan_out<P: Pool>(pool: P) -> u64 {
+    let mut set = JobSet::new(&pool);
+    for i in 1..=4u64 {
+        set.spawn(async move { i }).await.unwrap();
+    }
+    let via_spawn = spawn_one(&pool, 10).await;
+    let permit = Spawn::reserve_owned(&pool).await.unwrap();
+    let owned = permit.spawn(async { 100 });
+    let joining = set.join_all();
+    is_send(&joining);
+    let sum: u64 = joining.await.into_iter().sum();
+    let by_value: JobSet<u64, P> = JobSet::new(pool.clone());
+    is_send(&by_value);
+    sum + via_spawn + owned.await.unwrap()
+}
+
+fn is_send<T: Send>(_: &T) {}
+
+async fn spawn_one(spawner: impl Spawn, n: u64) -> u64 {
+    spawner
+        .spawn(async move { n })
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+}
+
+async fn generic_code_over_a_bare_pool_works_through_a_reference() {
+    assert_eq!(fan_out(worker_pool()).await, 120);
+    assert_eq!(fan_out(bounded_spawner()).await, 120);
+    let pool = worker_pool();
+    assert_eq!(fan_out(&pool).await, 120);
+}
+
+on_both_runtimes!(generic_code_over_a_bare_pool_works_through_a_reference);
 
 // --- the named spawn future -------------------------------------------------
 
@@ -296,6 +341,64 @@ mod join_error_id_of_a_panic {
     }
 
     crate::on_both_runtimes!(worker_pool, bounded_spawner);
+}
+
+/// `JoinError`'s `Display` and `Debug` name the job by its id, and by its
+/// name when it was given one, for each way a job fails; the name survives
+/// `try_into_panic`.
+async fn join_error_names_the_job(pool: impl Pool + Sync) {
+    let named = pool
+        .job()
+        .name("fetch-avatar")
+        .run_timeout(Duration::from_millis(10))
+        .spawn(std::future::pending::<()>())
+        .await
+        .unwrap();
+    let id = named.id();
+    let err = named.await.unwrap_err();
+    assert_eq!(err.name(), Some("fetch-avatar"));
+    assert_eq!(
+        err.to_string(),
+        format!("job {id} (fetch-avatar) timed out while running")
+    );
+    assert_eq!(
+        format!("{err:?}"),
+        format!("JoinError::TimedOut(JobId({id}), name: \"fetch-avatar\", Run)")
+    );
+    let err = err.try_into_panic().unwrap_err();
+    assert_eq!((err.id(), err.name()), (id, Some("fetch-avatar")));
+
+    let unnamed = pool.spawn(std::future::pending::<()>()).await.unwrap();
+    let id = unnamed.id();
+    unnamed.abort();
+    let err = unnamed.await.unwrap_err();
+    assert_eq!(err.name(), None);
+    assert_eq!(err.to_string(), format!("job {id} was cancelled"));
+    assert_eq!(
+        format!("{err:?}"),
+        format!("JoinError::Cancelled(JobId({id}))")
+    );
+
+    #[cfg(panic = "unwind")]
+    {
+        let panics = pool
+            .job()
+            .name("crawl")
+            .spawn(async { panic!("boom") })
+            .await
+            .unwrap();
+        let id = panics.id();
+        let err = panics.await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("job {id} (crawl) panicked with message \"boom\"")
+        );
+        assert_eq!(
+            format!("{err:?}"),
+            format!("JoinError::Panic(JobId({id}), name: \"crawl\", \"boom\", ..)")
+        );
+        assert_eq!(err.into_panic().downcast_ref::<&str>(), Some(&"boom"));
+    }
 }
 
 /// `AbortHandle::id` equals `JoinHandle::id`, before and after the job

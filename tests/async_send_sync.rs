@@ -181,6 +181,16 @@ fn groups_and_streams_are_send_when_their_parts_are() {
         send(&spawning);
     }
     let _ = set_spawn_is_send;
+    fn set_job_spawn_is_send(set: &mut JobSet<u32, &'static BoundedSpawner>) {
+        let spawning = set.job().name("a").spawn(async { 1 });
+        send(&spawning);
+    }
+    fn set_join_next_is_send(set: &mut JobSet<u32, &'static BoundedSpawner>) {
+        let join_next = set.join_next();
+        send(&join_next);
+    }
+    let _ = set_join_next_is_send;
+    let _ = set_job_spawn_is_send;
 
     type Items = futures::stream::Iter<std::vec::IntoIter<std::future::Ready<u32>>>;
     send_only::<SpawnBuffered<Items, WorkerPool>>();

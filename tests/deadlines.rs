@@ -61,7 +61,10 @@ async fn a_queued_job_times_out_at_its_deadline_and_never_runs() {
         assert!(err.is_timeout() && !err.is_cancelled() && !err.is_panic());
         assert_eq!(
             err.to_string(),
-            "job timed out waiting in the queue, and never ran"
+            format!(
+                "job {} timed out waiting in the queue, and never ran",
+                err.id()
+            )
         );
         assert!(is_dropped(&dropped), "its future was dropped");
         assert!(!ran.load(Ordering::SeqCst), "it never ran");
@@ -196,7 +199,10 @@ async fn a_run_timeout_stops_a_job_at_its_await(pool: impl Pool) {
     let err = handle.await.unwrap_err();
     assert_eq!(started.elapsed(), 100 * MS);
     assert!(err.is_timeout() && !err.is_cancelled());
-    assert_eq!(err.to_string(), "job timed out while running");
+    assert_eq!(
+        err.to_string(),
+        format!("job {} timed out while running", err.id())
+    );
     assert!(is_dropped(&dropped));
     assert!(!resumed.load(Ordering::SeqCst));
     assert_eq!(pool.metrics().timed_out, 1);

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
-use taskpool::{BoundedSpawner, JobSet, Pool, WorkerPool};
+use taskpool::{BoundedSpawner, JobSet, JoinError, Pool, WorkerPool};
+use tokio_test::{assert_pending, assert_ready};
 
 use support::{DropWitness, is_dropped, until_dropped, watchdog};
 
@@ -30,6 +31,20 @@ fn bounded_spawner() -> BoundedSpawner {
         .name("job-set")
         .build()
         .unwrap()
+}
+
+/// What `try_join_all` returns: a member's own error, or a member that did
+/// not produce its output (timed out, cancelled).
+#[derive(Debug)]
+enum Failed {
+    Job(&'static str),
+    Member(JoinError),
+}
+
+impl From<JoinError> for Failed {
+    fn from(err: JoinError) -> Failed {
+        Failed::Member(err)
+    }
 }
 
 /// A job that sleeps `ms` (paused clock) and returns it.
@@ -118,12 +133,12 @@ async fn the_first_error_aborts_the_rest(pool: impl Pool + Clone + Sync) {
     let (witness, weak) = DropWitness::new();
     set.spawn(async move {
         let _witness = witness;
-        std::future::pending::<Result<u32, &str>>().await
+        std::future::pending::<Result<u32, Failed>>().await
     })
     .await
     .unwrap();
-    set.spawn(async { Err("boom") }).await.unwrap();
-    assert_eq!(set.try_join_all().await, Err("boom"));
+    set.spawn(async { Err(Failed::Job("boom")) }).await.unwrap();
+    assert!(matches!(set.try_join_all().await, Err(Failed::Job("boom"))));
     assert!(token.is_cancelled());
     until_dropped(&weak).await;
 }
@@ -140,7 +155,7 @@ async fn after_the_first_error_queued_members_never_start() {
     // The worker runs this one first; it fails once released.
     set.spawn(async move {
         let _ = gate.await;
-        Err::<(), &str>("boom")
+        Err::<(), _>(Failed::Job("boom"))
     })
     .await
     .unwrap();
@@ -149,7 +164,7 @@ async fn after_the_first_error_queued_members_never_start() {
         let started = started.clone();
         async move {
             started.fetch_add(1, Ordering::SeqCst);
-            std::future::pending::<Result<(), &str>>().await
+            std::future::pending::<Result<(), Failed>>().await
         }
     })
     .await
@@ -169,7 +184,10 @@ async fn after_the_first_error_queued_members_never_start() {
         .unwrap();
     }
     release.send(()).unwrap();
-    assert_eq!(watchdog(set.try_join_all()).await, Err("boom"));
+    assert!(matches!(
+        watchdog(set.try_join_all()).await,
+        Err(Failed::Job("boom"))
+    ));
     watchdog(pool.shutdown()).await;
     assert_eq!(started.load(Ordering::SeqCst), 1, "a queued member started");
     assert!(witnesses.iter().all(is_dropped), "a queued future was kept");
@@ -185,7 +203,7 @@ async fn join_all_resumes_a_panic(pool: impl Pool + Clone + Sync) {
 /// `try_join_all` treats a member's panic as the first error: the rest
 /// are aborted, then the panic is resumed.
 async fn try_join_all_resumes_a_panic(pool: impl Pool + Clone + Sync) {
-    a_panic_is_resumed_after_the_rest_are_aborted::<Result<u32, String>, _, _>(&pool, |set| {
+    a_panic_is_resumed_after_the_rest_are_aborted::<Result<u32, Failed>, _, _>(&pool, |set| {
         set.try_join_all()
     })
     .await;
@@ -321,6 +339,221 @@ async fn try_join_next_never_waits(pool: impl Pool + Clone + Sync) {
     assert!(set.try_join_next().is_none());
 }
 
+/// `try_join_next` returns every finished member, however many, without
+/// yielding in between: it spends none of the task's coop budget (tokio's
+/// own `try_join_next` test, which got 127 of 1000 here).
+async fn try_join_next_returns_every_finished_member(pool: impl Pool + Clone + Sync) {
+    const MEMBERS: usize = 1000;
+    let mut set = JobSet::new(&pool);
+    for i in 0..MEMBERS {
+        set.spawn(async move { i }).await.unwrap();
+    }
+    pool.close();
+    pool.wait().await;
+    let mut joined = 0;
+    while let Some(result) = set.try_join_next() {
+        result.unwrap();
+        joined += 1;
+    }
+    assert_eq!(joined, MEMBERS);
+    assert!(set.is_empty());
+}
+
+/// A pending `join_next` is woken only when a member finishes, never by
+/// itself: tokio-util's `test_join_queue_no_spurious_wakeups`, with two
+/// members, both polled for the first time by the pending call.
+async fn join_next_is_woken_only_by_a_member_finishing(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    set.spawn(async move {
+        let _ = rx.await;
+        42
+    })
+    .await
+    .unwrap();
+    set.spawn(std::future::pending::<u32>()).await.unwrap();
+
+    let mut join_next = tokio_test::task::spawn(set.join_next());
+    assert_pending!(join_next.poll());
+    assert!(!join_next.is_woken(), "woken with nothing finished");
+    // Polled again, still nothing: still no wake-up.
+    assert_pending!(join_next.poll());
+    assert!(!join_next.is_woken(), "woken with nothing finished");
+
+    tx.send(()).unwrap();
+    watchdog(async {
+        while !join_next.is_woken() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_eq!(assert_ready!(join_next.poll()).unwrap().unwrap(), 42);
+}
+
+/// `set.job()` gives a member its name and deadlines: a run timeout ends
+/// it with a `JoinError` that names it, and the set's limit counts
+/// builder-made members as any other. (The deadlines themselves are
+/// `JobBuilder`'s, tested in `tests/deadlines.rs`.)
+async fn a_member_built_with_job_has_its_name_and_deadlines(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::with_limit(&pool, 2);
+    let url = String::from("https://example.com/slow");
+    let slow = set
+        .job()
+        .name(&url)
+        .run_timeout(Duration::from_millis(10))
+        .spawn(std::future::pending::<&str>())
+        .await
+        .unwrap();
+    set.job()
+        .name("fast")
+        .spawn(async { "fast" })
+        .await
+        .unwrap();
+    let refused = set.job().name("third").try_spawn(async { "third" });
+    assert!(refused.unwrap_err().is_full(), "the set's limit is 2");
+
+    assert_eq!(set.join_next().await.unwrap().unwrap(), "fast");
+    let err = set.join_next().await.unwrap().unwrap_err();
+    assert!(err.is_timeout());
+    assert_eq!(err.id(), slow.id());
+    assert_eq!(err.name(), Some(url.as_str()));
+    assert_eq!(
+        err.to_string(),
+        format!("job {} ({url}) timed out while running", slow.id())
+    );
+    assert!(set.join_next().await.is_none());
+}
+
+/// A member that misses its run timeout is `try_join_all`'s error, as
+/// `E::from(JoinError)`, not a panic: the rest are aborted, the set's token
+/// is cancelled, and the error names the job.
+async fn try_join_all_returns_a_timeout_as_an_error(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let token = set.cancellation_token();
+    set.spawn(async { Ok(1) }).await.unwrap();
+    let slow = set
+        .job()
+        .name("slow")
+        .run_timeout(Duration::from_millis(10))
+        .spawn(std::future::pending::<Result<u32, Failed>>())
+        .await
+        .unwrap();
+    let (witness, weak) = DropWitness::new();
+    set.spawn(async move {
+        let _witness = witness;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok(3)
+    })
+    .await
+    .unwrap();
+    match set.try_join_all().await {
+        Err(Failed::Member(err)) => {
+            assert!(err.is_timeout(), "{err:?}");
+            assert_eq!((err.id(), err.name()), (slow.id(), Some("slow")));
+        }
+        other => panic!("expected the member's timeout, got {other:?}"),
+    }
+    assert!(token.is_cancelled());
+    until_dropped(&weak).await;
+}
+
+/// A member cancelled by someone else (its `AbortHandle`) is
+/// `try_join_all`'s error too.
+async fn try_join_all_returns_a_cancellation_as_an_error(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let aborted = set
+        .spawn(std::future::pending::<Result<u32, Failed>>())
+        .await
+        .unwrap();
+    set.spawn(async { Ok(2) }).await.unwrap();
+    aborted.abort();
+    match set.try_join_all().await {
+        Err(Failed::Member(err)) => {
+            assert!(err.is_cancelled(), "{err:?}");
+            assert_eq!(err.id(), aborted.id());
+        }
+        other => panic!("expected the member's cancellation, got {other:?}"),
+    }
+}
+
+/// `join_all` has no error to return: a member that times out makes it
+/// panic, as tokio's does with a cancelled task, after aborting the rest.
+/// The message names the job and the line that called `join_all`.
+#[cfg(panic = "unwind")]
+async fn join_all_names_its_caller_when_a_member_times_out(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let slow = set
+        .job()
+        .name("slow")
+        .run_timeout(Duration::from_millis(10))
+        .spawn(std::future::pending::<u32>())
+        .await
+        .unwrap();
+    let (witness, weak) = DropWitness::new();
+    set.spawn(async move {
+        let _witness = witness;
+        std::future::pending::<u32>().await
+    })
+    .await
+    .unwrap();
+    let (line, joining) = (line!(), set.join_all());
+    let Err(panic) = std::panic::AssertUnwindSafe(joining).catch_unwind().await else {
+        panic!("join_all returned with a member timed out");
+    };
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    let caller = format!("at {}:{line}:", file!());
+    assert!(message.contains(&caller), "{message:?} lacks {caller:?}");
+    let job = format!("job {} (slow) timed out while running", slow.id());
+    assert!(message.contains(&job), "{message:?} lacks {job:?}");
+    until_dropped(&weak).await;
+}
+
+/// A member let go of (`detach_all`) after `join_next` registered with it,
+/// and finishing later, does not disturb the set: its result is never
+/// returned, and the member that took its place comes back once, when it
+/// finishes. (Whether the detached member's wake-up reaches the set before
+/// or after the next poll, it is skipped.)
+async fn a_detached_member_finishing_later_is_not_joined(pool: impl Pool + Clone + Sync) {
+    let mut set = JobSet::new(&pool);
+    let (release_old, old_gate) = tokio::sync::oneshot::channel::<()>();
+    let old = set
+        .spawn(async move {
+            let _ = old_gate.await;
+            "detached"
+        })
+        .await
+        .unwrap();
+    {
+        let mut join_next = tokio_test::task::spawn(set.join_next());
+        assert_pending!(join_next.poll());
+    }
+    set.detach_all();
+    let (release_new, new_gate) = tokio::sync::oneshot::channel::<()>();
+    set.spawn(async move {
+        let _ = new_gate.await;
+        "kept"
+    })
+    .await
+    .unwrap();
+
+    let mut join_next = tokio_test::task::spawn(set.join_next());
+    assert_pending!(join_next.poll());
+    release_old.send(()).unwrap();
+    watchdog(async {
+        while !old.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_pending!(join_next.poll());
+    drop(join_next);
+    assert!(set.try_join_next().is_none());
+
+    release_new.send(()).unwrap();
+    assert_eq!(set.join_next().await.unwrap().unwrap(), "kept");
+    assert!(set.join_next().await.is_none());
+}
+
 #[test]
 #[should_panic(expected = "the limit must be at least 1")]
 fn a_limit_of_zero_panics() {
@@ -334,6 +567,9 @@ fn a_limit_of_zero_panics() {
 
 for_both_types_paused!(
     results_in_completion_and_in_submission_order,
+    try_join_all_returns_a_timeout_as_an_error,
+    try_join_all_returns_a_cancellation_as_an_error,
+    a_member_built_with_job_has_its_name_and_deadlines,
     the_limit_is_never_exceeded,
 );
 
@@ -347,4 +583,10 @@ for_both_types!(
     detach_abort_and_shutdown,
     a_closed_pool_refuses_and_cancels_the_token,
     try_join_next_never_waits,
+    try_join_next_returns_every_finished_member,
+    join_next_is_woken_only_by_a_member_finishing,
+    a_detached_member_finishing_later_is_not_joined,
 );
+
+#[cfg(panic = "unwind")]
+for_both_types_paused!(join_all_names_its_caller_when_a_member_times_out);

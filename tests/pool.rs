@@ -511,11 +511,17 @@ async fn a_panicking_job_does_not_kill_its_worker() {
 
     let err = str_panic.await.unwrap_err();
     assert!(err.is_panic() && !err.is_cancelled());
-    assert_eq!(err.to_string(), "job panicked with message \"static str\"");
+    assert_eq!(
+        err.to_string(),
+        format!("job {} panicked with message \"static str\"", err.id())
+    );
     assert_eq!(err.into_panic().downcast_ref::<&str>(), Some(&"static str"));
 
     let err = string_panic.await.unwrap_err();
-    assert_eq!(format!("{err:?}"), "JoinError::Panic(\"formatted 42\", ..)");
+    assert_eq!(
+        format!("{err:?}"),
+        format!("JoinError::Panic({:?}, \"formatted 42\", ..)", err.id())
+    );
     let payload = err.try_into_panic().unwrap();
     assert_eq!(payload.downcast_ref::<String>().unwrap(), "formatted 42");
 
@@ -586,7 +592,7 @@ async fn aborting_a_running_job_drops_it_at_its_next_await() {
     abort.abort();
     let err = handle.await.unwrap_err();
     assert!(err.is_cancelled() && !err.is_panic());
-    assert_eq!(err.to_string(), "job was cancelled");
+    assert_eq!(err.to_string(), format!("job {} was cancelled", err.id()));
     assert!(
         is_dropped(&weak),
         "the handle resolved before the future was dropped"
@@ -649,7 +655,7 @@ async fn a_panic_while_dropping_an_aborted_job_is_contained_and_reported() {
         assert!(err.is_panic(), "{err:?}");
         assert_eq!(
             err.to_string(),
-            "job panicked with message \"panic in drop\""
+            format!("job {} panicked with message \"panic in drop\"", err.id())
         );
     }
     // The worker survived.

@@ -381,7 +381,7 @@ async fn a_panic_while_dropping_an_aborted_job_is_contained_and_reported() {
         assert!(err.is_panic(), "{err:?}");
         assert_eq!(
             err.to_string(),
-            "job panicked with message \"panic in drop\""
+            format!("job {} panicked with message \"panic in drop\"", err.id())
         );
     }
     assert_eq!(spawner.metrics().running, 0, "both permits came back");

@@ -124,8 +124,8 @@ async fn run<P: Pool + Send + Sync + 'static>(
     let summary = app::serve(listener, app, shutdown, GRACE).await?;
     let m = summary.metrics;
     println!(
-        "taskpool web_service: drained={} completed={} cancelled={} panicked={} rejected={}",
-        summary.drained, m.completed, m.cancelled, m.panicked, m.rejected
+        "taskpool web_service: drained={} completed={} cancelled={} panicked={} timed_out={} rejected={}",
+        summary.drained, m.completed, m.cancelled, m.panicked, m.timed_out, m.rejected
     );
     Ok(())
 }

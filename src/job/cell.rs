@@ -215,6 +215,11 @@ impl<T> JobCell<T> {
         self.id
     }
 
+    /// The name the job was given, if any.
+    fn name(&self) -> Option<&str> {
+        self.traced.as_deref().and_then(|t| t.name.as_deref())
+    }
+
     /// Whether an abort was requested, read without the lock.
     pub(super) fn is_aborted(&self) -> bool {
         // `Relaxed`: the runner acts on it only by dropping its own future;
@@ -327,7 +332,7 @@ impl<T> JobCell<T> {
         let mut state = lock(&self.state);
         match mem::replace(&mut state.stage, Stage::Consumed) {
             Stage::Finished(result) => {
-                Joined::Ready(result.map_err(|f| JoinError::new(self.id, f)))
+                Joined::Ready(result.map_err(|f| JoinError::new(self.id, self.name(), f)))
             }
             Stage::Consumed => panic!("`JoinHandle` polled after completion"),
             stage => {

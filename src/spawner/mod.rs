@@ -97,8 +97,11 @@ impl BoundedSpawner {
         }
     }
 
-    /// Returns a builder to set the limit, name and parent cancellation
-    /// token.
+    /// Returns a builder for the spawner's eight settings: `limit`
+    /// (required), `name`, `cancellation_token` (a parent token),
+    /// `on_panic`, `queue_timeout`, `run_timeout`, `latency_histograms` and
+    /// `slow_poll_threshold`; [`SpawnerBuilder`] lists them with their
+    /// defaults.
     ///
     /// # Examples
     ///

@@ -35,7 +35,8 @@ use crate::spawning::{self, Spawning};
 /// [`try_spawn`](WorkerPool::try_spawn) refuses. No task is created per job.
 ///
 /// Every accepted job runs exactly once, or its [`JoinHandle`] reports why
-/// not (cancelled, or panicked). A panicking job does not harm its worker.
+/// not (cancelled, panicked, or timed out). A panicking job does not harm
+/// its worker.
 ///
 /// Besides its workers, a pool runs one small task that watches its
 /// cancellation token, so that a cancelled parent token wakes idle workers.
@@ -143,8 +144,11 @@ impl WorkerPool {
         }
     }
 
-    /// Returns a builder to configure the worker count, queue capacity, name
-    /// and parent cancellation token.
+    /// Returns a builder for the pool's nine settings: `workers`,
+    /// `queue_capacity`, `name`, `cancellation_token` (a parent token),
+    /// `on_panic`, `queue_timeout`, `run_timeout`, `latency_histograms` and
+    /// `slow_poll_threshold`; [`PoolBuilder`] lists them with their
+    /// defaults.
     ///
     /// # Examples
     ///
@@ -499,7 +503,7 @@ impl WorkerPool {
     ///
     /// When it returns, every accepted job's future has been dropped and
     /// `metrics()` shows `queued == 0`, `running == 0` and
-    /// `submitted == completed + panicked + cancelled`. A job that never
+    /// `submitted == completed + panicked + cancelled + timed_out`. A job that never
     /// finishes makes it wait forever; see
     /// [`shutdown_timeout`](WorkerPool::shutdown_timeout).
     ///
