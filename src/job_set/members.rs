@@ -205,8 +205,19 @@ impl<T: Send + 'static> Members<T> {
             return None;
         };
         self.slots[slot] = None;
-        self.free.push(slot);
         self.len -= 1;
+        if self.len == 0 {
+            // Empty: start again from slot 0, and give back the room of a
+            // large fan-out (a small one is kept, for the next).
+            self.slots.clear();
+            self.free.clear();
+            if self.slots.capacity() > 64 {
+                self.slots.shrink_to(64);
+                self.free.shrink_to(64);
+            }
+        } else {
+            self.free.push(slot);
+        }
         Some(result)
     }
 }
