@@ -1,16 +1,13 @@
 //! What a `WorkerPool` and a `BoundedSpawner` have in common behind their
 //! handles, and the lifecycle written once on top of it.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-use crate::id::JobId;
 use crate::job::{JobContext, JobOptions};
 use crate::latency::{Latency, LatencySnapshot};
 use crate::lifecycle::Lifecycle;
@@ -30,10 +27,6 @@ pub(crate) struct Core {
     /// How many jobs can run at once: the workers, or the spawner's limit,
     /// as last asked for (`set_workers`, `set_limit`).
     pub(crate) runners: std::sync::atomic::AtomicUsize,
-    /// Jobs of this pool waiting for room in it (nested submissions), with
-    /// how many waits each has going: when they hold every runner, none of
-    /// them can ever get room. Touched only by submissions that wait.
-    nested: Mutex<HashMap<JobId, usize>>,
 }
 
 /// What both builders set alike: the settings a [`Core`] is made from.
@@ -71,7 +64,6 @@ impl Core {
             jobs: Arc::new(jobs),
             runtime,
             runners: std::sync::atomic::AtomicUsize::new(runners),
-            nested: Mutex::default(),
         }
     }
 
@@ -81,30 +73,9 @@ impl Core {
         crate::id::current_pool() == Some(Arc::as_ptr(&self.jobs) as usize)
     }
 
-    /// Job `job` of this pool begins to wait for room in it. `false` if
-    /// that makes every runner a job waiting so (a deadlock): then the wait
-    /// is not counted, and must not happen. Jobs are counted, not waits: a
-    /// job waiting twice at once (`join!` of two `spawn`s) holds one runner.
-    pub(crate) fn nested_wait_begins(&self, job: JobId) -> bool {
-        let mut waiting = self.nested.lock().unwrap_or_else(|p| p.into_inner());
-        let runners = self.runners.load(std::sync::atomic::Ordering::Relaxed);
-        if !waiting.contains_key(&job) && waiting.len() + 1 >= runners {
-            return false;
-        }
-        *waiting.entry(job).or_insert(0) += 1;
-        true
-    }
-
-    /// A wait counted by [`nested_wait_begins`](Core::nested_wait_begins)
-    /// ended: it got room, was refused, or was dropped.
-    pub(crate) fn nested_wait_ends(&self, job: JobId) {
-        let mut waiting = self.nested.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(waits) = waiting.get_mut(&job) {
-            *waits -= 1;
-            if *waits == 0 {
-                waiting.remove(&job);
-            }
-        }
+    /// How many jobs can run at once now.
+    pub(crate) fn runners(&self) -> usize {
+        self.runners.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn name(&self) -> &str {

@@ -107,6 +107,23 @@ pub(crate) fn current_pool() -> Option<usize> {
     CURRENT.with(Cell::get).map(|(_, pool)| pool)
 }
 
+thread_local! {
+    /// Set when the job being polled on this thread awaited a job of its
+    /// own spawner that was not ready (`job/blocked.rs`).
+    static AWAITING_OWN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The job being polled awaited a job of its own spawner, not ready yet.
+pub(crate) fn note_awaiting_own() {
+    AWAITING_OWN.set(true);
+}
+
+/// Whether the job just polled on this thread awaited a job of its own
+/// spawner (see [`note_awaiting_own`]); clears it for the next poll.
+pub(crate) fn take_awaiting_own() -> bool {
+    AWAITING_OWN.replace(false)
+}
+
 impl Drop for CurrentJob {
     fn drop(&mut self) {
         CURRENT.with(|current| current.set(self.0));

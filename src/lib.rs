@@ -240,11 +240,13 @@
 //! nothing queued can run in its stead: the places are held by permits,
 //! say) fails with [`SpawnError::is_deadlock`], its future handed back, so
 //! the job can run it itself. A [`BoundedSpawner`] has no queue to help
-//! from: it refuses a spawn when every permit is held by a job waiting for
-//! one. **Known limit:** a spawner job *awaiting the handle* of a child
-//! that waits for a permit is not yet counted as blocked, so a spawner tree
-//! whose parents await children can still hang; use a `WorkerPool` for
-//! nested fan-out.
+//! from, so there refusing is the way out: a job suspended awaiting the
+//! handle of a job of its own spawner counts as blocked too (a job that
+//! awaits something else, a lost `select!` say, does not), and a spawn
+//! from inside the spawner is refused once every permit is held by a
+//! blocked job. A spawner tree whose parents await their children thus
+//! completes when each parent runs a refused child itself
+//! (`refused.into_inner().await`); a `WorkerPool` needs no such fallback.
 //!
 //! ```
 //! use taskpool::WorkerPool;

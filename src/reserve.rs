@@ -50,6 +50,7 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
         let room = match &mut self.wait {
             Some(wait) => match Self::poll_wait(wait, &self.admit, cx) {
                 Poll::Ready(room) => room.ok_or(SpawnError::new(())),
+                Poll::Pending if self.refused_now(cx) => Err(SpawnError::deadlock(())),
                 Poll::Pending => return Poll::Pending,
             },
             None => match admit::try_admit(&self.admit) {
@@ -60,7 +61,9 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
                     let wait = self.wait.insert(self.admit.wait());
                     match Self::poll_wait(wait, &self.admit, cx) {
                         Poll::Ready(room) => room.ok_or(SpawnError::new(())),
-                        Poll::Pending if self.deadlocked() => Err(SpawnError::deadlock(())),
+                        Poll::Pending if self.deadlocked() || self.refused_now(cx) => {
+                            Err(SpawnError::deadlock(()))
+                        }
                         Poll::Pending => return Poll::Pending,
                     }
                 }
@@ -110,7 +113,7 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
         let Some(job) = crate::try_job_id().filter(|_| core.is_current()) else {
             return false;
         };
-        if core.nested_wait_begins(job) {
+        if core.jobs.blocked.wait_begins(job, core.runners()) {
             self.nested = Some(job);
             return false;
         }
@@ -124,12 +127,38 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
         true
     }
 
+    /// A counted nested wait is still waiting: whether it must be refused
+    /// now, because a job of this spawner began to await one of its jobs
+    /// since, and every runner is now held by a blocked job
+    /// (`job/blocked.rs`). Keeps `cx`'s waker to be asked again.
+    fn refused_now(&mut self, cx: &Context<'_>) -> bool {
+        let Some(job) = self.nested else {
+            return false;
+        };
+        let core = self.admit.core();
+        if !core
+            .jobs
+            .blocked
+            .wait_polled(job, core.runners(), cx.waker())
+        {
+            return false;
+        }
+        tracing::error!(
+            pool = %core.name(),
+            %job,
+            "deadlock: a job waited for room in its own pool while every other worker was held \
+             by a job waiting for room or awaiting one of the pool's jobs; refused (use a second \
+             pool for nested work, or try_spawn with a fallback)"
+        );
+        true
+    }
+
     /// The reservation is over: no more waiting, nor counting.
     fn finish(&mut self) {
         self.done = true;
         self.wait = None;
         if let Some(job) = self.nested.take() {
-            self.admit.core().nested_wait_ends(job);
+            self.admit.core().jobs.blocked.wait_ends(job);
         }
     }
 }
@@ -137,7 +166,7 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
 impl<'a, A: Admit<'a>> Drop for Reserving<'a, A> {
     fn drop(&mut self) {
         if let Some(job) = self.nested {
-            self.admit.core().nested_wait_ends(job);
+            self.admit.core().jobs.blocked.wait_ends(job);
         }
     }
 }

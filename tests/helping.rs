@@ -329,41 +329,6 @@ async fn an_inline_child_panics_into_its_own_handle() {
     assert_eq!((m.completed, m.panicked), (1, 1), "{m:?}");
 }
 
-/// An inline child runs in its own span, a child of the span its parent
-/// submitted it from, not in the parent's poll's span alone.
-#[tokio::test(flavor = "current_thread")]
-async fn an_inline_child_runs_in_its_own_span() {
-    use tracing::Instrument;
-    let (captured, _guard) = support::capture::install();
-    let pool = WorkerPool::builder()
-        .workers(1)
-        .name("crawler")
-        .build()
-        .unwrap();
-    let inner = pool.clone();
-    let parent = pool
-        .spawn(async move {
-            let child = async {
-                inner
-                    .spawn(async { tracing::info!("inside the child") })
-                    .await
-            }
-            .instrument(tracing::info_span!("fan_out"))
-            .await
-            .unwrap();
-            child.await.unwrap();
-        })
-        .await
-        .unwrap();
-    watchdog(parent).await.unwrap();
-    let events = captured.events.lock().unwrap();
-    let inside = events
-        .iter()
-        .find(|(_, fields, _)| fields.contains("inside the child"))
-        .expect("the child's event was recorded");
-    assert_eq!(inside.2[..2], ["job", "fan_out"], "{inside:?}");
-}
-
 /// How a parent stops awaiting a child it polled inline.
 #[derive(Clone, Copy, Debug)]
 enum Stop {
@@ -455,4 +420,81 @@ async fn a_child_its_parent_stops_awaiting_finishes_on_a_worker_multi_thread() {
     ] {
         a_child_its_parent_stops_awaiting_finishes_on_a_worker(stop).await;
     }
+}
+
+/// A spawner has no queue to help from: a tree whose parents await their
+/// children, on 8 permits, would hang once parents awaiting children hold
+/// every permit their descendants wait for. A parent suspended awaiting a
+/// job of its own spawner counts as blocked, so the spawn that can never
+/// get a permit is refused (`is_deadlock`), its parent runs it itself, and
+/// the tree completes.
+async fn a_spawner_tree_completes() {
+    let spawner = taskpool::BoundedSpawner::new(8);
+    let refusals = Arc::new(AtomicUsize::new(0));
+    let root = spawner
+        .spawn(tree(spawner.clone(), 4, 3, Some(refusals.clone())))
+        .await
+        .unwrap();
+    assert_eq!(watchdog(root).await.unwrap(), 81);
+    let m = spawner.metrics();
+    let refused = refusals.load(Ordering::SeqCst) as u64;
+    assert_eq!(m.completed + refused, 1 + 3 + 9 + 27 + 81, "{m:?}");
+    watchdog(spawner.shutdown()).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_spawner_tree_completes_on_one_thread() {
+    a_spawner_tree_completes().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawner_tree_completes_on_two_threads() {
+    a_spawner_tree_completes().await;
+}
+
+/// No false positive: a spawner parent awaiting a child that is merely
+/// slow (it waits for the test) is blocked, but the child is not, so a
+/// third job waiting for a permit is not refused; it gets the child's
+/// permit once the child ends.
+#[tokio::test(flavor = "current_thread")]
+async fn a_spawner_parent_awaiting_a_running_child_refuses_nobody() {
+    let spawner = taskpool::BoundedSpawner::new(3);
+    let (go_tx, go) = tokio::sync::oneshot::channel::<()>();
+    let (child_running_tx, child_running) = tokio::sync::oneshot::channel();
+    let inner = spawner.clone();
+    let parent = spawner
+        .spawn(async move {
+            let child = inner
+                .spawn(async move {
+                    child_running_tx.send(()).unwrap();
+                    go.await.unwrap();
+                })
+                .await
+                .unwrap();
+            child.await.unwrap();
+        })
+        .await
+        .unwrap();
+    watchdog(child_running).await.unwrap();
+    // The third permit: a job that spawns into the full spawner.
+    let inner = spawner.clone();
+    let (waiting_tx, waiting) = tokio::sync::oneshot::channel();
+    let third = spawner
+        .spawn(async move {
+            let spawn = inner.spawn(async { 9 });
+            tokio::pin!(spawn);
+            // Polled once: it waits for a permit.
+            assert!(poll_once(&mut spawn).await.is_pending());
+            waiting_tx.send(()).unwrap();
+            spawn.await.map_err(|e| e.is_deadlock())
+        })
+        .await
+        .unwrap();
+    watchdog(waiting).await.unwrap();
+    // The parent awaits (it did before its child ran), the third job
+    // waits: 2 of 3 permits blocked, the child's is not.
+    go_tx.send(()).unwrap();
+    let grandchild = watchdog(third).await.unwrap().expect("not refused");
+    assert_eq!(watchdog(grandchild).await.unwrap(), 9);
+    watchdog(parent).await.unwrap();
 }

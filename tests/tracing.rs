@@ -253,3 +253,40 @@ fn a_web_service_job_logs_inside_its_request_span() {
         assert!(request.1.contains("path=/work"), "{request:?}");
     })
 }
+
+/// A job run inline by the job awaiting it (`WorkerPool`, one worker: see
+/// the crate docs, *Nested work*) runs in its own span, a child of the span
+/// its parent submitted it from.
+#[test]
+fn an_inline_child_runs_in_its_own_span() {
+    in_turn(async {
+        let (captured, _guard) = support::capture::install();
+        let pool = WorkerPool::builder()
+            .workers(1)
+            .name("crawler")
+            .build()
+            .unwrap();
+        let inner = pool.clone();
+        let parent = pool
+            .spawn(async move {
+                let child = async {
+                    inner
+                        .spawn(async { tracing::info!("inside the child") })
+                        .await
+                }
+                .instrument(tracing::info_span!("fan_out"))
+                .await
+                .unwrap();
+                child.await.unwrap();
+            })
+            .await
+            .unwrap();
+        watchdog(parent).await.unwrap();
+        let events = captured.events.lock().unwrap();
+        let inside = events
+            .iter()
+            .find(|(_, fields, _)| fields.contains("inside the child"))
+            .expect("the child's event was recorded");
+        assert_eq!(inside.2, ["job", "fan_out", "job"], "{inside:?}");
+    })
+}

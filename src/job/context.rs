@@ -4,6 +4,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use tokio::runtime::Handle;
 
+use super::blocked::Blocked;
 use super::cell::Helpers;
 use super::deadline::JobOptions;
 use super::queue_timer::QueueTimer;
@@ -37,6 +38,8 @@ pub(crate) struct JobContext {
     /// A worker pool's queue, for jobs that await a queued job of the pool
     /// (`help.rs`); unset for a spawner. Weak: the pool owns this context.
     helpers: OnceLock<Weak<dyn Helpers>>,
+    /// The pool's jobs blocked on the pool itself (`blocked.rs`).
+    pub(crate) blocked: Blocked,
 }
 
 impl JobContext {
@@ -51,6 +54,7 @@ impl JobContext {
             latency: None,
             slow_polls: None,
             helpers: OnceLock::new(),
+            blocked: Blocked::default(),
         }
     }
 

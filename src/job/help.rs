@@ -115,7 +115,9 @@ impl<T: Send + 'static> JobCell<T> {
             return Poll::Pending; // awaited from outside the pool
         }
         let Some(helpers) = self.context.helpers() else {
-            return Poll::Pending; // a spawner, or its pool is gone
+            // A spawner: its job counts as blocked while it waits so.
+            crate::id::note_awaiting_own();
+            return Poll::Pending;
         };
         if !helpers.should_help(cx.waker()) {
             return Poll::Pending; // a free worker will take the work

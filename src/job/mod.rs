@@ -2,6 +2,7 @@
 //! (the one state machine every job goes through), its deadlines, and how a
 //! pool job travels through the queue.
 
+mod blocked;
 mod cell;
 mod context;
 mod deadline;

@@ -291,6 +291,7 @@ impl<S: Deref<Target = Shared>> Launch for Slot<S> {
         drop(core.runtime.spawn(SpawnedJob {
             runner,
             watch: AbortWatch::default(),
+            awaiting: false,
             _tracked: core.lifecycle.tracker().token(),
         }));
         JoinHandle::new(cell)
@@ -334,7 +335,23 @@ pin_project_lite::pin_project! {
         runner: Runner<F>,
         #[pin]
         watch: AbortWatch,
+        // Its last poll ended awaiting a job of this spawner: counted as
+        // blocked until its next poll (`job/blocked.rs`).
+        awaiting: bool,
         _tracked: TaskTrackerToken,
+    }
+
+    impl<F> PinnedDrop for SpawnedJob<F>
+    where
+        F: Work,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.awaiting {
+                let cell = this.runner.cell();
+                cell.context().blocked.awaiting_ends(cell.id());
+            }
+        }
     }
 }
 
@@ -342,8 +359,20 @@ impl<F: Work> Future for SpawnedJob<F> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
-        this.runner.step(this.watch, cx)
+        let mut this = self.project();
+        if std::mem::take(this.awaiting) {
+            let cell = this.runner.cell();
+            cell.context().blocked.awaiting_ends(cell.id());
+        }
+        let stepped = this.runner.as_mut().step(this.watch, cx);
+        // Set only inside a spawner job's poll, and taken right after it.
+        let awaited = crate::id::take_awaiting_own();
+        if stepped.is_pending() && awaited {
+            *this.awaiting = true;
+            let cell = this.runner.cell();
+            cell.context().blocked.awaiting_begins(cell.id());
+        }
+        stepped
     }
 }
 
