@@ -32,8 +32,10 @@ pub(crate) struct Shared {
     /// by jobs admitted before it. Each one taken back is forgotten instead
     /// of admitting a job, until none is left.
     debt: AtomicUsize,
-    /// Serialises `set_limit` calls.
-    resizing: std::sync::Mutex<()>,
+    /// Serialises `set_limit` calls, and holds whether a [`retire_debt`]
+    /// task is running: it is set and cleared under this lock, and `debt`
+    /// only grows under it, so no debt is ever left without a retirer.
+    resizing: std::sync::Mutex<bool>,
     /// Submitters waiting for a permit.
     waiting: AtomicUsize,
     /// Permits taken and not yet used or dropped: work in flight that
@@ -50,7 +52,7 @@ impl Shared {
             semaphore: Arc::new(Semaphore::new(limit)),
             limit: AtomicUsize::new(limit),
             debt: AtomicUsize::new(0),
-            resizing: std::sync::Mutex::new(()),
+            resizing: std::sync::Mutex::new(false),
             waiting: AtomicUsize::new(0),
             permits: TaskTracker::new(),
         }
@@ -96,9 +98,11 @@ impl Shared {
 
     /// `set_limit`: growing adds permits at once (which admits waiting
     /// submitters), first cancelling what a shrink still has owed; shrinking
-    /// takes back the free permits now and the rest as jobs end.
-    pub(super) fn set_limit(&self, limit: usize) {
-        let _resizing = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
+    /// takes back the free permits now and the rest as jobs end: a shrink
+    /// that leaves debt starts one [`retire_debt`] task (unless one runs),
+    /// which forgets owed permits as they come back.
+    pub(super) fn set_limit(self: &Arc<Shared>, limit: usize) {
+        let mut retiring = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
         let old = self.limit.swap(limit, Ordering::Relaxed);
         self.core.runners.store(limit, Ordering::Relaxed);
         self.core.jobs.stats.facade.set_workers(limit);
@@ -123,8 +127,15 @@ impl Shared {
             self.semaphore.add_permits(added);
         } else {
             let removed = self.semaphore.forget_permits(old - limit);
-            self.debt
-                .fetch_add(old - limit - removed, Ordering::Relaxed);
+            let owed = old - limit - removed;
+            self.debt.fetch_add(owed, Ordering::Relaxed);
+            if owed > 0 && !*retiring {
+                *retiring = true;
+                drop(self.core.runtime.spawn(retire_debt(RetirerGuard {
+                    shared: self.clone(),
+                    armed: true,
+                })));
+            }
         }
         self.core
             .jobs
@@ -238,6 +249,74 @@ async fn wait_for<S: Deref<Target = Shared>>(shared: S) -> Option<Slot<S>> {
         }
     };
     Some(Slot::new(shared, permit))
+}
+
+/// The debt a shrink left, retired as the permits come back: one task per
+/// spawner at most, started by the shrink (see `Shared::resizing`). It
+/// waits in line with the submitters for each permit, so a permit that
+/// comes back is forgotten at once whether or not anyone submits, and
+/// `live_workers` (and its gauge) drop to the limit as soon as the surplus
+/// jobs end. Submitters ahead of it in line repay the debt themselves
+/// (`repays`) and wait again, behind it. The per-job path is unchanged.
+///
+/// It ends when the debt is paid (a growth may cancel it: a permit it then
+/// gets is handed straight back, to the next in line), or when the
+/// semaphore closes. After a close nobody can acquire any more: it waits
+/// until the spawner is idle and then forgets what is still owed of the
+/// permits that came back. It is not tracked: `wait` never waits for it,
+/// and it holds the spawner's state only until then. If the runtime drops
+/// it, the guard clears the flag.
+async fn retire_debt(mut guard: RetirerGuard) {
+    let shared = guard.shared.clone();
+    loop {
+        let Ok(permit) = shared.semaphore.clone().acquire_owned().await else {
+            break;
+        };
+        // `Some`: a growth cancelled the debt meanwhile; give it back.
+        drop(shared.repays(permit));
+        let mut retiring = shared.resizing.lock().unwrap_or_else(|p| p.into_inner());
+        // Under the lock: no shrink adds debt between this look and the
+        // flag going down.
+        if shared.debt.load(Ordering::Relaxed) == 0 {
+            *retiring = false;
+            guard.armed = false;
+            return;
+        }
+    }
+    // Closed: the permits still out come back to a semaphore nobody
+    // acquires from. Once they are back, forget what is owed.
+    shared.wait().await;
+    let _retiring = shared.resizing.lock().unwrap_or_else(|p| p.into_inner());
+    let removed = shared
+        .semaphore
+        .forget_permits(shared.debt.load(Ordering::Relaxed));
+    shared.debt.fetch_sub(removed, Ordering::Relaxed);
+    shared
+        .core
+        .jobs
+        .stats
+        .facade
+        .set_live_workers(shared.permits_existing());
+}
+
+/// The spawner a [`retire_debt`] task works for; lowers the "retirer
+/// running" flag when the task ends without doing so itself (after a
+/// close, or dropped by its runtime).
+struct RetirerGuard {
+    shared: Arc<Shared>,
+    armed: bool,
+}
+
+impl Drop for RetirerGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            *self
+                .shared
+                .resizing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = false;
+        }
+    }
 }
 
 /// A taken permit, and the spawner it belongs to. It counts in the
