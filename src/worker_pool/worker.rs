@@ -43,12 +43,12 @@ impl Worker {
         let shared = &*self.shared;
         // This worker's registration with `abort_all`, for all its jobs.
         let mut watch = pin!(AbortWatch::default());
+        // Retires (after a shrink) between jobs, including when it finds
+        // nothing to take and is about to sleep.
         let next = |cx: &mut std::task::Context<'_>| {
-            if shared.retire_one() {
-                shared.queue.leave(self.index);
-                return std::task::Poll::Ready(None);
-            }
-            shared.queue.poll_next(self.index, cx)
+            shared
+                .queue
+                .poll_next_or_retire(self.index, cx, || shared.retire_one())
         };
         while let Some(job) = poll_fn(next).await {
             shared.core.jobs.stats.facade.queued(-1.0);
