@@ -204,7 +204,14 @@ impl Backend for Shared {
         let limit = self.limit.load(Ordering::Relaxed);
         let mut metrics = self.core.jobs.stats.snapshot(limit, 0, self.waiting());
         metrics.running = self.running();
-        metrics.live_workers = self.permits_existing();
+        // The limit, and the owed permits that are still out: an owed one
+        // that is back and free is retired (by `retire_debt`, or by the
+        // next acquire) before it can admit anything. Equal to
+        // `permits_existing` once the retirer has caught up, and right
+        // also after a close, when nobody acquires until the spawner is
+        // idle.
+        let debt = self.debt.load(Ordering::Relaxed);
+        metrics.live_workers = limit + debt.min(metrics.running.saturating_sub(limit));
         metrics
     }
 
