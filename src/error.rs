@@ -642,6 +642,7 @@ pub struct BuildError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BuildErrorKind {
     ZeroWorkers,
+    TooManyWorkers,
     ZeroCapacity,
     CapacityTooLarge,
     MissingLimit,
@@ -676,6 +677,9 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.kind {
             BuildErrorKind::ZeroWorkers => "worker count must be at least 1",
+            BuildErrorKind::TooManyWorkers => {
+                "worker count must not exceed taskpool::MAX_WORKERS (1048576)"
+            }
             BuildErrorKind::ZeroCapacity => "queue capacity must be at least 1",
             BuildErrorKind::CapacityTooLarge => {
                 "queue capacity must not exceed tokio::sync::Semaphore::MAX_PERMITS"
@@ -702,7 +706,8 @@ impl std::error::Error for BuildError {}
 
 /// A resize was refused: [`WorkerPool::set_workers`](crate::WorkerPool::set_workers)
 /// or [`BoundedSpawner::set_limit`](crate::BoundedSpawner::set_limit) was
-/// given `0` (or, for a spawner, more than `tokio::sync::Semaphore::MAX_PERMITS`).
+/// given `0`, or more than it can honour: [`MAX_WORKERS`](crate::MAX_WORKERS)
+/// for a pool, `tokio::sync::Semaphore::MAX_PERMITS` for a spawner.
 /// Nothing was changed.
 ///
 /// # Examples
@@ -724,6 +729,7 @@ pub struct ResizeError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ResizeErrorKind {
     ZeroWorkers,
+    TooManyWorkers,
     ZeroLimit,
     LimitTooLarge,
 }
@@ -738,6 +744,9 @@ impl fmt::Display for ResizeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.kind {
             ResizeErrorKind::ZeroWorkers => "a pool needs at least one worker",
+            ResizeErrorKind::TooManyWorkers => {
+                "a pool can have at most taskpool::MAX_WORKERS (1048576) workers"
+            }
             ResizeErrorKind::ZeroLimit => "a spawner's limit must be at least 1",
             ResizeErrorKind::LimitTooLarge => {
                 "a spawner's limit must not exceed `tokio::sync::Semaphore::MAX_PERMITS`"

@@ -189,7 +189,9 @@ pub trait Pool: Spawn {
     ///
     /// # Errors
     ///
-    /// A [`ResizeError`] for `0` (or a limit too large); nothing changes.
+    /// A [`ResizeError`] for `0`, or for a size too large: more than
+    /// [`MAX_WORKERS`](crate::MAX_WORKERS) workers, or a spawner limit over
+    /// `tokio::sync::Semaphore::MAX_PERMITS`. Nothing changes.
     ///
     /// # Examples
     ///

@@ -74,6 +74,59 @@ async fn oversized_capacity_is_an_error_not_a_panic() {
     );
 }
 
+/// A worker count the pool cannot honour is a `BuildError`: it used to
+/// panic with "capacity overflow" (`usize::MAX`) or abort the process
+/// allocating 26 TB (`1 << 40`).
+#[tokio::test]
+async fn oversized_worker_counts_are_an_error_not_a_panic_or_an_abort() {
+    for workers in [usize::MAX, 1 << 40, taskpool::MAX_WORKERS + 1] {
+        let err = WorkerPool::builder().workers(workers).build().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "worker count must not exceed taskpool::MAX_WORKERS (1048576)",
+            "{workers}"
+        );
+    }
+}
+
+/// Resizing to more than either kind can honour is a `ResizeError` and
+/// changes nothing: `set_workers(usize::MAX)` and `Pool::resize(huge)` used
+/// to start workers until memory ran out.
+#[tokio::test]
+async fn oversized_resizes_are_refused_and_change_nothing() {
+    let pool = WorkerPool::new(2);
+    for workers in [usize::MAX, 1 << 40, taskpool::MAX_WORKERS + 1] {
+        let err = pool.set_workers(workers).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a pool can have at most taskpool::MAX_WORKERS (1048576) workers"
+        );
+        assert_eq!(Pool::resize(&pool, workers).unwrap_err(), err);
+    }
+    let m = pool.metrics();
+    assert_eq!((m.workers, m.live_workers), (2, 2), "{m:?}");
+
+    let spawner = BoundedSpawner::new(2);
+    for limit in [usize::MAX, tokio::sync::Semaphore::MAX_PERMITS + 1] {
+        let err = spawner.set_limit(limit).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a spawner's limit must not exceed `tokio::sync::Semaphore::MAX_PERMITS`"
+        );
+        assert_eq!(Pool::resize(&spawner, limit).unwrap_err(), err);
+    }
+    // The spawner's largest limit is honoured: it allocates nothing per
+    // permit.
+    spawner
+        .set_limit(tokio::sync::Semaphore::MAX_PERMITS)
+        .unwrap();
+    assert_eq!(
+        spawner.metrics().workers,
+        tokio::sync::Semaphore::MAX_PERMITS
+    );
+    assert_eq!(spawner.spawn(async { 3 }).await.unwrap().await.unwrap(), 3);
+}
+
 #[tokio::test]
 async fn bad_sizes_are_reported_before_a_missing_runtime() {
     // Inside a runtime; the size is what is wrong.

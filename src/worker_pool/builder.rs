@@ -15,6 +15,31 @@ use crate::panic_hook::{JobPanic, PanicHook};
 /// The queue capacity used when [`PoolBuilder::queue_capacity`] is not set.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
+/// The most workers a [`WorkerPool`] can have: 2^20 (1 048 576), for
+/// [`PoolBuilder::workers`], [`WorkerPool::set_workers`] and
+/// [`Pool::resize`](crate::Pool::resize). More is refused with a
+/// [`BuildError`] or a [`ResizeError`](crate::ResizeError).
+///
+/// Each worker is a tokio task that lives as long as the pool, with a place
+/// on its idle stack: a million of them already take a few hundred MiB, and
+/// a size far beyond that would start workers until memory ran out. A
+/// [`BoundedSpawner`](crate::BoundedSpawner), which allocates nothing per
+/// permit, takes a limit up to tokio's `Semaphore::MAX_PERMITS`
+/// (`usize::MAX >> 3`) instead: use it for that many jobs at once.
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::{MAX_WORKERS, WorkerPool};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let err = WorkerPool::builder().workers(MAX_WORKERS + 1).build().unwrap_err();
+/// assert_eq!(err.to_string(), "worker count must not exceed taskpool::MAX_WORKERS (1048576)");
+/// # }
+/// ```
+pub const MAX_WORKERS: usize = 1 << 20;
+
 /// Builds a [`WorkerPool`] with custom settings.
 ///
 /// | setting | default |
@@ -65,7 +90,8 @@ impl PoolBuilder {
     ///
     /// Defaults to [`std::thread::available_parallelism`], which suits
     /// CPU-light jobs that mostly wait; jobs that wait on I/O often want more.
-    /// `0` makes [`build`](PoolBuilder::build) fail.
+    /// `0`, or more than [`MAX_WORKERS`], makes [`build`](PoolBuilder::build)
+    /// fail.
     ///
     /// # Examples
     ///
@@ -339,8 +365,9 @@ impl PoolBuilder {
     /// # Errors
     ///
     /// Returns a [`BuildError`] if the worker count or the queue capacity is
-    /// `0` (or the capacity exceeds `tokio::sync::Semaphore::MAX_PERMITS`), or
-    /// if called outside a tokio runtime.
+    /// `0`, the worker count exceeds [`MAX_WORKERS`], the capacity exceeds
+    /// `tokio::sync::Semaphore::MAX_PERMITS`, or if called outside a tokio
+    /// runtime.
     ///
     /// # Examples
     ///
@@ -362,6 +389,9 @@ impl PoolBuilder {
         let queue_capacity = self.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY);
         if workers == 0 {
             return Err(BuildError::new(BuildErrorKind::ZeroWorkers));
+        }
+        if workers > MAX_WORKERS {
+            return Err(BuildError::new(BuildErrorKind::TooManyWorkers));
         }
         if queue_capacity == 0 {
             return Err(BuildError::new(BuildErrorKind::ZeroCapacity));

@@ -113,8 +113,10 @@ struct Inner<S> {
 }
 
 impl<S: TryRecv> Dispatch<S> {
-    /// `workers` is how many are expected, for the first allocations only.
+    /// `workers` is how many are expected, for the first allocations only
+    /// (at most 1024 places: the rest grow as workers register).
     pub(crate) fn new(source: S, workers: usize, threads: usize) -> Dispatch<S> {
+        let workers = workers.min(1024);
         Dispatch {
             inner: Mutex::new(Inner {
                 source,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use builder::{DEFAULT_QUEUE_CAPACITY, PoolBuilder};
+pub use builder::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, PoolBuilder};
 use queue::Shared;
 
 use crate::admit::{Admitter, OwnedAdmitter};
@@ -665,8 +665,8 @@ impl WorkerPool {
     ///
     /// # Errors
     ///
-    /// Returns a [`ResizeError`](crate::ResizeError) for `0`, and changes
-    /// nothing.
+    /// Returns a [`ResizeError`](crate::ResizeError) for `0` or for more
+    /// than [`MAX_WORKERS`](crate::MAX_WORKERS), and changes nothing.
     ///
     /// # Examples
     ///
@@ -688,6 +688,11 @@ impl WorkerPool {
         if workers == 0 {
             return Err(crate::ResizeError::new(
                 crate::error::ResizeErrorKind::ZeroWorkers,
+            ));
+        }
+        if workers > MAX_WORKERS {
+            return Err(crate::ResizeError::new(
+                crate::error::ResizeErrorKind::TooManyWorkers,
             ));
         }
         self.shared.set_workers(workers);
