@@ -115,10 +115,47 @@ impl Core {
 /// Runs `on_close` once the pool's token is cancelled by someone other
 /// than the pool itself (the parent token, or a user holding the pool's
 /// token): what wakes sleeping workers and waiting submitters then. Every
-/// pool spawns one at build, tracked, so `wait` outlives it.
-pub(crate) async fn watch_token<B: Backend>(backend: Arc<B>) {
-    backend.core().lifecycle.token().cancelled().await;
-    backend.on_close();
+/// pool spawns one at build.
+///
+/// Not tracked: `wait` never waits for it, so a closed pool with nothing to
+/// wait for is done on the first poll (as tokio-util's `TaskTracker` is),
+/// without the runtime having to run this task first. A `close` calls
+/// `on_close` itself; this task only matters for a cancel from elsewhere.
+///
+/// It is also how a pool learns that its runtime shut down: the runtime
+/// drops the task while the pool is open (see [`Watcher`]).
+pub(crate) fn watch_token<B: Backend>(backend: Arc<B>) -> impl Future<Output = ()> + Send {
+    // Made now, not at the first poll: a task the runtime drops unpolled
+    // drops the watcher too.
+    let mut watcher = Watcher {
+        backend,
+        done: false,
+    };
+    async move {
+        watcher.backend.core().lifecycle.token().cancelled().await;
+        watcher.done = true;
+        watcher.backend.on_close();
+    }
+}
+
+/// The token watcher's state. Dropped before it saw the token cancelled,
+/// with the pool still open, its task was dropped by the runtime shutting
+/// down (nothing else drops it): the pool's workers, or its jobs' tasks, are
+/// gone with the runtime. The pool is marked so, then closed, so that it
+/// refuses work saying why (`is_runtime_shutdown`) instead of accepting
+/// jobs nobody will run.
+struct Watcher<B: Backend> {
+    backend: Arc<B>,
+    done: bool,
+}
+
+impl<B: Backend> Drop for Watcher<B> {
+    fn drop(&mut self) {
+        if !self.done && !self.backend.is_closed() {
+            self.backend.core().lifecycle.set_runtime_gone();
+            self.backend.close();
+        }
+    }
 }
 
 /// The shared state behind a pool's handles: the few things a worker pool

@@ -229,8 +229,7 @@ where
         };
         match self.spawner.try_spawn(Limited::new(future, place)) {
             Ok(handle) => Ok(self.insert(handle)),
-            Err(TrySpawnError::Full(job)) => Err(TrySpawnError::Full(job.future)),
-            Err(TrySpawnError::Closed(job)) => Err(TrySpawnError::Closed(job.future)),
+            Err(refused) => Err(refused.map(|job| job.future)),
         }
     }
 

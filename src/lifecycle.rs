@@ -29,6 +29,9 @@ pub(crate) struct Lifecycle {
     /// Public handles (pool or spawner clones) alive; the last one to drop
     /// closes.
     handles: AtomicUsize,
+    /// Set (before the close it causes) when the runtime the pool runs on
+    /// shut down while the pool was open: refusals say so.
+    runtime_gone: AtomicBool,
 }
 
 impl Lifecycle {
@@ -39,6 +42,7 @@ impl Lifecycle {
             closed: AtomicBool::new(false),
             tracker: TaskTracker::new(),
             handles: AtomicUsize::new(1),
+            runtime_gone: AtomicBool::new(false),
         }
     }
 
@@ -78,6 +82,19 @@ impl Lifecycle {
 
     pub(crate) fn tracker(&self) -> &TaskTracker {
         &self.tracker
+    }
+
+    /// The runtime shut down under the open pool: the caller closes it
+    /// next.
+    pub(crate) fn set_runtime_gone(&self) {
+        // `Relaxed`: read by a refusal that saw the close which follows
+        // this store (`closed` is `AcqRel`/`Acquire`), which orders it.
+        self.runtime_gone.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the pool was closed by its runtime shutting down.
+    pub(crate) fn is_runtime_gone(&self) -> bool {
+        self.runtime_gone.load(Ordering::Relaxed)
     }
 
     /// Closes; `true` if this call did it.

@@ -27,6 +27,16 @@ struct Reserving<'a, A: Admit<'a>> {
     done: bool,
 }
 
+/// The refusal of a wait that the pool's close ended: it closed, or its
+/// runtime shut down.
+fn closed(core: &crate::backend::Core) -> SpawnError<()> {
+    if core.lifecycle.is_runtime_gone() {
+        SpawnError::runtime_shutdown(())
+    } else {
+        SpawnError::new(())
+    }
+}
+
 impl<'a, A: Admit<'a>> Reserving<'a, A> {
     fn new(admit: A) -> Reserving<'a, A> {
         Reserving {
@@ -48,15 +58,16 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
         // then, so it cannot starve the tasks queued behind it on its thread.
         let coop = ready!(tokio::task::coop::poll_proceed(cx));
         let room = match &mut self.wait {
-            Some(wait) => ready!(wait.as_mut().poll(cx)).ok_or(SpawnError::new(())),
+            Some(wait) => ready!(wait.as_mut().poll(cx)).ok_or_else(|| closed(self.admit.core())),
             None => match admit::try_admit(&self.admit) {
                 Ok(room) => Ok(room),
                 Err(TrySpawnError::Closed(())) => Err(SpawnError::new(())),
+                Err(TrySpawnError::RuntimeShutdown(())) => Err(SpawnError::runtime_shutdown(())),
                 Err(TrySpawnError::Full(())) => {
                     self.waiting_since = self.admit.core().jobs.latency.as_ref().map(Latency::now);
                     let wait = self.wait.insert(self.admit.wait());
                     match wait.as_mut().poll(cx) {
-                        Poll::Ready(room) => room.ok_or(SpawnError::new(())),
+                        Poll::Ready(room) => room.ok_or_else(|| closed(self.admit.core())),
                         Poll::Pending if self.deadlocked() => Err(SpawnError::deadlock(())),
                         Poll::Pending => return Poll::Pending,
                     }

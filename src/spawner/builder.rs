@@ -338,9 +338,7 @@ impl SpawnerBuilder {
         let shared = Shared::new(limit, Core::new(self.settings, runtime, limit));
         let shared = Arc::new(shared);
         let core = &shared.core;
-        core.lifecycle
-            .tracker()
-            .spawn_on(backend::watch_token(shared.clone()), &core.runtime);
+        drop(core.runtime.spawn(backend::watch_token(shared.clone())));
         tracing::debug!(pool = %core.name(), kind = "spawner", limit, "pool started");
         Ok(BoundedSpawner::from_shared(shared))
     }

@@ -408,9 +408,7 @@ impl PoolBuilder {
             Worker::start(&shared);
         }
         let core = &shared.core;
-        core.lifecycle
-            .tracker()
-            .spawn_on(backend::watch_token(shared.clone()), &core.runtime);
+        drop(core.runtime.spawn(backend::watch_token(shared.clone())));
         tracing::debug!(pool = %core.name(), kind = "worker_pool", workers, queue_capacity, "pool started");
         Ok(WorkerPool { shared })
     }

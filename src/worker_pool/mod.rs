@@ -250,7 +250,8 @@ impl WorkerPool {
     /// match pool.try_spawn(async { 2 }) {
     ///     Ok(_) => unreachable!("the queue holds one job"),
     ///     Err(TrySpawnError::Full(_job)) => { /* answer 503 Service Unavailable */ }
-    ///     Err(TrySpawnError::Closed(_job)) => { /* shutting down */ }
+    ///     // Closed, or its runtime shut down (`is_closed()` is true for both).
+    ///     Err(TrySpawnError::Closed(_job) | TrySpawnError::RuntimeShutdown(_job)) => { /* shutting down */ }
     /// }
     /// assert_eq!(first.await.unwrap(), 1);
     /// # }

@@ -17,6 +17,9 @@ pub(super) struct Worker {
     shared: Arc<Shared>,
     /// Its place in the dispatch.
     index: usize,
+    /// Set when `run` returns: dropped without it, the worker was taken
+    /// away by its runtime shutting down.
+    exited: bool,
 }
 
 impl Worker {
@@ -30,6 +33,7 @@ impl Worker {
         let worker = Worker {
             index: shared.queue.register(),
             shared: shared.clone(),
+            exited: false,
         };
         let core = &shared.core;
         core.lifecycle
@@ -39,7 +43,7 @@ impl Worker {
 
     /// Takes jobs one at a time until the pool is closed and drained, or
     /// until it retires (between jobs, after a shrink).
-    async fn run(self) {
+    async fn run(mut self) {
         let shared = &*self.shared;
         // This worker's registration with `abort_all`, for all its jobs.
         let mut watch = pin!(AbortWatch::default());
@@ -65,6 +69,7 @@ impl Worker {
                 tokio::task::consume_budget().await;
             }
         }
+        self.exited = true;
     }
 }
 
@@ -107,6 +112,12 @@ impl Drop for Worker {
     /// also cancels whatever is left in the queue (and whatever a permit
     /// puts in later), so no handle waits forever.
     fn drop(&mut self) {
+        let lifecycle = &self.shared.core.lifecycle;
+        if !self.exited && !lifecycle.is_closed() {
+            // Only a runtime shutting down drops a worker's task: the pool
+            // is closed below (by the last worker), saying why.
+            lifecycle.set_runtime_gone();
+        }
         self.shared.core.jobs.stats.facade.live_workers(-1.0);
         // `AcqRel`: the last worker must see every other worker's exit.
         if self.shared.live_workers.fetch_sub(1, Ordering::AcqRel) == 1 {
