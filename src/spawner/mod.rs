@@ -379,7 +379,8 @@ impl BoundedSpawner {
     }
 
     /// Closes the spawner and waits until every task it spawned has finished
-    /// and been dropped.
+    /// and been dropped. With nothing running or reserved it is ready on its
+    /// first poll, as tokio-util's `TaskTracker::wait` is.
     ///
     /// # Cancel safety
     ///
@@ -455,7 +456,11 @@ impl BoundedSpawner {
     }
 
     /// Waits until the spawner is closed and every task it spawned has
-    /// finished. Does not close it.
+    /// finished (and every [permit](SpawnPermit) is used or dropped, unless
+    /// [`abort_all`](BoundedSpawner::abort_all) gave up on them). Does not
+    /// close it. A closed spawner with nothing running or reserved is done
+    /// at once: ready on the first poll, with no task of the spawner's own
+    /// to wait for (as tokio-util's `TaskTracker`).
     ///
     /// # Cancel safety
     ///

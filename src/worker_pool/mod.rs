@@ -593,9 +593,14 @@ impl WorkerPool {
         self.shared.abort_all();
     }
 
-    /// Waits until the pool is closed and no job is queued or running (and
-    /// the workers have exited). Does not close the pool itself: it waits for
+    /// Waits until the pool is closed and no job is queued or running, and
+    /// the workers have exited. Does not close the pool itself: it waits for
     /// someone else to.
+    ///
+    /// Unlike a closed, idle [`BoundedSpawner`](crate::BoundedSpawner), a
+    /// closed pool with nothing queued is not done at once: its workers are
+    /// tasks, which must run to see the close and exit, so the first poll
+    /// is usually pending even then.
     ///
     /// # Cancel safety
     ///
