@@ -110,6 +110,20 @@ impl Core {
     pub(crate) fn name(&self) -> &str {
         &self.jobs.name
     }
+
+    /// Panics, at the user's line, if called from inside one of this
+    /// pool's jobs: `shutdown` or `wait` there would wait for the very job
+    /// that awaits it, for ever.
+    #[track_caller]
+    pub(crate) fn assert_outside_own_job(&self, method: &str) {
+        assert!(
+            !self.is_current(),
+            "`{method}` called from inside a job of the pool it waits for ({}): \
+             it would wait for this job, which waits for it, for ever; \
+             `close` the pool and return instead, and await `{method}` outside its jobs",
+            self.name()
+        );
+    }
 }
 
 /// Runs `on_close` once the pool's token is cancelled by someone other

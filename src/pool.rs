@@ -78,6 +78,15 @@ pub trait Pool: Spawn {
 
     /// Closes the pool and waits until every accepted job has finished.
     ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from inside one of this
+    /// pool's own jobs: the pool would wait for that job, which waits for
+    /// it, for ever. (Checked when called, so the job fails at once with a
+    /// panic naming the line, instead of hanging without a word.) To stop
+    /// the pool from inside a job, [`close`](Pool::close) it and return;
+    /// await the shutdown where the pool is owned.
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: dropping it leaves the pool closed and its jobs running.
@@ -145,6 +154,15 @@ pub trait Pool: Spawn {
     fn abort_all(&self);
 
     /// Waits until the pool is closed and idle. Does not close it.
+    ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from inside one of this
+    /// pool's own jobs: the pool would wait for that job, which waits for
+    /// it, for ever. (Checked when called, so the job fails at once with a
+    /// panic naming the line, instead of hanging without a word.) To stop
+    /// the pool from inside a job, [`close`](Pool::close) it and return;
+    /// await the shutdown where the pool is owned.
     ///
     /// # Cancel safety
     ///
@@ -258,6 +276,7 @@ impl<P: Pool + Clone + Sync> Pool for &P {
         (**self).is_closed()
     }
 
+    #[track_caller]
     fn shutdown(&self) -> impl Future<Output = ()> + Send {
         (**self).shutdown()
     }
@@ -270,6 +289,7 @@ impl<P: Pool + Clone + Sync> Pool for &P {
         (**self).abort_all();
     }
 
+    #[track_caller]
     fn wait(&self) -> impl Future<Output = ()> + Send {
         (**self).wait()
     }

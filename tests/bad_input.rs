@@ -427,3 +427,57 @@ async fn try_spawn_from_inside_a_job_of_the_same_full_pool() {
     running.await.unwrap();
     queued.await.unwrap();
 }
+
+/// `shutdown()` / `wait()` awaited from inside one of the pool's own jobs
+/// would wait for that job for ever: it panics instead, at the caller's
+/// line, when called. The job's handle reports the panic; the pool is
+/// unharmed. Each kind, each method, inherent and through `Pool`.
+#[cfg(panic = "unwind")]
+#[test]
+fn shutdown_or_wait_from_inside_its_own_job_panics_at_the_callers_line() {
+    fn check<P: Pool + Clone + Send + Sync + 'static>(
+        build: fn() -> P,
+        call: fn(&P) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>,
+        line: u32,
+        method: &str,
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (file, at, msg) = panic_location(|| {
+            rt.block_on(async {
+                let pool = build();
+                let inner = pool.clone();
+                let job = pool
+                    .spawn(async move {
+                        call(&inner).await;
+                    })
+                    .await
+                    .unwrap();
+                let err = support::watchdog(job).await.unwrap_err();
+                assert!(err.is_panic());
+                // The pool goes on: nothing was closed.
+                assert!(!pool.is_closed());
+                assert_eq!(pool.spawn(async { 1 }).await.unwrap().await.unwrap(), 1);
+                pool.shutdown().await;
+                std::panic::resume_unwind(err.into_panic());
+            });
+        });
+        assert_eq!((file.as_str(), at), (file!(), line), "{msg}");
+        assert!(
+            msg.starts_with(&format!(
+                "`{method}` called from inside a job of the pool it waits for"
+            )),
+            "{msg}"
+        );
+    }
+    let pool = || WorkerPool::new(2);
+    let spawner = || BoundedSpawner::new(2);
+    check(pool, |p| Box::pin(p.shutdown()), line!(), "shutdown");
+    check(pool, |p| Box::pin(p.wait()), line!(), "wait");
+    check(spawner, |p| Box::pin(p.shutdown()), line!(), "shutdown");
+    check(spawner, |p| Box::pin(p.wait()), line!(), "wait");
+    check(pool, |p| Box::pin(Pool::shutdown(p)), line!(), "shutdown");
+    check(spawner, |p| Box::pin(Pool::wait(p)), line!(), "wait");
+}

@@ -382,6 +382,12 @@ impl BoundedSpawner {
     /// and been dropped. With nothing running or reserved it is ready on its
     /// first poll, as tokio-util's `TaskTracker::wait` is.
     ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from inside one of this
+    /// spawner's own jobs, where it would wait for ever; see
+    /// [`Pool::shutdown`](crate::Pool::shutdown#panics).
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: dropping it leaves the spawner closed and its tasks
@@ -400,8 +406,10 @@ impl BoundedSpawner {
     /// assert_eq!(spawner.metrics().completed, 10);
     /// # }
     /// ```
-    pub async fn shutdown(&self) {
-        self.shared.shutdown().await;
+    #[track_caller]
+    pub fn shutdown(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.shared.core.assert_outside_own_job("shutdown");
+        self.shared.shutdown()
     }
 
     /// As [`shutdown`](BoundedSpawner::shutdown), but after `timeout` aborts
@@ -462,6 +470,12 @@ impl BoundedSpawner {
     /// at once: ready on the first poll, with no task of the spawner's own
     /// to wait for (as tokio-util's `TaskTracker`).
     ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from inside one of this
+    /// spawner's own jobs, where it would wait for ever; see
+    /// [`Pool::wait`](crate::Pool::wait#panics).
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: it only observes.
@@ -478,8 +492,10 @@ impl BoundedSpawner {
     /// assert_eq!(spawner.metrics().running, 0);
     /// # }
     /// ```
-    pub async fn wait(&self) {
-        self.shared.wait().await;
+    #[track_caller]
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.shared.core.assert_outside_own_job("wait");
+        self.shared.wait()
     }
 
     /// Returns the spawner's own `CancellationToken`, cancelled when it

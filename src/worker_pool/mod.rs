@@ -504,6 +504,12 @@ impl WorkerPool {
     /// finishes makes it wait forever; see
     /// [`shutdown_timeout`](WorkerPool::shutdown_timeout).
     ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from inside one of this
+    /// pool's own jobs, where it would wait for ever; see
+    /// [`Pool::shutdown`](crate::Pool::shutdown#panics).
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: dropping the future leaves the pool closed and its jobs
@@ -522,8 +528,10 @@ impl WorkerPool {
     /// assert_eq!(pool.metrics().completed, 10);
     /// # }
     /// ```
-    pub async fn shutdown(&self) {
-        self.shared.shutdown().await;
+    #[track_caller]
+    pub fn shutdown(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.shared.core.assert_outside_own_job("shutdown");
+        self.shared.shutdown()
     }
 
     /// As [`shutdown`](WorkerPool::shutdown), but gives up waiting after
@@ -602,6 +610,12 @@ impl WorkerPool {
     /// tasks, which must run to see the close and exit, so the first poll
     /// is usually pending even then.
     ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from inside one of this
+    /// pool's own jobs, where it would wait for ever; see
+    /// [`Pool::wait`](crate::Pool::wait#panics).
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: it only observes.
@@ -620,8 +634,10 @@ impl WorkerPool {
     /// waiter.await.unwrap();
     /// # }
     /// ```
-    pub async fn wait(&self) {
-        self.shared.wait().await;
+    #[track_caller]
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.shared.core.assert_outside_own_job("wait");
+        self.shared.wait()
     }
 
     /// Returns the pool's own `CancellationToken`, cancelled when the pool
