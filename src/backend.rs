@@ -146,28 +146,68 @@ pub(crate) fn watch_token<B: Backend>(backend: Arc<B>) -> impl Future<Output = (
         done: false,
     };
     async move {
-        watcher.backend.core().lifecycle.token().cancelled().await;
-        watcher.done = true;
-        watcher.backend.on_close();
+        let lifecycle = &watcher.backend.core().lifecycle;
+        lifecycle.token().cancelled().await;
+        // A `close` has done this itself, before it cancelled the token.
+        if !lifecycle.closed_by_close() {
+            watcher.backend.on_close();
+        }
+        // Then until idle, only to notice a runtime shutdown that cancels
+        // what the pool still has to finish.
+        watcher.backend.wait().await;
+        watcher.finish();
     }
 }
 
-/// The token watcher's state. Dropped before it saw the token cancelled,
-/// with the pool still open, its task was dropped by the runtime shutting
-/// down (nothing else drops it): the pool's workers, or its jobs' tasks, are
-/// gone with the runtime. The pool is marked so, then closed, so that it
-/// refuses work saying why (`is_runtime_shutdown`) instead of accepting
-/// jobs nobody will run.
+/// The token watcher's state. Dropped before the pool was closed and idle,
+/// its task was dropped by the runtime shutting down (nothing else drops
+/// it): the pool's workers, or its jobs' tasks, are gone with the runtime.
+///
+/// - If the pool was still open, it is marked so, then closed, so that it
+///   refuses work saying why (`is_runtime_shutdown`) instead of accepting
+///   jobs nobody will run.
+/// - Accepted jobs that had not finished are cancelled by the shutdown
+///   (their handles say so): it logs one `warn!` with how many. Those the
+///   runtime already dropped are counted in `dropped_by_runtime`; those
+///   not yet dropped are still unfinished now, and are about to be.
 struct Watcher<B: Backend> {
     backend: Arc<B>,
     done: bool,
 }
 
+impl<B: Backend> Watcher<B> {
+    /// The pool is closed and idle: nothing for the drop to report.
+    fn finish(&mut self) {
+        self.done = true;
+    }
+}
+
 impl<B: Backend> Drop for Watcher<B> {
     fn drop(&mut self) {
-        if !self.done && !self.backend.is_closed() {
-            self.backend.core().lifecycle.set_runtime_gone();
+        if self.done {
+            return;
+        }
+        let core = self.backend.core();
+        if !self.backend.is_closed() {
+            core.lifecycle.set_runtime_gone();
             self.backend.close();
+        }
+        let m = self.backend.metrics();
+        let unfinished = m
+            .submitted
+            .saturating_sub(m.completed + m.panicked + m.cancelled + m.timed_out);
+        let cancelled = core
+            .jobs
+            .dropped_by_runtime
+            .load(std::sync::atomic::Ordering::Relaxed) as u64
+            + unfinished;
+        if cancelled > 0 {
+            tracing::warn!(
+                pool = %core.name(),
+                cancelled,
+                "the runtime this pool runs on shut down with {cancelled} accepted \
+                 jobs unfinished: they were cancelled (never ran, or stopped mid-way)"
+            );
         }
     }
 }

@@ -126,6 +126,11 @@ pub(crate) trait AnyJob: Send + Sync + 'static {
 }
 
 impl<T> JobCell<T> {
+    /// What the job shares with its pool.
+    pub(crate) fn context(&self) -> &JobContext {
+        &self.context
+    }
+
     /// A new, accepted job, whose runner is about to have it: counted as
     /// submitted, and set to run in a `job` span that is a child of the
     /// caller's current span.

@@ -33,6 +33,14 @@ pub(crate) struct JobContext {
     pub(crate) latency: Option<Latency>,
     /// The slow-poll threshold, unless the builder turned it off.
     pub(crate) slow_polls: Option<SlowPolls>,
+    /// Jobs cancelled because their runtime shut down: a spawner job's
+    /// task, or a pool worker in the middle of a job, dropped unfinished
+    /// (only a runtime drops them), and the jobs left in a pool's queue
+    /// when its workers were dropped so.
+    /// For the one warning at runtime shutdown (`backend::Watcher`). A std
+    /// atomic, not the loom shim's: a count for a log line, which orders
+    /// nothing.
+    pub(crate) dropped_by_runtime: std::sync::atomic::AtomicUsize,
 }
 
 impl JobContext {
@@ -46,6 +54,7 @@ impl JobContext {
             queue_timer: OnceLock::new(),
             latency: None,
             slow_polls: None,
+            dropped_by_runtime: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 

@@ -422,6 +422,25 @@ pin_project_lite::pin_project! {
         watch: AbortWatch,
         _tracked: TaskTrackerToken,
     }
+
+    impl<F> PinnedDrop for SpawnedJob<F>
+    where
+        F: Work,
+    {
+        /// Dropped unfinished, its task was dropped by the runtime shutting
+        /// down: counted for the spawner's warning (`backend::Watcher`).
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if this.runner.is_unfinished() {
+                // `Relaxed`: a count for a log line.
+                this.runner
+                    .cell()
+                    .context()
+                    .dropped_by_runtime
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 impl<F: Work> Future for SpawnedJob<F> {

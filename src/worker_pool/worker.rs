@@ -20,6 +20,8 @@ pub(super) struct Worker {
     /// Set when `run` returns: dropped without it, the worker was taken
     /// away by its runtime shutting down.
     exited: bool,
+    /// Set while it runs a job: taken away then, the job was cancelled.
+    busy: bool,
 }
 
 impl Worker {
@@ -34,6 +36,7 @@ impl Worker {
             index: shared.queue.register(),
             shared: shared.clone(),
             exited: false,
+            busy: false,
         };
         let core = &shared.core;
         core.lifecycle
@@ -58,7 +61,9 @@ impl Worker {
             shared.core.jobs.stats.facade.queued(-1.0);
             // `None`: aborted while it waited, and already finished.
             if let Some(mut runner) = job.start() {
+                self.busy = true;
                 poll_fn(|cx| runner.as_mut().step(watch.as_mut(), cx)).await;
+                self.busy = false;
                 // One unit of the worker task's coop budget per job, as a loop
                 // over tokio's own `recv` spends: a worker with jobs queued
                 // would otherwise run them back to back without ever going
@@ -113,10 +118,23 @@ impl Drop for Worker {
     /// puts in later), so no handle waits forever.
     fn drop(&mut self) {
         let lifecycle = &self.shared.core.lifecycle;
-        if !self.exited && !lifecycle.is_closed() {
+        if !self.exited {
             // Only a runtime shutting down drops a worker's task: the pool
-            // is closed below (by the last worker), saying why.
-            lifecycle.set_runtime_gone();
+            // is closed below (by the last worker), saying why if it was
+            // open.
+            lifecycle.set_workers_dropped();
+            if self.busy {
+                // Its job was cancelled when its runner was dropped, just
+                // before this. `Relaxed`: a count for a log line.
+                self.shared
+                    .core
+                    .jobs
+                    .dropped_by_runtime
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            if !lifecycle.is_closed() {
+                lifecycle.set_runtime_gone();
+            }
         }
         self.shared.core.jobs.stats.facade.live_workers(-1.0);
         // `AcqRel`: the last worker must see every other worker's exit.
