@@ -294,6 +294,32 @@ async fn a_growth_cancels_the_debt_the_retirer_waits_for() {
     .await;
 }
 
+/// A growth right after a shrink, while the retirer waits in line for an
+/// owed permit: the new room is there at once for `try_spawn` (the retirer
+/// does not take a permit meant for a submitter), and the spawner settles
+/// at the new limit.
+#[tokio::test(flavor = "current_thread")]
+async fn a_growth_while_the_retirer_waits_gives_room_at_once() {
+    watchdog(async {
+        let spawner = BoundedSpawner::new(2);
+        let held = [
+            spawner.reserve().await.unwrap(),
+            spawner.reserve().await.unwrap(),
+        ];
+        spawner.set_limit(1).unwrap();
+        tokio::task::yield_now().await; // the retirer is in line now
+        spawner.set_limit(3).unwrap();
+        let third = spawner.try_spawn(std::future::pending::<()>()).unwrap();
+        until_live(&spawner, 3).await;
+        let m = spawner.metrics();
+        assert_eq!((m.workers, m.live_workers, m.running), (3, 3, 3), "{m:?}");
+        assert!(spawner.try_spawn(async {}).unwrap_err().is_full());
+        drop(held);
+        third.abort();
+    })
+    .await;
+}
+
 /// Closing while a shrink's debt is owed ends the retirer once the permits
 /// are back, and `live_workers` settles at the limit.
 #[tokio::test(flavor = "current_thread")]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
@@ -36,6 +36,13 @@ pub(crate) struct Shared {
     /// task is running: it is set and cleared under this lock, and `debt`
     /// only grows under it, so no debt is ever left without a retirer.
     resizing: std::sync::Mutex<bool>,
+    /// The [`retire_debt`] task's place in the semaphore's line, if it has
+    /// one: its `acquire_owned`, with the task's waker. Here rather than in
+    /// the task so that a growth that cancels the debt can take it out of
+    /// the line at once (dropping it), before it adds permits: it would
+    /// otherwise take one meant for a submitter, and hold it until it runs.
+    /// Locked after `resizing`, never before.
+    retire_wait: std::sync::Mutex<Option<RetireWait>>,
     /// Submitters waiting for a permit.
     waiting: AtomicUsize,
     /// Permits taken and not yet used or dropped: work in flight that
@@ -53,6 +60,7 @@ impl Shared {
             limit: AtomicUsize::new(limit),
             debt: AtomicUsize::new(0),
             resizing: std::sync::Mutex::new(false),
+            retire_wait: std::sync::Mutex::new(None),
             waiting: AtomicUsize::new(0),
             permits: TaskTracker::new(),
         }
@@ -119,6 +127,9 @@ impl Shared {
                 ) {
                     Ok(_) => {
                         added -= cancelled;
+                        if debt == cancelled {
+                            self.cancel_retire_wait();
+                        }
                         break;
                     }
                     Err(now) => debt = now,
@@ -142,6 +153,20 @@ impl Shared {
             .stats
             .facade
             .set_live_workers(self.permits_existing());
+    }
+
+    /// Takes the retirer out of the semaphore's line (a permit it was
+    /// granted goes back), and wakes it to see that nothing is owed.
+    fn cancel_retire_wait(&self) {
+        let wait = self
+            .retire_wait
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(RetireWait { acquire, waker }) = wait {
+            drop(acquire);
+            waker.wake();
+        }
     }
 
     pub(super) fn waiting(&self) -> usize {
@@ -266,8 +291,9 @@ async fn wait_for<S: Deref<Target = Shared>>(shared: S) -> Option<Slot<S>> {
 /// jobs end. Submitters ahead of it in line repay the debt themselves
 /// (`repays`) and wait again, behind it. The per-job path is unchanged.
 ///
-/// It ends when the debt is paid (a growth may cancel it: a permit it then
-/// gets is handed straight back, to the next in line), or when the
+/// It ends when the debt is paid (a growth that cancels it takes the
+/// retirer out of the line before it adds permits, so that it takes none
+/// meant for a submitter), or when the
 /// semaphore closes. After a close nobody can acquire any more: it waits
 /// until the spawner is idle and then forgets what is still owed of the
 /// permits that came back. It is not tracked: `wait` never waits for it,
@@ -276,18 +302,18 @@ async fn wait_for<S: Deref<Target = Shared>>(shared: S) -> Option<Slot<S>> {
 async fn retire_debt(mut guard: RetirerGuard) {
     let shared = guard.shared.clone();
     loop {
-        let Ok(permit) = shared.semaphore.clone().acquire_owned().await else {
-            break;
-        };
-        // `Some`: a growth cancelled the debt meanwhile; give it back.
-        drop(shared.repays(permit));
-        let mut retiring = shared.resizing.lock().unwrap_or_else(|p| p.into_inner());
-        // Under the lock: no shrink adds debt between this look and the
-        // flag going down.
-        if shared.debt.load(Ordering::Relaxed) == 0 {
-            *retiring = false;
-            guard.armed = false;
-            return;
+        let mut joined = false;
+        let turn = std::future::poll_fn(|cx| shared.poll_retire_turn(&mut joined, cx)).await;
+        match turn {
+            RetireTurn::Paid => {
+                guard.armed = false;
+                return;
+            }
+            // `Some`: a growth cancelled the debt meanwhile; give it back.
+            RetireTurn::Permit(permit) => drop(shared.repays(permit)),
+            // Taken out of the line by a growth: look at the debt again.
+            RetireTurn::Cancelled => {}
+            RetireTurn::Closed => break,
         }
     }
     // Closed: the permits still out come back to a semaphore nobody
@@ -306,6 +332,66 @@ async fn retire_debt(mut guard: RetirerGuard) {
         .set_live_workers(shared.permits_existing());
 }
 
+/// The retirer's `acquire_owned` and its waker (see `Shared::retire_wait`).
+struct RetireWait {
+    acquire: Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>,
+    waker: std::task::Waker,
+}
+
+impl std::fmt::Debug for RetireWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetireWait(..)")
+    }
+}
+
+/// How one wait of the retirer for a permit ended.
+enum RetireTurn {
+    /// Nothing is owed: the retirer is done (its flag is down).
+    Paid,
+    Permit(OwnedSemaphorePermit),
+    /// A growth cancelled the debt and took the retirer out of the line.
+    Cancelled,
+    /// The semaphore is closed.
+    Closed,
+}
+
+impl Shared {
+    /// One wait of the retirer for a permit, in line with the submitters.
+    /// On its first poll (`joined` false) it looks at the debt under the
+    /// resizing lock: none, and the retirer is done; else it puts its
+    /// `acquire_owned` where a growth can take it out of the line, then
+    /// polls it (which joins the line).
+    fn poll_retire_turn(&self, joined: &mut bool, cx: &mut Context<'_>) -> Poll<RetireTurn> {
+        if !*joined {
+            let mut retiring = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
+            // Under the lock: no shrink adds debt between this look and
+            // the flag going down.
+            if self.debt.load(Ordering::Relaxed) == 0 {
+                *retiring = false;
+                return Poll::Ready(RetireTurn::Paid);
+            }
+            *self.retire_wait.lock().unwrap_or_else(|p| p.into_inner()) = Some(RetireWait {
+                acquire: Box::pin(self.semaphore.clone().acquire_owned()),
+                waker: cx.waker().clone(),
+            });
+            *joined = true;
+        }
+        let mut slot = self.retire_wait.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(wait) = slot.as_mut() else {
+            return Poll::Ready(RetireTurn::Cancelled);
+        };
+        if !wait.waker.will_wake(cx.waker()) {
+            wait.waker = cx.waker().clone();
+        }
+        let acquired = std::task::ready!(wait.acquire.as_mut().poll(cx));
+        *slot = None;
+        Poll::Ready(match acquired {
+            Ok(permit) => RetireTurn::Permit(permit),
+            Err(AcquireError { .. }) => RetireTurn::Closed,
+        })
+    }
+}
+
 /// The spawner a [`retire_debt`] task works for; lowers the "retirer
 /// running" flag when the task ends without doing so itself (after a
 /// close, or dropped by its runtime).
@@ -317,11 +403,17 @@ struct RetirerGuard {
 impl Drop for RetirerGuard {
     fn drop(&mut self) {
         if self.armed {
-            *self
-                .shared
-                .resizing
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = false;
+            let shared = &self.shared;
+            let mut retiring = shared.resizing.lock().unwrap_or_else(|p| p.into_inner());
+            *retiring = false;
+            // Its place in line goes with it (the runtime dropped it).
+            drop(
+                shared
+                    .retire_wait
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take(),
+            );
         }
     }
 }
