@@ -386,7 +386,7 @@ impl BoundedSpawner {
     ///
     /// Panics, at the caller's line, if called from inside one of this
     /// spawner's own jobs, where it would wait for ever; see
-    /// [`Pool::shutdown`](crate::Pool::shutdown#panics).
+    /// [`Pool::shutdown`](crate::Pool::shutdown).
     ///
     /// # Cancel safety
     ///
@@ -474,7 +474,7 @@ impl BoundedSpawner {
     ///
     /// Panics, at the caller's line, if called from inside one of this
     /// spawner's own jobs, where it would wait for ever; see
-    /// [`Pool::wait`](crate::Pool::wait#panics).
+    /// [`Pool::wait`](crate::Pool::wait).
     ///
     /// # Cancel safety
     ///

@@ -508,7 +508,7 @@ impl WorkerPool {
     ///
     /// Panics, at the caller's line, if called from inside one of this
     /// pool's own jobs, where it would wait for ever; see
-    /// [`Pool::shutdown`](crate::Pool::shutdown#panics).
+    /// [`Pool::shutdown`](crate::Pool::shutdown).
     ///
     /// # Cancel safety
     ///
@@ -614,7 +614,7 @@ impl WorkerPool {
     ///
     /// Panics, at the caller's line, if called from inside one of this
     /// pool's own jobs, where it would wait for ever; see
-    /// [`Pool::wait`](crate::Pool::wait#panics).
+    /// [`Pool::wait`](crate::Pool::wait).
     ///
     /// # Cancel safety
     ///
