@@ -293,10 +293,9 @@ async fn wait_for<S: Deref<Target = Shared>>(shared: S) -> Option<Slot<S>> {
 ///
 /// It ends when the debt is paid (a growth that cancels it takes the
 /// retirer out of the line before it adds permits, so that it takes none
-/// meant for a submitter), or when the
-/// semaphore closes. After a close nobody can acquire any more: it waits
-/// until the spawner is idle and then forgets what is still owed of the
-/// permits that came back. It is not tracked: `wait` never waits for it,
+/// meant for a submitter), or when the semaphore closes. After a close
+/// nobody can acquire any more: it waits until the spawner is idle and
+/// then forgets what is still owed of the permits that came back. It is not tracked: `wait` never waits for it,
 /// and it holds the spawner's state only until then. If the runtime drops
 /// it, the guard clears the flag.
 async fn retire_debt(mut guard: RetirerGuard) {
