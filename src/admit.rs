@@ -41,11 +41,21 @@ pub(crate) trait Admit<'a> {
 /// Room if some is free now: refused if the pool is closed (whatever its
 /// channel or semaphore says) or full.
 pub(crate) fn try_admit<'a, A: Admit<'a>>(admit: &A) -> Result<A::Room, TrySpawnError<()>> {
-    if admit.core().lifecycle.is_closed() {
-        Err(TrySpawnError::Closed(()))
+    let lifecycle = &admit.core().lifecycle;
+    let refused = if lifecycle.is_closed() {
+        TrySpawnError::Closed(())
     } else {
-        admit.try_room()
-    }
+        match admit.try_room() {
+            Ok(room) => return Ok(room),
+            Err(refused) => refused,
+        }
+    };
+    Err(match refused {
+        TrySpawnError::Closed(()) if lifecycle.is_runtime_gone() => {
+            TrySpawnError::RuntimeShutdown(())
+        }
+        refused => refused,
+    })
 }
 
 /// A pool, borrowed: what `reserve` and `spawn` take room from.

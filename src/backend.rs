@@ -81,15 +81,106 @@ impl Core {
     pub(crate) fn name(&self) -> &str {
         &self.jobs.name
     }
+
+    /// Panics, at the user's line, if called from inside one of this
+    /// pool's jobs: `shutdown` or `wait` there would wait for the very job
+    /// that awaits it, for ever.
+    #[track_caller]
+    pub(crate) fn assert_outside_own_job(&self, method: &str) {
+        assert!(
+            !self.is_current(),
+            "`{method}` called from inside a job of the pool it waits for ({}): \
+             it would wait for this job, which waits for it, for ever; \
+             `close` the pool and return instead, and await `{method}` outside its jobs",
+            self.name()
+        );
+    }
 }
 
 /// Runs `on_close` once the pool's token is cancelled by someone other
 /// than the pool itself (the parent token, or a user holding the pool's
 /// token): what wakes sleeping workers and waiting submitters then. Every
-/// pool spawns one at build, tracked, so `wait` outlives it.
-pub(crate) async fn watch_token<B: Backend>(backend: Arc<B>) {
-    backend.core().lifecycle.token().cancelled().await;
-    backend.on_close();
+/// pool spawns one at build.
+///
+/// Not tracked: `wait` never waits for it, so a closed pool with nothing to
+/// wait for is done on the first poll (as tokio-util's `TaskTracker` is),
+/// without the runtime having to run this task first. A `close` calls
+/// `on_close` itself; this task only matters for a cancel from elsewhere.
+///
+/// It is also how a pool learns that its runtime shut down: the runtime
+/// drops the task while the pool is open (see [`Watcher`]).
+pub(crate) fn watch_token<B: Backend>(backend: Arc<B>) -> impl Future<Output = ()> + Send {
+    // Made now, not at the first poll: a task the runtime drops unpolled
+    // drops the watcher too.
+    let mut watcher = Watcher {
+        backend,
+        done: false,
+    };
+    async move {
+        let lifecycle = &watcher.backend.core().lifecycle;
+        lifecycle.token().cancelled().await;
+        // A `close` has done this itself, before it cancelled the token.
+        if !lifecycle.closed_by_close() {
+            watcher.backend.on_close();
+        }
+        // Then until idle, only to notice a runtime shutdown that cancels
+        // what the pool still has to finish.
+        watcher.backend.wait().await;
+        watcher.finish();
+    }
+}
+
+/// The token watcher's state. Dropped before the pool was closed and idle,
+/// its task was dropped by the runtime shutting down (nothing else drops
+/// it): the pool's workers, or its jobs' tasks, are gone with the runtime.
+///
+/// - If the pool was still open, it is marked so, then closed, so that it
+///   refuses work saying why (`is_runtime_shutdown`) instead of accepting
+///   jobs nobody will run.
+/// - Accepted jobs that had not finished are cancelled by the shutdown
+///   (their handles say so): it logs one `warn!` with how many. Those the
+///   runtime already dropped are counted in `dropped_by_runtime`; those
+///   not yet dropped are still unfinished now, and are about to be.
+struct Watcher<B: Backend> {
+    backend: Arc<B>,
+    done: bool,
+}
+
+impl<B: Backend> Watcher<B> {
+    /// The pool is closed and idle: nothing for the drop to report.
+    fn finish(&mut self) {
+        self.done = true;
+    }
+}
+
+impl<B: Backend> Drop for Watcher<B> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let core = self.backend.core();
+        if !self.backend.is_closed() {
+            core.lifecycle.set_runtime_gone();
+            self.backend.close();
+        }
+        let m = self.backend.metrics();
+        let unfinished = m
+            .submitted
+            .saturating_sub(m.completed + m.panicked + m.cancelled + m.timed_out);
+        let cancelled = core
+            .jobs
+            .dropped_by_runtime
+            .load(std::sync::atomic::Ordering::Relaxed) as u64
+            + unfinished;
+        if cancelled > 0 {
+            tracing::warn!(
+                pool = %core.name(),
+                cancelled,
+                "the runtime this pool runs on shut down with {cancelled} accepted \
+                 jobs unfinished: they were cancelled (never ran, or stopped mid-way)"
+            );
+        }
+    }
 }
 
 /// The shared state behind a pool's handles: the few things a worker pool

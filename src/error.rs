@@ -401,9 +401,11 @@ impl From<JoinError> for std::io::Error {
 }
 
 /// The job was not accepted, or no room was reserved, because the pool is
-/// closed (or closed while the call waited), or because the call came from
-/// a job of the same pool and could never get room
-/// ([`is_deadlock`](SpawnError::is_deadlock)); the future is handed back.
+/// closed (or closed while the call waited), because the runtime it runs
+/// on has shut down ([`is_runtime_shutdown`](SpawnError::is_runtime_shutdown)),
+/// or because the call came from a job of the same pool and could never get
+/// room ([`is_deadlock`](SpawnError::is_deadlock)); the future is handed
+/// back.
 ///
 /// # Nested submission
 ///
@@ -459,7 +461,15 @@ impl From<JoinError> for std::io::Error {
 /// ```
 pub struct SpawnError<F> {
     future: F,
-    deadlock: bool,
+    reason: Refusal,
+}
+
+/// Why a [`SpawnError`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    Closed,
+    RuntimeShutdown,
+    Deadlock,
 }
 
 impl<F> SpawnError<F> {
@@ -467,7 +477,15 @@ impl<F> SpawnError<F> {
     pub(crate) fn new(future: F) -> SpawnError<F> {
         SpawnError {
             future,
-            deadlock: false,
+            reason: Refusal::Closed,
+        }
+    }
+
+    /// The pool is closed because its runtime shut down.
+    pub(crate) fn runtime_shutdown(future: F) -> SpawnError<F> {
+        SpawnError {
+            future,
+            reason: Refusal::RuntimeShutdown,
         }
     }
 
@@ -476,7 +494,7 @@ impl<F> SpawnError<F> {
     pub(crate) fn deadlock(future: F) -> SpawnError<F> {
         SpawnError {
             future,
-            deadlock: true,
+            reason: Refusal::Deadlock,
         }
     }
 
@@ -484,8 +502,33 @@ impl<F> SpawnError<F> {
     pub(crate) fn map<G>(self, f: impl FnOnce(F) -> G) -> SpawnError<G> {
         SpawnError {
             future: f(self.future),
-            deadlock: self.deadlock,
+            reason: self.reason,
         }
+    }
+
+    /// Whether the pool refused because the tokio runtime it runs on has
+    /// shut down (been dropped, or shut down with `shutdown_timeout` or
+    /// `shutdown_background`): its workers (its tasks) are gone, and it is
+    /// closed for good. Nobody called `close`. The usual cause is a pool
+    /// kept in a `static` across `#[tokio::test]`s, each of which has its
+    /// own runtime: see [Runtimes](crate#runtimes). `false` for a pool
+    /// closed while its runtime runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = tokio::runtime::Runtime::new().unwrap();
+    /// let pool = rt.block_on(async { taskpool::WorkerPool::new(2) });
+    /// drop(rt);
+    ///
+    /// let other = tokio::runtime::Runtime::new().unwrap();
+    /// let err = other.block_on(pool.spawn(async {})).unwrap_err();
+    /// assert!(err.is_runtime_shutdown());
+    /// assert_eq!(err.to_string(), "the runtime this pool runs on has shut down");
+    /// ```
+    #[must_use]
+    pub fn is_runtime_shutdown(&self) -> bool {
+        self.reason == Refusal::RuntimeShutdown
     }
 
     /// Whether the submission was refused because it would never have got
@@ -519,7 +562,7 @@ impl<F> SpawnError<F> {
     /// ```
     #[must_use]
     pub fn is_deadlock(&self) -> bool {
-        self.deadlock
+        self.reason == Refusal::Deadlock
     }
 
     /// Returns the future that was not spawned.
@@ -544,27 +587,30 @@ impl<F> SpawnError<F> {
 
 impl<F> fmt::Debug for SpawnError<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.deadlock {
-            "SpawnError(deadlock, ..)"
-        } else {
-            "SpawnError(..)"
+        f.write_str(match self.reason {
+            Refusal::Closed => "SpawnError(..)",
+            Refusal::RuntimeShutdown => "SpawnError(runtime shutdown, ..)",
+            Refusal::Deadlock => "SpawnError(deadlock, ..)",
         })
     }
 }
 
 impl<F> fmt::Display for SpawnError<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.deadlock {
-            f.write_str(
-                "deadlock: a job waited for room in its own pool while every worker was held by a job doing the same",
-            )
-        } else {
-            f.write_str("pool is closed")
-        }
+        f.write_str(match self.reason {
+            Refusal::Closed => "pool is closed",
+            Refusal::RuntimeShutdown => RUNTIME_SHUTDOWN,
+            Refusal::Deadlock => {
+                "deadlock: a job waited for room in its own pool while every worker was held by a job doing the same"
+            }
+        })
     }
 }
 
 impl<F> std::error::Error for SpawnError<F> {}
+
+/// The `Display` of a refusal because the pool's runtime has shut down.
+const RUNTIME_SHUTDOWN: &str = "the runtime this pool runs on has shut down";
 
 /// No room right now, or the pool is closed: the job was not accepted, or no
 /// room was reserved; the future is handed back.
@@ -605,6 +651,10 @@ pub enum TrySpawnError<F> {
     Full(F),
     /// The pool is closed and accepts no more jobs.
     Closed(F),
+    /// The tokio runtime the pool runs on has shut down, which closed the
+    /// pool for good (see [`is_runtime_shutdown`](TrySpawnError::is_runtime_shutdown)).
+    /// [`is_closed`](TrySpawnError::is_closed) is `true` for it too.
+    RuntimeShutdown(F),
 }
 
 impl<F> TrySpawnError<F> {
@@ -625,8 +675,40 @@ impl<F> TrySpawnError<F> {
     /// ```
     pub fn into_inner(self) -> F {
         match self {
-            TrySpawnError::Full(f) | TrySpawnError::Closed(f) => f,
+            TrySpawnError::Full(f)
+            | TrySpawnError::Closed(f)
+            | TrySpawnError::RuntimeShutdown(f) => f,
         }
+    }
+
+    /// The same refusal, holding `f` of the future.
+    pub(crate) fn map<G>(self, f: impl FnOnce(F) -> G) -> TrySpawnError<G> {
+        match self {
+            TrySpawnError::Full(x) => TrySpawnError::Full(f(x)),
+            TrySpawnError::Closed(x) => TrySpawnError::Closed(f(x)),
+            TrySpawnError::RuntimeShutdown(x) => TrySpawnError::RuntimeShutdown(f(x)),
+        }
+    }
+
+    /// Returns `true` if the pool refused because the tokio runtime it runs
+    /// on has shut down: see [`SpawnError::is_runtime_shutdown`]. The pool
+    /// is closed then, so [`is_closed`](TrySpawnError::is_closed) is `true`
+    /// as well.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = tokio::runtime::Runtime::new().unwrap();
+    /// let spawner = rt.block_on(async { taskpool::BoundedSpawner::new(2) });
+    /// drop(rt);
+    ///
+    /// let err = spawner.try_spawn(async {}).unwrap_err();
+    /// assert!(err.is_runtime_shutdown() && err.is_closed());
+    /// assert_eq!(err.to_string(), "the runtime this pool runs on has shut down");
+    /// ```
+    #[must_use]
+    pub fn is_runtime_shutdown(&self) -> bool {
+        matches!(self, TrySpawnError::RuntimeShutdown(_))
     }
 
     /// Returns `true` if the job was refused because there was no room.
@@ -648,7 +730,8 @@ impl<F> TrySpawnError<F> {
         matches!(self, TrySpawnError::Full(_))
     }
 
-    /// Returns `true` if the job was refused because the pool is closed.
+    /// Returns `true` if the job was refused because the pool is closed
+    /// (by a close, or because its runtime shut down).
     ///
     /// # Examples
     ///
@@ -664,7 +747,10 @@ impl<F> TrySpawnError<F> {
     /// ```
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        matches!(self, TrySpawnError::Closed(_))
+        matches!(
+            self,
+            TrySpawnError::Closed(_) | TrySpawnError::RuntimeShutdown(_)
+        )
     }
 }
 
@@ -673,6 +759,7 @@ impl<F> fmt::Debug for TrySpawnError<F> {
         match self {
             TrySpawnError::Full(_) => f.write_str("Full(..)"),
             TrySpawnError::Closed(_) => f.write_str("Closed(..)"),
+            TrySpawnError::RuntimeShutdown(_) => f.write_str("RuntimeShutdown(..)"),
         }
     }
 }
@@ -682,6 +769,7 @@ impl<F> fmt::Display for TrySpawnError<F> {
         match self {
             TrySpawnError::Full(_) => f.write_str("no available capacity"),
             TrySpawnError::Closed(_) => f.write_str("pool is closed"),
+            TrySpawnError::RuntimeShutdown(_) => f.write_str(RUNTIME_SHUTDOWN),
         }
     }
 }
@@ -690,7 +778,11 @@ impl<F> std::error::Error for TrySpawnError<F> {}
 
 impl<F> From<SpawnError<F>> for TrySpawnError<F> {
     fn from(err: SpawnError<F>) -> TrySpawnError<F> {
-        TrySpawnError::Closed(err.into_inner())
+        if err.is_runtime_shutdown() {
+            TrySpawnError::RuntimeShutdown(err.into_inner())
+        } else {
+            TrySpawnError::Closed(err.into_inner())
+        }
     }
 }
 
@@ -722,6 +814,7 @@ pub struct BuildError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BuildErrorKind {
     ZeroWorkers,
+    TooManyWorkers,
     ZeroCapacity,
     CapacityTooLarge,
     MissingLimit,
@@ -756,6 +849,9 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.kind {
             BuildErrorKind::ZeroWorkers => "worker count must be at least 1",
+            BuildErrorKind::TooManyWorkers => {
+                "worker count must not exceed taskpool::MAX_WORKERS (1048576)"
+            }
             BuildErrorKind::ZeroCapacity => "queue capacity must be at least 1",
             BuildErrorKind::CapacityTooLarge => {
                 "queue capacity must not exceed tokio::sync::Semaphore::MAX_PERMITS"
@@ -782,7 +878,8 @@ impl std::error::Error for BuildError {}
 
 /// A resize was refused: [`WorkerPool::set_workers`](crate::WorkerPool::set_workers)
 /// or [`BoundedSpawner::set_limit`](crate::BoundedSpawner::set_limit) was
-/// given `0` (or, for a spawner, more than `tokio::sync::Semaphore::MAX_PERMITS`).
+/// given `0`, or more than it can honour: [`MAX_WORKERS`](crate::MAX_WORKERS)
+/// for a pool, `tokio::sync::Semaphore::MAX_PERMITS` for a spawner.
 /// Nothing was changed.
 ///
 /// # Examples
@@ -804,6 +901,7 @@ pub struct ResizeError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ResizeErrorKind {
     ZeroWorkers,
+    TooManyWorkers,
     ZeroLimit,
     LimitTooLarge,
 }
@@ -818,6 +916,9 @@ impl fmt::Display for ResizeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.kind {
             ResizeErrorKind::ZeroWorkers => "a pool needs at least one worker",
+            ResizeErrorKind::TooManyWorkers => {
+                "a pool can have at most taskpool::MAX_WORKERS (1048576) workers"
+            }
             ResizeErrorKind::ZeroLimit => "a spawner's limit must be at least 1",
             ResizeErrorKind::LimitTooLarge => {
                 "a spawner's limit must not exceed `tokio::sync::Semaphore::MAX_PERMITS`"

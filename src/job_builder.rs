@@ -95,6 +95,14 @@ impl<'a> JobBuilder<'a> {
     /// Sets how long the job may wait in the queue once accepted, instead
     /// of the pool's [`queue_timeout`](crate::PoolBuilder::queue_timeout).
     ///
+    /// **`Duration::ZERO` times out the job** whatever the pool's load: the
+    /// deadline is the instant it is accepted, and it is polled only if the
+    /// deadline has not passed when it first would be, which is never true
+    /// after a wait of zero (not even on a paused clock). It ends unpolled,
+    /// its handle resolving with [`is_timeout`](crate::JoinError::is_timeout).
+    /// To run it only if there is room right now, use
+    /// [`try_spawn`](JobBuilder::try_spawn).
+    ///
     /// # Examples
     ///
     /// ```

@@ -285,6 +285,42 @@
 //! # }
 //! ```
 //!
+//! # Runtimes
+//!
+//! A pool belongs to the tokio runtime it was built on: its workers (a
+//! spawner's tasks) run there, whichever thread or runtime submits. One
+//! pool per runtime. When that runtime shuts down, the jobs it held are
+//! cancelled (their handles say so), and the pool closes for good: every
+//! later submission is refused with [`SpawnError::is_runtime_shutdown`]
+//! (or [`TrySpawnError::RuntimeShutdown`]), whose message is "the runtime
+//! this pool runs on has shut down". Nobody called `close`.
+//!
+//! The usual way to get there is a pool in a `static` (`OnceLock`,
+//! `LazyLock`) shared by `#[tokio::test]`s: each test has a runtime of its
+//! own, dropped when the test ends, so the pool the first test built
+//! refuses every later test's jobs. Instead, build the pool inside each
+//! test (a helper function that returns a fresh one is enough: a pool
+//! costs a few tasks), or pass one down from the code that owns the
+//! runtime (`main`, an app's state). A `static` is fine in a program with
+//! a single runtime, as long as it is first used inside that runtime.
+//!
+//! ```
+//! use taskpool::WorkerPool;
+//!
+//! let first_test = tokio::runtime::Runtime::new().unwrap();
+//! let pool = first_test.block_on(async { WorkerPool::new(2) });
+//! drop(first_test); // the test ends, its runtime with it
+//!
+//! let next_test = tokio::runtime::Runtime::new().unwrap();
+//! next_test.block_on(async {
+//!     let err = pool.spawn(async {}).await.unwrap_err();
+//!     assert!(err.is_runtime_shutdown());
+//!     // What the next test should do: a pool of its own.
+//!     let pool = WorkerPool::new(2);
+//!     pool.spawn(async {}).await.unwrap().await.unwrap();
+//! });
+//! ```
+//!
 //! # Feature flags
 //!
 //! - `metrics`: publish through the [`metrics`](https://docs.rs/metrics)
@@ -412,7 +448,7 @@ pub use spawn::Spawn;
 pub use spawner::{BoundedSpawner, SpawnerBuilder};
 pub use spawning::Spawning;
 pub use stream::{SpawnBufferUnordered, SpawnBuffered, SpawnStreamExt};
-pub use worker_pool::{DEFAULT_QUEUE_CAPACITY, PoolBuilder, WorkerPool};
+pub use worker_pool::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, PoolBuilder, WorkerPool};
 
 // The README's Rust examples are compiled and run as doc tests.
 #[cfg(doctest)]

@@ -29,6 +29,13 @@ pub(crate) struct Lifecycle {
     /// Public handles (pool or spawner clones) alive; the last one to drop
     /// closes.
     handles: AtomicUsize,
+    /// Set (before the close it causes) when the runtime the pool runs on
+    /// shut down while the pool was open: refusals say so.
+    runtime_gone: AtomicBool,
+    /// Set when the runtime dropped one of the pool's workers mid-way (open
+    /// or closed): the jobs its queue still holds then are the runtime's
+    /// doing, for the warning.
+    workers_dropped: AtomicBool,
 }
 
 impl Lifecycle {
@@ -39,6 +46,8 @@ impl Lifecycle {
             closed: AtomicBool::new(false),
             tracker: TaskTracker::new(),
             handles: AtomicUsize::new(1),
+            runtime_gone: AtomicBool::new(false),
+            workers_dropped: AtomicBool::new(false),
         }
     }
 
@@ -80,6 +89,31 @@ impl Lifecycle {
         &self.tracker
     }
 
+    /// The runtime shut down under the open pool: the caller closes it
+    /// next.
+    pub(crate) fn set_runtime_gone(&self) {
+        // `Relaxed`: read by a refusal that saw the close which follows
+        // this store (`closed` is `AcqRel`/`Acquire`), which orders it.
+        self.runtime_gone.store(true, Ordering::Relaxed);
+    }
+
+    /// A worker's task was dropped by the runtime, before it exited.
+    pub(crate) fn set_workers_dropped(&self) {
+        // `Relaxed`: read by the last worker out, after the `AcqRel`
+        // decrement of the live count that orders every worker's exit.
+        self.workers_dropped.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the runtime dropped a worker's task.
+    pub(crate) fn workers_dropped(&self) -> bool {
+        self.workers_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the pool was closed by its runtime shutting down.
+    pub(crate) fn is_runtime_gone(&self) -> bool {
+        self.runtime_gone.load(Ordering::Relaxed)
+    }
+
     /// Closes; `true` if this call did it.
     pub(crate) fn close(&self) -> bool {
         // The swap makes one winner, and is `Release` for `is_closed`; the
@@ -88,6 +122,14 @@ impl Lifecycle {
         let first = !self.closed.swap(true, Ordering::AcqRel) && !already_cancelled;
         self.token.cancel();
         first
+    }
+
+    /// Whether `close` ran (rather than only a cancel of the token by its
+    /// parent or a user).
+    pub(crate) fn closed_by_close(&self) -> bool {
+        // `Acquire`: pairs with the swap in `close`, made before the token
+        // is cancelled.
+        self.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_closed(&self) -> bool {

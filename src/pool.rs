@@ -80,6 +80,15 @@ pub trait Pool: Spawn {
 
     /// Closes the pool and waits until every accepted job has finished.
     ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from inside one of this
+    /// pool's own jobs: the pool would wait for that job, which waits for
+    /// it, for ever. (Checked when called, so the job fails at once with a
+    /// panic naming the line, instead of hanging without a word.) To stop
+    /// the pool from inside a job, [`close`](Pool::close) it and return;
+    /// await the shutdown where the pool is owned.
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: dropping it leaves the pool closed and its jobs running.
@@ -150,6 +159,15 @@ pub trait Pool: Spawn {
 
     /// Waits until the pool is closed and idle. Does not close it.
     ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from inside one of this
+    /// pool's own jobs: the pool would wait for that job, which waits for
+    /// it, for ever. (Checked when called, so the job fails at once with a
+    /// panic naming the line, instead of hanging without a word.) To stop
+    /// the pool from inside a job, [`close`](Pool::close) it and return;
+    /// await the shutdown where the pool is owned.
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: it only observes.
@@ -194,7 +212,9 @@ pub trait Pool: Spawn {
     ///
     /// # Errors
     ///
-    /// A [`ResizeError`] for `0` (or a limit too large); nothing changes.
+    /// A [`ResizeError`] for `0`, or for a size too large: more than
+    /// [`MAX_WORKERS`](crate::MAX_WORKERS) workers, or a spawner limit over
+    /// `tokio::sync::Semaphore::MAX_PERMITS`. Nothing changes.
     ///
     /// # Examples
     ///
@@ -262,6 +282,7 @@ impl<P: Pool> Pool for &P {
         (**self).is_closed()
     }
 
+    #[track_caller]
     fn shutdown(&self) -> impl Future<Output = ()> + Send {
         (**self).shutdown()
     }
@@ -274,6 +295,7 @@ impl<P: Pool> Pool for &P {
         (**self).abort_all();
     }
 
+    #[track_caller]
     fn wait(&self) -> impl Future<Output = ()> + Send {
         (**self).wait()
     }

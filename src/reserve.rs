@@ -27,6 +27,16 @@ struct Reserving<'a, A: Admit<'a>> {
     done: bool,
 }
 
+/// The refusal of a wait that the pool's close ended: it closed, or its
+/// runtime shut down.
+fn closed(core: &crate::backend::Core) -> SpawnError<()> {
+    if core.lifecycle.is_runtime_gone() {
+        SpawnError::runtime_shutdown(())
+    } else {
+        SpawnError::new(())
+    }
+}
+
 impl<'a, A: Admit<'a>> Reserving<'a, A> {
     fn new(admit: A) -> Reserving<'a, A> {
         Reserving {
@@ -49,18 +59,19 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
         let coop = ready!(tokio::task::coop::poll_proceed(cx));
         let room = match &mut self.wait {
             Some(wait) => match Self::poll_wait(wait, &self.admit, cx) {
-                Poll::Ready(room) => room.ok_or(SpawnError::new(())),
+                Poll::Ready(room) => room.ok_or_else(|| closed(self.admit.core())),
                 Poll::Pending if self.refused_now(cx) => Err(SpawnError::deadlock(())),
                 Poll::Pending => return Poll::Pending,
             },
             None => match admit::try_admit(&self.admit) {
                 Ok(room) => Ok(room),
                 Err(TrySpawnError::Closed(())) => Err(SpawnError::new(())),
+                Err(TrySpawnError::RuntimeShutdown(())) => Err(SpawnError::runtime_shutdown(())),
                 Err(TrySpawnError::Full(())) => {
                     self.waiting_since = self.admit.core().jobs.latency.as_ref().map(Latency::now);
                     let wait = self.wait.insert(self.admit.wait());
                     match Self::poll_wait(wait, &self.admit, cx) {
-                        Poll::Ready(room) => room.ok_or(SpawnError::new(())),
+                        Poll::Ready(room) => room.ok_or_else(|| closed(self.admit.core())),
                         Poll::Pending if self.deadlocked() || self.refused_now(cx) => {
                             Err(SpawnError::deadlock(()))
                         }

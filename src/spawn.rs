@@ -376,6 +376,7 @@ macro_rules! forward_traits {
                 $ty::is_closed(self)
             }
 
+            #[track_caller]
             fn shutdown(&self) -> impl std::future::Future<Output = ()> + Send {
                 $ty::shutdown(self)
             }
@@ -391,6 +392,7 @@ macro_rules! forward_traits {
                 $ty::abort_all(self)
             }
 
+            #[track_caller]
             fn wait(&self) -> impl std::future::Future<Output = ()> + Send {
                 $ty::wait(self)
             }

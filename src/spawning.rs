@@ -141,8 +141,7 @@ where
 {
     match try_reserve(admitter) {
         Ok(permit) => Ok(permit.spawn_with(future, options)),
-        Err(TrySpawnError::Full(())) => Err(TrySpawnError::Full(future)),
-        Err(TrySpawnError::Closed(())) => Err(TrySpawnError::Closed(future)),
+        Err(refused) => Err(refused.map(|()| future)),
     }
 }
 

@@ -74,6 +74,59 @@ async fn oversized_capacity_is_an_error_not_a_panic() {
     );
 }
 
+/// A worker count the pool cannot honour is a `BuildError`: it used to
+/// panic with "capacity overflow" (`usize::MAX`) or abort the process
+/// allocating 26 TB (`1 << 40`).
+#[tokio::test]
+async fn oversized_worker_counts_are_an_error_not_a_panic_or_an_abort() {
+    for workers in [usize::MAX, 1 << 40, taskpool::MAX_WORKERS + 1] {
+        let err = WorkerPool::builder().workers(workers).build().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "worker count must not exceed taskpool::MAX_WORKERS (1048576)",
+            "{workers}"
+        );
+    }
+}
+
+/// Resizing to more than either kind can honour is a `ResizeError` and
+/// changes nothing: `set_workers(usize::MAX)` and `Pool::resize(huge)` used
+/// to start workers until memory ran out.
+#[tokio::test]
+async fn oversized_resizes_are_refused_and_change_nothing() {
+    let pool = WorkerPool::new(2);
+    for workers in [usize::MAX, 1 << 40, taskpool::MAX_WORKERS + 1] {
+        let err = pool.set_workers(workers).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a pool can have at most taskpool::MAX_WORKERS (1048576) workers"
+        );
+        assert_eq!(Pool::resize(&pool, workers).unwrap_err(), err);
+    }
+    let m = pool.metrics();
+    assert_eq!((m.workers, m.live_workers), (2, 2), "{m:?}");
+
+    let spawner = BoundedSpawner::new(2);
+    for limit in [usize::MAX, tokio::sync::Semaphore::MAX_PERMITS + 1] {
+        let err = spawner.set_limit(limit).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a spawner's limit must not exceed `tokio::sync::Semaphore::MAX_PERMITS`"
+        );
+        assert_eq!(Pool::resize(&spawner, limit).unwrap_err(), err);
+    }
+    // The spawner's largest limit is honoured: it allocates nothing per
+    // permit.
+    spawner
+        .set_limit(tokio::sync::Semaphore::MAX_PERMITS)
+        .unwrap();
+    assert_eq!(
+        spawner.metrics().workers,
+        tokio::sync::Semaphore::MAX_PERMITS
+    );
+    assert_eq!(spawner.spawn(async { 3 }).await.unwrap().await.unwrap(), 3);
+}
+
 #[tokio::test]
 async fn bad_sizes_are_reported_before_a_missing_runtime() {
     // Inside a runtime; the size is what is wrong.
@@ -373,4 +426,58 @@ async fn try_spawn_from_inside_a_job_of_the_same_full_pool() {
     );
     running.await.unwrap();
     queued.await.unwrap();
+}
+
+/// `shutdown()` / `wait()` awaited from inside one of the pool's own jobs
+/// would wait for that job for ever: it panics instead, at the caller's
+/// line, when called. The job's handle reports the panic; the pool is
+/// unharmed. Each kind, each method, inherent and through `Pool`.
+#[cfg(panic = "unwind")]
+#[test]
+fn shutdown_or_wait_from_inside_its_own_job_panics_at_the_callers_line() {
+    fn check<P: Pool + Clone + Send + Sync + 'static>(
+        build: fn() -> P,
+        call: fn(&P) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>,
+        line: u32,
+        method: &str,
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (file, at, msg) = panic_location(|| {
+            rt.block_on(async {
+                let pool = build();
+                let inner = pool.clone();
+                let job = pool
+                    .spawn(async move {
+                        call(&inner).await;
+                    })
+                    .await
+                    .unwrap();
+                let err = support::watchdog(job).await.unwrap_err();
+                assert!(err.is_panic());
+                // The pool goes on: nothing was closed.
+                assert!(!pool.is_closed());
+                assert_eq!(pool.spawn(async { 1 }).await.unwrap().await.unwrap(), 1);
+                pool.shutdown().await;
+                std::panic::resume_unwind(err.into_panic());
+            });
+        });
+        assert_eq!((file.as_str(), at), (file!(), line), "{msg}");
+        assert!(
+            msg.starts_with(&format!(
+                "`{method}` called from inside a job of the pool it waits for"
+            )),
+            "{msg}"
+        );
+    }
+    let pool = || WorkerPool::new(2);
+    let spawner = || BoundedSpawner::new(2);
+    check(pool, |p| Box::pin(p.shutdown()), line!(), "shutdown");
+    check(pool, |p| Box::pin(p.wait()), line!(), "wait");
+    check(spawner, |p| Box::pin(p.shutdown()), line!(), "shutdown");
+    check(spawner, |p| Box::pin(p.wait()), line!(), "wait");
+    check(pool, |p| Box::pin(Pool::shutdown(p)), line!(), "shutdown");
+    check(spawner, |p| Box::pin(Pool::wait(p)), line!(), "wait");
 }

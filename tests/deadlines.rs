@@ -326,3 +326,49 @@ async fn the_queue_timer_ends_with_its_pool() {
     drop(pool);
     support::assert_tasks_back_to(baseline).await;
 }
+
+/// `queue_timeout(Duration::ZERO)`, as documented: every job times out
+/// unpolled, even on an idle pool, on the builders and per job; a job
+/// without it runs.
+#[tokio::test(start_paused = true)]
+async fn a_zero_queue_timeout_times_out_every_job_even_on_an_idle_pool() {
+    use std::time::Duration;
+    use taskpool::{BoundedSpawner, Pool};
+
+    async fn check(pool: impl Pool) {
+        for _ in 0..3 {
+            let handle = pool
+                .job()
+                .queue_timeout(Duration::ZERO)
+                .spawn(async { unreachable!("never polled") })
+                .await
+                .unwrap();
+            assert!(handle.await.unwrap_err().is_timeout());
+        }
+        let m = pool.metrics();
+        assert_eq!((m.timed_out, m.completed), (3, 0), "{m:?}");
+    }
+    check(WorkerPool::new(2)).await;
+    check(BoundedSpawner::new(2)).await;
+
+    let pool = WorkerPool::builder()
+        .workers(2)
+        .queue_timeout(Duration::ZERO)
+        .build()
+        .unwrap();
+    let handle = pool
+        .spawn(async { unreachable!("never polled") })
+        .await
+        .unwrap();
+    assert!(handle.await.unwrap_err().is_timeout());
+    let spawner = BoundedSpawner::builder()
+        .limit(2)
+        .queue_timeout(Duration::ZERO)
+        .build()
+        .unwrap();
+    let handle = spawner
+        .spawn(async { unreachable!("never polled") })
+        .await
+        .unwrap();
+    assert!(handle.await.unwrap_err().is_timeout());
+}

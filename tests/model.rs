@@ -168,6 +168,10 @@ struct Model {
     aborted: bool,
     /// Permits held, each one unit of room.
     permits: usize,
+    /// A pool's last permit was used after the close, and its job still
+    /// runs: the workers asleep were not woken for it, so they see the
+    /// queue drained (and exit) only when a worker next looks at it.
+    lingering: bool,
     rejected: u64,
 }
 
@@ -181,6 +185,10 @@ impl Model {
     }
 
     fn finish(&mut self, id: usize, fate: Fate) {
+        if self.jobs[id].state == State::Running {
+            // Its worker looks at the queue next.
+            self.lingering = false;
+        }
         self.jobs[id].state = State::Done(fate);
         self.running.retain(|&r| r != id);
     }
@@ -189,10 +197,12 @@ impl Model {
     fn start(&mut self, id: usize) {
         let job = &self.jobs[id];
         if job.state != State::Queued {
+            self.lingering = false; // a worker skips it and looks again
             return; // a ghost: aborted while queued
         }
         if job.queue_deadline.is_some_and(|d| d <= self.now) {
             self.jobs[id].state = State::Done(Fate::TimedOut);
+            self.lingering = false;
             return;
         }
         let fate = match job.kind {
@@ -202,7 +212,10 @@ impl Model {
             Kind::Gated => None,
         };
         match fate {
-            Some(fate) => self.jobs[id].state = State::Done(fate),
+            Some(fate) => {
+                self.jobs[id].state = State::Done(fate);
+                self.lingering = false;
+            }
             None => {
                 let job = &mut self.jobs[id];
                 job.state = State::Running;
@@ -260,6 +273,7 @@ impl Model {
     fn abort_all(&mut self) {
         self.closed = true;
         self.aborted = true;
+        self.lingering = false; // `abandon` wakes every sleeper
         for id in 0..self.jobs.len() {
             self.abort(id);
         }
@@ -306,6 +320,27 @@ impl Model {
     /// No job queued or running, and no permit holding a `wait`.
     fn idle(&self) -> bool {
         self.running.is_empty() && self.queue.is_empty() && (self.permits == 0 || self.aborted)
+    }
+
+    /// `(workers, live_workers)` once settled. A spawner's effective limit
+    /// is the limit, or the permits out if a shrink left more: a returning
+    /// permit is retired at once. A pool's surplus workers retire as soon
+    /// as they are idle; once it is closed with no permit holding a slot
+    /// (or after `abort_all`) and the queue is empty, its idle workers
+    /// exit, and only those running a job are left (unless `lingering`).
+    fn sizes(&self) -> (usize, usize) {
+        let running = self.running.len() + if self.spawner { self.permits } else { 0 };
+        let live = if !self.spawner
+            && self.closed
+            && self.queue.is_empty()
+            && (self.permits == 0 || self.aborted)
+            && !self.lingering
+        {
+            running
+        } else {
+            self.workers.max(running)
+        };
+        (self.workers, live)
     }
 
     fn metrics(&self) -> (u64, u64, u64, u64, u64, u64, usize, usize) {
@@ -484,6 +519,7 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
             Op::Close => {
                 assert_eq!(subject.close(), !model.closed);
                 model.closed = true;
+                model.lingering = false; // every close wakes the sleepers
             }
             Op::ShutdownTimeout => {
                 // A held permit is work in flight until `abort_all` gives up
@@ -568,6 +604,9 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
                         // even after a close.
                         model.permits -= 1;
                         model.submit(kind, Timeouts::default());
+                        if model.closed && !model.aborted && model.permits == 0 {
+                            model.lingering = true;
+                        }
                         handles.push(Some(handle));
                         gates.push(gate);
                     }
@@ -575,6 +614,11 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
             }
             Op::Resize(n) => {
                 subject.resize(n).unwrap();
+                // Growing starts workers, shrinking wakes the sleepers:
+                // either way a worker looks at the queue.
+                if n != model.workers {
+                    model.lingering = false;
+                }
                 model.workers = n;
             }
             Op::Advance(_) => {}
@@ -584,6 +628,11 @@ async fn run_case<S: Pool + Clone + Send + Sync + 'static>(
         settle(&mut model, ms).await;
         let m = subject.metrics();
         assert_eq!(real_metrics(m), model.metrics(), "after {op:?}: {model:?}");
+        assert_eq!(
+            (m.workers, m.live_workers),
+            model.sizes(),
+            "workers, live_workers after {op:?}: {model:?}"
+        );
         assert!(m.running <= MAX_WORKERS);
     }
 
@@ -642,4 +691,28 @@ proptest! {
             watchdog(run_case(BoundedSpawner::new(WORKERS), true, ops)).await;
         });
     }
+}
+
+/// The minimal case of the spawner's debt bug: a shrink while both permits
+/// are out, then one comes back with nobody submitting. `live_workers` must
+/// fall to the new limit (it stayed at 2). Run on both kinds.
+#[test]
+fn a_permit_returning_after_a_shrink_with_nobody_submitting() {
+    let ops = || {
+        vec![
+            Op::Reserve(false),
+            Op::Reserve(false),
+            Op::Resize(1),
+            Op::DropPermit(0),
+        ]
+    };
+    support::paused_runtime().block_on(async {
+        watchdog(run_case(BoundedSpawner::new(WORKERS), true, ops())).await;
+        let pool = WorkerPool::builder()
+            .workers(WORKERS)
+            .queue_capacity(QUEUE)
+            .build()
+            .unwrap();
+        watchdog(run_case(pool, false, ops())).await;
+    });
 }

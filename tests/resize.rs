@@ -231,6 +231,117 @@ async fn a_shrunk_spawner_admits_only_below_its_new_limit() {
     .await;
 }
 
+/// A permit that comes back while a shrink still has some owed is retired
+/// at once, though nobody submits: `live_workers` is the new limit as soon
+/// as the surplus permit is dropped (it used to stay at the old limit until
+/// the next submission), and the spawner admits exactly one job.
+#[tokio::test(flavor = "current_thread")]
+async fn a_returning_permit_repays_a_shrink_without_a_submission() {
+    watchdog(async {
+        let spawner = BoundedSpawner::new(2);
+        let first = spawner.reserve().await.unwrap();
+        let second = spawner.reserve().await.unwrap();
+        spawner.set_limit(1).unwrap();
+        let m = spawner.metrics();
+        assert_eq!((m.workers, m.live_workers, m.running), (1, 2, 2), "{m:?}");
+
+        drop(first);
+        // Settles within a few polls of the spawner's own task; the
+        // watchdog turns "never" into a failure.
+        until_live(&spawner, 1).await;
+        let m = spawner.metrics();
+        assert_eq!((m.workers, m.live_workers, m.running), (1, 1, 1), "{m:?}");
+
+        drop(second);
+        let m = spawner.metrics();
+        assert_eq!((m.workers, m.live_workers, m.running), (1, 1, 0), "{m:?}");
+        let admitted = spawner.try_spawn(std::future::pending::<()>()).unwrap();
+        assert!(spawner.try_spawn(async {}).unwrap_err().is_full());
+        admitted.abort();
+    })
+    .await;
+}
+
+/// A growth that cancels the debt while the retirer waits in line: the
+/// permits are all usable at once, and the retirer ends (no task is left
+/// once the spawner shuts down).
+#[tokio::test(flavor = "current_thread")]
+async fn a_growth_cancels_the_debt_the_retirer_waits_for() {
+    watchdog(async {
+        let baseline = support::alive_tasks();
+        let spawner = BoundedSpawner::new(2);
+        let held = [
+            spawner.reserve().await.unwrap(),
+            spawner.reserve().await.unwrap(),
+        ];
+        spawner.set_limit(1).unwrap();
+        spawner.set_limit(3).unwrap();
+        let m = spawner.metrics();
+        assert_eq!((m.workers, m.live_workers, m.running), (3, 3, 2), "{m:?}");
+        drop(held);
+        until_live(&spawner, 3).await;
+        let jobs: Vec<_> = (0..3)
+            .map(|_| spawner.try_spawn(std::future::pending::<()>()).unwrap())
+            .collect();
+        spawner.abort_all();
+        spawner.wait().await;
+        for job in jobs {
+            assert!(job.await.unwrap_err().is_cancelled());
+        }
+        drop(spawner);
+        support::assert_tasks_back_to(baseline).await;
+    })
+    .await;
+}
+
+/// A growth right after a shrink, while the retirer waits in line for an
+/// owed permit: the new room is there at once for `try_spawn` (the retirer
+/// does not take a permit meant for a submitter), and the spawner settles
+/// at the new limit.
+#[tokio::test(flavor = "current_thread")]
+async fn a_growth_while_the_retirer_waits_gives_room_at_once() {
+    watchdog(async {
+        let spawner = BoundedSpawner::new(2);
+        let held = [
+            spawner.reserve().await.unwrap(),
+            spawner.reserve().await.unwrap(),
+        ];
+        spawner.set_limit(1).unwrap();
+        tokio::task::yield_now().await; // the retirer is in line now
+        spawner.set_limit(3).unwrap();
+        let third = spawner.try_spawn(std::future::pending::<()>()).unwrap();
+        until_live(&spawner, 3).await;
+        let m = spawner.metrics();
+        assert_eq!((m.workers, m.live_workers, m.running), (3, 3, 3), "{m:?}");
+        assert!(spawner.try_spawn(async {}).unwrap_err().is_full());
+        drop(held);
+        third.abort();
+    })
+    .await;
+}
+
+/// Closing while a shrink's debt is owed ends the retirer once the permits
+/// are back, and `live_workers` settles at the limit.
+#[tokio::test(flavor = "current_thread")]
+async fn a_close_with_debt_owed_settles_and_leaves_no_task() {
+    watchdog(async {
+        let baseline = support::alive_tasks();
+        let spawner = BoundedSpawner::new(3);
+        let held = [
+            spawner.reserve().await.unwrap(),
+            spawner.reserve().await.unwrap(),
+        ];
+        spawner.set_limit(1).unwrap();
+        spawner.close();
+        drop(held);
+        spawner.wait().await;
+        until_live(&spawner, 1).await;
+        drop(spawner);
+        support::assert_tasks_back_to(baseline).await;
+    })
+    .await;
+}
+
 /// Stress: four tasks resize at random while jobs stream in, then all but
 /// one stop and the last resize wins; on another round `shutdown` races
 /// the resizes. Every accepted job completes, and the pool ends in a

@@ -3,7 +3,7 @@
 
 mod support;
 
-use taskpool::{BoundedSpawner, JoinHandle, WorkerPool};
+use taskpool::{BoundedSpawner, JoinHandle, Pool, TrySpawnError, WorkerPool};
 use tokio::runtime::{Builder, Runtime};
 
 use support::{DropWitness, PanicOnDrop, is_dropped};
@@ -152,4 +152,76 @@ fn a_panic_while_the_runtime_drops_a_spawner_job_is_reported() {
 fn resolved<T: Send + 'static>(handle: JoinHandle<T>) -> Result<T, taskpool::JoinError> {
     assert!(handle.is_finished(), "the handle would hang");
     futures::executor::block_on(handle)
+}
+
+/// A pool whose runtime is gone refuses work saying so, on every door, and
+/// counts each refusal; it accepts nothing. `build` makes one of either
+/// kind, on a runtime that is then dropped.
+fn a_pool_whose_runtime_is_gone_refuses_saying_so<P: Pool + Clone + Send + Sync + 'static>(
+    build: impl FnOnce() -> P,
+) {
+    let rt = Builder::new_current_thread().enable_all().build().unwrap();
+    let pool = rt.block_on(async { build() });
+    drop(rt);
+
+    assert!(pool.is_closed());
+    let err = pool.try_spawn(async { 5 }).unwrap_err();
+    assert!(err.is_runtime_shutdown() && err.is_closed() && !err.is_full());
+    assert!(matches!(err, TrySpawnError::RuntimeShutdown(_)));
+    assert_eq!(
+        err.to_string(),
+        "the runtime this pool runs on has shut down"
+    );
+    assert_eq!(format!("{err:?}"), "RuntimeShutdown(..)");
+    assert_eq!(futures::executor::block_on(err.into_inner()), 5);
+    assert!(pool.try_reserve().unwrap_err().is_runtime_shutdown());
+
+    // From another runtime, as a `static` pool is used by the next
+    // `#[tokio::test]`.
+    let next = Builder::new_current_thread().enable_all().build().unwrap();
+    next.block_on(async {
+        let err = pool.spawn(async { 6 }).await.unwrap_err();
+        assert!(err.is_runtime_shutdown() && !err.is_deadlock());
+        assert_eq!(
+            err.to_string(),
+            "the runtime this pool runs on has shut down"
+        );
+        assert_eq!(format!("{err:?}"), "SpawnError(runtime shutdown, ..)");
+        assert_eq!(err.into_inner().await, 6);
+        assert!(pool.reserve().await.unwrap_err().is_runtime_shutdown());
+        let err = TrySpawnError::from(pool.job().spawn(async {}).await.unwrap_err());
+        assert!(err.is_runtime_shutdown());
+    });
+    let m = pool.metrics();
+    assert_eq!((m.submitted, m.rejected), (0, 5), "{m:?}");
+}
+
+#[test]
+fn a_worker_pool_whose_runtime_is_gone_refuses_saying_so() {
+    a_pool_whose_runtime_is_gone_refuses_saying_so(|| WorkerPool::new(2));
+}
+
+/// It used to accept the job, and then report it cancelled.
+#[test]
+fn a_spawner_whose_runtime_is_gone_refuses_saying_so() {
+    a_pool_whose_runtime_is_gone_refuses_saying_so(|| BoundedSpawner::new(2));
+}
+
+/// A pool closed before its runtime went says "closed": the close came
+/// first, and is what refuses.
+#[test]
+fn a_pool_closed_before_its_runtime_went_refuses_as_closed() {
+    let rt = Builder::new_current_thread().enable_all().build().unwrap();
+    let (pool, spawner) = rt.block_on(async {
+        let pool = WorkerPool::new(1);
+        let spawner = BoundedSpawner::new(1);
+        pool.close();
+        spawner.close();
+        (pool, spawner)
+    });
+    drop(rt);
+    let err = pool.try_spawn(async {}).unwrap_err();
+    assert!(matches!(err, TrySpawnError::Closed(_)) && !err.is_runtime_shutdown());
+    let err = spawner.try_spawn(async {}).unwrap_err();
+    assert!(matches!(err, TrySpawnError::Closed(_)) && !err.is_runtime_shutdown());
 }

@@ -536,13 +536,11 @@ fn runtime_drop_cancels_the_spawners_tasks() {
             .is_cancelled()
     );
     assert_eq!(spawner.metrics().running, 0, "the permit came back");
-    // Spawning onto the dead runtime cancels the job instead of losing it.
-    let late = spawner.try_spawn(async { 1 }).unwrap();
-    assert!(
-        futures::executor::block_on(late)
-            .unwrap_err()
-            .is_cancelled()
-    );
+    // The spawner knows its runtime is gone: it refuses the job, as a
+    // `WorkerPool` does, instead of accepting it and cancelling it.
+    let late = spawner.try_spawn(async { 1 }).unwrap_err();
+    assert!(late.is_runtime_shutdown());
+    assert_eq!(futures::executor::block_on(late.into_inner()), 1);
 }
 
 on_both_runtimes!(

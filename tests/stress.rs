@@ -1,5 +1,11 @@
 //! Stress: 4 producers × 25 000 jobs with unique ids, 5% panicking, 5%
 //! aborted, racing a shutdown started half-way, on a multi-thread runtime.
+//! Submissions between the half-way mark and three quarters race the
+//! shutdown; a producer past three quarters first waits until the pool is
+//! closed, so some jobs are always accepted and some always refused (the
+//! race used to be left to the scheduler: on a loaded machine the
+//! shutdown task could run only after the last submission, and nothing
+//! was refused).
 //! Every id is run at most once, and every accepted job's handle reports
 //! what became of it; the counters add up; no task is left behind.
 //!
@@ -73,7 +79,13 @@ async fn stress<S: Pool + Clone + Send + Sync + 'static>(make: impl FnOnce() -> 
                         }
                         id
                     };
-                    submitted.fetch_add(1, Ordering::Relaxed);
+                    if submitted.fetch_add(1, Ordering::Relaxed) >= TOTAL / 4 * 3 {
+                        // The shutdown started at TOTAL / 2 has closed the
+                        // pool by now, or is about to (under the watchdog).
+                        while !subject.is_closed() {
+                            tokio::task::yield_now().await;
+                        }
+                    }
                     match subject.spawn(job).await {
                         Ok(handle) => {
                             if id % 20 == 1 {
@@ -120,7 +132,18 @@ async fn stress<S: Pool + Clone + Send + Sync + 'static>(make: impl FnOnce() -> 
         count(Fate::Panicked),
         count(Fate::Cancelled),
     );
-    assert!(refused > 0 && completed > 0, "the shutdown raced nothing");
+    assert!(
+        refused > 0 && completed > 0,
+        "the shutdown raced nothing: {refused} refused, {completed} completed, \
+         {panicked} panicked, {cancelled} cancelled of {TOTAL}"
+    );
+    // Everything from three quarters on is refused; before half-way only
+    // a submission counted before the mark but made after the close (one
+    // per other producer at most) can be.
+    assert!(
+        (TOTAL / 4..=TOTAL / 2 + PRODUCERS).contains(&refused),
+        "{refused} refused of {TOTAL}, expected between a quarter and a half"
+    );
     for &(id, fate) in &fates {
         let ran = runs[id as usize].load(Ordering::SeqCst);
         match fate {

@@ -290,3 +290,135 @@ fn an_inline_child_runs_in_its_own_span() {
         assert_eq!(inside.2, ["job", "fan_out", "job"], "{inside:?}");
     })
 }
+
+/// The warnings about a runtime shutdown cancelling unfinished jobs.
+fn runtime_shutdown_warnings(captured: &support::capture::Captured) -> Vec<String> {
+    captured
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(level, fields, _)| {
+            *level == tracing::Level::WARN
+                && fields.contains("the runtime this pool runs on shut down")
+        })
+        .map(|(_, fields, _)| fields.clone())
+        .collect()
+}
+
+/// A runtime shutdown that cancels accepted jobs (one running, one that
+/// never ran) logs ONE warning with how many and the pool's name; a pool
+/// that had finished everything logs none. Both kinds; the runtime is
+/// dropped on this thread, where the subscriber is.
+#[test]
+fn a_runtime_shutdown_that_cancels_jobs_warns_once_with_the_count() {
+    async fn two_unfinished(pool: &impl taskpool::Pool) -> Vec<taskpool::JoinHandle<()>> {
+        let running = support::spawn_running_holding(pool, ()).await;
+        let waiting = pool.spawn(std::future::pending::<()>()).await.unwrap();
+        vec![running, waiting]
+    }
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    for spawner in [false, true] {
+        let (captured, _guard) = support::capture::install();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (pool, handles) = rt.block_on(async {
+            if spawner {
+                let pool = taskpool::BoundedSpawner::builder()
+                    .limit(4)
+                    .name("crawler")
+                    .build()
+                    .unwrap();
+                let handles = two_unfinished(&pool).await;
+                (Either::Spawner(pool), handles)
+            } else {
+                let pool = taskpool::WorkerPool::builder()
+                    .workers(1)
+                    .name("crawler")
+                    .build()
+                    .unwrap();
+                let handles = two_unfinished(&pool).await;
+                (Either::Pool(pool), handles)
+            }
+        });
+        drop(rt);
+        for handle in handles {
+            assert!(
+                futures::executor::block_on(handle)
+                    .unwrap_err()
+                    .is_cancelled()
+            );
+        }
+        let warnings = runtime_shutdown_warnings(&captured);
+        assert_eq!(warnings.len(), 1, "spawner: {spawner}: {warnings:?}");
+        assert!(warnings[0].contains("pool=crawler"), "{warnings:?}");
+        assert!(warnings[0].contains("cancelled=2"), "{warnings:?}");
+        drop(pool);
+    }
+}
+
+/// A pool closed and drained before its runtime goes, or one with nothing
+/// to do, says nothing.
+#[test]
+fn a_runtime_shutdown_with_nothing_unfinished_is_quiet() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let (captured, _guard) = support::capture::install();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (idle, idle_spawner) = rt.block_on(async {
+        let drained = taskpool::WorkerPool::new(2);
+        drained.spawn(async {}).await.unwrap().await.unwrap();
+        drained.shutdown().await;
+        let spawner = taskpool::BoundedSpawner::new(2);
+        spawner.spawn(async {}).await.unwrap().await.unwrap();
+        (taskpool::WorkerPool::new(2), spawner)
+    });
+    drop(rt);
+    assert!(runtime_shutdown_warnings(&captured).is_empty());
+    drop((idle, idle_spawner));
+}
+
+/// A pool closed while a job still ran, whose runtime then goes: the job
+/// is cancelled, and the warning says so (the pool was closed by its user,
+/// so refusals still say "closed").
+#[test]
+fn a_runtime_shutdown_during_a_drain_warns_too() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let (captured, _guard) = support::capture::install();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (pool, handle) = rt.block_on(async {
+        let pool = taskpool::WorkerPool::builder()
+            .workers(2)
+            .name("draining")
+            .build()
+            .unwrap();
+        let handle = support::spawn_running_holding(&pool, ()).await;
+        pool.close();
+        (pool, handle)
+    });
+    drop(rt);
+    assert!(
+        futures::executor::block_on(handle)
+            .unwrap_err()
+            .is_cancelled()
+    );
+    let warnings = runtime_shutdown_warnings(&captured);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("pool=draining") && warnings[0].contains("cancelled=1"));
+    let err = pool.try_spawn(async {}).unwrap_err();
+    assert!(err.is_closed() && !err.is_runtime_shutdown());
+}
+
+/// Keeps a pool of either kind alive past its runtime.
+#[allow(dead_code)] // held, never read
+enum Either {
+    Pool(taskpool::WorkerPool),
+    Spawner(taskpool::BoundedSpawner),
+}

@@ -178,7 +178,9 @@ async fn shed<P: Pool + Send + Sync + 'static>(
     match app.backend.try_spawn(job(&app, ms, n)) {
         Ok(handle) => answer(handle).await,
         Err(TrySpawnError::Full(_)) => unavailable("busy, retry later\n"),
-        Err(TrySpawnError::Closed(_)) => unavailable("shutting down\n"),
+        Err(TrySpawnError::Closed(_) | TrySpawnError::RuntimeShutdown(_)) => {
+            unavailable("shutting down\n")
+        }
     }
 }
 

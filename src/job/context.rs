@@ -40,6 +40,14 @@ pub(crate) struct JobContext {
     helpers: OnceLock<Weak<dyn Helpers>>,
     /// The pool's jobs blocked on the pool itself (`blocked.rs`).
     pub(crate) blocked: Blocked,
+    /// Jobs cancelled because their runtime shut down: a spawner job's
+    /// task, or a pool worker in the middle of a job, dropped unfinished
+    /// (only a runtime drops them), and the jobs left in a pool's queue
+    /// when its workers were dropped so.
+    /// For the one warning at runtime shutdown (`backend::Watcher`). A std
+    /// atomic, not the loom shim's: a count for a log line, which orders
+    /// nothing.
+    pub(crate) dropped_by_runtime: std::sync::atomic::AtomicUsize,
 }
 
 impl JobContext {
@@ -55,6 +63,7 @@ impl JobContext {
             slow_polls: None,
             helpers: OnceLock::new(),
             blocked: Blocked::default(),
+            dropped_by_runtime: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 

@@ -123,6 +123,11 @@ impl<F: Work> Runner<F> {
         }
     }
 
+    /// Whether the job has not finished: dropped now, it is cancelled.
+    pub(crate) fn is_unfinished(&self) -> bool {
+        self.future.is_some()
+    }
+
     pub(crate) fn cell(&self) -> &Arc<JobCell<F::Output>> {
         self.cell
             .as_ref()

@@ -241,8 +241,7 @@ impl<'a, T: Send + 'static> MemberBuilder<'a, T> {
         };
         match self.job.try_spawn(Limited::new(future, place)) {
             Ok(handle) => Ok(self.members.push(handle)),
-            Err(TrySpawnError::Full(job)) => Err(TrySpawnError::Full(job.future)),
-            Err(TrySpawnError::Closed(job)) => Err(TrySpawnError::Closed(job.future)),
+            Err(refused) => Err(refused.map(|job| job.future)),
         }
     }
 }

@@ -173,6 +173,14 @@ impl SpawnerBuilder {
     /// does not count: bound that with `tokio::time::timeout` around
     /// `spawn`, or use `try_spawn`.
     ///
+    /// **`Duration::ZERO` times out every job**, even on an idle spawner: the
+    /// deadline is the instant the job is accepted, and a job is polled only
+    /// if its deadline has not passed when it first would be (`now <
+    /// deadline`, on tokio's clock), which is never true after a wait of
+    /// zero, not even on a paused clock. Each job ends unpolled, as
+    /// described above. It is not "no timeout" (that is not calling this)
+    /// nor "only if a worker is free right now" (that is `try_spawn`).
+    ///
     /// # Panics
     ///
     /// Jobs with a deadline need the runtime's time driver (`enable_time`,
@@ -338,9 +346,7 @@ impl SpawnerBuilder {
         let shared = Shared::new(limit, Core::new(self.settings, runtime, limit));
         let shared = Arc::new(shared);
         let core = &shared.core;
-        core.lifecycle
-            .tracker()
-            .spawn_on(backend::watch_token(shared.clone()), &core.runtime);
+        drop(core.runtime.spawn(backend::watch_token(shared.clone())));
         tracing::debug!(pool = %core.name(), kind = "spawner", limit, "pool started");
         Ok(BoundedSpawner::from_shared(shared))
     }

@@ -382,7 +382,14 @@ impl BoundedSpawner {
     }
 
     /// Closes the spawner and waits until every task it spawned has finished
-    /// and been dropped.
+    /// and been dropped. With nothing running or reserved it is ready on its
+    /// first poll, as tokio-util's `TaskTracker::wait` is.
+    ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from inside one of this
+    /// spawner's own jobs, where it would wait for ever; see
+    /// [`Pool::shutdown`](crate::Pool::shutdown).
     ///
     /// # Cancel safety
     ///
@@ -402,8 +409,10 @@ impl BoundedSpawner {
     /// assert_eq!(spawner.metrics().completed, 10);
     /// # }
     /// ```
-    pub async fn shutdown(&self) {
-        self.shared.shutdown().await;
+    #[track_caller]
+    pub fn shutdown(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.shared.core.assert_outside_own_job("shutdown");
+        self.shared.shutdown()
     }
 
     /// As [`shutdown`](BoundedSpawner::shutdown), but after `timeout` aborts
@@ -458,7 +467,17 @@ impl BoundedSpawner {
     }
 
     /// Waits until the spawner is closed and every task it spawned has
-    /// finished. Does not close it.
+    /// finished (and every [permit](SpawnPermit) is used or dropped, unless
+    /// [`abort_all`](BoundedSpawner::abort_all) gave up on them). Does not
+    /// close it. A closed spawner with nothing running or reserved is done
+    /// at once: ready on the first poll, with no task of the spawner's own
+    /// to wait for (as tokio-util's `TaskTracker`).
+    ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from inside one of this
+    /// spawner's own jobs, where it would wait for ever; see
+    /// [`Pool::wait`](crate::Pool::wait).
     ///
     /// # Cancel safety
     ///
@@ -476,8 +495,10 @@ impl BoundedSpawner {
     /// assert_eq!(spawner.metrics().running, 0);
     /// # }
     /// ```
-    pub async fn wait(&self) {
-        self.shared.wait().await;
+    #[track_caller]
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.shared.core.assert_outside_own_job("wait");
+        self.shared.wait()
     }
 
     /// Returns the spawner's own `CancellationToken`, cancelled when it

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
@@ -32,8 +32,17 @@ pub(crate) struct Shared {
     /// by jobs admitted before it. Each one taken back is forgotten instead
     /// of admitting a job, until none is left.
     debt: AtomicUsize,
-    /// Serialises `set_limit` calls.
-    resizing: std::sync::Mutex<()>,
+    /// Serialises `set_limit` calls, and holds whether a [`retire_debt`]
+    /// task is running: it is set and cleared under this lock, and `debt`
+    /// only grows under it, so no debt is ever left without a retirer.
+    resizing: std::sync::Mutex<bool>,
+    /// The [`retire_debt`] task's place in the semaphore's line, if it has
+    /// one: its `acquire_owned`, with the task's waker. Here rather than in
+    /// the task so that a growth that cancels the debt can take it out of
+    /// the line at once (dropping it), before it adds permits: it would
+    /// otherwise take one meant for a submitter, and hold it until it runs.
+    /// Locked after `resizing`, never before.
+    retire_wait: std::sync::Mutex<Option<RetireWait>>,
     /// Submitters waiting for a permit.
     waiting: AtomicUsize,
     /// Permits taken and not yet used or dropped: work in flight that
@@ -50,7 +59,8 @@ impl Shared {
             semaphore: Arc::new(Semaphore::new(limit)),
             limit: AtomicUsize::new(limit),
             debt: AtomicUsize::new(0),
-            resizing: std::sync::Mutex::new(()),
+            resizing: std::sync::Mutex::new(false),
+            retire_wait: std::sync::Mutex::new(None),
             waiting: AtomicUsize::new(0),
             permits: TaskTracker::new(),
         }
@@ -96,9 +106,11 @@ impl Shared {
 
     /// `set_limit`: growing adds permits at once (which admits waiting
     /// submitters), first cancelling what a shrink still has owed; shrinking
-    /// takes back the free permits now and the rest as jobs end.
-    pub(super) fn set_limit(&self, limit: usize) {
-        let _resizing = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
+    /// takes back the free permits now and the rest as jobs end: a shrink
+    /// that leaves debt starts one [`retire_debt`] task (unless one runs),
+    /// which forgets owed permits as they come back.
+    pub(super) fn set_limit(self: &Arc<Shared>, limit: usize) {
+        let mut retiring = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
         let old = self.limit.swap(limit, Ordering::Relaxed);
         self.core.runners.store(limit, Ordering::Relaxed);
         self.core.jobs.stats.facade.set_workers(limit);
@@ -115,6 +127,9 @@ impl Shared {
                 ) {
                     Ok(_) => {
                         added -= cancelled;
+                        if debt == cancelled {
+                            self.cancel_retire_wait();
+                        }
                         break;
                     }
                     Err(now) => debt = now,
@@ -123,14 +138,35 @@ impl Shared {
             self.semaphore.add_permits(added);
         } else {
             let removed = self.semaphore.forget_permits(old - limit);
-            self.debt
-                .fetch_add(old - limit - removed, Ordering::Relaxed);
+            let owed = old - limit - removed;
+            self.debt.fetch_add(owed, Ordering::Relaxed);
+            if owed > 0 && !*retiring {
+                *retiring = true;
+                drop(self.core.runtime.spawn(retire_debt(RetirerGuard {
+                    shared: self.clone(),
+                    armed: true,
+                })));
+            }
         }
         self.core
             .jobs
             .stats
             .facade
             .set_live_workers(self.permits_existing());
+    }
+
+    /// Takes the retirer out of the semaphore's line (a permit it was
+    /// granted goes back), and wakes it to see that nothing is owed.
+    fn cancel_retire_wait(&self) {
+        let wait = self
+            .retire_wait
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(RetireWait { acquire, waker }) = wait {
+            drop(acquire);
+            waker.wake();
+        }
     }
 
     pub(super) fn waiting(&self) -> usize {
@@ -193,7 +229,14 @@ impl Backend for Shared {
         let limit = self.limit.load(Ordering::Relaxed);
         let mut metrics = self.core.jobs.stats.snapshot(limit, 0, self.waiting());
         metrics.running = self.running();
-        metrics.live_workers = self.permits_existing();
+        // The limit, and the owed permits that are still out: an owed one
+        // that is back and free is retired (by `retire_debt`, or by the
+        // next acquire) before it can admit anything. Equal to
+        // `permits_existing` once the retirer has caught up, and right
+        // also after a close, when nobody acquires until the spawner is
+        // idle.
+        let debt = self.debt.load(Ordering::Relaxed);
+        metrics.live_workers = limit + debt.min(metrics.running.saturating_sub(limit));
         metrics
     }
 
@@ -238,6 +281,140 @@ async fn wait_for<S: Deref<Target = Shared>>(shared: S) -> Option<Slot<S>> {
         }
     };
     Some(Slot::new(shared, permit))
+}
+
+/// The debt a shrink left, retired as the permits come back: one task per
+/// spawner at most, started by the shrink (see `Shared::resizing`). It
+/// waits in line with the submitters for each permit, so a permit that
+/// comes back is forgotten at once whether or not anyone submits, and
+/// `live_workers` (and its gauge) drop to the limit as soon as the surplus
+/// jobs end. Submitters ahead of it in line repay the debt themselves
+/// (`repays`) and wait again, behind it. The per-job path is unchanged.
+///
+/// It ends when the debt is paid (a growth that cancels it takes the
+/// retirer out of the line before it adds permits, so that it takes none
+/// meant for a submitter), or when the semaphore closes. After a close
+/// nobody can acquire any more: it waits until the spawner is idle and
+/// then forgets what is still owed of the permits that came back. It is not tracked: `wait` never waits for it,
+/// and it holds the spawner's state only until then. If the runtime drops
+/// it, the guard clears the flag.
+async fn retire_debt(mut guard: RetirerGuard) {
+    let shared = guard.shared.clone();
+    loop {
+        let mut joined = false;
+        let turn = std::future::poll_fn(|cx| shared.poll_retire_turn(&mut joined, cx)).await;
+        match turn {
+            RetireTurn::Paid => {
+                guard.armed = false;
+                return;
+            }
+            // `Some`: a growth cancelled the debt meanwhile; give it back.
+            RetireTurn::Permit(permit) => drop(shared.repays(permit)),
+            // Taken out of the line by a growth: look at the debt again.
+            RetireTurn::Cancelled => {}
+            RetireTurn::Closed => break,
+        }
+    }
+    // Closed: the permits still out come back to a semaphore nobody
+    // acquires from. Once they are back, forget what is owed.
+    shared.wait().await;
+    let _retiring = shared.resizing.lock().unwrap_or_else(|p| p.into_inner());
+    let removed = shared
+        .semaphore
+        .forget_permits(shared.debt.load(Ordering::Relaxed));
+    shared.debt.fetch_sub(removed, Ordering::Relaxed);
+    shared
+        .core
+        .jobs
+        .stats
+        .facade
+        .set_live_workers(shared.permits_existing());
+}
+
+/// The retirer's `acquire_owned` and its waker (see `Shared::retire_wait`).
+struct RetireWait {
+    acquire: Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>,
+    waker: std::task::Waker,
+}
+
+impl std::fmt::Debug for RetireWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetireWait(..)")
+    }
+}
+
+/// How one wait of the retirer for a permit ended.
+enum RetireTurn {
+    /// Nothing is owed: the retirer is done (its flag is down).
+    Paid,
+    Permit(OwnedSemaphorePermit),
+    /// A growth cancelled the debt and took the retirer out of the line.
+    Cancelled,
+    /// The semaphore is closed.
+    Closed,
+}
+
+impl Shared {
+    /// One wait of the retirer for a permit, in line with the submitters.
+    /// On its first poll (`joined` false) it looks at the debt under the
+    /// resizing lock: none, and the retirer is done; else it puts its
+    /// `acquire_owned` where a growth can take it out of the line, then
+    /// polls it (which joins the line).
+    fn poll_retire_turn(&self, joined: &mut bool, cx: &mut Context<'_>) -> Poll<RetireTurn> {
+        if !*joined {
+            let mut retiring = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
+            // Under the lock: no shrink adds debt between this look and
+            // the flag going down.
+            if self.debt.load(Ordering::Relaxed) == 0 {
+                *retiring = false;
+                return Poll::Ready(RetireTurn::Paid);
+            }
+            *self.retire_wait.lock().unwrap_or_else(|p| p.into_inner()) = Some(RetireWait {
+                acquire: Box::pin(self.semaphore.clone().acquire_owned()),
+                waker: cx.waker().clone(),
+            });
+            *joined = true;
+        }
+        let mut slot = self.retire_wait.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(wait) = slot.as_mut() else {
+            return Poll::Ready(RetireTurn::Cancelled);
+        };
+        if !wait.waker.will_wake(cx.waker()) {
+            wait.waker = cx.waker().clone();
+        }
+        let acquired = std::task::ready!(wait.acquire.as_mut().poll(cx));
+        *slot = None;
+        Poll::Ready(match acquired {
+            Ok(permit) => RetireTurn::Permit(permit),
+            Err(AcquireError { .. }) => RetireTurn::Closed,
+        })
+    }
+}
+
+/// The spawner a [`retire_debt`] task works for; lowers the "retirer
+/// running" flag when the task ends without doing so itself (after a
+/// close, or dropped by its runtime).
+struct RetirerGuard {
+    shared: Arc<Shared>,
+    armed: bool,
+}
+
+impl Drop for RetirerGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let shared = &self.shared;
+            let mut retiring = shared.resizing.lock().unwrap_or_else(|p| p.into_inner());
+            *retiring = false;
+            // Its place in line goes with it (the runtime dropped it).
+            drop(
+                shared
+                    .retire_wait
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take(),
+            );
+        }
+    }
 }
 
 /// A taken permit, and the spawner it belongs to. It counts in the
@@ -345,11 +522,23 @@ pin_project_lite::pin_project! {
     where
         F: Work,
     {
+        /// Dropped unfinished, its task was dropped by the runtime shutting
+        /// down: counted for the spawner's warning (`backend::Watcher`).
+        /// Dropped while it awaited a job of this spawner, it is no longer
+        /// blocked.
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if *this.awaiting {
                 let cell = this.runner.cell();
                 cell.context().blocked.awaiting_ends(cell.id());
+            }
+            if this.runner.is_unfinished() {
+                // `Relaxed`: a count for a log line.
+                this.runner
+                    .cell()
+                    .context()
+                    .dropped_by_runtime
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }

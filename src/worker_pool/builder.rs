@@ -15,6 +15,31 @@ use crate::panic_hook::{JobPanic, PanicHook};
 /// The queue capacity used when [`PoolBuilder::queue_capacity`] is not set.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
+/// The most workers a [`WorkerPool`] can have: 2^20 (1 048 576), for
+/// [`PoolBuilder::workers`], [`WorkerPool::set_workers`] and
+/// [`Pool::resize`](crate::Pool::resize). More is refused with a
+/// [`BuildError`] or a [`ResizeError`](crate::ResizeError).
+///
+/// Each worker is a tokio task that lives as long as the pool, with a place
+/// on its idle stack: a million of them already take a few hundred MiB, and
+/// a size far beyond that would start workers until memory ran out. A
+/// [`BoundedSpawner`](crate::BoundedSpawner), which allocates nothing per
+/// permit, takes a limit up to tokio's `Semaphore::MAX_PERMITS`
+/// (`usize::MAX >> 3`) instead: use it for that many jobs at once.
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::{MAX_WORKERS, WorkerPool};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let err = WorkerPool::builder().workers(MAX_WORKERS + 1).build().unwrap_err();
+/// assert_eq!(err.to_string(), "worker count must not exceed taskpool::MAX_WORKERS (1048576)");
+/// # }
+/// ```
+pub const MAX_WORKERS: usize = 1 << 20;
+
 /// Builds a [`WorkerPool`] with custom settings.
 ///
 /// | setting | default |
@@ -65,7 +90,8 @@ impl PoolBuilder {
     ///
     /// Defaults to [`std::thread::available_parallelism`], which suits
     /// CPU-light jobs that mostly wait; jobs that wait on I/O often want more.
-    /// `0` makes [`build`](PoolBuilder::build) fail.
+    /// `0`, or more than [`MAX_WORKERS`], makes [`build`](PoolBuilder::build)
+    /// fail.
     ///
     /// # Examples
     ///
@@ -203,6 +229,14 @@ impl PoolBuilder {
     /// does not count: bound that with `tokio::time::timeout` around
     /// `spawn`, or use `try_spawn`.
     ///
+    /// **`Duration::ZERO` times out every job**, even on an idle pool: the
+    /// deadline is the instant the job is accepted, and a job is polled only
+    /// if its deadline has not passed when it first would be (`now <
+    /// deadline`, on tokio's clock), which is never true after a wait of
+    /// zero, not even on a paused clock. Each job ends unpolled, as
+    /// described above. It is not "no timeout" (that is not calling this)
+    /// nor "only if a worker is free right now" (that is `try_spawn`).
+    ///
     /// # Panics
     ///
     /// Jobs with a deadline need the runtime's time driver (`enable_time`,
@@ -339,8 +373,9 @@ impl PoolBuilder {
     /// # Errors
     ///
     /// Returns a [`BuildError`] if the worker count or the queue capacity is
-    /// `0` (or the capacity exceeds `tokio::sync::Semaphore::MAX_PERMITS`), or
-    /// if called outside a tokio runtime.
+    /// `0`, the worker count exceeds [`MAX_WORKERS`], the capacity exceeds
+    /// `tokio::sync::Semaphore::MAX_PERMITS`, or if called outside a tokio
+    /// runtime.
     ///
     /// # Examples
     ///
@@ -363,6 +398,9 @@ impl PoolBuilder {
         if workers == 0 {
             return Err(BuildError::new(BuildErrorKind::ZeroWorkers));
         }
+        if workers > MAX_WORKERS {
+            return Err(BuildError::new(BuildErrorKind::TooManyWorkers));
+        }
         if queue_capacity == 0 {
             return Err(BuildError::new(BuildErrorKind::ZeroCapacity));
         }
@@ -382,9 +420,7 @@ impl PoolBuilder {
             Worker::start(&shared);
         }
         let core = &shared.core;
-        core.lifecycle
-            .tracker()
-            .spawn_on(backend::watch_token(shared.clone()), &core.runtime);
+        drop(core.runtime.spawn(backend::watch_token(shared.clone())));
         tracing::debug!(pool = %core.name(), kind = "worker_pool", workers, queue_capacity, "pool started");
         Ok(WorkerPool { shared })
     }

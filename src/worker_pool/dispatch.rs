@@ -126,8 +126,10 @@ struct Inner<S: TryRecv> {
 }
 
 impl<S: TryRecv> Dispatch<S> {
-    /// `workers` is how many are expected, for the first allocations only.
+    /// `workers` is how many are expected, for the first allocations only
+    /// (at most 1024 places: the rest grow as workers register).
     pub(crate) fn new(source: S, workers: usize, threads: usize) -> Dispatch<S> {
+        let workers = workers.min(1024);
         Dispatch {
             inner: Mutex::new(Inner {
                 source,
@@ -260,6 +262,34 @@ impl<S: TryRecv> Dispatch<S> {
             // re-check, or it sees our count and wakes us.
             fence(Ordering::SeqCst);
         }
+    }
+
+    /// [`poll_next`](Dispatch::poll_next) for a worker that may have to
+    /// retire (after a shrink): `retire` says whether it should, and claims
+    /// the retirement if so; then the worker leaves and gets `Ready(None)`.
+    /// It is asked before the worker looks for an item, and again after
+    /// the worker went on the idle stack, before it sleeps: a shrink's
+    /// [`wake_sleepers`](Dispatch::wake_sleepers) that ran between the
+    /// first look and the push found nobody to wake. The shrink changes
+    /// what `retire` reads before it takes the lock to wake sleepers, and
+    /// the push is made under that lock, so either the shrink sees the
+    /// worker on the stack, or the second look sees the shrink.
+    pub(crate) fn poll_next_or_retire(
+        &self,
+        index: usize,
+        cx: &mut Context<'_>,
+        retire: impl Fn() -> bool,
+    ) -> Poll<Option<S::Item>> {
+        if retire() {
+            self.leave(index);
+            return Poll::Ready(None);
+        }
+        let polled = self.poll_next(index, cx);
+        if polled.is_pending() && retire() {
+            self.leave(index);
+            return Poll::Ready(None);
+        }
+        polled
     }
 
     /// Called by a submitter right after it queued an item: wakes an idle
@@ -645,6 +675,45 @@ mod loom_tests {
                 );
             },
         );
+    }
+
+    /// A shrink (the worker count lowered, then `wake_sleepers`) racing
+    /// an idle worker that looks at whether to retire and goes to sleep:
+    /// the worker retires either way. Without the second look after it
+    /// went on the idle stack, the shrink's wake-up could run between the
+    /// first look and the push, find nobody, and leave the worker asleep
+    /// for good (loom reports the join below as a deadlock).
+    #[test]
+    fn a_shrink_racing_a_worker_going_idle_retires_it() {
+        model("a_shrink_racing_a_worker_going_idle_retires_it", || {
+            let (_numbers, source) = numbers();
+            let dispatch = Arc::new(Dispatch::new(source, 1, 1));
+            // The pool's `workers` and `active_workers`, as `retire_one`
+            // reads and claims them.
+            let sizes = Arc::new((AtomicUsize::new(1), AtomicUsize::new(1)));
+            let index = dispatch.register();
+            let worker = {
+                let (dispatch, sizes) = (dispatch.clone(), sizes.clone());
+                thread::spawn(move || {
+                    let retire = || {
+                        let active = sizes.1.load(Relaxed);
+                        active > sizes.0.load(Relaxed)
+                            && sizes
+                                .1
+                                .compare_exchange(active, active - 1, Relaxed, Relaxed)
+                                .is_ok()
+                    };
+                    let next = loom::future::block_on(poll_fn(|cx| {
+                        dispatch.poll_next_or_retire(index, cx, retire)
+                    }));
+                    assert!(next.is_none(), "the queue is empty");
+                })
+            };
+            sizes.0.store(0, Relaxed);
+            dispatch.wake_sleepers();
+            worker.join().unwrap();
+            assert_eq!(sizes.1.load(Relaxed), 0, "the worker did not retire");
+        });
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use builder::{DEFAULT_QUEUE_CAPACITY, PoolBuilder};
+pub use builder::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, PoolBuilder};
 use queue::Shared;
 
 use crate::admit::{Admitter, OwnedAdmitter};
@@ -254,7 +254,8 @@ impl WorkerPool {
     /// match pool.try_spawn(async { 2 }) {
     ///     Ok(_) => unreachable!("the queue holds one job"),
     ///     Err(TrySpawnError::Full(_job)) => { /* answer 503 Service Unavailable */ }
-    ///     Err(TrySpawnError::Closed(_job)) => { /* shutting down */ }
+    ///     // Closed, or its runtime shut down (`is_closed()` is true for both).
+    ///     Err(TrySpawnError::Closed(_job) | TrySpawnError::RuntimeShutdown(_job)) => { /* shutting down */ }
     /// }
     /// assert_eq!(first.await.unwrap(), 1);
     /// # }
@@ -507,6 +508,12 @@ impl WorkerPool {
     /// finishes makes it wait forever; see
     /// [`shutdown_timeout`](WorkerPool::shutdown_timeout).
     ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from inside one of this
+    /// pool's own jobs, where it would wait for ever; see
+    /// [`Pool::shutdown`](crate::Pool::shutdown).
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: dropping the future leaves the pool closed and its jobs
@@ -525,8 +532,10 @@ impl WorkerPool {
     /// assert_eq!(pool.metrics().completed, 10);
     /// # }
     /// ```
-    pub async fn shutdown(&self) {
-        self.shared.shutdown().await;
+    #[track_caller]
+    pub fn shutdown(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.shared.core.assert_outside_own_job("shutdown");
+        self.shared.shutdown()
     }
 
     /// As [`shutdown`](WorkerPool::shutdown), but gives up waiting after
@@ -596,9 +605,20 @@ impl WorkerPool {
         self.shared.abort_all();
     }
 
-    /// Waits until the pool is closed and no job is queued or running (and
-    /// the workers have exited). Does not close the pool itself: it waits for
+    /// Waits until the pool is closed and no job is queued or running, and
+    /// the workers have exited. Does not close the pool itself: it waits for
     /// someone else to.
+    ///
+    /// Unlike a closed, idle [`BoundedSpawner`](crate::BoundedSpawner), a
+    /// closed pool with nothing queued is not done at once: its workers are
+    /// tasks, which must run to see the close and exit, so the first poll
+    /// is usually pending even then.
+    ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if called from inside one of this
+    /// pool's own jobs, where it would wait for ever; see
+    /// [`Pool::wait`](crate::Pool::wait).
     ///
     /// # Cancel safety
     ///
@@ -618,8 +638,10 @@ impl WorkerPool {
     /// waiter.await.unwrap();
     /// # }
     /// ```
-    pub async fn wait(&self) {
-        self.shared.wait().await;
+    #[track_caller]
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.shared.core.assert_outside_own_job("wait");
+        self.shared.wait()
     }
 
     /// Returns the pool's own `CancellationToken`, cancelled when the pool
@@ -669,8 +691,8 @@ impl WorkerPool {
     ///
     /// # Errors
     ///
-    /// Returns a [`ResizeError`](crate::ResizeError) for `0`, and changes
-    /// nothing.
+    /// Returns a [`ResizeError`](crate::ResizeError) for `0` or for more
+    /// than [`MAX_WORKERS`](crate::MAX_WORKERS), and changes nothing.
     ///
     /// # Examples
     ///
@@ -692,6 +714,11 @@ impl WorkerPool {
         if workers == 0 {
             return Err(crate::ResizeError::new(
                 crate::error::ResizeErrorKind::ZeroWorkers,
+            ));
+        }
+        if workers > MAX_WORKERS {
+            return Err(crate::ResizeError::new(
+                crate::error::ResizeErrorKind::TooManyWorkers,
             ));
         }
         self.shared.set_workers(workers);

@@ -178,17 +178,27 @@ impl Shared {
         self.workers_gone.store(true, Ordering::Relaxed);
         // Pairs with the fence in `job_queued`.
         fence(Ordering::SeqCst);
-        self.drain();
+        let drained = self.drain();
+        if self.core.lifecycle.workers_dropped() {
+            // The runtime took the workers: these jobs are its doing.
+            self.core
+                .jobs
+                .dropped_by_runtime
+                .fetch_add(drained, Ordering::Relaxed);
+        }
     }
 
-    /// Cancels every queued job. The jobs are dropped (which cancels them)
-    /// outside the queue lock (`try_take` releases it), since that runs
-    /// their `Drop`.
-    fn drain(&self) {
+    /// Cancels every queued job; returns how many. The jobs are dropped
+    /// (which cancels them) outside the queue lock (`try_take` releases
+    /// it), since that runs their `Drop`.
+    fn drain(&self) -> usize {
+        let mut drained = 0;
         while let Ok(Some(job)) = self.queue.try_take() {
             self.core.jobs.stats.facade.queued(-1.0);
             drop(job);
+            drained += 1;
         }
+        drained
     }
 }
 

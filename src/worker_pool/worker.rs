@@ -17,6 +17,11 @@ pub(super) struct Worker {
     shared: Arc<Shared>,
     /// Its place in the dispatch.
     index: usize,
+    /// Set when `run` returns: dropped without it, the worker was taken
+    /// away by its runtime shutting down.
+    exited: bool,
+    /// Set while it runs a job: taken away then, the job was cancelled.
+    busy: bool,
 }
 
 impl Worker {
@@ -30,6 +35,8 @@ impl Worker {
         let worker = Worker {
             index: shared.queue.register(),
             shared: shared.clone(),
+            exited: false,
+            busy: false,
         };
         let core = &shared.core;
         core.lifecycle
@@ -39,22 +46,24 @@ impl Worker {
 
     /// Takes jobs one at a time until the pool is closed and drained, or
     /// until it retires (between jobs, after a shrink).
-    async fn run(self) {
+    async fn run(mut self) {
         let shared = &*self.shared;
         // This worker's registration with `abort_all`, for all its jobs.
         let mut watch = pin!(AbortWatch::default());
+        // Retires (after a shrink) between jobs, including when it finds
+        // nothing to take and is about to sleep.
         let next = |cx: &mut std::task::Context<'_>| {
-            if shared.retire_one() {
-                shared.queue.leave(self.index);
-                return std::task::Poll::Ready(None);
-            }
-            shared.queue.poll_next(self.index, cx)
+            shared
+                .queue
+                .poll_next_or_retire(self.index, cx, || shared.retire_one())
         };
         while let Some(job) = poll_fn(next).await {
             shared.core.jobs.stats.facade.queued(-1.0);
             // `None`: aborted while it waited, and already finished.
             if let Some(mut runner) = job.start() {
+                self.busy = true;
                 poll_fn(|cx| runner.as_mut().step(watch.as_mut(), cx)).await;
+                self.busy = false;
                 // One unit of the worker task's coop budget per job, as a loop
                 // over tokio's own `recv` spends: a worker with jobs queued
                 // would otherwise run them back to back without ever going
@@ -65,6 +74,7 @@ impl Worker {
                 tokio::task::consume_budget().await;
             }
         }
+        self.exited = true;
     }
 }
 
@@ -107,6 +117,25 @@ impl Drop for Worker {
     /// also cancels whatever is left in the queue (and whatever a permit
     /// puts in later), so no handle waits forever.
     fn drop(&mut self) {
+        let lifecycle = &self.shared.core.lifecycle;
+        if !self.exited {
+            // Only a runtime shutting down drops a worker's task: the pool
+            // is closed below (by the last worker), saying why if it was
+            // open.
+            lifecycle.set_workers_dropped();
+            if self.busy {
+                // Its job was cancelled when its runner was dropped, just
+                // before this. `Relaxed`: a count for a log line.
+                self.shared
+                    .core
+                    .jobs
+                    .dropped_by_runtime
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            if !lifecycle.is_closed() {
+                lifecycle.set_runtime_gone();
+            }
+        }
         self.shared.core.jobs.stats.facade.live_workers(-1.0);
         // `AcqRel`: the last worker must see every other worker's exit.
         if self.shared.live_workers.fetch_sub(1, Ordering::AcqRel) == 1 {
