@@ -115,6 +115,9 @@ pub trait Pool: Spawn {
     /// # Panics
     ///
     /// Panics if called outside a tokio runtime with the time driver enabled.
+    /// Panics, at the caller's line, if called from inside one of this
+    /// pool's own jobs, as [`shutdown`](Pool::shutdown) does (it would abort
+    /// the calling job itself at the deadline).
     ///
     /// # Cancel safety
     ///
@@ -287,6 +290,7 @@ impl<P: Pool> Pool for &P {
         (**self).shutdown()
     }
 
+    #[track_caller]
     fn shutdown_timeout(&self, grace: Duration) -> impl Future<Output = bool> + Send {
         (**self).shutdown_timeout(grace)
     }

@@ -381,6 +381,7 @@ macro_rules! forward_traits {
                 $ty::shutdown(self)
             }
 
+            #[track_caller]
             fn shutdown_timeout(
                 &self,
                 grace: std::time::Duration,

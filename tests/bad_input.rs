@@ -429,7 +429,8 @@ async fn try_spawn_from_inside_a_job_of_the_same_full_pool() {
 }
 
 /// `shutdown()` / `wait()` awaited from inside one of the pool's own jobs
-/// would wait for that job for ever: it panics instead, at the caller's
+/// would wait for that job for ever (and `shutdown_timeout()` abort it at
+/// its deadline): it panics instead, at the caller's
 /// line, when called. The job's handle reports the panic; the pool is
 /// unharmed. Each kind, each method, inherent and through `Pool`.
 #[cfg(panic = "unwind")]
@@ -472,6 +473,7 @@ fn shutdown_or_wait_from_inside_its_own_job_panics_at_the_callers_line() {
             "{msg}"
         );
     }
+    const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
     let pool = || WorkerPool::new(2);
     let spawner = || BoundedSpawner::new(2);
     check(pool, |p| Box::pin(p.shutdown()), line!(), "shutdown");
@@ -480,4 +482,8 @@ fn shutdown_or_wait_from_inside_its_own_job_panics_at_the_callers_line() {
     check(spawner, |p| Box::pin(p.wait()), line!(), "wait");
     check(pool, |p| Box::pin(Pool::shutdown(p)), line!(), "shutdown");
     check(spawner, |p| Box::pin(Pool::wait(p)), line!(), "wait");
+    #[rustfmt::skip]
+    check(pool, |p| Box::pin(async { p.shutdown_timeout(SECOND).await; }), line!(), "shutdown_timeout");
+    #[rustfmt::skip]
+    check(spawner, |p| Box::pin(async { Pool::shutdown_timeout(p, SECOND).await; }), line!(), "shutdown_timeout");
 }

@@ -410,6 +410,7 @@ impl BoundedSpawner {
     /// # }
     /// ```
     #[track_caller]
+    #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     pub fn shutdown(&self) -> impl Future<Output = ()> + Send + '_ {
         self.shared.core.assert_outside_own_job("shutdown");
         self.shared.shutdown()
@@ -422,6 +423,10 @@ impl BoundedSpawner {
     /// # Panics
     ///
     /// Panics if called outside a tokio runtime with the time driver enabled.
+    ///
+    /// Panics, at the caller's line, if called from inside one of this
+    /// pool's own jobs, as [`shutdown`](Self::shutdown) does (it would
+    /// abort the calling job itself at the deadline).
     ///
     /// # Cancel safety
     ///
@@ -440,8 +445,11 @@ impl BoundedSpawner {
     /// assert!(stuck.await.unwrap_err().is_cancelled());
     /// # }
     /// ```
-    pub async fn shutdown_timeout(&self, timeout: Duration) -> bool {
-        self.shared.shutdown_timeout(timeout).await
+    #[track_caller]
+    #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
+    pub fn shutdown_timeout(&self, timeout: Duration) -> impl Future<Output = bool> + Send + '_ {
+        self.shared.core.assert_outside_own_job("shutdown_timeout");
+        self.shared.shutdown_timeout(timeout)
     }
 
     /// Closes the spawner and aborts every task it spawned at its next
@@ -496,6 +504,7 @@ impl BoundedSpawner {
     /// # }
     /// ```
     #[track_caller]
+    #[must_use = "nothing is waited for until this future is awaited: add `.await`"]
     pub fn wait(&self) -> impl Future<Output = ()> + Send + '_ {
         self.shared.core.assert_outside_own_job("wait");
         self.shared.wait()
