@@ -306,25 +306,32 @@ async fn an_inline_child_times_out() {
     assert_eq!((m.completed, m.timed_out), (1, 1), "{m:?}");
 }
 
-/// An inline child's panic fails its own handle, not its parent.
+/// An inline child's panic fails its own handle, not its parent, and
+/// reaches the pool's panic hook as the child's.
 #[cfg(panic = "unwind")]
 #[tokio::test(flavor = "current_thread")]
 async fn an_inline_child_panics_into_its_own_handle() {
     support::quiet_panics();
-    let pool = one_worker();
+    let hooked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = hooked.clone();
+    let pool = WorkerPool::builder()
+        .workers(1)
+        .on_panic(move |panic| seen.lock().unwrap().push(panic.id()))
+        .build()
+        .unwrap();
     let inner = pool.clone();
     let parent = pool
         .spawn(async move {
             let child = inner.spawn(async { panic!("job panics") }).await.unwrap();
+            let id = child.id();
             let err = child.await.unwrap_err();
-            (err.is_panic(), "the parent goes on")
+            (err.is_panic(), id)
         })
         .await
         .unwrap();
-    assert_eq!(
-        watchdog(parent).await.unwrap(),
-        (true, "the parent goes on")
-    );
+    let (panicked, child) = watchdog(parent).await.unwrap();
+    assert!(panicked, "the child's handle reports its panic");
+    assert_eq!(*hooked.lock().unwrap(), [child], "the hook saw the child");
     let m = pool.metrics();
     assert_eq!((m.completed, m.panicked), (1, 1), "{m:?}");
 }
