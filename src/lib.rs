@@ -164,9 +164,10 @@
 //! - **Latency histograms** (`latency_histograms(true)`):
 //!   [`WorkerPool::latency`] gives a [`LatencySnapshot`] of queue wait, run
 //!   time and submit wait.
-//! - **Slow polls**: a poll that blocks its runtime thread past
-//!   `slow_poll_threshold` (10 ms by default) is counted in
-//!   [`Metrics::slow_polls`] and warned about in the job's span.
+//! - **Slow polls**: a poll that holds its runtime thread past
+//!   `slow_poll_threshold` (10 ms by default), not counting time the
+//!   thread waited for a CPU, is counted in [`Metrics::slow_polls`] and
+//!   warned about in the job's span.
 //! - **Panics** of detached jobs reach `on_panic`.
 //! - **Prometheus**: the `metrics` feature publishes every counter, gauge
 //!   and histogram through the `metrics` crate (`taskpool_*`, label

@@ -262,7 +262,7 @@ impl<T> JobCell<T> {
 
     /// A poll of this job held its thread for `took`, at least the pool's
     /// slow-poll threshold: counted, and warned about in the job's span.
-    pub(super) fn slow_poll(&self, slow_polls: &SlowPolls, took: std::time::Duration) {
+    pub(super) fn slow_poll(&self, slow_polls: &SlowPolls, took: crate::slow_poll::SlowPoll) {
         self.context.stats.slow_poll();
         let _span = self.traced.as_deref().map(|t| t.span.enter());
         let name = self.traced.as_deref().and_then(|t| t.name.as_deref());

@@ -281,10 +281,17 @@ impl SpawnerBuilder {
     /// time, suggesting `spawn_blocking`; at most one warning a second per
     /// spawner, every slow poll counted.
     ///
+    /// Time the thread spent waiting for a CPU does not count: a poll
+    /// preempted on a loaded machine is not slow, while one that blocks
+    /// (`std::thread::sleep`, a synchronous read) or computes is. That
+    /// wait is read from Linux's `/proc/thread-self/schedstat` (one open
+    /// file per thread that polls jobs); where it is not available, a
+    /// poll's wall time counts, and the warning says so.
+    ///
     /// Polls are timed with the coarse monotonic clock (its resolution is
-    /// the kernel's tick, 1 to 4 ms on Linux), so a poll within a tick of
-    /// the threshold may go either way; it is real time, not tokio's
-    /// (pausable) clock.
+    /// the kernel's tick, 1 to 4 ms on Linux), so a poll within a tick or
+    /// two of the threshold may go either way; it is real time, not
+    /// tokio's (pausable) clock.
     ///
     /// # Examples
     ///

@@ -13,6 +13,16 @@ pub async fn watchdog<F: Future>(future: F) -> F::Output {
         .expect("watchdog: the test hung for 30 s")
 }
 
+/// Whether this kernel reports each thread's wait for a CPU (Linux's
+/// `schedstat`, read as `src/slow_poll/run_queue.rs` does). Elsewhere the
+/// slow-poll check counts wall time, so a preempted poll counts too.
+pub fn waits_for_a_cpu_are_known() -> bool {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_ascii_whitespace().nth(2)?.parse::<u64>().ok())
+        .is_some_and(|got_a_cpu| got_a_cpu > 0)
+}
+
 /// Proves a value (and the future holding it) was dropped.
 #[derive(Debug)]
 pub struct DropWitness(Arc<()>);
