@@ -90,7 +90,15 @@ impl<T: std::fmt::Debug> TryRecv for tokio::sync::mpsc::Receiver<T> {
 }
 
 /// The shared receiver, its idle stack, and the counts submitters read.
+///
+/// On cache lines of its own: its lock and counts are written by every
+/// worker that takes a job, and beside them in the pool's shared state
+/// are fields every `spawn` reads (the lifecycle's flags, the sender).
+/// Where the compiler placed them moved with every field added elsewhere;
+/// one such move cost the tiny jobs 10-15% of their time with the producer
+/// in a task (`benches/ab-shapes.sh`, 11 rounds).
 #[derive(Debug)]
+#[repr(align(128))] // two 64-byte lines: x86 prefetches lines in pairs
 pub(crate) struct Dispatch<S: TryRecv> {
     inner: Mutex<Inner<S>>,
     /// Workers on the idle stack; read without the lock by submitters.
