@@ -96,6 +96,15 @@ async fn a_tree_on_a_tiny_queue() {
         .queue_capacity(2)
         .build()
         .unwrap();
+    a_tree_completes_with_refusals(pool).await;
+}
+
+/// The depth-4, fan-out-3 tree on `pool`, each refused child run by its
+/// parent: it completes, and every job either ran as one or was refused.
+async fn a_tree_completes_with_refusals<P>(pool: P)
+where
+    P: Pool + Clone + Send + Sync + 'static,
+{
     let refusals = Arc::new(AtomicUsize::new(0));
     let root = pool
         .spawn(tree(pool.clone(), 4, 3, Some(refusals.clone())))
@@ -436,17 +445,7 @@ async fn a_child_its_parent_stops_awaiting_finishes_on_a_worker_multi_thread() {
 /// get a permit is refused (`is_deadlock`), its parent runs it itself, and
 /// the tree completes.
 async fn a_spawner_tree_completes() {
-    let spawner = taskpool::BoundedSpawner::new(8);
-    let refusals = Arc::new(AtomicUsize::new(0));
-    let root = spawner
-        .spawn(tree(spawner.clone(), 4, 3, Some(refusals.clone())))
-        .await
-        .unwrap();
-    assert_eq!(watchdog(root).await.unwrap(), 81);
-    let m = spawner.metrics();
-    let refused = refusals.load(Ordering::SeqCst) as u64;
-    assert_eq!(m.completed + refused, 1 + 3 + 9 + 27 + 81, "{m:?}");
-    watchdog(spawner.shutdown()).await;
+    a_tree_completes_with_refusals(taskpool::BoundedSpawner::new(8)).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
