@@ -73,6 +73,12 @@ impl JobContext {
         debug_assert!(set.is_ok(), "a pool sets its queue once");
     }
 
+    /// Whether this is a spawner's context: it has no queue to help with
+    /// (only a worker pool sets one, when it is built).
+    pub(super) fn is_spawners(&self) -> bool {
+        self.helpers.get().is_none()
+    }
+
     /// The pool's queue, while the pool is alive; `None` for a spawner.
     pub(super) fn helpers(&self) -> Option<Arc<dyn Helpers>> {
         self.helpers.get()?.upgrade()

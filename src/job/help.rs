@@ -115,8 +115,10 @@ impl<T: Send + 'static> JobCell<T> {
             return Poll::Pending; // awaited from outside the pool
         }
         let Some(helpers) = self.context.helpers() else {
-            // A spawner: its job counts as blocked while it waits so.
-            crate::id::note_awaiting_own();
+            if self.context.is_spawners() {
+                // Its job counts as blocked while it waits so.
+                crate::id::note_awaiting_own();
+            }
             return Poll::Pending;
         };
         if !helpers.should_help(cx.waker()) {
