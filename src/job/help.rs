@@ -4,8 +4,9 @@
 //!
 //! - if the job it awaits is still queued, that job (*claiming* it);
 //! - if that job is running elsewhere, the job at the head of the queue
-//!   (*taking* it), which also frees a place in the queue, so that a job
-//!   blocked on room there can go on.
+//!   (*taking* it): a half-run job given back to the queue first, as a
+//!   worker would, then the queue's own head, whose taking frees a place
+//!   in the queue, so that a job blocked on room there can go on.
 //!
 //! Rayon's `join` and Java's `ForkJoinPool` do the same. Without it, a
 //! parent awaiting its children deadlocks as soon as parents hold every

@@ -344,11 +344,7 @@ impl<S: TryRecv> Dispatch<S> {
     /// Takes an item for a job that helps (`job/help.rs`): a returned one
     /// first if `returned`, else only one of the source's.
     pub(crate) fn take_for_helper(&self, returned: bool) -> Option<S::Item> {
-        let mut inner = self.lock();
-        if returned && let Some(item) = inner.returned.pop_front() {
-            return Some(item);
-        }
-        inner.source.try_take().ok().flatten()
+        self.lock().take(returned).ok().flatten()
     }
 
     /// Workers asleep or woken and not yet running. Read under the lock,
@@ -423,11 +419,7 @@ impl<S: TryRecv> Dispatch<S> {
 
     /// Takes one item without waiting (for draining); see [`TryRecv::try_take`].
     pub(crate) fn try_take(&self) -> Result<Option<S::Item>, ()> {
-        let mut inner = self.lock();
-        match inner.returned.pop_front() {
-            Some(item) => Ok(Some(item)),
-            None => inner.source.try_take(),
-        }
+        self.lock().take(true)
     }
 }
 
@@ -435,13 +427,19 @@ impl<S: TryRecv> Inner<S> {
     /// The next item for a worker: a returned one first, then the source's.
     /// `Err(())` once both are drained for good (or the source abandoned).
     fn try_take(&mut self) -> Result<Option<S::Item>, ()> {
-        if let Some(item) = self.returned.pop_front() {
-            return Ok(Some(item));
-        }
-        match self.source.try_take() {
+        match self.take(true) {
             Ok(None) if self.abandoned => Err(()),
             taken => taken,
         }
+    }
+
+    /// A returned item first if `returned`, else the source's, as the
+    /// source says (see [`TryRecv::try_take`]).
+    fn take(&mut self, returned: bool) -> Result<Option<S::Item>, ()> {
+        if returned && let Some(item) = self.returned.pop_front() {
+            return Ok(Some(item));
+        }
+        self.source.try_take()
     }
 
     fn has_more(&self) -> bool {
