@@ -9,9 +9,9 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use crate::job::{JobContext, JobOptions};
-use crate::latency::{Latency, LatencySnapshot};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
+use crate::metrics::{Latency, LatencySnapshot};
 use crate::panic_hook::PanicHook;
 use crate::slow_poll::SlowPolls;
 

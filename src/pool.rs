@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ResizeError;
-use crate::latency::LatencySnapshot;
+use crate::metrics::LatencySnapshot;
 use crate::metrics::Metrics;
 use crate::spawn::Spawn;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::admit::{self, Admit, Admitter, OwnedAdmitter};
 use crate::error::{SpawnError, TrySpawnError};
 use crate::id::JobId;
-use crate::latency::{Latency, Which};
+use crate::metrics::{Latency, Which};
 use crate::permit::{OwnedSpawnPermit, SpawnPermit};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

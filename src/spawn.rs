@@ -402,7 +402,7 @@ macro_rules! forward_traits {
                 $ty::metrics(self)
             }
 
-            fn latency(&self) -> $crate::latency::LatencySnapshot {
+            fn latency(&self) -> $crate::metrics::LatencySnapshot {
                 $ty::latency(self)
             }
 

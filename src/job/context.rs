@@ -9,7 +9,7 @@ use super::cell::Helpers;
 use super::deadline::JobOptions;
 use super::queue_timer::QueueTimer;
 use crate::abort::AbortSignal;
-use crate::latency::Latency;
+use crate::metrics::Latency;
 use crate::metrics::Stats;
 use crate::panic_hook::PanicHook;
 use crate::slow_poll::SlowPolls;

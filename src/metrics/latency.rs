@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::facade::Facade;
+use super::facade::Facade;
 
 /// Sub-buckets per power of two: 2^4.
 const SUB_BITS: u32 = 4;

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::facade::Facade;
+use super::facade::Facade;
 use crate::sync::{AtomicU64, AtomicUsize};
 
 /// A point-in-time snapshot of a pool's state and counters, from
