@@ -70,7 +70,7 @@ impl Core {
     /// Whether the job being polled on this thread (if any) is one of this
     /// pool's.
     pub(crate) fn is_current(&self) -> bool {
-        crate::id::current_pool() == Some(Arc::as_ptr(&self.jobs) as usize)
+        crate::id::current_pool() == Some(self.jobs.id)
     }
 
     /// How many jobs can run at once now.

@@ -57,9 +57,24 @@ impl fmt::Display for JobId {
     }
 }
 
+/// A pool's identity, unique for the life of the process: what a job
+/// compares to tell whether it awaits, or submits to, its own pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PoolId(NonZeroU64);
+
+impl PoolId {
+    /// The next id.
+    pub(crate) fn next() -> PoolId {
+        // `Relaxed`: as for job ids, only uniqueness matters.
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        PoolId(NonZeroU64::new(id).expect("pool ids never wrap around"))
+    }
+}
+
 thread_local! {
     /// The job being polled (or dropped) on this thread.
-    static CURRENT: Cell<Option<(JobId, usize)>> = const { Cell::new(None) };
+    static CURRENT: Cell<Option<(JobId, PoolId)>> = const { Cell::new(None) };
 }
 
 /// Returns the id of the job that is running, if this is called from inside
@@ -90,12 +105,11 @@ pub fn try_job_id() -> Option<JobId> {
 }
 
 /// Makes `id` the current job until dropped, then restores the one before.
-pub(crate) struct CurrentJob(Option<(JobId, usize)>);
+pub(crate) struct CurrentJob(Option<(JobId, PoolId)>);
 
 impl CurrentJob {
-    /// `pool` names the pool the job belongs to (the address of what its
-    /// jobs share), for [`current_pool`].
-    pub(crate) fn enter(id: JobId, pool: usize) -> CurrentJob {
+    /// `pool` is the pool the job belongs to, for [`current_pool`].
+    pub(crate) fn enter(id: JobId, pool: PoolId) -> CurrentJob {
         CurrentJob(CURRENT.with(|current| current.replace(Some((id, pool)))))
     }
 }
@@ -103,7 +117,7 @@ impl CurrentJob {
 /// The pool of the job being polled on this thread, if any, as given to
 /// [`CurrentJob::enter`]: how a submission knows it comes from inside the
 /// pool it submits to.
-pub(crate) fn current_pool() -> Option<usize> {
+pub(crate) fn current_pool() -> Option<PoolId> {
     CURRENT.with(Cell::get).map(|(_, pool)| pool)
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{JoinError, SpawnError, TrySpawnError};
-use crate::join::AbortHandle;
+use crate::job::AbortHandle;
 use crate::pool::Pool;
 
 mod builder;

@@ -406,47 +406,39 @@ pub mod replacing_tokio_spawn {
 }
 
 mod abort;
-mod admit;
 mod backend;
 mod error;
 mod id;
 mod job;
-mod job_builder;
 mod job_set;
-mod join;
 mod lifecycle;
 #[cfg(all(test, taskpool_loom))]
 mod loom_model;
 mod metrics;
 mod panic_hook;
-mod permit;
 mod pool;
 #[cfg(feature = "redis")]
 pub mod redis;
-mod reserve;
 mod slow_poll;
 mod spawn;
 mod spawner;
-mod spawning;
 mod stream;
+mod submit;
 mod sync;
 mod worker_pool;
 
 pub use error::{BuildError, JoinError, ResizeError, SpawnError, TrySpawnError};
 pub use id::{JobId, try_job_id};
-pub use job_builder::JobBuilder;
+pub use job::{AbortHandle, JoinHandle};
 pub use job_set::{JobSet, MemberBuilder};
-pub use join::{AbortHandle, JoinHandle};
 pub use metrics::Metrics;
 pub use metrics::{Histogram, HistogramBucket, LatencySnapshot};
 pub use panic_hook::JobPanic;
-pub use permit::{OwnedSpawnPermit, SpawnPermit};
 pub use pool::Pool;
-pub use reserve::{Reserve, ReserveOwned};
 pub use spawn::Spawn;
 pub use spawner::{BoundedSpawner, SpawnerBuilder};
-pub use spawning::Spawning;
 pub use stream::{SpawnBufferUnordered, SpawnBuffered, SpawnStreamExt};
+pub use submit::{JobBuilder, OwnedSpawnPermit, Reserve, ReserveOwned, SpawnPermit, Spawning};
 pub use worker_pool::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, PoolBuilder, WorkerPool};
 
 // The README's Rust examples are compiled and run as doc tests.

@@ -3,11 +3,11 @@
 use std::future::Future;
 
 use crate::error::{SpawnError, TrySpawnError};
-use crate::job_builder::JobBuilder;
-use crate::join::JoinHandle;
-use crate::permit::{OwnedSpawnPermit, SpawnPermit};
-use crate::reserve::{Reserve, ReserveOwned};
-use crate::spawning::Spawning;
+use crate::job::JoinHandle;
+use crate::submit::JobBuilder;
+use crate::submit::reserve::{Reserve, ReserveOwned};
+use crate::submit::spawning::Spawning;
+use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 
 /// Something jobs can be spawned on: a [`WorkerPool`](crate::WorkerPool) or
 /// a [`BoundedSpawner`](crate::BoundedSpawner), or a reference to either.
@@ -311,7 +311,7 @@ impl<S: Spawn> Spawn for &S {
 macro_rules! forward_traits {
     ($ty:ident, $resize:ident) => {
         impl $crate::spawn::Spawn for $ty {
-            fn spawn<F>(&self, future: F) -> $crate::spawning::Spawning<'_, F>
+            fn spawn<F>(&self, future: F) -> $crate::submit::spawning::Spawning<'_, F>
             where
                 F: std::future::Future + Send + 'static,
                 F::Output: Send + 'static,
@@ -322,7 +322,7 @@ macro_rules! forward_traits {
             fn try_spawn<F>(
                 &self,
                 future: F,
-            ) -> Result<$crate::join::JoinHandle<F::Output>, $crate::error::TrySpawnError<F>>
+            ) -> Result<$crate::job::JoinHandle<F::Output>, $crate::error::TrySpawnError<F>>
             where
                 F: std::future::Future + Send + 'static,
                 F::Output: Send + 'static,
@@ -334,7 +334,7 @@ macro_rules! forward_traits {
             fn blocking_spawn<F>(
                 &self,
                 future: F,
-            ) -> Result<$crate::join::JoinHandle<F::Output>, $crate::error::SpawnError<F>>
+            ) -> Result<$crate::job::JoinHandle<F::Output>, $crate::error::SpawnError<F>>
             where
                 F: std::future::Future + Send + 'static,
                 F::Output: Send + 'static,
@@ -342,27 +342,27 @@ macro_rules! forward_traits {
                 $ty::blocking_spawn(self, future)
             }
 
-            fn job(&self) -> $crate::job_builder::JobBuilder<'_> {
+            fn job(&self) -> $crate::submit::JobBuilder<'_> {
                 $ty::job(self)
             }
 
-            fn reserve(&self) -> $crate::reserve::Reserve<'_> {
+            fn reserve(&self) -> $crate::submit::reserve::Reserve<'_> {
                 $ty::reserve(self)
             }
 
             fn try_reserve(
                 &self,
-            ) -> Result<$crate::permit::SpawnPermit<'_>, $crate::error::TrySpawnError<()>> {
+            ) -> Result<$crate::submit::SpawnPermit<'_>, $crate::error::TrySpawnError<()>> {
                 $ty::try_reserve(self)
             }
 
-            fn reserve_owned(self) -> $crate::reserve::ReserveOwned {
+            fn reserve_owned(self) -> $crate::submit::reserve::ReserveOwned {
                 $ty::reserve_owned(self)
             }
 
             fn try_reserve_owned(
                 self,
-            ) -> Result<$crate::permit::OwnedSpawnPermit, $crate::error::TrySpawnError<()>> {
+            ) -> Result<$crate::submit::OwnedSpawnPermit, $crate::error::TrySpawnError<()>> {
                 $ty::try_reserve_owned(self)
             }
         }

@@ -9,10 +9,10 @@ use std::task::{Context, Poll, ready};
 use futures::stream::{FusedStream, FuturesOrdered, FuturesUnordered, Stream};
 
 use crate::error::JoinError;
-use crate::join::JoinHandle;
-use crate::permit::OwnedSpawnPermit;
-use crate::reserve::ReserveOwned;
+use crate::job::JoinHandle;
 use crate::spawn::Spawn;
+use crate::submit::OwnedSpawnPermit;
+use crate::submit::reserve::ReserveOwned;
 
 /// What a stream of futures yields when its futures run as jobs.
 type Output<St> = Result<<<St as Stream>::Item as Future>::Output, JoinError>;

@@ -116,27 +116,6 @@ pub(crate) trait Attach<T>: Step {
     fn detach(self: Pin<&mut Self>);
 }
 
-/// What a job awaiting a queued job of its own pool needs of that pool's
-/// queue: a worker pool's dispatch (a spawner's jobs are never queued).
-pub(crate) trait Helpers: Send + Sync {
-    /// Whether a job of this pool that awaits a still-queued job should run
-    /// it itself: no worker is free (asleep, or woken and on its way) to
-    /// take it. If one is, `waker` is woken once none is, so that the
-    /// awaiting job looks again.
-    fn should_help(&self, waker: &Waker) -> bool;
-
-    /// Puts a job that a helper polled and then stopped polling (a
-    /// [`QueuedJob`](super::QueuedJob) made anew) back in front of the
-    /// queue, for a worker to take.
-    fn give_back(&self, job: super::QueuedJob);
-
-    /// Takes the job at the head of the queue, for a helper to run, as a
-    /// worker would take it; `None` if there is none. With `returned`, a
-    /// given-back job first (as a worker takes them); without, only one
-    /// whose taking frees a place in the queue.
-    fn take(&self, returned: bool) -> Option<super::QueuedJob>;
-}
-
 /// What a queue and an `AbortHandle` see of a job, whatever its output type.
 pub(crate) trait AnyJob: Send + Sync + 'static {
     fn id(&self) -> JobId;
@@ -273,7 +252,7 @@ impl<T> JobCell<T> {
     /// the job's id current; a panic is caught.
     pub(super) fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R, Failure> {
         let _span = self.traced.as_deref().map(|t| t.span.enter());
-        let _current = CurrentJob::enter(self.id, Arc::as_ptr(&self.context) as usize);
+        let _current = CurrentJob::enter(self.id, self.context.id);
         panic::catch_unwind(AssertUnwindSafe(f)).map_err(Failure::panic)
     }
 

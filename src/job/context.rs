@@ -5,10 +5,11 @@ use std::sync::{Arc, OnceLock, Weak};
 use tokio::runtime::Handle;
 
 use super::blocked::Blocked;
-use super::cell::Helpers;
-use super::deadline::JobOptions;
+use super::help::Helpers;
+use super::options::JobOptions;
 use super::queue_timer::QueueTimer;
 use crate::abort::AbortSignal;
+use crate::id::PoolId;
 use crate::metrics::Latency;
 use crate::metrics::Stats;
 use crate::panic_hook::PanicHook;
@@ -20,6 +21,8 @@ use crate::slow_poll::SlowPolls;
 /// pool, cloned into each job.
 #[derive(Debug)]
 pub(crate) struct JobContext {
+    /// Which pool this is.
+    pub(crate) id: PoolId,
     pub(crate) name: Box<str>,
     pub(crate) stats: Stats,
     pub(crate) abort: AbortSignal,
@@ -53,6 +56,7 @@ pub(crate) struct JobContext {
 impl JobContext {
     pub(crate) fn new(name: Box<str>, on_panic: Option<PanicHook>) -> JobContext {
         JobContext {
+            id: PoolId::next(),
             stats: Stats::new(&name),
             name,
             abort: AbortSignal::default(),

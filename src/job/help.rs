@@ -51,12 +51,33 @@
 use std::cell::Cell;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
-use super::cell::{Attach, Helpers, JobCell, Joined};
+use super::cell::{Attach, JobCell, Joined};
 use super::queued::QueuedJob;
 use crate::abort::AbortWatch;
 use crate::error::JoinError;
+
+/// What a job awaiting a queued job of its own pool needs of that pool's
+/// queue: a worker pool's dispatch (a spawner's jobs are never queued).
+pub(crate) trait Helpers: Send + Sync {
+    /// Whether a job of this pool that awaits a still-queued job should run
+    /// it itself: no worker is free (asleep, or woken and on its way) to
+    /// take it. If one is, `waker` is woken once none is, so that the
+    /// awaiting job looks again.
+    fn should_help(&self, waker: &Waker) -> bool;
+
+    /// Puts a job that a helper polled and then stopped polling (a
+    /// [`QueuedJob`] made anew) back in front of the
+    /// queue, for a worker to take.
+    fn give_back(&self, job: QueuedJob);
+
+    /// Takes the job at the head of the queue, for a helper to run, as a
+    /// worker would take it; `None` if there is none. With `returned`, a
+    /// given-back job first (as a worker takes them); without, only one
+    /// whose taking frees a place in the queue.
+    fn take(&self, returned: bool) -> Option<QueuedJob>;
+}
 
 /// How many jobs taken from the queue's head may be run inline within one
 /// another on one thread.
@@ -112,7 +133,7 @@ impl<T: Send + 'static> JobCell<T> {
             Joined::Waiting => false,
             Joined::Queued => true,
         };
-        if crate::id::current_pool() != Some(Arc::as_ptr(&self.context) as usize) {
+        if crate::id::current_pool() != Some(self.context.id) {
             return Poll::Pending; // awaited from outside the pool
         }
         let Some(helpers) = self.context.helpers() else {
@@ -151,7 +172,7 @@ impl<T: Send + 'static> JobCell<T> {
 /// off the queue. If a worker is free, the caller's waker is woken once
 /// none is, to try again (as for a job awaiting a handle).
 pub(crate) fn make_room(context: &Arc<super::JobContext>, cx: &mut Context<'_>) -> bool {
-    if crate::id::current_pool() != Some(Arc::as_ptr(context) as usize) {
+    if crate::id::current_pool() != Some(context.id) {
         return false;
     }
     let Some(helpers) = context.helpers() else {

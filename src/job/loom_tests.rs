@@ -26,7 +26,7 @@ use loom::thread;
 
 use super::{JobContext, Plain, QueuedJob, Runner};
 use crate::abort::AbortWatch;
-use crate::join::{AbortHandle, JoinHandle};
+use crate::job::{AbortHandle, JoinHandle};
 use crate::loom_model::{YieldOnce, model};
 
 /// A future that counts how often it is polled.

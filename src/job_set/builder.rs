@@ -11,8 +11,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use super::Limited;
 use super::members::Members;
 use crate::error::{SpawnError, TrySpawnError};
-use crate::job_builder::JobBuilder;
-use crate::join::AbortHandle;
+use crate::job::AbortHandle;
+use crate::submit::JobBuilder;
 
 /// Sets one job's name and deadlines, then submits it as a member of a
 /// [`JobSet`](crate::JobSet): the set's counterpart of

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker, ready};
 
 use crate::error::JoinError;
-use crate::join::{AbortHandle, JoinHandle};
+use crate::job::{AbortHandle, JoinHandle};
 use crate::sync::{Mutex, lock};
 
 /// The members, in slots that are reused; each is keyed by its submission

@@ -19,7 +19,7 @@ use super::entry::Entry;
 use super::error::IntakeError;
 use super::intake::{IntakeReport, StreamIntake};
 use crate::error::JoinError;
-use crate::join::JoinHandle;
+use crate::job::JoinHandle;
 use crate::pool::Pool;
 
 /// A run of an intake: the intake, the pool's token, and the counts.

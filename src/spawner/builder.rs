@@ -6,7 +6,7 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use super::BoundedSpawner;
-use super::tasks::Shared;
+use super::state::SpawnerState;
 use crate::backend::{self, Core, CoreSettings};
 use crate::error::{BuildError, BuildErrorKind};
 use crate::panic_hook::{JobPanic, PanicHook};
@@ -350,7 +350,7 @@ impl SpawnerBuilder {
         };
         let runtime =
             Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
-        let shared = Shared::new(limit, Core::new(self.settings, runtime, limit));
+        let shared = SpawnerState::new(limit, Core::new(self.settings, runtime, limit));
         let shared = Arc::new(shared);
         let core = &shared.core;
         drop(core.runtime.spawn(backend::watch_token(shared.clone())));

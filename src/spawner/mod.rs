@@ -1,7 +1,9 @@
 //! `BoundedSpawner`: `tokio::spawn` behind a semaphore.
 
 mod builder;
-pub(crate) mod tasks;
+pub(crate) mod room;
+pub(crate) mod state;
+mod task;
 
 use std::fmt;
 use std::future::Future;
@@ -11,17 +13,17 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use builder::SpawnerBuilder;
-use tasks::Shared;
+use state::SpawnerState;
 
-use crate::admit::{Admitter, OwnedAdmitter};
 use crate::backend::Backend;
 use crate::error::{SpawnError, TrySpawnError};
 use crate::job::JobOptions;
-use crate::join::JoinHandle;
+use crate::job::JoinHandle;
 use crate::metrics::Metrics;
-use crate::permit::{OwnedSpawnPermit, SpawnPermit};
-use crate::reserve::{Reserve, ReserveOwned};
-use crate::spawning::{self, Spawning};
+use crate::submit::admit::{OwnedTarget, Target};
+use crate::submit::reserve::{self, Reserve, ReserveOwned};
+use crate::submit::spawning::{self, Spawning};
+use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 
 /// A drop-in for `tokio::spawn` that lets at most `limit` of its tasks exist
 /// at once.
@@ -68,7 +70,7 @@ use crate::spawning::{self, Spawning};
 /// # }
 /// ```
 pub struct BoundedSpawner {
-    shared: Arc<Shared>,
+    shared: Arc<SpawnerState>,
 }
 
 impl BoundedSpawner {
@@ -116,7 +118,7 @@ impl BoundedSpawner {
         SpawnerBuilder::new()
     }
 
-    pub(crate) fn from_shared(shared: Arc<Shared>) -> BoundedSpawner {
+    pub(crate) fn from_shared(shared: Arc<SpawnerState>) -> BoundedSpawner {
         BoundedSpawner { shared }
     }
 
@@ -295,7 +297,7 @@ impl BoundedSpawner {
     /// # }
     /// ```
     pub fn try_reserve(&self) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
-        spawning::try_reserve(self.admitter())
+        reserve::try_reserve(self.admitter())
     }
 
     /// As [`reserve`](BoundedSpawner::reserve), but the future and the
@@ -322,7 +324,7 @@ impl BoundedSpawner {
     /// # }
     /// ```
     pub fn reserve_owned(self) -> ReserveOwned {
-        ReserveOwned::new(OwnedAdmitter::Tasks(self.shared.clone()))
+        ReserveOwned::new(OwnedTarget::Tasks(self.shared.clone()))
     }
 
     /// As [`try_reserve`](BoundedSpawner::try_reserve), with an owned permit.
@@ -342,7 +344,7 @@ impl BoundedSpawner {
     /// # }
     /// ```
     pub fn try_reserve_owned(self) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
-        spawning::try_reserve_owned(OwnedAdmitter::Tasks(self.shared.clone()))
+        reserve::try_reserve_owned(OwnedTarget::Tasks(self.shared.clone()))
     }
 
     /// Stops accepting jobs; `true` if this call closed the spawner.
@@ -625,8 +627,8 @@ impl BoundedSpawner {
         self.shared.metrics()
     }
 
-    fn admitter(&self) -> Admitter<'_> {
-        Admitter::Tasks(&self.shared)
+    fn admitter(&self) -> Target<'_> {
+        Target::Tasks(&self.shared)
     }
 }
 

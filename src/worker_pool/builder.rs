@@ -6,7 +6,7 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use super::WorkerPool;
-use super::queue::Shared;
+use super::state::PoolState;
 use super::worker::Worker;
 use crate::backend::{self, Core, CoreSettings};
 use crate::error::{BuildError, BuildErrorKind};
@@ -418,7 +418,7 @@ impl PoolBuilder {
             Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
 
         let core = Core::new(self.settings, runtime, workers);
-        let shared = Arc::new(Shared::new(workers, queue_capacity, core));
+        let shared = Arc::new(PoolState::new(workers, queue_capacity, core));
         // Jobs that await a queued job of the pool reach its queue through
         // their context (`job/help.rs`).
         let helpers: std::sync::Weak<dyn crate::job::Helpers> = Arc::downgrade(&shared) as _;

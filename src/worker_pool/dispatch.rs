@@ -471,8 +471,8 @@ mod loom_tests {
 
     use super::{Dispatch, TryRecv};
     use crate::abort::AbortWatch;
+    use crate::job::JoinHandle;
     use crate::job::{JobContext, Plain, QueuedJob};
-    use crate::join::JoinHandle;
     use crate::loom_model::{YieldOnce, model};
 
     /// A queue of numbers made of atomics, like the lock-free channel it

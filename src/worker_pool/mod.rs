@@ -2,7 +2,8 @@
 
 mod builder;
 mod dispatch;
-pub(crate) mod queue;
+pub(crate) mod room;
+pub(crate) mod state;
 mod worker;
 
 use std::fmt;
@@ -13,17 +14,18 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use builder::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, PoolBuilder};
-use queue::Shared;
+use state::PoolState;
+use worker::Worker;
 
-use crate::admit::{Admitter, OwnedAdmitter};
 use crate::backend::Backend;
 use crate::error::{SpawnError, TrySpawnError};
 use crate::job::JobOptions;
-use crate::join::JoinHandle;
+use crate::job::JoinHandle;
 use crate::metrics::Metrics;
-use crate::permit::{OwnedSpawnPermit, SpawnPermit};
-use crate::reserve::{Reserve, ReserveOwned};
-use crate::spawning::{self, Spawning};
+use crate::submit::admit::{OwnedTarget, Target};
+use crate::submit::reserve::{self, Reserve, ReserveOwned};
+use crate::submit::spawning::{self, Spawning};
+use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 
 /// A fixed number of long-lived tokio tasks (*workers*) that run jobs taken,
 /// in FIFO order, from one bounded queue.
@@ -115,7 +117,7 @@ use crate::spawning::{self, Spawning};
 /// # }
 /// ```
 pub struct WorkerPool {
-    shared: Arc<Shared>,
+    shared: Arc<PoolState>,
 }
 
 impl WorkerPool {
@@ -400,7 +402,7 @@ impl WorkerPool {
     /// # }
     /// ```
     pub fn try_reserve(&self) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
-        spawning::try_reserve(self.admitter())
+        reserve::try_reserve(self.admitter())
     }
 
     /// As [`reserve`](WorkerPool::reserve), but the future and the permit
@@ -432,7 +434,7 @@ impl WorkerPool {
     /// # }
     /// ```
     pub fn reserve_owned(self) -> ReserveOwned {
-        ReserveOwned::new(OwnedAdmitter::Queue(self.shared.clone()))
+        ReserveOwned::new(OwnedTarget::Queue(self.shared.clone()))
     }
 
     /// As [`try_reserve`](WorkerPool::try_reserve), with an owned permit.
@@ -454,7 +456,7 @@ impl WorkerPool {
     /// # }
     /// ```
     pub fn try_reserve_owned(self) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
-        spawning::try_reserve_owned(OwnedAdmitter::Queue(self.shared.clone()))
+        reserve::try_reserve_owned(OwnedTarget::Queue(self.shared.clone()))
     }
 
     /// Stops accepting jobs. Returns `true` if this call closed the pool,
@@ -730,7 +732,7 @@ impl WorkerPool {
                 crate::error::ResizeErrorKind::TooManyWorkers,
             ));
         }
-        self.shared.set_workers(workers);
+        self.shared.set_workers(workers, Worker::start);
         Ok(())
     }
 
@@ -775,8 +777,8 @@ impl WorkerPool {
         self.shared.metrics()
     }
 
-    fn admitter(&self) -> Admitter<'_> {
-        Admitter::Queue(&self.shared)
+    fn admitter(&self) -> Target<'_> {
+        Target::Queue(&self.shared)
     }
 }
 

@@ -7,14 +7,14 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::queue::Shared;
+use super::state::PoolState;
 use crate::abort::AbortWatch;
 
 /// A worker's own state, made when it starts (so a pool can start workers
 /// at any time) and dropped when its task ends, normally or because the
 /// runtime drops it, polled or not.
 pub(super) struct Worker {
-    shared: Arc<Shared>,
+    shared: Arc<PoolState>,
     /// Its place in the dispatch.
     index: usize,
     /// Set when `run` returns: dropped without it, the worker was taken
@@ -27,7 +27,7 @@ pub(super) struct Worker {
 impl Worker {
     /// Starts a worker task on the pool's runtime. The caller has counted
     /// it in `active_workers`.
-    pub(super) fn start(shared: &Arc<Shared>) {
+    pub(super) fn start(shared: &Arc<PoolState>) {
         // `Relaxed`: counted before the task exists, by whoever starts it;
         // only the last decrement reads the count (see `Drop`).
         shared.live_workers.fetch_add(1, Ordering::Relaxed);
@@ -75,39 +75,6 @@ impl Worker {
             }
         }
         self.exited = true;
-    }
-}
-
-impl Shared {
-    /// `set_workers`: more workers start at once; surplus ones retire, each
-    /// after its current job (idle ones are woken to see it). A closed pool
-    /// still drains its queue, and new workers help; once every worker has
-    /// exited (drained, or aborted), none starts.
-    pub(super) fn set_workers(self: &Arc<Shared>, workers: usize) {
-        let _resizing = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
-        // `Relaxed`: the workers read it between jobs; the compare-exchanges
-        // on `active_workers` below and in `retire_one` settle the count.
-        self.workers.store(workers, Ordering::Relaxed);
-        self.core.jobs.stats.facade.set_workers(workers);
-        self.core.runners.store(workers, Ordering::Relaxed);
-        let mut active = self.active_workers.load(Ordering::Relaxed);
-        while active < workers && !self.workers_gone() {
-            match self.active_workers.compare_exchange_weak(
-                active,
-                active + 1,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    Worker::start(self);
-                    active += 1;
-                }
-                Err(now) => active = now,
-            }
-        }
-        if active > workers {
-            self.queue.wake_sleepers();
-        }
     }
 }
 

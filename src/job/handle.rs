@@ -6,9 +6,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use super::cell::{AnyJob, JobCell};
 use crate::error::JoinError;
 use crate::id::JobId;
-use crate::job::{AnyJob, JobCell};
 
 /// An owned permission to await a job's result, like tokio's
 /// `task::JoinHandle`.

@@ -3,9 +3,8 @@
 use std::fmt;
 use std::future::Future;
 
-use crate::admit::{OwnedRoom, Room};
-use crate::job::JobOptions;
-use crate::join::JoinHandle;
+use super::room::{OwnedRoom, Room};
+use crate::job::{JobOptions, JoinHandle};
 
 /// Room for one job in a pool, reserved before the job is built: a slot in
 /// a [`WorkerPool`](crate::WorkerPool)'s queue, or one of a

@@ -5,11 +5,10 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::admit::Admitter;
+use super::admit::Target;
+use super::spawning::{self, Spawning};
 use crate::error::TrySpawnError;
-use crate::job::JobOptions;
-use crate::join::JoinHandle;
-use crate::spawning::{self, Spawning};
+use crate::job::{JobOptions, JoinHandle};
 
 /// Sets one job's name and deadlines, then submits it: the per-job
 /// counterpart of the builders' [`queue_timeout`](crate::PoolBuilder::queue_timeout)
@@ -61,14 +60,14 @@ use crate::spawning::{self, Spawning};
 /// ```
 #[must_use = "the job is not submitted until `.spawn(job).await` or `.try_spawn(job)`"]
 pub struct JobBuilder<'a> {
-    admitter: Admitter<'a>,
+    target: Target<'a>,
     options: JobOptions<'a>,
 }
 
 impl<'a> JobBuilder<'a> {
-    pub(crate) fn new(admitter: Admitter<'a>) -> JobBuilder<'a> {
+    pub(crate) fn new(target: Target<'a>) -> JobBuilder<'a> {
         JobBuilder {
-            admitter,
+            target,
             options: JobOptions::DEFAULT,
         }
     }
@@ -183,7 +182,7 @@ impl<'a> JobBuilder<'a> {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Spawning::with(self.admitter, future, self.options)
+        Spawning::with(self.target, future, self.options)
     }
 
     /// Submits the job if there is room now: the pool's `try_spawn`, with
@@ -209,7 +208,7 @@ impl<'a> JobBuilder<'a> {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawning::try_spawn(self.admitter, future, &self.options)
+        spawning::try_spawn(self.target, future, &self.options)
     }
 }
 

@@ -6,12 +6,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use crate::admit::{self, Admit, Admitter, OwnedAdmitter};
+use super::admit::Target;
+use super::reserve::{Reserve, try_reserve};
 use crate::error::{SpawnError, TrySpawnError};
-use crate::job::JobOptions;
-use crate::join::JoinHandle;
-use crate::permit::{OwnedSpawnPermit, SpawnPermit};
-use crate::reserve::Reserve;
+use crate::job::{JobOptions, JoinHandle};
 
 /// The future returned by `spawn` (on [`WorkerPool`](crate::WorkerPool),
 /// [`BoundedSpawner`](crate::BoundedSpawner) and [`Spawn`](crate::Spawn)):
@@ -56,18 +54,14 @@ pub struct Spawning<'a, F> {
 }
 
 impl<'a, F> Spawning<'a, F> {
-    pub(crate) fn new(admitter: Admitter<'a>, future: F) -> Spawning<'a, F> {
-        Spawning::with(admitter, future, JobOptions::DEFAULT)
+    pub(crate) fn new(target: Target<'a>, future: F) -> Spawning<'a, F> {
+        Spawning::with(target, future, JobOptions::DEFAULT)
     }
 
     /// A submission with a [`JobBuilder`](crate::JobBuilder)'s options.
-    pub(crate) fn with(
-        admitter: Admitter<'a>,
-        future: F,
-        options: JobOptions<'a>,
-    ) -> Spawning<'a, F> {
+    pub(crate) fn with(target: Target<'a>, future: F, options: JobOptions<'a>) -> Spawning<'a, F> {
         Spawning {
-            reserve: Reserve::new(admitter),
+            reserve: Reserve::new(target),
             future: Some(future),
             options,
         }
@@ -106,32 +100,9 @@ impl<F> fmt::Debug for Spawning<'_, F> {
     }
 }
 
-/// `try_reserve`: room now, or why not (counted in `rejected`).
-pub(crate) fn try_reserve(admitter: Admitter<'_>) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
-    counted(&admitter, admit::try_admit(&admitter)).map(SpawnPermit::new)
-}
-
-/// `try_reserve_owned`: as [`try_reserve`], owned.
-pub(crate) fn try_reserve_owned(
-    admitter: OwnedAdmitter,
-) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
-    counted(&admitter, admit::try_admit(&admitter)).map(OwnedSpawnPermit::new)
-}
-
-/// Counts a refusal in `rejected`.
-fn counted<'a, A: Admit<'a>, R>(
-    admit: &A,
-    room: Result<R, TrySpawnError<()>>,
-) -> Result<R, TrySpawnError<()>> {
-    if room.is_err() {
-        admit.core().jobs.stats.rejected();
-    }
-    room
-}
-
 /// `try_spawn`: `try_reserve`, then spawn, or hand the future back.
 pub(crate) fn try_spawn<F>(
-    admitter: Admitter<'_>,
+    target: Target<'_>,
     future: F,
     options: &JobOptions<'_>,
 ) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
@@ -139,7 +110,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match try_reserve(admitter) {
+    match try_reserve(target) {
         Ok(permit) => Ok(permit.spawn_with(future, options)),
         Err(refused) => Err(refused.map(|()| future)),
     }
@@ -148,7 +119,7 @@ where
 /// `blocking_spawn`: `spawn`, with the thread blocked while it waits.
 #[track_caller]
 pub(crate) fn blocking_spawn<F>(
-    admitter: Admitter<'_>,
+    target: Target<'_>,
     future: F,
 ) -> Result<JoinHandle<F::Output>, SpawnError<F>>
 where
@@ -156,7 +127,7 @@ where
     F::Output: Send + 'static,
 {
     assert_can_block();
-    futures::executor::block_on(Spawning::new(admitter, future))
+    futures::executor::block_on(Spawning::new(target, future))
 }
 
 /// Panics, at the caller's line, if blocking the current thread would stall a

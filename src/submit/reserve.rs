@@ -6,11 +6,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use crate::admit::{self, Admit, Admitter, OwnedAdmitter};
+use super::admit::{self, Admit, OwnedTarget, Target};
+use super::permit::{OwnedSpawnPermit, SpawnPermit};
 use crate::error::{SpawnError, TrySpawnError};
 use crate::id::JobId;
 use crate::metrics::{Latency, Which};
-use crate::permit::{OwnedSpawnPermit, SpawnPermit};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -224,13 +224,13 @@ impl<'a, A: Admit<'a>> Drop for Reserving<'a, A> {
 /// ```
 #[must_use = "no room is reserved until this future is awaited: add `.await`"]
 pub struct Reserve<'a> {
-    inner: Reserving<'a, Admitter<'a>>,
+    inner: Reserving<'a, Target<'a>>,
 }
 
 impl<'a> Reserve<'a> {
-    pub(crate) fn new(admitter: Admitter<'a>) -> Reserve<'a> {
+    pub(crate) fn new(target: Target<'a>) -> Reserve<'a> {
         Reserve {
-            inner: Reserving::new(admitter),
+            inner: Reserving::new(target),
         }
     }
 }
@@ -281,13 +281,13 @@ impl fmt::Debug for Reserve<'_> {
 /// ```
 #[must_use = "no room is reserved until this future is awaited: add `.await`"]
 pub struct ReserveOwned {
-    inner: Reserving<'static, OwnedAdmitter>,
+    inner: Reserving<'static, OwnedTarget>,
 }
 
 impl ReserveOwned {
-    pub(crate) fn new(admitter: OwnedAdmitter) -> ReserveOwned {
+    pub(crate) fn new(target: OwnedTarget) -> ReserveOwned {
         ReserveOwned {
-            inner: Reserving::new(admitter),
+            inner: Reserving::new(target),
         }
     }
 }
@@ -307,4 +307,27 @@ impl fmt::Debug for ReserveOwned {
             .field("waiting", &self.inner.wait.is_some())
             .finish()
     }
+}
+
+/// `try_reserve`: room now, or why not (counted in `rejected`).
+pub(crate) fn try_reserve(target: Target<'_>) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
+    counted(&target, admit::try_admit(&target)).map(SpawnPermit::new)
+}
+
+/// `try_reserve_owned`: as [`try_reserve`], owned.
+pub(crate) fn try_reserve_owned(
+    target: OwnedTarget,
+) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
+    counted(&target, admit::try_admit(&target)).map(OwnedSpawnPermit::new)
+}
+
+/// Counts a refusal in `rejected`.
+fn counted<'a, A: Admit<'a>, R>(
+    admit: &A,
+    room: Result<R, TrySpawnError<()>>,
+) -> Result<R, TrySpawnError<()>> {
+    if room.is_err() {
+        admit.core().jobs.stats.rejected();
+    }
+    room
 }

@@ -1,0 +1,59 @@
+//! Room for one job, of either kind of pool, borrowed or owned: what a
+//! [`SpawnPermit`](crate::SpawnPermit) holds, and what a job is started in.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::{OwnedPermit, Permit};
+
+use super::start::start;
+use crate::job::{JobOptions, JoinHandle, QueuedJob};
+use crate::spawner::room::TaskRoom;
+use crate::spawner::state::SpawnerState;
+use crate::worker_pool::room::QueueRoom;
+use crate::worker_pool::state::PoolState;
+
+/// Room for one job, borrowed from its pool.
+#[derive(Debug)]
+pub(crate) enum Room<'a> {
+    Queue(QueueRoom<&'a PoolState, Permit<'a, QueuedJob>>),
+    Tasks(TaskRoom<&'a SpawnerState>),
+}
+
+/// Room for one job, owning a handle to its pool.
+#[derive(Debug)]
+pub(crate) enum OwnedRoom {
+    Queue(QueueRoom<Arc<PoolState>, OwnedPermit<QueuedJob>>),
+    Tasks(TaskRoom<Arc<SpawnerState>>),
+}
+
+impl Room<'_> {
+    /// Starts the job in this room. Infallible: an admitted job is never
+    /// lost (if its runner goes away, it is cancelled and its handle says so).
+    #[inline]
+    pub(crate) fn spawn<F>(self, future: F, options: &JobOptions<'_>) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self {
+            Room::Queue(room) => start(room, future, options),
+            Room::Tasks(room) => start(room, future, options),
+        }
+    }
+}
+
+impl OwnedRoom {
+    /// See [`Room::spawn`].
+    #[inline]
+    pub(crate) fn spawn<F>(self, future: F, options: &JobOptions<'_>) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self {
+            OwnedRoom::Queue(room) => start(room, future, options),
+            OwnedRoom::Tasks(room) => start(room, future, options),
+        }
+    }
+}
