@@ -1,5 +1,5 @@
-//! `StreamIntake` and its builder: what a user configures, and what
-//! [`StreamIntake::run`] reports.
+//! `StreamIntake` and its builder: what a user configures, and
+//! [`StreamIntake::run`].
 
 use std::fmt;
 use std::future::Future;
@@ -12,43 +12,9 @@ use redis::cmd;
 use super::commands::{UNKNOWN, connect, create_group, retrying};
 use super::entry::Entry;
 use super::error::{IntakeError, Kind};
+use super::report::IntakeReport;
 use super::run::Run;
 use crate::pool::Pool;
-
-/// What [`StreamIntake::run`] did, once it returns.
-///
-/// # Examples
-///
-/// ```no_run
-/// # async fn demo(intake: taskpool::redis::StreamIntake, pool: taskpool::WorkerPool) {
-/// let report = intake
-///     .run(&pool, |_| async { Ok::<(), String>(()) })
-///     .await
-///     .unwrap();
-/// // Once idle: every entry read was acked, left pending (failed), or
-/// // dead-lettered.
-/// println!(
-///     "read {} acked {} failed {} reclaimed {} dead-lettered {}",
-///     report.read, report.acked, report.failed, report.reclaimed, report.dead_lettered
-/// );
-/// # }
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct IntakeReport {
-    /// Entries taken from the stream (new, re-read or reclaimed).
-    pub read: u64,
-    /// Entries acknowledged after their handler succeeded.
-    pub acked: u64,
-    /// Handler runs that failed (an error, a panic, a cancellation or a
-    /// timeout): those entries stay pending, to be retried.
-    pub failed: u64,
-    /// Entries claimed from other consumers (or from this one's past),
-    /// idle longer than `min_idle`.
-    pub reclaimed: u64,
-    /// Entries written to the dead-letter stream, and acknowledged.
-    pub dead_lettered: u64,
-}
 
 /// Builds a [`StreamIntake`]; made by [`StreamIntake::builder`].
 ///

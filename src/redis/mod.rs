@@ -81,8 +81,10 @@ mod entry;
 mod error;
 mod intake;
 mod reply;
+mod report;
 mod run;
 
 pub use entry::Entry;
 pub use error::IntakeError;
-pub use intake::{IntakeReport, StreamIntake, StreamIntakeBuilder};
+pub use intake::{StreamIntake, StreamIntakeBuilder};
+pub use report::IntakeReport;

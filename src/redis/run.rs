@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::entry::Entry;
 use super::error::IntakeError;
-use super::intake::{IntakeReport, StreamIntake};
+use super::intake::StreamIntake;
+use super::report::IntakeReport;
 use crate::error::JoinError;
 use crate::join::JoinHandle;
 use crate::pool::Pool;
