@@ -3,17 +3,13 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-use redis::cmd;
-
-use super::commands::{UNKNOWN, connect, create_group, retrying};
+use super::commands::Consumer;
 use super::entry::Entry;
-use super::error::{IntakeError, Kind};
+use super::error::IntakeError;
 use super::report::IntakeReport;
-use super::run::Run;
+use super::run::{Run, Settings};
 use crate::pool::Pool;
 
 /// Builds a [`StreamIntake`]; made by [`StreamIntake::builder`].
@@ -54,14 +50,8 @@ pub struct StreamIntakeBuilder {
     stream: String,
     group: String,
     consumer: Option<String>,
-    min_idle: Duration,
-    max_deliveries: u64,
     dead_letter: Option<String>,
-    batch: usize,
-    block: Duration,
-    max_entry_bytes: usize,
-    required: Vec<String>,
-    stop_timeout: Duration,
+    settings: Settings,
 }
 
 impl StreamIntakeBuilder {
@@ -109,7 +99,7 @@ impl StreamIntakeBuilder {
     /// # }
     /// ```
     pub fn min_idle(mut self, min_idle: Duration) -> StreamIntakeBuilder {
-        self.min_idle = min_idle;
+        self.settings.min_idle = min_idle;
         self
     }
 
@@ -132,7 +122,7 @@ impl StreamIntakeBuilder {
     /// # }
     /// ```
     pub fn max_deliveries(mut self, n: u64) -> StreamIntakeBuilder {
-        self.max_deliveries = n.max(1);
+        self.settings.max_deliveries = n.max(1);
         self
     }
 
@@ -177,7 +167,7 @@ impl StreamIntakeBuilder {
     /// # }
     /// ```
     pub fn batch(mut self, n: usize) -> StreamIntakeBuilder {
-        self.batch = n.max(1);
+        self.settings.batch = n.max(1);
         self
     }
 
@@ -204,7 +194,7 @@ impl StreamIntakeBuilder {
     /// # }
     /// ```
     pub fn block(mut self, block: Duration) -> StreamIntakeBuilder {
-        self.block = block.max(Duration::from_millis(1));
+        self.settings.block = block.max(Duration::from_millis(1));
         self
     }
 
@@ -227,7 +217,7 @@ impl StreamIntakeBuilder {
     /// # }
     /// ```
     pub fn max_entry_bytes(mut self, n: usize) -> StreamIntakeBuilder {
-        self.max_entry_bytes = n;
+        self.settings.max_entry_bytes = n;
         self
     }
 
@@ -254,7 +244,7 @@ impl StreamIntakeBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.required = fields.into_iter().map(Into::into).collect();
+        self.settings.required = fields.into_iter().map(Into::into).collect();
         self
     }
 
@@ -282,7 +272,7 @@ impl StreamIntakeBuilder {
     /// # }
     /// ```
     pub fn stop_timeout(mut self, timeout: Duration) -> StreamIntakeBuilder {
-        self.stop_timeout = timeout;
+        self.settings.stop_timeout = timeout;
         self
     }
 
@@ -319,42 +309,15 @@ impl StreamIntakeBuilder {
     /// # }
     /// ```
     pub async fn build(self) -> Result<StreamIntake, IntakeError> {
-        let consumer = self.consumer.clone().unwrap_or_else(default_consumer);
+        let name = self.consumer.unwrap_or_else(default_consumer);
         let dead_letter = self
             .dead_letter
-            .clone()
             .unwrap_or_else(|| format!("{}:dead", self.stream));
-        let reads = connect(&self.client, &self.stream, None).await?;
-        let mut commands =
-            connect(&self.client, &self.stream, Some(Duration::from_secs(5))).await?;
-        let key_type: String = retrying(&self.stream, None, || {
-            let (mut conn, command) = (commands.clone(), cmd("TYPE").arg(&self.stream).clone());
-            async move { command.query_async(&mut conn).await }
-        })
-        .await?;
-        if key_type != "stream" && key_type != "none" {
-            return Err(IntakeError::new(
-                Kind::WrongType,
-                &self.stream,
-                format!("it holds a {key_type}"),
-            ));
-        }
-        create_group(&mut commands, &self.stream, &self.group).await?;
+        let consumer =
+            Consumer::connect(&self.client, self.stream, self.group, name, dead_letter).await?;
         Ok(StreamIntake {
-            stream: self.stream,
-            group: self.group,
             consumer,
-            dead_letter,
-            min_idle: self.min_idle,
-            max_deliveries: self.max_deliveries,
-            batch: self.batch,
-            block: self.block,
-            max_entry_bytes: self.max_entry_bytes,
-            required: self.required,
-            stop_timeout: self.stop_timeout,
-            reads,
-            reads_id: AtomicU64::new(UNKNOWN),
-            commands,
+            settings: self.settings,
         })
     }
 }
@@ -377,26 +340,8 @@ impl fmt::Debug for StreamIntakeBuilder {
 ///
 /// See the [module docs](super).
 pub struct StreamIntake {
-    pub(super) stream: String,
-    pub(super) group: String,
-    pub(super) consumer: String,
-    pub(super) dead_letter: String,
-    pub(super) min_idle: Duration,
-    pub(super) max_deliveries: u64,
-    pub(super) batch: usize,
-    pub(super) block: Duration,
-    pub(super) max_entry_bytes: usize,
-    pub(super) required: Vec<String>,
-    pub(super) stop_timeout: Duration,
-    /// For `XREADGROUP ... BLOCK`: no response timeout (the crate's default
-    /// would cut every blocking read short).
-    pub(super) reads: ConnectionManager,
-    /// The reads connection's `CLIENT ID` on the server, to end a blocking
-    /// read when stopping: `commands::UNKNOWN` until asked (and after a failed
-    /// read, which may mean a new connection), `NOT_ALLOWED` if refused.
-    pub(super) reads_id: AtomicU64,
-    /// For acks, claims and dead-letters.
-    pub(super) commands: ConnectionManager,
+    pub(super) consumer: Consumer,
+    pub(super) settings: Settings,
 }
 
 impl StreamIntake {
@@ -416,14 +361,16 @@ impl StreamIntake {
             stream: stream.into(),
             group: group.into(),
             consumer: None,
-            min_idle: Duration::from_secs(30),
-            max_deliveries: 5,
             dead_letter: None,
-            batch: 64,
-            block: Duration::from_secs(1),
-            max_entry_bytes: 4 << 20,
-            required: Vec::new(),
-            stop_timeout: Duration::from_secs(10),
+            settings: Settings {
+                min_idle: Duration::from_secs(30),
+                max_deliveries: 5,
+                batch: 64,
+                block: Duration::from_secs(1),
+                max_entry_bytes: 4 << 20,
+                required: Vec::new(),
+                stop_timeout: Duration::from_secs(10),
+            },
         }
     }
 
@@ -443,7 +390,7 @@ impl StreamIntake {
     /// ```
     #[must_use]
     pub fn consumer(&self) -> &str {
-        &self.consumer
+        &self.consumer.name
     }
 
     /// Reads entries into `pool` and runs `handler` on each as a job, until
@@ -495,7 +442,7 @@ impl StreamIntake {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: fmt::Display + Send + 'static,
     {
-        Run::new(self, pool.cancellation_token())
+        Run::new(&self.consumer, &self.settings, pool.cancellation_token())
             .run(pool, handler)
             .await
     }
@@ -505,10 +452,10 @@ impl fmt::Debug for StreamIntake {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Not the connections: their info holds the password.
         f.debug_struct("StreamIntake")
-            .field("stream", &self.stream)
-            .field("group", &self.group)
-            .field("consumer", &self.consumer)
-            .field("dead_letter", &self.dead_letter)
+            .field("stream", &self.consumer.stream)
+            .field("group", &self.consumer.group)
+            .field("consumer", &self.consumer.name)
+            .field("dead_letter", &self.consumer.dead_letter)
             .finish_non_exhaustive()
     }
 }

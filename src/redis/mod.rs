@@ -82,6 +82,7 @@ mod error;
 mod intake;
 mod reply;
 mod report;
+mod retry;
 mod run;
 
 pub use entry::Entry;
