@@ -76,6 +76,7 @@
 //! # }
 //! ```
 
+mod builder;
 mod commands;
 mod entry;
 mod error;
@@ -85,7 +86,8 @@ mod report;
 mod retry;
 mod run;
 
+pub use builder::StreamIntakeBuilder;
 pub use entry::Entry;
 pub use error::IntakeError;
-pub use intake::{StreamIntake, StreamIntakeBuilder};
+pub use intake::StreamIntake;
 pub use report::IntakeReport;
