@@ -1,8 +1,8 @@
-//! The commands an intake's run sends, and how it retries them: lost
-//! connections with capped backoff (and, once stopping, for
-//! `stop_timeout` more at most), never showing the credentials.
+//! The Redis command layer: this consumer's names and connections, and
+//! every command an intake sends, each taking what the call needs (counts,
+//! timeouts, the run's [`Stop`]) as arguments, and retried through
+//! [`retrying`].
 
-use std::fmt;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -12,9 +12,10 @@ use redis::cmd;
 use redis::streams::StreamPendingCountReply;
 
 use super::entry::Entry;
-use super::error::{IntakeError, Kind, Trouble, classify};
+use super::error::{IntakeError, Kind, Redacted, Trouble, classify};
 use super::reply;
-use super::run::{Run, Stop};
+use super::retry::{Stop, retrying};
+use crate::sync::AtomicU64;
 
 /// Acknowledges `ARGV[2]` in group `ARGV[1]` of stream `KEYS[1]` and, only
 /// if that acknowledged it (it was still pending), writes it to the
@@ -31,37 +32,100 @@ end
 return acked
 ";
 
-/// `StreamIntake::reads_id` before the server was asked (client ids start
-/// at 1).
-pub(super) const UNKNOWN: u64 = 0;
-/// `StreamIntake::reads_id` when the server refused `CLIENT ID`.
+/// `Consumer::reads_id` before the server was asked (client ids start at
+/// 1).
+const UNKNOWN: u64 = 0;
+/// `Consumer::reads_id` when the server refused `CLIENT ID`.
 const NOT_ALLOWED: u64 = u64::MAX;
 
-impl Run<'_> {
+/// This consumer in its group of a stream: the keys and names every
+/// command names, and the two connections they go through.
+pub(super) struct Consumer {
+    pub(super) stream: String,
+    pub(super) group: String,
+    /// This consumer's name in the group.
+    pub(super) name: String,
+    /// The dead-letter stream's key.
+    pub(super) dead_letter: String,
+    /// For `XREADGROUP ... BLOCK`: no response timeout (the crate's default
+    /// would cut every blocking read short).
+    reads: ConnectionManager,
+    /// The reads connection's `CLIENT ID` on the server, to end a blocking
+    /// read when stopping: `UNKNOWN` until asked (and after a failed read,
+    /// which may mean a new connection), `NOT_ALLOWED` if refused.
+    ///
+    /// Relaxed: the id is all it carries; no other memory is published
+    /// through it.
+    reads_id: AtomicU64,
+    /// For acks, claims and dead-letters.
+    commands: ConnectionManager,
+}
+
+impl Consumer {
+    /// Connects (two connections: one for the blocking reads, with no
+    /// response timeout, and one for acks and claims), checks that
+    /// `stream` is a stream or absent, and creates the consumer group (and
+    /// the stream) if missing.
+    pub(super) async fn connect(
+        client: &redis::Client,
+        stream: String,
+        group: String,
+        name: String,
+        dead_letter: String,
+    ) -> Result<Consumer, IntakeError> {
+        let reads = connection(client, &stream, None).await?;
+        let mut commands = connection(client, &stream, Some(Duration::from_secs(5))).await?;
+        let key_type: String = retrying(&stream, None, || {
+            let (mut conn, command) = (commands.clone(), cmd("TYPE").arg(&stream).clone());
+            async move { command.query_async(&mut conn).await }
+        })
+        .await?;
+        if key_type != "stream" && key_type != "none" {
+            return Err(IntakeError::new(
+                Kind::WrongType,
+                &stream,
+                format!("it holds a {key_type}"),
+            ));
+        }
+        create_group(&mut commands, &stream, &group).await?;
+        Ok(Consumer {
+            stream,
+            group,
+            name,
+            dead_letter,
+            reads,
+            reads_id: AtomicU64::new(UNKNOWN),
+            commands,
+        })
+    }
+
     /// `XREADGROUP`: up to `count` entries after `after` (`>`: new ones),
-    /// with their delivery counts.
+    /// with their delivery counts; with a `block`, waiting that long for
+    /// new ones (and ended early once `stop` begins).
     pub(super) async fn read_group(
         &self,
         after: &str,
         count: usize,
-        blocking: bool,
+        block: Option<Duration>,
+        stop: &Stop,
     ) -> Result<Vec<Entry>, IntakeError> {
         let mut command = cmd("XREADGROUP");
         command
             .arg("GROUP")
             .arg(&self.group)
-            .arg(&self.consumer)
+            .arg(&self.name)
             .arg("COUNT")
             .arg(count);
-        if blocking {
+        if let Some(block) = block {
             command
                 .arg("BLOCK")
-                .arg(u64::try_from(self.block.as_millis()).unwrap_or(u64::MAX));
+                .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX));
         }
         command.arg("STREAMS").arg(&self.stream).arg(after);
+        let blocking = block.is_some();
         // The read is never dropped half-way (redis-rs#1236): its entries
         // would be delivered to this consumer and never seen.
-        let read = self.on(&self.reads, |mut c| {
+        let read = self.on(&self.reads, stop, |mut c| {
             let command = &command;
             async move {
                 if blocking && self.reads_id.load(Ordering::Relaxed) == UNKNOWN {
@@ -83,37 +147,38 @@ impl Run<'_> {
                 reply::read(reply?)
             }
         });
-        let reply = if blocking {
-            self.unblocking(read).await?
-        } else {
-            read.await?
+        let reply = match block {
+            Some(block) => self.unblocking(read, block, stop).await?,
+            None => read.await?,
         };
         if after == ">" {
             return Ok(reply);
         }
-        self.with_deliveries(reply).await
+        self.with_deliveries(reply, stop).await
     }
 
-    /// Awaits a blocking read; once the pool's token is cancelled, ends it at once
-    /// with `CLIENT UNBLOCK` from the other connection, instead of after
-    /// `block` (and up to the server's timer tick, 100 ms at its default
-    /// `hz`, more). An unblocked read returns what it has, if anything, as
-    /// a timed-out one does; it is awaited, not dropped, unless it has not
-    /// returned `block` + `stop_timeout` after the cancellation (a broker
-    /// that stopped answering): then it is given up, and whatever it was
-    /// given stays pending on this consumer, to be claimed after
+    /// Awaits a blocking read; once `stop` begins, ends it at once with
+    /// `CLIENT UNBLOCK` from the other connection, instead of after `block`
+    /// (and up to the server's timer tick, 100 ms at its default `hz`,
+    /// more). An unblocked read returns what it has, if anything, as a
+    /// timed-out one does; it is awaited, not dropped, unless it has not
+    /// returned `block` + the stop's timeout after the cancellation (a
+    /// broker that stopped answering): then it is given up, and whatever it
+    /// was given stays pending on this consumer, to be claimed after
     /// `min_idle`.
     async fn unblocking(
         &self,
         read: impl Future<Output = Result<Vec<Entry>, IntakeError>>,
+        block: Duration,
+        stop: &Stop,
     ) -> Result<Vec<Entry>, IntakeError> {
         tokio::pin!(read);
         tokio::select! {
             biased;
             done = &mut read => return done,
-            () = self.stop.token.cancelled() => {}
+            () = stop.token.cancelled() => {}
         }
-        let give_up = tokio::time::Instant::now() + self.block + self.stop_timeout;
+        let give_up = tokio::time::Instant::now() + block + stop.timeout;
         let unblock = async {
             loop {
                 let id = self.reads_id.load(Ordering::Relaxed);
@@ -156,34 +221,40 @@ impl Run<'_> {
         &self,
         cursor: &str,
         count: usize,
+        min_idle: Duration,
+        stop: &Stop,
     ) -> Result<(Vec<Entry>, String), IntakeError> {
-        let idle = u64::try_from(self.min_idle.as_millis()).unwrap_or(u64::MAX);
+        let idle = u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX);
         let command = cmd("XAUTOCLAIM")
             .arg(&self.stream)
             .arg(&self.group)
-            .arg(&self.consumer)
+            .arg(&self.name)
             .arg(idle)
             .arg(cursor)
             .arg("COUNT")
             .arg(count)
             .clone();
         let (cursor, claimed) = self
-            .on(&self.commands, |mut c| {
+            .on(&self.commands, stop, |mut c| {
                 let command = &command;
                 async move { reply::autoclaim(reply::query(&mut c, command).await?) }
             })
             .await?;
-        Ok((self.with_deliveries(claimed).await?, cursor))
+        Ok((self.with_deliveries(claimed, stop).await?, cursor))
     }
 
     /// Entries read from a pending list, with their delivery counts
     /// (`XPENDING` for each, in one round trip).
-    async fn with_deliveries(&self, mut entries: Vec<Entry>) -> Result<Vec<Entry>, IntakeError> {
+    async fn with_deliveries(
+        &self,
+        mut entries: Vec<Entry>,
+        stop: &Stop,
+    ) -> Result<Vec<Entry>, IntakeError> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
         let counts: Vec<StreamPendingCountReply> = self
-            .on(&self.commands, |mut c| {
+            .on(&self.commands, stop, |mut c| {
                 let mut pipe = redis::pipe();
                 for entry in &entries {
                     pipe.cmd("XPENDING")
@@ -209,11 +280,11 @@ impl Run<'_> {
     /// One `XACK` of all `ids`: how many it acknowledged. Fewer than
     /// `ids.len()` if another consumer had some first, or if this is the
     /// retry of an ack whose reply was lost.
-    pub(super) async fn ack(&self, ids: &[String]) -> Result<usize, IntakeError> {
+    pub(super) async fn ack(&self, ids: &[String], stop: &Stop) -> Result<usize, IntakeError> {
         if ids.is_empty() {
             return Ok(0);
         }
-        self.on(&self.commands, |mut c| {
+        self.on(&self.commands, stop, |mut c| {
             let command = cmd("XACK")
                 .arg(&self.stream)
                 .arg(&self.group)
@@ -224,14 +295,31 @@ impl Run<'_> {
         .await
     }
 
-    /// Dead-letters an entry the intake has in hand.
-    pub(super) async fn dead_letter(&self, entry: &Entry, reason: &str) -> Result<(), IntakeError> {
+    /// Dead-letters an entry the intake has in hand: how many entries that
+    /// moved (0 if it was acknowledged already).
+    pub(super) async fn dead_letter(
+        &self,
+        entry: &Entry,
+        reason: &str,
+        stop: &Stop,
+    ) -> Result<usize, IntakeError> {
         tracing::warn!(stream = %self.stream, entry = %entry.id, deliveries = entry.deliveries, reason, "dead-lettered");
-        let moved = self
-            .run_dead_letter(&entry.id, entry.deliveries, reason, &entry.fields)
-            .await?;
-        self.counts.add(&self.counts.dead_lettered, moved);
-        Ok(())
+        self.on(&self.commands, stop, |mut c| async move {
+            let script = redis::Script::new(DEAD_LETTER);
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(&self.stream)
+                .key(&self.dead_letter)
+                .arg(&self.group)
+                .arg(&entry.id)
+                .arg(entry.deliveries)
+                .arg(reason);
+            for (field, value) in &entry.fields {
+                invocation.arg(field).arg(value);
+            }
+            invocation.invoke_async(&mut c).await
+        })
+        .await
     }
 
     /// Dead-letters an entry known by id (its handler failed for the last
@@ -241,10 +329,11 @@ impl Run<'_> {
         id: &str,
         deliveries: u64,
         reason: &str,
-    ) -> Result<(), IntakeError> {
+        stop: &Stop,
+    ) -> Result<usize, IntakeError> {
         let command = cmd("XRANGE").arg(&self.stream).arg(id).arg(id).clone();
         let found = self
-            .on(&self.commands, |mut c| {
+            .on(&self.commands, stop, |mut c| {
                 let command = &command;
                 async move { reply::range(reply::query(&mut c, command).await?) }
             })
@@ -258,45 +347,25 @@ impl Run<'_> {
                 .unwrap_or_default(),
             deliveries,
         };
-        self.dead_letter(&entry, reason).await
-    }
-
-    async fn run_dead_letter(
-        &self,
-        id: &str,
-        deliveries: u64,
-        reason: &str,
-        fields: &[(String, Vec<u8>)],
-    ) -> Result<usize, IntakeError> {
-        self.on(&self.commands, |mut c| async move {
-            let script = redis::Script::new(DEAD_LETTER);
-            let mut invocation = script.prepare_invoke();
-            invocation
-                .key(&self.stream)
-                .key(&self.dead_letter)
-                .arg(&self.group)
-                .arg(id)
-                .arg(deliveries)
-                .arg(reason);
-            for (field, value) in fields {
-                invocation.arg(field).arg(value);
-            }
-            invocation.invoke_async(&mut c).await
-        })
-        .await
+        self.dead_letter(&entry, reason, stop).await
     }
 
     /// Runs a command on `conn`, through [`retrying`]. A consumer group
     /// found gone (deleted, or the stream with it) is made again, once,
     /// from the stream's start (entries may run again: at least once).
-    async fn on<T, F, Fut>(&self, conn: &ConnectionManager, command: F) -> Result<T, IntakeError>
+    async fn on<T, F, Fut>(
+        &self,
+        conn: &ConnectionManager,
+        stop: &Stop,
+        command: F,
+    ) -> Result<T, IntakeError>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let mut recreated = false;
         loop {
-            match retrying(&self.stream, Some(&self.stop), || command(conn.clone())).await {
+            match retrying(&self.stream, Some(stop), || command(conn.clone())).await {
                 Err(e) if e.kind() == Kind::Group && !recreated => {
                     tracing::error!(stream = %self.stream, group = %self.group, "consumer group gone; creating it again");
                     create_group(&mut self.commands.clone(), &self.stream, &self.group).await?;
@@ -309,7 +378,7 @@ impl Run<'_> {
 }
 
 /// A connection manager: it reconnects by itself, with backoff.
-pub(super) async fn connect(
+async fn connection(
     client: &redis::Client,
     stream: &str,
     response_timeout: Option<Duration>,
@@ -326,48 +395,8 @@ pub(super) async fn connect(
     .await
 }
 
-/// Runs `command` until it succeeds or fails for good: lost connections
-/// and other passing trouble are retried with capped exponential backoff
-/// (100 ms doubling to 5 s), logged without the connection's credentials.
-/// Once `stop` has begun, for its `stop_timeout` at most: then the trouble
-/// is an [`IntakeError`] (`is_unreachable`).
-pub(super) async fn retrying<T, F, Fut>(
-    stream: &str,
-    stop: Option<&Stop>,
-    command: F,
-) -> Result<T, IntakeError>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = redis::RedisResult<T>>,
-{
-    let mut pause = Duration::from_millis(100);
-    loop {
-        let err = match command().await {
-            Ok(v) => return Ok(v),
-            Err(err) => match classify(err, stream) {
-                Trouble::Fatal(e) => return Err(e),
-                Trouble::Retry(err) => err,
-            },
-        };
-        let mut wait = pause;
-        if let Some(left) = stop.and_then(Stop::after_trouble) {
-            if left.is_zero() {
-                return Err(IntakeError::new(
-                    Kind::Unreachable,
-                    stream,
-                    Redacted(&err).to_string(),
-                ));
-            }
-            wait = wait.min(left);
-        }
-        tracing::warn!(stream, error = %Redacted(&err), retry_in = ?wait, "redis command failed; retrying");
-        tokio::time::sleep(wait).await;
-        pause = (pause * 2).min(Duration::from_secs(5));
-    }
-}
-
 /// `XGROUP CREATE ... MKSTREAM`, with `BUSYGROUP` (it exists) fine.
-pub(super) async fn create_group(
+async fn create_group(
     conn: &mut ConnectionManager,
     stream: &str,
     group: &str,
@@ -391,23 +420,5 @@ pub(super) async fn create_group(
                 Redacted(&err).to_string(),
             )),
         },
-    }
-}
-
-/// A redis error as logged: its kind, code and detail, never the
-/// connection's info.
-struct Redacted<'a>(&'a redis::RedisError);
-
-impl fmt::Display for Redacted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let err = self.0;
-        write!(f, "{:?}", err.kind())?;
-        if let Some(code) = err.code() {
-            write!(f, " {code}")?;
-        }
-        if let Some(detail) = err.detail() {
-            write!(f, ": {detail}")?;
-        }
-        Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! Why an intake stopped for good.
+//! Why an intake stopped for good, and how a failed command is sorted
+//! (retry or stop) and shown, never with the connection's credentials.
 
 use std::fmt;
 
@@ -189,5 +190,23 @@ pub(super) fn classify(err: redis::RedisError, stream: &str) -> Trouble {
         // Everything else (a lost or refused connection, a timeout,
         // LOADING, BUSY, TRYAGAIN, a failover) passes.
         _ => Trouble::Retry(err),
+    }
+}
+
+/// A redis error as logged: its kind, code and detail, never the
+/// connection's info.
+pub(super) struct Redacted<'a>(pub(super) &'a redis::RedisError);
+
+impl fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let err = self.0;
+        write!(f, "{:?}", err.kind())?;
+        if let Some(code) = err.code() {
+            write!(f, " {code}")?;
+        }
+        if let Some(detail) = err.detail() {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
     }
 }

@@ -76,13 +76,18 @@
 //! # }
 //! ```
 
+mod builder;
 mod commands;
 mod entry;
 mod error;
 mod intake;
 mod reply;
+mod report;
+mod retry;
 mod run;
 
+pub use builder::StreamIntakeBuilder;
 pub use entry::Entry;
 pub use error::IntakeError;
-pub use intake::{IntakeReport, StreamIntake, StreamIntakeBuilder};
+pub use intake::StreamIntake;
+pub use report::IntakeReport;

@@ -1,12 +1,12 @@
 //! Stream replies read straight from the wire's [`Value`], into
 //! [`Entry`]s.
 //!
-//! The crate's typed replies (`StreamReadReply`, `StreamAutoClaimReply`)
-//! cost the intake more than the rest of its work per entry: `query_async`
-//! walks the whole reply once for nested errors, and the typed reply then
-//! clones every field into a `HashMap` of its own. Here the reply is
-//! taken apart by value, each field's bytes moved into the entry, in the
-//! order the server sent them.
+//! Not the crate's typed replies (`StreamReadReply`,
+//! `StreamAutoClaimReply`): `query_async` walks the whole reply once for
+//! nested errors, and the typed reply clones every field into a `HashMap`
+//! of its own, losing the fields' order. Here the reply is taken apart by
+//! value, each field's bytes moved into the entry, in the order the server
+//! sent them.
 
 use redis::aio::ConnectionLike;
 use redis::{Cmd, ErrorKind, RedisError, RedisResult, Value};

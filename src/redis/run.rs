@@ -1,52 +1,58 @@
-//! One run of a [`StreamIntake`]: the loop that reads entries into a
-//! pool, the one that settles its jobs, and the one that acknowledges
-//! them, with what they count and when they give up.
+//! One run of an intake: the loop that reads entries into a pool, the one
+//! that settles its jobs, and the one that acknowledges them, with what
+//! they count.
 
 use std::fmt;
 use std::future::Future;
-use std::ops::Deref;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::commands::Consumer;
 use super::entry::Entry;
 use super::error::IntakeError;
-use super::intake::{IntakeReport, StreamIntake};
+use super::report::IntakeReport;
+use super::retry::Stop;
 use crate::error::JoinError;
 use crate::job::JoinHandle;
 use crate::pool::Pool;
+use crate::sync::{AtomicU64, Mutex, lock};
 
-/// A run of an intake: the intake, the pool's token, and the counts.
-pub(super) struct Run<'a> {
-    intake: &'a StreamIntake,
-    pub(super) stop: Stop,
-    pub(super) counts: Counts,
+/// What a run reads of its intake's settings (each documented on its
+/// `StreamIntakeBuilder` method).
+pub(super) struct Settings {
+    pub(super) min_idle: Duration,
+    pub(super) max_deliveries: u64,
+    pub(super) batch: usize,
+    pub(super) block: Duration,
+    pub(super) max_entry_bytes: usize,
+    pub(super) required: Vec<String>,
+    pub(super) stop_timeout: Duration,
 }
 
-/// `self.stream`, `self.batch` and the rest read the intake's own.
-impl Deref for Run<'_> {
-    type Target = StreamIntake;
-
-    fn deref(&self) -> &StreamIntake {
-        self.intake
-    }
+/// A run of an intake: its consumer and settings, the pool's token, and
+/// the counts.
+pub(super) struct Run<'a> {
+    consumer: &'a Consumer,
+    settings: &'a Settings,
+    stop: Stop,
+    counts: Counts,
 }
 
 impl<'a> Run<'a> {
-    pub(super) fn new(intake: &'a StreamIntake, token: CancellationToken) -> Run<'a> {
+    pub(super) fn new(
+        consumer: &'a Consumer,
+        settings: &'a Settings,
+        token: CancellationToken,
+    ) -> Run<'a> {
         Run {
-            intake,
-            stop: Stop {
-                token,
-                timeout: intake.stop_timeout,
-                trouble_since: Mutex::new(None),
-            },
+            consumer,
+            settings,
+            stop: Stop::new(token, settings.stop_timeout),
             counts: Counts::default(),
         }
     }
@@ -72,7 +78,7 @@ impl<'a> Run<'a> {
         let ack = self.ack_loop(ack_rx);
         let (read, (), ()) = tokio::join!(read, settle, ack);
         let unacked = self.counts.unacked.load(Ordering::Relaxed);
-        let ack_error = self.counts.ack_error.lock().unwrap().take();
+        let ack_error = lock(&self.counts.ack_error).take();
         match (read, ack_error) {
             (Ok(()), None) => Ok(self.counts.report()),
             (read, ack_error) => {
@@ -82,7 +88,7 @@ impl<'a> Run<'a> {
                 }
                 Err(IntakeError::new(
                     error.kind(),
-                    &self.stream,
+                    &self.consumer.stream,
                     format!(
                         "{unacked} entries handled but not acknowledged (they stay pending, to run again after min_idle): {}",
                         error.detail()
@@ -107,7 +113,8 @@ impl<'a> Run<'a> {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: fmt::Display + Send + 'static,
     {
-        let token = &self.stop.token;
+        let (consumer, settings, stop) = (self.consumer, self.settings, &self.stop);
+        let token = &stop.token;
         // First this consumer's own pending entries (a restart resumes its
         // own work), from the start of its list; then new ones.
         let mut own_pending = Some("0-0".to_owned());
@@ -123,7 +130,7 @@ impl<'a> Run<'a> {
                 return Ok(()); // closed
             };
             let mut permits = vec![first];
-            while permits.len() < self.batch {
+            while permits.len() < settings.batch {
                 match pool.try_reserve() {
                     Ok(permit) => permits.push(permit),
                     Err(_) => break,
@@ -131,7 +138,9 @@ impl<'a> Run<'a> {
             }
             let want = permits.len();
             let entries = if let Some(after) = own_pending.take() {
-                let entries = self.read_group(after.as_str(), want, false).await?;
+                let entries = consumer
+                    .read_group(after.as_str(), want, None, stop)
+                    .await?;
                 if let Some(last) = entries.last() {
                     own_pending = Some(last.id.clone());
                 }
@@ -139,17 +148,21 @@ impl<'a> Run<'a> {
             } else {
                 let mut entries = Vec::new();
                 if tokio::time::Instant::now() >= next_claim {
-                    let (claimed, cursor) = self.claim(&claim_cursor, want).await?;
+                    let (claimed, cursor) = consumer
+                        .claim(&claim_cursor, want, settings.min_idle, stop)
+                        .await?;
                     self.counts.add(&self.counts.reclaimed, claimed.len());
                     if cursor == "0-0" {
                         // A full pass over the pending list: rest a while.
-                        next_claim = tokio::time::Instant::now() + self.min_idle / 2;
+                        next_claim = tokio::time::Instant::now() + settings.min_idle / 2;
                     }
                     claim_cursor = cursor;
                     entries = claimed;
                 }
                 if entries.is_empty() {
-                    entries = self.read_group(">", want, true).await?;
+                    entries = consumer
+                        .read_group(">", want, Some(settings.block), stop)
+                        .await?;
                 }
                 entries
             };
@@ -158,12 +171,13 @@ impl<'a> Run<'a> {
                 let Some(permit) = permits.pop() else {
                     // The server never sends more than asked for; if it did,
                     // the rest stay pending here, to be claimed again.
-                    tracing::warn!(stream = %self.stream, entry = %entry.id, "more entries than asked for; left pending");
+                    tracing::warn!(stream = %consumer.stream, entry = %entry.id, "more entries than asked for; left pending");
                     continue;
                 };
                 if let Some(reason) = self.unfit(&entry) {
                     drop(permit);
-                    self.dead_letter(&entry, &reason).await?;
+                    let moved = consumer.dead_letter(&entry, &reason, stop).await?;
+                    self.counts.add(&self.counts.dead_lettered, moved);
                     continue;
                 }
                 let meta = (entry.id.clone(), entry.deliveries);
@@ -181,20 +195,21 @@ impl<'a> Run<'a> {
     /// Why an entry must not run, if it must not: too big, missing a field
     /// its handler needs, or delivered too often already.
     fn unfit(&self, entry: &Entry) -> Option<String> {
-        if entry.size() > self.max_entry_bytes {
+        let settings = self.settings;
+        if entry.size() > settings.max_entry_bytes {
             return Some(format!(
                 "entry of {} bytes exceeds max_entry_bytes ({})",
                 entry.size(),
-                self.max_entry_bytes
+                settings.max_entry_bytes
             ));
         }
-        if let Some(missing) = self.required.iter().find(|f| entry.field(f).is_none()) {
+        if let Some(missing) = settings.required.iter().find(|f| entry.field(f).is_none()) {
             return Some(format!("missing field `{missing}`"));
         }
-        if entry.deliveries > self.max_deliveries {
+        if entry.deliveries > settings.max_deliveries {
             return Some(format!(
                 "delivered {} times (max_deliveries {})",
-                entry.deliveries, self.max_deliveries
+                entry.deliveries, settings.max_deliveries
             ));
         }
         None
@@ -240,27 +255,28 @@ impl<'a> Run<'a> {
     /// come in since the last round trip in the next one: while one ack is
     /// on the wire, the next batch gathers.
     async fn ack_loop(&self, mut ids: mpsc::UnboundedReceiver<String>) {
+        let stream = &self.consumer.stream;
         let mut batch = Vec::with_capacity(ACK_BATCH);
         while ids.recv_many(&mut batch, ACK_BATCH).await > 0 {
-            match self.ack(&batch).await {
+            match self.consumer.ack(&batch, &self.stop).await {
                 Ok(acked) if acked == batch.len() => {
                     self.counts.add(&self.counts.acked, acked);
                     for id in &batch {
-                        tracing::debug!(stream = %self.stream, entry = %id, "acked");
+                        tracing::debug!(stream = %stream, entry = %id, "acked");
                     }
                 }
                 Ok(acked) => {
                     // Which of them were acked already is not known; none
                     // is counted twice.
                     self.counts.add(&self.counts.acked, acked);
-                    tracing::debug!(stream = %self.stream, acked, of = batch.len(), "acked; the rest were acked already");
+                    tracing::debug!(stream = %stream, acked, of = batch.len(), "acked; the rest were acked already");
                 }
                 Err(error) => {
                     // Given up (a broker lost while stopping, a group
                     // gone): the entries stay pending, to run again.
-                    tracing::error!(stream = %self.stream, entries = batch.len(), %error, "could not acknowledge; the entries stay pending");
+                    tracing::error!(stream = %stream, entries = batch.len(), %error, "could not acknowledge; the entries stay pending");
                     self.counts.add(&self.counts.unacked, batch.len());
-                    self.counts.ack_error.lock().unwrap().get_or_insert(error);
+                    lock(&self.counts.ack_error).get_or_insert(error);
                 }
             }
             batch.clear();
@@ -270,42 +286,25 @@ impl<'a> Run<'a> {
     /// A handler run failed: the entry stays pending, unless that was its
     /// last allowed delivery; then it is dead-lettered.
     async fn failed(&self, id: &str, deliveries: u64, error: &str) {
+        let stream = &self.consumer.stream;
         self.counts.add(&self.counts.failed, 1);
         tracing::warn!(
-            stream = %self.stream, entry = %id, deliveries, %error,
+            stream = %stream, entry = %id, deliveries, %error,
             "handler failed; the entry stays pending for a retry"
         );
-        if deliveries >= self.max_deliveries
-            && let Err(e) = self.dead_letter_by_id(id, deliveries, error).await
+        if deliveries < self.settings.max_deliveries {
+            return;
+        }
+        let consumer = self.consumer;
+        match consumer
+            .dead_letter_by_id(id, deliveries, error, &self.stop)
+            .await
         {
-            tracing::error!(stream = %self.stream, entry = %id, error = %e, "could not dead-letter");
+            Ok(moved) => self.counts.add(&self.counts.dead_lettered, moved),
+            Err(e) => {
+                tracing::error!(stream = %stream, entry = %id, error = %e, "could not dead-letter");
+            }
         }
-    }
-}
-
-/// Once the pool's token is cancelled, a broker that cannot be reached is
-/// tried for `stop_timeout` more, from the first failure after the
-/// cancellation, and not for as long as it takes: a service's shutdown
-/// must end.
-pub(super) struct Stop {
-    pub(super) token: CancellationToken,
-    timeout: Duration,
-    trouble_since: Mutex<Option<Instant>>,
-}
-
-impl Stop {
-    /// After a failed command: whether to give up on it rather than try
-    /// again, and how long to wait at most before that.
-    pub(super) fn after_trouble(&self) -> Option<Duration> {
-        if !self.token.is_cancelled() {
-            return None;
-        }
-        let since = *self
-            .trouble_since
-            .lock()
-            .unwrap()
-            .get_or_insert_with(Instant::now);
-        Some((since + self.timeout).saturating_duration_since(Instant::now()))
     }
 }
 
@@ -321,13 +320,16 @@ const ACK_BATCH: usize = 256;
 
 /// The report's counters, shared by the three loops; and what could not
 /// be acknowledged.
+///
+/// Relaxed throughout: each count is all its atomic carries, and they are
+/// read for the report only after the three loops have ended.
 #[derive(Default)]
-pub(super) struct Counts {
-    pub(super) read: AtomicU64,
-    pub(super) acked: AtomicU64,
-    pub(super) failed: AtomicU64,
-    pub(super) reclaimed: AtomicU64,
-    pub(super) dead_lettered: AtomicU64,
+struct Counts {
+    read: AtomicU64,
+    acked: AtomicU64,
+    failed: AtomicU64,
+    reclaimed: AtomicU64,
+    dead_lettered: AtomicU64,
     /// Entries whose handler succeeded and whose ack failed for good.
     unacked: AtomicU64,
     /// The first error of such an ack.
@@ -335,7 +337,7 @@ pub(super) struct Counts {
 }
 
 impl Counts {
-    pub(super) fn add(&self, counter: &AtomicU64, n: usize) {
+    fn add(&self, counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
     }
 
