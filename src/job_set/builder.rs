@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-use super::Limited;
+use super::limited::Limited;
 use super::members::Members;
 use crate::error::{SpawnError, TrySpawnError};
 use crate::job::AbortHandle;

@@ -2,11 +2,9 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{JoinError, SpawnError, TrySpawnError};
@@ -14,6 +12,7 @@ use crate::job::AbortHandle;
 use crate::pool::Pool;
 
 mod builder;
+mod limited;
 mod members;
 
 pub use builder::MemberBuilder;
@@ -673,31 +672,5 @@ impl<T: Send + 'static, S: fmt::Debug> fmt::Debug for JobSet<T, S> {
                 &self.limit.as_ref().map(|l| l.available_permits()),
             )
             .finish_non_exhaustive()
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A member's future and its place under the set's limit, dropped
-    /// together: the future first, then the place (fields drop in order).
-    /// A hand-written future: an `async` block awaiting the future would
-    /// keep room for it twice.
-    struct Limited<F> {
-        #[pin]
-        future: F,
-        place: Option<OwnedSemaphorePermit>,
-    }
-}
-
-impl<F> Limited<F> {
-    fn new(future: F, place: Option<OwnedSemaphorePermit>) -> Limited<F> {
-        Limited { future, place }
-    }
-}
-
-impl<F: Future> Future for Limited<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.project().future.poll(cx)
     }
 }
