@@ -8,7 +8,7 @@
 //! ends (granted, refused or dropped). A spawner job counts as awaiting
 //! from the end of a poll in which it awaited a handle of its own spawner
 //! that was not ready, until its next poll begins (its runner says so:
-//! `spawner/tasks.rs`), so a job that awaits something else (a lost
+//! `spawner/task.rs`), so a job that awaits something else (a lost
 //! `select!`) is not counted. When a job begins to await so, every wait
 //! for room of the pool is woken to look again: the one that first finds
 //! every runner held by a blocked job is refused. Jobs are counted, not
