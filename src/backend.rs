@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -14,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::metrics::{Latency, LatencySnapshot};
 use crate::panic_hook::PanicHook;
 use crate::slow_poll::SlowPolls;
+use crate::sync::unmodelled::AtomicUsize;
 
 /// The state every kind of pool has: its lifecycle, what its jobs share
 /// with it, and the runtime it runs them on.
@@ -26,7 +28,8 @@ pub(crate) struct Core {
     pub(crate) runtime: Handle,
     /// How many jobs can run at once: the workers, or the spawner's limit,
     /// as last asked for (`set_workers`, `set_limit`).
-    pub(crate) runners: std::sync::atomic::AtomicUsize,
+    /// A count that orders nothing: read by the nested-wait check only.
+    pub(crate) runners: AtomicUsize,
 }
 
 /// What both builders set alike: the settings a [`Core`] is made from.
@@ -63,7 +66,7 @@ impl Core {
             lifecycle: Lifecycle::new(settings.parent),
             jobs: Arc::new(jobs),
             runtime,
-            runners: std::sync::atomic::AtomicUsize::new(runners),
+            runners: AtomicUsize::new(runners),
         }
     }
 
@@ -75,7 +78,7 @@ impl Core {
 
     /// How many jobs can run at once now.
     pub(crate) fn runners(&self) -> usize {
-        self.runners.load(std::sync::atomic::Ordering::Relaxed)
+        self.runners.load(Ordering::Relaxed)
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -167,11 +170,7 @@ impl<B: Backend> Drop for Watcher<B> {
         let unfinished = m
             .submitted
             .saturating_sub(m.completed + m.panicked + m.cancelled + m.timed_out);
-        let cancelled = core
-            .jobs
-            .dropped_by_runtime
-            .load(std::sync::atomic::Ordering::Relaxed) as u64
-            + unfinished;
+        let cancelled = core.jobs.dropped_by_runtime.load(Ordering::Relaxed) as u64 + unfinished;
         if cancelled > 0 {
             tracing::warn!(
                 pool = %core.name(),

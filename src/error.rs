@@ -2,9 +2,9 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::Mutex;
 
 use crate::id::JobId;
+use crate::sync::unmodelled::{self, Mutex};
 
 /// A job did not produce its output: it was cancelled, it panicked, or it
 /// missed a deadline.
@@ -100,7 +100,7 @@ impl Failure {
         if let Failure::Rare(rare) = self
             && let Rare::Panic(payload) = &**rare
         {
-            let payload = payload.lock().unwrap_or_else(|p| p.into_inner());
+            let payload = unmodelled::lock(payload);
             f(&**payload);
         }
     }
@@ -419,9 +419,7 @@ impl From<JoinError> for std::io::Error {
 /// refused so; waits from outside the pool, or into another pool, never
 /// are. The fixes: a second pool for the nested work, or `try_spawn` with
 /// a fallback (run the child inline, say). Detecting it costs one
-/// thread-local read when a submission has to wait, and widens the
-/// thread-local a job sets while it is polled (2% more instructions per
-/// tiny job under callgrind, no measurable time).
+/// thread-local read when a submission has to wait.
 ///
 /// Returned, holding the job's future `F`, by
 /// - `spawn` (as the output of its [`Spawning`](crate::Spawning) future) and

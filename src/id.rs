@@ -3,7 +3,9 @@
 use std::cell::Cell;
 use std::fmt;
 use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+use crate::sync::unmodelled::AtomicU64;
 
 /// An opaque id of a job, unique among all jobs of all pools in this process
 /// for the life of the process, like tokio's `task::Id`.

@@ -22,7 +22,7 @@
 //! on a CPU). It is complete whenever the thread itself reads it: a wait
 //! is added when the thread gets its CPU back. Where it is unavailable
 //! (another OS, `/proc` not mounted, a kernel without `CONFIG_SCHED_INFO`,
-//! which reports zeros), a poll's wall time counts, as before, and the
+//! which reports zeros), a poll's wall time counts, and the
 //! warning says so.
 //!
 //! tokio's own poll-time histograms and tokio-metrics' `slow_poll_threshold`
@@ -33,8 +33,8 @@
 //!
 //! Every poll is timed with the coarse monotonic clock (`coarsetime`:
 //! `CLOCK_MONOTONIC_COARSE` on Linux, read in the vDSO without a
-//! syscall), as before. Reading `schedstat` is a system call (about 1 µs),
-//! so it is never done for every poll:
+//! syscall). Reading `schedstat` is a system call, so it is never done for
+//! every poll:
 //!
 //! - at the *end* of a poll, only if its wall time is over the threshold
 //!   (the cold path);
@@ -44,8 +44,8 @@
 //!   coarse clock, so at most once per clock tick (1–4 ms on most kernels;
 //!   at the default 10 ms threshold, every tick a thread polls), or per
 //!   eighth of the threshold if that is longer. An ordinary poll pays one
-//!   thread-local load and one comparison; a busy thread pays about 1.5 µs
-//!   a tick (under 0.1 %).
+//!   thread-local load and one comparison; a busy thread, one system call
+//!   a tick.
 //!
 //! A baseline that is not fresh makes the subtracted wait include what
 //! the thread waited between the reading and the poll's start. That
@@ -67,10 +67,11 @@
 //! an overcommitted VM it still counts as held: on the 2-core VM the tests
 //! ran on, one poll in a few thousand preempted ones had 16 ms of it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::id::JobId;
+use crate::sync::unmodelled::AtomicU64;
 
 mod run_queue;
 

@@ -19,10 +19,10 @@
 //! pool's job helps instead (`help.rs`).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::task::Waker;
 
 use crate::id::JobId;
+use crate::sync::{Mutex, MutexGuard, lock};
 
 /// See the module docs.
 #[derive(Debug, Default)]
@@ -41,8 +41,8 @@ struct Entry {
 }
 
 impl Blocked {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Entry>> {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<JobId, Entry>> {
+        lock(&self.jobs)
     }
 
     /// Job `job` begins to wait for room. `false` if that makes every one

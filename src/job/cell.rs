@@ -34,6 +34,7 @@ use crate::metrics::Outcome;
 use crate::metrics::{Latency, Which};
 use crate::panic_hook::JobPanic;
 use crate::slow_poll::SlowPolls;
+use crate::sync::unmodelled::AtomicU64;
 use crate::sync::{AtomicBool, Mutex, lock};
 
 /// One job: its flags, its wakers and, in the end, its result.
@@ -61,7 +62,7 @@ pub(crate) struct JobCell<T> {
     /// With latency histograms on: when the job was accepted, then, from
     /// its first poll, when that was (nanoseconds since the pool was
     /// built). Only the runner writes it once the job is shared.
-    times: std::sync::atomic::AtomicU64,
+    times: AtomicU64,
 }
 
 /// A job's span and name, boxed together: most jobs have neither.
@@ -188,9 +189,7 @@ impl<T> JobCell<T> {
             watched,
             id,
             traced: traced(&context.name, id, name),
-            times: std::sync::atomic::AtomicU64::new(
-                context.latency.as_ref().map_or(0, Latency::now),
-            ),
+            times: AtomicU64::new(context.latency.as_ref().map_or(0, Latency::now)),
             context: context.clone(),
         })
     }
@@ -517,7 +516,7 @@ fn traced(pool: &str, id: JobId, name: Option<&str>) -> Option<Box<Traced>> {
     // No subscriber anywhere enables anything (tracing unused, the usual
     // case in a benchmark): there is no span to make, and no current span
     // to fall back on. One atomic load instead of a callsite check and a
-    // look-up of the current span: about 90 instructions per job.
+    // look-up of the current span.
     let span = if tracing::level_filters::LevelFilter::current()
         == tracing::level_filters::LevelFilter::OFF
     {
@@ -545,11 +544,9 @@ fn traced(pool: &str, id: JobId, name: Option<&str>) -> Option<Box<Traced>> {
 mod tests {
     use super::*;
 
-    /// With its `Arc` counts, a cell for a small output is at most 120 bytes:
-    /// a 128-byte chunk in glibc, the largest its lock-free fast bins take by
-    /// default. Freeing one then takes no arena lock, even on another thread
-    /// than the one that allocated it: 10 to 20% of the time per tiny job,
-    /// and of `abort_all` + `wait` (BENCHMARKS.md).
+    /// With its `Arc` counts, a cell for a small output is at most 120 bytes,
+    /// the largest block the system allocator frees without a lock from any
+    /// thread (BENCHMARKS.md says what a larger one costs).
     #[test]
     fn a_job_cell_for_a_small_output_fits_a_fast_bin() {
         let arc_counts = 2 * std::mem::size_of::<usize>();

@@ -14,6 +14,7 @@ use crate::metrics::Latency;
 use crate::metrics::Stats;
 use crate::panic_hook::PanicHook;
 use crate::slow_poll::SlowPolls;
+use crate::sync::unmodelled::AtomicUsize;
 
 /// The pool's name (for spans and events), its counters, and its
 /// `abort_all` signal: what a job's cell and its runner need of the pool
@@ -50,7 +51,7 @@ pub(crate) struct JobContext {
     /// For the one warning at runtime shutdown (`backend::Watcher`). A std
     /// atomic, not the loom shim's: a count for a log line, which orders
     /// nothing.
-    pub(crate) dropped_by_runtime: std::sync::atomic::AtomicUsize,
+    pub(crate) dropped_by_runtime: AtomicUsize,
 }
 
 impl JobContext {
@@ -67,7 +68,7 @@ impl JobContext {
             slow_polls: None,
             helpers: OnceLock::new(),
             blocked: Blocked::default(),
-            dropped_by_runtime: std::sync::atomic::AtomicUsize::new(0),
+            dropped_by_runtime: AtomicUsize::new(0),
         }
     }
 

@@ -10,7 +10,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::cell::AnyJob;
 use crate::id::JobId;
+use crate::sync::{Mutex, MutexGuard, lock};
 
 /// The jobs of one pool that wait in its queue with a deadline.
 #[derive(Debug)]
@@ -92,8 +93,8 @@ impl QueueTimer {
         (due, None)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Watched> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Watched> {
+        lock(&self.state)
     }
 }
 

@@ -70,11 +70,10 @@ pin_project_lite::pin_project! {
     ///
     /// A pool job's runner is boxed and waits in its cell until a worker
     /// takes it; a spawner job's lives inline in its tokio task. A boxed
-    /// runner is 16 bytes larger than the future (the `Option`'s tag and
-    /// the cell), and nothing else lives here: glibc frees a block of up to
-    /// 120 bytes without a lock on any thread, and a larger one, freed by a
-    /// worker, under the lock of the arena of the thread that allocated it
-    /// (BENCHMARKS.md, *Changes*).
+    /// runner is the future plus 16 bytes (the `Option`'s tag and the
+    /// cell), and nothing else may live here: a small job's runner must stay
+    /// a block the allocator frees without a lock from a worker's thread
+    /// (the size test below pins it).
     pub(crate) struct Runner<F>
     where
         F: Work,
@@ -246,9 +245,9 @@ mod tests {
     }
 
     /// A boxed runner is its future plus 16 bytes, so a 104-byte future's
-    /// runner is a 120-byte block: the largest that glibc frees on any
-    /// thread without a lock (see `Runner`). 8 bytes more cost that job
-    /// a third of its time fire-and-forget (BENCHMARKS.md).
+    /// runner is a 120-byte block: the largest that the allocator frees on
+    /// any thread without a lock (see `Runner`; BENCHMARKS.md says what 8
+    /// bytes more cost).
     #[test]
     fn a_runner_is_its_future_and_16_bytes() {
         assert_eq!(std::mem::size_of::<Sized104>(), 104);

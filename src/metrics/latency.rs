@@ -13,12 +13,13 @@
 //! with the jobs.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::facade::Facade;
+use crate::sync::unmodelled::{AtomicU64, AtomicUsize};
 
 /// Sub-buckets per power of two: 2^4.
 const SUB_BITS: u32 = 4;

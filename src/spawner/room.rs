@@ -68,8 +68,7 @@ pub(crate) fn wait_for_room_owned(
 /// admitted by a wait that ends after the close.
 ///
 /// Closing the semaphore, rather than each waiter selecting on the token,
-/// saves every wait a registration with the token (about 600 instructions
-/// when every submission waits: BENCHMARKS.md).
+/// saves every wait a registration with the token.
 ///
 /// After a shrink, a permit that comes back while some are still owed
 /// repays one instead, and the waiter waits again, at the back of the line.

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::backend::{Backend, Core};
 use crate::metrics::Metrics;
+use crate::sync::{AtomicUsize, Mutex, lock};
 
 /// Everything the spawner's handles and permits share.
 #[derive(Debug)]
@@ -28,14 +29,14 @@ pub(crate) struct SpawnerState {
     /// Serialises `set_limit` calls, and holds whether a [`retire_debt`]
     /// task is running: it is set and cleared under this lock, and `debt`
     /// only grows under it, so no debt is ever left without a retirer.
-    resizing: std::sync::Mutex<bool>,
+    resizing: Mutex<bool>,
     /// The [`retire_debt`] task's place in the semaphore's line, if it has
     /// one: its `acquire_owned`, with the task's waker. Here rather than in
     /// the task so that a growth that cancels the debt can take it out of
     /// the line at once (dropping it), before it adds permits: it would
     /// otherwise take one meant for a submitter, and hold it until it runs.
     /// Locked after `resizing`, never before.
-    retire_wait: std::sync::Mutex<Option<RetireWait>>,
+    retire_wait: Mutex<Option<RetireWait>>,
     /// Submitters waiting for a permit.
     pub(super) waiting: AtomicUsize,
     /// Permits taken and not yet used or dropped: work in flight that
@@ -52,8 +53,8 @@ impl SpawnerState {
             semaphore: Arc::new(Semaphore::new(limit)),
             limit: AtomicUsize::new(limit),
             debt: AtomicUsize::new(0),
-            resizing: std::sync::Mutex::new(false),
-            retire_wait: std::sync::Mutex::new(None),
+            resizing: Mutex::new(false),
+            retire_wait: Mutex::new(None),
             waiting: AtomicUsize::new(0),
             permits: TaskTracker::new(),
         }
@@ -103,7 +104,7 @@ impl SpawnerState {
     /// that leaves debt starts one [`retire_debt`] task (unless one runs),
     /// which forgets owed permits as they come back.
     pub(super) fn set_limit(self: &Arc<SpawnerState>, limit: usize) {
-        let mut retiring = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut retiring = lock(&self.resizing);
         let old = self.limit.swap(limit, Ordering::Relaxed);
         self.core.runners.store(limit, Ordering::Relaxed);
         self.core.jobs.stats.facade.set_workers(limit);
@@ -151,11 +152,7 @@ impl SpawnerState {
     /// Takes the retirer out of the semaphore's line (a permit it was
     /// granted goes back), and wakes it to see that nothing is owed.
     fn cancel_retire_wait(&self) {
-        let wait = self
-            .retire_wait
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let wait = lock(&self.retire_wait).take();
         if let Some(RetireWait { acquire, waker }) = wait {
             drop(acquire);
             waker.wake();
@@ -242,7 +239,7 @@ async fn retire_debt(mut guard: RetirerGuard) {
     // Closed: the permits still out come back to a semaphore nobody
     // acquires from. Once they are back, forget what is owed.
     shared.wait().await;
-    let _retiring = shared.resizing.lock().unwrap_or_else(|p| p.into_inner());
+    let _retiring = lock(&shared.resizing);
     let removed = shared
         .semaphore
         .forget_permits(shared.debt.load(Ordering::Relaxed));
@@ -286,20 +283,20 @@ impl SpawnerState {
     /// polls it (which joins the line).
     fn poll_retire_turn(&self, joined: &mut bool, cx: &mut Context<'_>) -> Poll<RetireTurn> {
         if !*joined {
-            let mut retiring = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
+            let mut retiring = lock(&self.resizing);
             // Under the lock: no shrink adds debt between this look and
             // the flag going down.
             if self.debt.load(Ordering::Relaxed) == 0 {
                 *retiring = false;
                 return Poll::Ready(RetireTurn::Paid);
             }
-            *self.retire_wait.lock().unwrap_or_else(|p| p.into_inner()) = Some(RetireWait {
+            *lock(&self.retire_wait) = Some(RetireWait {
                 acquire: Box::pin(self.semaphore.clone().acquire_owned()),
                 waker: cx.waker().clone(),
             });
             *joined = true;
         }
-        let mut slot = self.retire_wait.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = lock(&self.retire_wait);
         let Some(wait) = slot.as_mut() else {
             return Poll::Ready(RetireTurn::Cancelled);
         };
@@ -327,16 +324,10 @@ impl Drop for RetirerGuard {
     fn drop(&mut self) {
         if self.armed {
             let shared = &self.shared;
-            let mut retiring = shared.resizing.lock().unwrap_or_else(|p| p.into_inner());
+            let mut retiring = lock(&shared.resizing);
             *retiring = false;
             // Its place in line goes with it (the runtime dropped it).
-            drop(
-                shared
-                    .retire_wait
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take(),
-            );
+            drop(lock(&shared.retire_wait).take());
         }
     }
 }

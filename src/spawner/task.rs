@@ -20,8 +20,7 @@ pin_project_lite::pin_project! {
     ///
     /// A hand-written future rather than an `async fn`: an `async fn` that
     /// pins its argument keeps room for the job's future twice (for the
-    /// argument and for the pinned local), which cost 1000 sleeping jobs
-    /// about 0.5 MiB more.
+    /// argument and for the pinned local).
     pub(super) struct SpawnedJob<F>
     where
         F: Work,

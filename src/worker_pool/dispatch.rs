@@ -94,9 +94,8 @@ impl<T: std::fmt::Debug> TryRecv for tokio::sync::mpsc::Receiver<T> {
 /// On cache lines of its own: its lock and counts are written by every
 /// worker that takes a job, and beside them in the pool's shared state
 /// are fields every `spawn` reads (the lifecycle's flags, the sender).
-/// Where the compiler placed them moved with every field added elsewhere;
-/// one such move cost the tiny jobs 10-15% of their time with the producer
-/// in a task (`benches/ab-shapes.sh`, 11 rounds).
+/// Sharing a line with them makes every take and every spawn contend for
+/// it (false sharing), wherever the compiler places the fields.
 #[derive(Debug)]
 #[repr(align(128))] // two 64-byte lines: x86 prefetches lines in pairs
 pub(crate) struct Dispatch<S: TryRecv> {

@@ -103,9 +103,7 @@ pub(crate) fn try_room_owned(
 /// per job (which costs a trip through the scheduler, often to another
 /// thread, each time), and the workers still have most of a queue of
 /// work when it is woken. The cap keeps the burst of submissions that
-/// follows small: uncapped (half of a 1024 queue), the burst of 500
-/// allocations at once raised the peak memory of 1000 sleeping jobs by
-/// half a MiB (6.9 against 6.4 MiB), for no gain in time. Where the
+/// follows, and the memory its jobs take at once, small. Where the
 /// room is held by permits rather than by queued jobs, one freed slot
 /// is enough. Waiters are still served in FIFO order: tokio's semaphore
 /// hands freed room to the head of the line until it has all it asked
@@ -198,8 +196,8 @@ pin_project_lite::pin_project! {
     /// back: the workers may need telling (`room_released`).
     ///
     /// A hand-written future: an `async fn` that took tokio's future as an
-    /// argument and awaited it stored it twice (304 bytes instead of 136),
-    /// and `Reserve` copies the whole of it into its box.
+    /// argument and awaited it would store it twice, and `Reserve` copies
+    /// the whole of it into its box.
     pub(crate) struct WaitForRoom<S, R>
     where
         S: Deref<Target = PoolState>,

@@ -11,7 +11,7 @@ use super::dispatch::Dispatch;
 use crate::backend::{Backend, Core};
 use crate::job::{Helpers, QueuedJob};
 use crate::metrics::Metrics;
-use crate::sync::{AtomicBool, AtomicUsize, fence};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, fence, lock};
 
 /// Everything the pool's handles, its permits and its workers share.
 #[derive(Debug)]
@@ -30,7 +30,7 @@ pub(crate) struct PoolState {
     /// Workers whose task has not ended (retiring ones included).
     pub(super) live_workers: AtomicUsize,
     /// Serialises `set_workers` calls.
-    pub(super) resizing: std::sync::Mutex<()>,
+    pub(super) resizing: Mutex<()>,
     /// Set by the last worker out: nobody takes jobs from the queue any
     /// more, so whoever puts one in after that cancels it.
     workers_gone: AtomicBool,
@@ -49,7 +49,7 @@ impl PoolState {
             workers: AtomicUsize::new(workers),
             active_workers: AtomicUsize::new(workers),
             live_workers: AtomicUsize::new(0),
-            resizing: std::sync::Mutex::new(()),
+            resizing: Mutex::new(()),
             workers_gone: AtomicBool::new(false),
         }
     }
@@ -64,7 +64,7 @@ impl PoolState {
         workers: usize,
         mut start: impl FnMut(&Arc<PoolState>),
     ) {
-        let _resizing = self.resizing.lock().unwrap_or_else(|p| p.into_inner());
+        let _resizing = lock(&self.resizing);
         // `Relaxed`: the workers read it between jobs; the compare-exchanges
         // on `active_workers` below and in `retire_one` settle the count.
         self.workers.store(workers, Ordering::Relaxed);
@@ -112,8 +112,8 @@ impl PoolState {
     /// A slot came back unused. Workers that found the closed queue empty
     /// while this slot was reserved went back to sleep waiting to be told:
     /// they only `try_recv` (tokio wakes a receiver waiting in `recv`, and
-    /// ours never does). Tell them, so they see the queue drained and exit.
-    /// (Found by the stress test: shutdown hung.)
+    /// ours never does). Tell them, so they see the queue drained and exit;
+    /// otherwise a shutdown would wait for them forever.
     pub(super) fn room_released(&self) {
         if self.core.lifecycle.is_closed() {
             self.queue.close(); // idempotent; wakes every sleeping worker
