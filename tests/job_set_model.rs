@@ -12,7 +12,7 @@
 //!
 //! Each case runs on its own current-thread runtime with a paused clock;
 //! "settling" is a 1 ms sleep, which returns only once every other task is
-//! idle (see `tests/model.rs`).
+//! idle (see `tests/pool_model.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;

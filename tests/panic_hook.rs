@@ -1,6 +1,6 @@
-//! The builders' `on_panic` hook, on both kinds of pool: once per panicking
-//! job, with its id, its pool's name and its payload, before its handle
-//! resolves, for detached jobs and for panics in a future's `Drop`; a
+//! The builders' `on_panic` hook, on both kinds of pool and both runtimes: once
+//! per panicking job, with its id, its pool's name and its payload, before its
+//! handle resolves, for detached jobs and for panics in a future's `Drop`; a
 //! panicking hook is contained.
 
 mod support;
@@ -9,43 +9,33 @@ use std::sync::{Arc, Mutex};
 
 use taskpool::{BoundedSpawner, JobId, JobPanic, Pool, WorkerPool};
 
-use support::{spawn_running_bomb, watchdog};
+use support::spawn_running_bomb;
 
 type Hook = Arc<dyn Fn(&JobPanic<'_>) + Send + Sync>;
 
-fn worker_pool(hook: Hook) -> WorkerPool {
-    WorkerPool::builder()
-        .workers(2)
-        .name("hooked")
-        .on_panic(move |panic| hook(panic))
-        .build()
-        .unwrap()
+/// The shared `for_both_types!` calls `worker_pool()` and `bounded_spawner()`
+/// for what it hands each test body: here not a pool but the way to build
+/// one, since each body first makes the hook its pool is built with.
+fn worker_pool() -> fn(Hook) -> WorkerPool {
+    |hook| {
+        WorkerPool::builder()
+            .workers(2)
+            .name("hooked")
+            .on_panic(move |panic| hook(panic))
+            .build()
+            .unwrap()
+    }
 }
 
-fn bounded_spawner(hook: Hook) -> BoundedSpawner {
-    BoundedSpawner::builder()
-        .limit(2)
-        .name("hooked")
-        .on_panic(move |panic| hook(panic))
-        .build()
-        .unwrap()
-}
-
-/// Each test body, with each kind of pool, on both runtimes.
-macro_rules! for_both_types {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "current_thread")]
-            async fn worker_pool() {
-                super::watchdog(super::$name(super::worker_pool)).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn bounded_spawner() {
-                super::watchdog(super::$name(super::bounded_spawner)).await
-            }
-        }
-    )*};
+fn bounded_spawner() -> fn(Hook) -> BoundedSpawner {
+    |hook| {
+        BoundedSpawner::builder()
+            .limit(2)
+            .name("hooked")
+            .on_panic(move |panic| hook(panic))
+            .build()
+            .unwrap()
+    }
 }
 
 /// What the hook saw: (job id, pool name, message), in order.
@@ -158,6 +148,7 @@ async fn a_panicking_hook_is_contained<P: Pool>(make: fn(Hook) -> P) {
 }
 
 for_both_types!(
+    by_value:
     called_once_per_panic_before_the_handle_resolves,
     detached_jobs_are_reported,
     a_panic_in_drop_is_reported,

@@ -22,10 +22,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use taskpool::{JobSet, SpawnStreamExt, WorkerPool};
 
-use super::{
-    JobSize, Paired, REPS, Report, Runs, Sample, Shape, Spec, cpu_job, joinset_reaping, measure,
-    ns_per_job, spec, tiny_job,
-};
+use super::child::{Sample, Spec, spec};
+use super::contenders::joinset_reaping;
+use super::report::Report;
+use super::shapes::JobSize;
+use super::stats::{Paired, REPS, Runs, measure, ns_per_job};
+use super::workloads::{Shape, cpu_job, tiny_job};
 
 /// A busy-consumer item: ten steps of 1 ms, each needing a poll.
 async fn busy_item(i: u64) -> u64 {
@@ -168,7 +170,11 @@ pub(super) fn section(r: &mut Report, quick: bool) {
     let scale: u64 = if quick { 2 } else { 1 };
     let _ = writeln!(
         r.text,
-        "\n## 9. Groups and streams\n\nEach contender runs in a spawned task; pools have `W` workers and a queue of 1024. {REPS} rounds, ratios taken within rounds (median, range).\n"
+        "\n\
+         ## 9. Groups and streams\n\
+         \n\
+         Each contender runs in a spawned task; pools have `W` workers and a queue of 1024. \
+         {REPS} rounds, ratios taken within rounds (median, range).\n"
     );
 
     let tiny = JobSize {
@@ -185,7 +191,10 @@ pub(super) fn section(r: &mut Report, quick: bool) {
     let runs = rows(tiny, &names);
     let _ = writeln!(
         r.text,
-        "### tiny items, n = {}, W = 64\n\n| contender | ns/item | × `joinset_semaphore` |\n|---|---:|---:|",
+        "### tiny items, n = {}, W = 64\n\
+         \n\
+         | contender | ns/item | × `joinset_semaphore` |\n\
+         |---|---:|---:|",
         tiny.n
     );
     for (name, run) in names.iter().zip(&runs) {
@@ -212,7 +221,11 @@ pub(super) fn section(r: &mut Report, quick: bool) {
     let speedup = ratio(&runs[0], &runs[1]);
     let _ = writeln!(
         r.text,
-        "\n### cpu items, n = {}, W = 64\n\n`buffer_unordered` {:.0} ns/item, `spawn_buffer_unordered` {:.0} ns/item (2 runtime threads: the physical limit is 2×).\n",
+        "\n\
+         ### cpu items, n = {}, W = 64\n\
+         \n\
+         `buffer_unordered` {:.0} ns/item, `spawn_buffer_unordered` {:.0} ns/item (2 runtime \
+         threads: the physical limit is 2×).\n",
         cpu.n,
         ns_per_job(&runs[0].medians(), cpu.n),
         ns_per_job(&runs[1].medians(), cpu.n),
@@ -232,7 +245,12 @@ pub(super) fn section(r: &mut Report, quick: bool) {
     let slower = ratio(&runs[0], &runs[1]);
     let _ = writeln!(
         r.text,
-        "\n### the busy consumer (futures-rs#2387), n = {}, W = 8\n\nEach item is ten `sleep(1 ms)` steps; the consumer spends 10 ms on each result. Totals: `buffered` {:.3} s, `spawn_buffered` {:.3} s; `buffered` ÷ `spawn_buffered` {}.\n",
+        "\n\
+         ### the busy consumer (futures-rs#2387), n = {}, W = 8\n\
+         \n\
+         Each item is ten `sleep(1 ms)` steps; the consumer spends 10 ms on each result. \
+         Totals: `buffered` {:.3} s, `spawn_buffered` {:.3} s; `buffered` ÷ `spawn_buffered` \
+         {}.\n",
         busy.n,
         runs[0].median("elapsed_s"),
         runs[1].median("elapsed_s"),
@@ -257,7 +275,10 @@ pub(super) fn section(r: &mut Report, quick: bool) {
     let (small_kib, big_kib) = (runs[0].median("rss_kib"), runs[1].median("rss_kib"));
     let _ = writeln!(
         r.text,
-        "### memory of a long stream\n\n`spawn_buffer_unordered`, tiny items, W = 64: peak RSS {:.1} MiB for {} items, {:.1} MiB for {} ({:.2}×).\n",
+        "### memory of a long stream\n\
+         \n\
+         `spawn_buffer_unordered`, tiny items, W = 64: peak RSS {:.1} MiB for {} items, {:.1} \
+         MiB for {} ({:.2}×).\n",
         small_kib / 1024.0,
         small.n,
         big_kib / 1024.0,
