@@ -449,7 +449,7 @@ pub use spawn::Spawn;
 pub use spawner::{BoundedSpawner, SpawnerBuilder};
 pub use spawning::Spawning;
 pub use stream::{SpawnBufferUnordered, SpawnBuffered, SpawnStreamExt};
-pub use worker_pool::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, PoolBuilder, WorkerPool};
+pub use worker_pool::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, WorkerPool, WorkerPoolBuilder};
 
 // The README's Rust examples are compiled and run as doc tests.
 #[cfg(doctest)]

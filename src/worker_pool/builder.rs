@@ -1,4 +1,4 @@
-//! `PoolBuilder`: the configuration of a `WorkerPool`.
+//! `WorkerPoolBuilder`: the configuration of a `WorkerPool`.
 
 use std::sync::Arc;
 
@@ -12,11 +12,11 @@ use crate::backend::{self, Core, CoreSettings};
 use crate::error::{BuildError, BuildErrorKind};
 use crate::panic_hook::{JobPanic, PanicHook};
 
-/// The queue capacity used when [`PoolBuilder::queue_capacity`] is not set.
+/// The queue capacity used when [`WorkerPoolBuilder::queue_capacity`] is not set.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
 /// The most workers a [`WorkerPool`] can have: 2^20 (1 048 576), for
-/// [`PoolBuilder::workers`], [`WorkerPool::set_workers`] and
+/// [`WorkerPoolBuilder::workers`], [`WorkerPool::set_workers`] and
 /// [`Pool::resize`](crate::Pool::resize). More is refused with a
 /// [`BuildError`] or a [`ResizeError`](crate::ResizeError).
 ///
@@ -44,15 +44,15 @@ pub const MAX_WORKERS: usize = 1 << 20;
 ///
 /// | setting | default |
 /// |---|---|
-/// | [`workers`](PoolBuilder::workers) | [`std::thread::available_parallelism`] (1 if unknown) |
-/// | [`queue_capacity`](PoolBuilder::queue_capacity) | [`DEFAULT_QUEUE_CAPACITY`] (1024) |
-/// | [`name`](PoolBuilder::name) | `"taskpool"` |
-/// | [`cancellation_token`](PoolBuilder::cancellation_token) | none: only the pool's own methods close it |
-/// | [`on_panic`](PoolBuilder::on_panic) | none: a panic is logged (`tracing::error!`) and its handle reports it |
-/// | [`queue_timeout`](PoolBuilder::queue_timeout) | none: a job may wait for ever |
-/// | [`run_timeout`](PoolBuilder::run_timeout) | none: a job may run for ever |
-/// | [`latency_histograms`](PoolBuilder::latency_histograms) | off |
-/// | [`slow_poll_threshold`](PoolBuilder::slow_poll_threshold) | `Some(10 ms)` |
+/// | [`workers`](WorkerPoolBuilder::workers) | [`std::thread::available_parallelism`] (1 if unknown) |
+/// | [`queue_capacity`](WorkerPoolBuilder::queue_capacity) | [`DEFAULT_QUEUE_CAPACITY`] (1024) |
+/// | [`name`](WorkerPoolBuilder::name) | `"taskpool"` |
+/// | [`cancellation_token`](WorkerPoolBuilder::cancellation_token) | none: only the pool's own methods close it |
+/// | [`on_panic`](WorkerPoolBuilder::on_panic) | none: a panic is logged (`tracing::error!`) and its handle reports it |
+/// | [`queue_timeout`](WorkerPoolBuilder::queue_timeout) | none: a job may wait for ever |
+/// | [`run_timeout`](WorkerPoolBuilder::run_timeout) | none: a job may run for ever |
+/// | [`latency_histograms`](WorkerPoolBuilder::latency_histograms) | off |
+/// | [`slow_poll_threshold`](WorkerPoolBuilder::slow_poll_threshold) | `Some(10 ms)` |
 ///
 /// # Examples
 ///
@@ -75,22 +75,22 @@ pub const MAX_WORKERS: usize = 1 << 20;
 /// ```
 #[derive(Debug, Default)]
 #[must_use = "builders do nothing unless built"]
-pub struct PoolBuilder {
+pub struct WorkerPoolBuilder {
     workers: Option<usize>,
     queue_capacity: Option<usize>,
     settings: CoreSettings,
 }
 
-impl PoolBuilder {
-    pub(crate) fn new() -> PoolBuilder {
-        PoolBuilder::default()
+impl WorkerPoolBuilder {
+    pub(crate) fn new() -> WorkerPoolBuilder {
+        WorkerPoolBuilder::default()
     }
 
     /// Sets the number of workers: how many jobs run at once.
     ///
     /// Defaults to [`std::thread::available_parallelism`], which suits
     /// CPU-light jobs that mostly wait; jobs that wait on I/O often want more.
-    /// `0`, or more than [`MAX_WORKERS`], makes [`build`](PoolBuilder::build)
+    /// `0`, or more than [`MAX_WORKERS`], makes [`build`](WorkerPoolBuilder::build)
     /// fail.
     ///
     /// # Examples
@@ -102,7 +102,7 @@ impl PoolBuilder {
     /// assert_eq!(pool.metrics().workers, 64);
     /// # }
     /// ```
-    pub fn workers(mut self, workers: usize) -> PoolBuilder {
+    pub fn workers(mut self, workers: usize) -> WorkerPoolBuilder {
         self.workers = Some(workers);
         self
     }
@@ -112,7 +112,7 @@ impl PoolBuilder {
     /// [`try_spawn`](WorkerPool::try_spawn) returns `Full`.
     ///
     /// Defaults to [`DEFAULT_QUEUE_CAPACITY`] (1024). `0` makes
-    /// [`build`](PoolBuilder::build) fail: the queue is a bounded
+    /// [`build`](WorkerPoolBuilder::build) fail: the queue is a bounded
     /// `tokio::sync::mpsc` channel, which has no rendezvous mode.
     ///
     /// # Examples
@@ -124,7 +124,7 @@ impl PoolBuilder {
     /// assert_eq!(pool.metrics().queue_capacity, 10);
     /// # }
     /// ```
-    pub fn queue_capacity(mut self, capacity: usize) -> PoolBuilder {
+    pub fn queue_capacity(mut self, capacity: usize) -> WorkerPoolBuilder {
         self.queue_capacity = Some(capacity);
         self
     }
@@ -141,7 +141,7 @@ impl PoolBuilder {
     /// assert!(format!("{pool:?}").contains("mailer"));
     /// # }
     /// ```
-    pub fn name(mut self, name: impl Into<String>) -> PoolBuilder {
+    pub fn name(mut self, name: impl Into<String>) -> WorkerPoolBuilder {
         self.settings.name = Some(name.into());
         self
     }
@@ -169,7 +169,7 @@ impl PoolBuilder {
     /// pool.wait().await;
     /// # }
     /// ```
-    pub fn cancellation_token(mut self, token: CancellationToken) -> PoolBuilder {
+    pub fn cancellation_token(mut self, token: CancellationToken) -> WorkerPoolBuilder {
         self.settings.parent = Some(token);
         self
     }
@@ -207,7 +207,7 @@ impl PoolBuilder {
     /// assert_eq!(panics.load(Ordering::SeqCst), 1);
     /// # }
     /// ```
-    pub fn on_panic<F>(mut self, hook: F) -> PoolBuilder
+    pub fn on_panic<F>(mut self, hook: F) -> WorkerPoolBuilder
     where
         F: Fn(&JobPanic<'_>) + Send + Sync + 'static,
     {
@@ -261,7 +261,7 @@ impl PoolBuilder {
     /// # drop(busy);
     /// # }
     /// ```
-    pub fn queue_timeout(mut self, timeout: std::time::Duration) -> PoolBuilder {
+    pub fn queue_timeout(mut self, timeout: std::time::Duration) -> WorkerPoolBuilder {
         self.settings.defaults.queue_timeout = Some(timeout);
         self
     }
@@ -281,7 +281,7 @@ impl PoolBuilder {
     ///
     /// # Panics
     ///
-    /// As for [`queue_timeout`](PoolBuilder::queue_timeout): the runtime needs its
+    /// As for [`queue_timeout`](WorkerPoolBuilder::queue_timeout): the runtime needs its
     /// time driver.
     ///
     /// # Examples
@@ -302,7 +302,7 @@ impl PoolBuilder {
     /// assert_eq!(pool.metrics().timed_out, 1);
     /// # }
     /// ```
-    pub fn run_timeout(mut self, timeout: std::time::Duration) -> PoolBuilder {
+    pub fn run_timeout(mut self, timeout: std::time::Duration) -> WorkerPoolBuilder {
         self.settings.defaults.run_timeout = Some(timeout);
         self
     }
@@ -327,7 +327,7 @@ impl PoolBuilder {
     /// assert_eq!(pool.latency().run_time.count(), 1);
     /// # }
     /// ```
-    pub fn latency_histograms(mut self, on: bool) -> PoolBuilder {
+    pub fn latency_histograms(mut self, on: bool) -> WorkerPoolBuilder {
         self.settings.latency = on;
         self
     }
@@ -370,7 +370,10 @@ impl PoolBuilder {
     /// assert_eq!(pool.metrics().slow_polls, 1);
     /// # }
     /// ```
-    pub fn slow_poll_threshold(mut self, threshold: Option<std::time::Duration>) -> PoolBuilder {
+    pub fn slow_poll_threshold(
+        mut self,
+        threshold: Option<std::time::Duration>,
+    ) -> WorkerPoolBuilder {
         self.settings.slow_poll_threshold = Some(threshold);
         self
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use builder::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, PoolBuilder};
+pub use builder::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, WorkerPoolBuilder};
 use queue::Shared;
 
 use crate::admit::{Admitter, OwnedAdmitter};
@@ -52,7 +52,7 @@ use crate::spawning::{self, Spawning};
 /// [`shutdown_timeout`](WorkerPool::shutdown_timeout),
 /// [`abort_all`](WorkerPool::abort_all), when its last handle is dropped, or
 /// when the parent token given to
-/// [`PoolBuilder::cancellation_token`] is cancelled. Closing cancels the
+/// [`WorkerPoolBuilder::cancellation_token`] is cancelled. Closing cancels the
 /// pool's own token ([`cancellation_token`](WorkerPool::cancellation_token));
 /// queued and running jobs still run to completion unless `abort_all` or a
 /// `shutdown_timeout` deadline aborts them. Jobs that should stop early watch
@@ -147,7 +147,7 @@ impl WorkerPool {
     /// Returns a builder for the pool's nine settings: `workers`,
     /// `queue_capacity`, `name`, `cancellation_token` (a parent token),
     /// `on_panic`, `queue_timeout`, `run_timeout`, `latency_histograms` and
-    /// `slow_poll_threshold`; [`PoolBuilder`] lists them with their
+    /// `slow_poll_threshold`; [`WorkerPoolBuilder`] lists them with their
     /// defaults.
     ///
     /// # Examples
@@ -163,8 +163,8 @@ impl WorkerPool {
     /// # drop(pool);
     /// # }
     /// ```
-    pub fn builder() -> PoolBuilder {
-        PoolBuilder::new()
+    pub fn builder() -> WorkerPoolBuilder {
+        WorkerPoolBuilder::new()
     }
 
     /// Submits a job, waiting for room in the queue if it is full.
@@ -736,7 +736,7 @@ impl WorkerPool {
 
     /// A snapshot of the latency histograms: how long jobs waited for
     /// room, waited in the queue and ran. Empty unless the builder turned
-    /// them on ([`latency_histograms`](crate::PoolBuilder::latency_histograms));
+    /// them on ([`latency_histograms`](crate::WorkerPoolBuilder::latency_histograms));
     /// see [`LatencySnapshot`](crate::LatencySnapshot).
     ///
     /// # Examples
