@@ -426,6 +426,7 @@ mod pool;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod reserve;
+mod shared_settings;
 mod slow_poll;
 mod spawn;
 mod spawner;
