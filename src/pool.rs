@@ -23,6 +23,11 @@ use crate::spawn::Spawn;
 /// types, where each is documented in full; the logic behind them is the
 /// same for both.
 ///
+/// # Sealed
+///
+/// Sealed, as [`Spawn`] is (a `Pool` is a `Spawn`): implemented by the
+/// crate's pools only, for you to write generic code over.
+///
 /// # Examples
 ///
 /// ```

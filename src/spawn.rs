@@ -9,6 +9,27 @@ use crate::permit::{OwnedSpawnPermit, SpawnPermit};
 use crate::reserve::{Reserve, ReserveOwned};
 use crate::spawning::Spawning;
 
+/// What keeps [`Spawn`], and so [`Pool`](crate::Pool), to the crate's own
+/// pools: a supertrait users cannot name, so they cannot implement it.
+pub(crate) mod sealed {
+    /// Implemented by [`WorkerPool`](crate::WorkerPool),
+    /// [`BoundedSpawner`](crate::BoundedSpawner) (in `forward_traits!`) and
+    /// references to a [`Spawn`](super::Spawn).
+    pub trait Sealed {}
+}
+
+/// The seal holds: outside the crate, `Spawn` cannot be implemented (the
+/// error is that `Sealed` is not implemented, whatever the methods).
+///
+/// ```compile_fail,E0277
+/// #[derive(Clone)]
+/// struct MyPool;
+///
+/// impl taskpool::Spawn for MyPool {}
+/// ```
+#[cfg(doctest)]
+struct SealedDoctests;
+
 /// Something jobs can be spawned on: a [`WorkerPool`](crate::WorkerPool) or
 /// a [`BoundedSpawner`](crate::BoundedSpawner), or a reference to either.
 ///
@@ -25,6 +46,16 @@ use crate::spawning::Spawning;
 /// method of the same name on [`WorkerPool`](crate::WorkerPool) and
 /// [`BoundedSpawner`](crate::BoundedSpawner), where each is documented in
 /// full.
+///
+/// # Sealed
+///
+/// This trait is sealed: it is implemented by `WorkerPool`,
+/// `BoundedSpawner` and references to a `Spawn`, and cannot be implemented
+/// outside this crate. Its methods return the crate's own futures, permits
+/// and handles, which only its pools can make, so a type of your own could
+/// only forward to a pool; the trait is there for you to write code generic
+/// over the kind of pool, as below. Sealing lets methods be added to it
+/// without breaking anyone.
 ///
 /// # Examples
 ///
@@ -51,7 +82,7 @@ use crate::spawning::Spawning;
 /// assert_eq!(checksum_all(&BoundedSpawner::new(4), files).await, 6);
 /// # }
 /// ```
-pub trait Spawn: Clone + Send + Sync {
+pub trait Spawn: sealed::Sealed + Clone + Send + Sync {
     /// Submits a job, waiting for room: [`reserve`](Spawn::reserve), then
     /// [`SpawnPermit::spawn`].
     ///
@@ -257,6 +288,8 @@ pub trait Spawn: Clone + Send + Sync {
         Self: Sized;
 }
 
+impl<S: Spawn> sealed::Sealed for &S {}
+
 /// A reference to a pool is a pool: every method forwards to it, and the
 /// owned ones clone the handle it refers to.
 impl<S: Spawn> Spawn for &S {
@@ -306,10 +339,13 @@ impl<S: Spawn> Spawn for &S {
     }
 }
 
-/// Implements [`Spawn`] and [`Pool`](crate::Pool) for a pool type by
-/// forwarding to its inherent methods, which have the same signatures.
+/// Implements [`Spawn`] (with its seal) and [`Pool`](crate::Pool) for a
+/// pool type by forwarding to its inherent methods, which have the same
+/// signatures.
 macro_rules! forward_traits {
     ($ty:ident, $resize:ident) => {
+        impl $crate::spawn::sealed::Sealed for $ty {}
+
         impl $crate::spawn::Spawn for $ty {
             fn spawn<F>(&self, future: F) -> $crate::spawning::Spawning<'_, F>
             where
