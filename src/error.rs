@@ -787,7 +787,7 @@ impl<F> From<SpawnError<F>> for TrySpawnError<F> {
 /// A builder was given a configuration that cannot work, or was used
 /// outside a tokio runtime.
 ///
-/// Returned by [`PoolBuilder::build`](crate::PoolBuilder::build) and
+/// Returned by [`WorkerPoolBuilder::build`](crate::WorkerPoolBuilder::build) and
 /// [`SpawnerBuilder::build`](crate::SpawnerBuilder::build). (The shortcuts
 /// [`WorkerPool::new`](crate::WorkerPool::new) and
 /// [`BoundedSpawner::new`](crate::BoundedSpawner::new) panic instead.) Its

@@ -224,6 +224,7 @@ mod panic_hook;
 mod pool;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod shared_settings;
 mod slow_poll;
 mod spawn;
 mod spawner;
@@ -244,7 +245,7 @@ pub use spawn::Spawn;
 pub use spawner::{BoundedSpawner, SpawnerBuilder};
 pub use stream::{SpawnBufferUnordered, SpawnBuffered, SpawnStreamExt};
 pub use submit::{JobBuilder, OwnedSpawnPermit, Reserve, ReserveOwned, SpawnPermit, Spawning};
-pub use worker_pool::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, PoolBuilder, WorkerPool};
+pub use worker_pool::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, WorkerPool, WorkerPoolBuilder};
 
 // The README's Rust examples are compiled and run as doc tests.
 #[cfg(doctest)]

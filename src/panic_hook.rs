@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::error::panic_message;
 use crate::id::JobId;
 
-/// A job's panic, as the pool's [`on_panic`](crate::PoolBuilder::on_panic)
+/// A job's panic, as the pool's [`on_panic`](crate::WorkerPoolBuilder::on_panic)
 /// hook sees it: which job, of which pool, and what it panicked with.
 ///
 /// # Examples

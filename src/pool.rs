@@ -19,9 +19,15 @@ use crate::spawn::Spawn;
 /// (another handle to the same pool) and `Send + Sync`, so `&P` is a `Pool`
 /// for any `P: Pool`: `JobSet::new(&pool)` works in generic code.
 ///
-/// Each method behaves as the inherent method of the same name on both
-/// types, where each is documented in full; the logic behind them is the
-/// same for both.
+/// Each method's contract is written here, once, as [`Spawn`]'s are; the
+/// inherent methods of the same name on both types say only what is
+/// particular to their kind of pool, and link here. The logic behind them
+/// is the same for both.
+///
+/// # Sealed
+///
+/// Sealed, as [`Spawn`] is (a `Pool` is a `Spawn`): implemented by the
+/// crate's pools only, for you to write generic code over.
 ///
 /// # Examples
 ///
@@ -46,39 +52,64 @@ use crate::spawn::Spawn;
 /// # }
 /// ```
 pub trait Pool: Spawn {
-    /// Stops accepting jobs; `true` if this call closed the pool.
+    /// Stops accepting jobs. Returns `true` if this call closed the pool,
+    /// `false` if it was already closed.
+    ///
+    /// Jobs already accepted still run; [`wait`](Pool::wait) tells when
+    /// they are done. Submitters waiting for room (in `spawn` or `reserve`)
+    /// get their future back in an error. Closing cancels the pool's own
+    /// [`cancellation_token`](Pool::cancellation_token).
     ///
     /// # Examples
     ///
     /// ```
     /// use taskpool::{Pool, WorkerPool};
     ///
+    /// /// Stops taking work; what was accepted still runs.
+    /// fn stop_intake(pool: &impl Pool) {
+    ///     if pool.close() {
+    ///         println!("closed, no more jobs");
+    ///     }
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let pool = WorkerPool::new(1);
-    /// assert!(Pool::close(&pool));
-    /// assert!(!Pool::close(&pool));
+    /// let pool = WorkerPool::new(2);
+    /// let handle = pool.spawn(async { 1 }).await.unwrap();
+    /// stop_intake(&pool);
+    /// assert!(!pool.close()); // already closed
+    /// assert!(pool.spawn(async { 2 }).await.is_err());
+    /// assert_eq!(handle.await.unwrap(), 1); // accepted before the close: still runs
     /// # }
     /// ```
     fn close(&self) -> bool;
 
-    /// Returns `true` if the pool no longer accepts jobs.
+    /// Returns `true` if the pool no longer accepts jobs: it was closed, or
+    /// its runtime has shut down.
     ///
     /// # Examples
     ///
     /// ```
     /// use taskpool::{BoundedSpawner, Pool};
     ///
+    /// fn health(pool: &impl Pool) -> &'static str {
+    ///     if pool.is_closed() { "draining" } else { "ok" }
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let spawner = BoundedSpawner::new(1);
-    /// Pool::close(&spawner);
-    /// assert!(Pool::is_closed(&spawner));
+    /// let spawner = BoundedSpawner::new(2);
+    /// assert_eq!(health(&spawner), "ok");
+    /// spawner.close();
+    /// assert_eq!(health(&spawner), "draining");
     /// # }
     /// ```
     fn is_closed(&self) -> bool;
 
-    /// Closes the pool and waits until every accepted job has finished.
+    /// Closes the pool, lets every accepted job finish, and waits until
+    /// they have: every job's future has been dropped, and every permit
+    /// taken before the close used or dropped. A job that never finishes
+    /// makes it wait for ever; see [`shutdown_timeout`](Pool::shutdown_timeout).
     ///
     /// # Panics
     ///
@@ -91,37 +122,49 @@ pub trait Pool: Spawn {
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: dropping it leaves the pool closed and its jobs running.
+    /// Cancel safe: dropping it leaves the pool closed and its jobs running;
+    /// call it (or [`wait`](Pool::wait)) again to wait.
     ///
     /// # Examples
     ///
     /// ```
     /// use taskpool::{Pool, WorkerPool};
     ///
+    /// async fn finish(pool: impl Pool) -> u64 {
+    ///     pool.shutdown().await;
+    ///     pool.metrics().completed
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let pool = WorkerPool::new(1);
-    /// pool.spawn(async {}).await.unwrap();
-    /// Pool::shutdown(&pool).await;
-    /// assert_eq!(Pool::metrics(&pool).completed, 1);
+    /// let pool = WorkerPool::new(2);
+    /// for _ in 0..10 {
+    ///     pool.spawn(tokio::task::yield_now()).await.unwrap(); // handles dropped: detached
+    /// }
+    /// assert_eq!(finish(&pool).await, 10);
     /// # }
     /// ```
     #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
 
-    /// As [`shutdown`](Pool::shutdown), but aborts what is left after
-    /// `grace`; `true` if everything finished in time.
+    /// As [`shutdown`](Pool::shutdown), but gives up waiting after `grace`:
+    /// then it [aborts](Pool::abort_all) what is left and waits for the
+    /// aborted jobs to be dropped. Returns `true` if everything finished
+    /// within `grace`.
     ///
     /// # Panics
     ///
-    /// Panics if called outside a tokio runtime with the time driver enabled.
+    /// Panics if called outside a tokio runtime with the time driver enabled
+    /// (as `tokio::time::timeout` does).
+    ///
     /// Panics, at the caller's line, if called from inside one of this
     /// pool's own jobs, as [`shutdown`](Pool::shutdown) does (it would abort
     /// the calling job itself at the deadline).
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: dropped before the deadline, it aborts nothing.
+    /// Cancel safe: dropped before the deadline, it aborts nothing: the
+    /// jobs go on running.
     ///
     /// # Examples
     ///
@@ -129,11 +172,18 @@ pub trait Pool: Spawn {
     /// use std::time::Duration;
     /// use taskpool::{BoundedSpawner, Pool};
     ///
+    /// /// Gives the jobs a grace period, then stops them.
+    /// async fn stop(pool: impl Pool) {
+    ///     if !pool.shutdown_timeout(Duration::from_millis(10)).await {
+    ///         eprintln!("aborted what was left");
+    ///     }
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let spawner = BoundedSpawner::new(1);
     /// let stuck = spawner.spawn(std::future::pending::<()>()).await.unwrap();
-    /// assert!(!Pool::shutdown_timeout(&spawner, Duration::from_millis(5)).await);
+    /// stop(&spawner).await;
     /// assert!(stuck.await.unwrap_err().is_cancelled());
     /// # }
     /// ```
@@ -141,26 +191,40 @@ pub trait Pool: Spawn {
     fn shutdown_timeout(&self, grace: Duration) -> impl Future<Output = bool> + Send;
 
     /// Closes the pool and aborts every job: queued ones never start,
-    /// running ones stop at their next `.await`; a permit not yet used still
-    /// spawns, but its job is cancelled unpolled. Does not wait.
+    /// running ones stop at their next `.await`, and their handles resolve
+    /// with a cancelled [`JoinError`](crate::JoinError). A running job that
+    /// never yields cannot be stopped, as in tokio. Submitters waiting for
+    /// room get their future back. Does not wait: follow it with
+    /// [`wait`](Pool::wait).
+    ///
+    /// A [permit](crate::SpawnPermit) not yet used no longer holds up
+    /// `wait`: it still spawns, and its job is cancelled at once, never
+    /// polled.
     ///
     /// # Examples
     ///
     /// ```
     /// use taskpool::{Pool, WorkerPool};
     ///
+    /// async fn kill(pool: impl Pool) {
+    ///     pool.abort_all();
+    ///     pool.wait().await;
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let pool = WorkerPool::new(1);
     /// let job = pool.spawn(std::future::pending::<()>()).await.unwrap();
-    /// Pool::abort_all(&pool);
-    /// Pool::wait(&pool).await;
+    /// kill(&pool).await;
     /// assert!(job.await.unwrap_err().is_cancelled());
     /// # }
     /// ```
     fn abort_all(&self);
 
-    /// Waits until the pool is closed and idle. Does not close it.
+    /// Waits until the pool is closed and idle: no job queued or running,
+    /// and every [permit](crate::SpawnPermit) used or dropped (unless
+    /// [`abort_all`](Pool::abort_all) gave up on them). Does not close the
+    /// pool itself: it waits for someone else to.
     ///
     /// # Panics
     ///
@@ -178,37 +242,61 @@ pub trait Pool: Spawn {
     /// # Examples
     ///
     /// ```
-    /// use taskpool::{BoundedSpawner, Pool};
+    /// use taskpool::{Pool, WorkerPool};
+    ///
+    /// /// Whoever closes the pool, reports when it is done.
+    /// async fn report_when_done(pool: impl Pool) {
+    ///     pool.wait().await;
+    ///     println!("pool done");
+    /// }
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let spawner = BoundedSpawner::new(1);
-    /// Pool::close(&spawner);
-    /// Pool::wait(&spawner).await;
+    /// let pool = WorkerPool::new(2);
+    /// let waiter = tokio::spawn(report_when_done(pool.clone()));
+    /// pool.close();
+    /// waiter.await.unwrap();
     /// # }
     /// ```
     #[must_use = "nothing is waited for until this future is awaited: add `.await`"]
     fn wait(&self) -> impl Future<Output = ()> + Send;
 
-    /// A snapshot of the latency histograms (empty unless turned on in the
-    /// builder); see [`LatencySnapshot`].
+    /// A snapshot of the latency histograms: how long jobs waited for room,
+    /// waited in the queue and ran. Empty unless the builder turned them on
+    /// (`latency_histograms(true)`); see [`LatencySnapshot`].
     ///
     /// # Examples
     ///
     /// ```
     /// use taskpool::{BoundedSpawner, Pool};
     ///
+    /// fn log_latency(pool: &impl Pool) {
+    ///     let latency = pool.latency();
+    ///     println!("p99 run time: {:?}", latency.run_time.quantile(0.99));
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let spawner = BoundedSpawner::builder().limit(1).latency_histograms(true).build().unwrap();
+    /// let spawner = BoundedSpawner::builder().limit(2).latency_histograms(true).build().unwrap();
     /// spawner.spawn(async {}).await.unwrap().await.unwrap();
-    /// assert_eq!(Pool::latency(&spawner).run_time.count(), 1);
+    /// log_latency(&spawner);
+    /// let latency = spawner.latency();
+    /// assert_eq!(latency.queue_wait.count(), 1);
+    /// assert_eq!(latency.run_time.count(), 1);
+    /// assert_eq!(latency.submit_wait.count(), 1);
     /// # }
     /// ```
     fn latency(&self) -> LatencySnapshot;
 
-    /// Resizes the pool while it runs: [`WorkerPool::set_workers`] or
-    /// [`BoundedSpawner::set_limit`], where the behaviour is documented.
+    /// Resizes the pool while it runs (from a config reload, say):
+    /// [`WorkerPool::set_workers`] or [`BoundedSpawner::set_limit`], where
+    /// what growing and shrinking do to each kind is documented.
+    ///
+    /// Growing takes effect at once: waiting submitters are admitted as
+    /// room appears. Shrinking aborts nothing. `metrics().workers` is the
+    /// size asked for, `metrics().live_workers` the size in effect until
+    /// the surplus is gone. Concurrent resizes are applied one at a time,
+    /// the last one winning.
     ///
     /// [`WorkerPool::set_workers`]: crate::WorkerPool::set_workers
     /// [`BoundedSpawner::set_limit`]: crate::BoundedSpawner::set_limit
@@ -241,35 +329,65 @@ pub trait Pool: Spawn {
     /// ```
     fn resize(&self, size: usize) -> Result<(), ResizeError>;
 
-    /// A snapshot of the pool's gauges and counters.
+    /// A snapshot of the pool's gauges and counters; see [`Metrics`].
     ///
     /// # Examples
     ///
     /// ```
     /// use taskpool::{Pool, WorkerPool};
     ///
+    /// fn log_load(pool: &impl Pool) {
+    ///     let m = pool.metrics();
+    ///     println!("{} running, {} queued, {} rejected", m.running, m.queued, m.rejected);
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let pool = WorkerPool::new(3);
-    /// assert_eq!(Pool::metrics(&pool).workers, 3);
+    /// let pool = WorkerPool::builder().workers(3).queue_capacity(9).build().unwrap();
+    /// pool.spawn(async {}).await.unwrap();
+    /// log_load(&pool);
+    /// let m = pool.metrics();
+    /// assert_eq!((m.workers, m.queue_capacity, m.submitted), (3, 9, 1));
     /// # }
     /// ```
     fn metrics(&self) -> Metrics;
 
-    /// The pool's own `CancellationToken`, cancelled when it starts shutting
-    /// down; cancelling it closes the pool.
+    /// Returns the pool's own `CancellationToken`, cancelled when the pool
+    /// starts shutting down: [`close`](Pool::close),
+    /// [`shutdown`](Pool::shutdown), [`shutdown_timeout`](Pool::shutdown_timeout),
+    /// [`abort_all`](Pool::abort_all), its last handle dropped, or the
+    /// builder's parent token cancelled.
+    ///
+    /// Long jobs watch it to stop early. It is a child of the builder's
+    /// parent token, if one was given. Cancelling it closes the pool, like
+    /// [`close`](Pool::close).
     ///
     /// # Examples
     ///
     /// ```
     /// use taskpool::{Pool, WorkerPool};
     ///
+    /// /// A long job that stops early when its pool shuts down.
+    /// async fn start_long_job(pool: &impl Pool) -> taskpool::JoinHandle<&'static str> {
+    ///     let token = pool.cancellation_token();
+    ///     pool.spawn(async move {
+    ///         token.cancelled().await;
+    ///         "stopped early"
+    ///     })
+    ///     .await
+    ///     .unwrap()
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
+    /// let pool = WorkerPool::new(2);
+    /// let job = start_long_job(&pool).await;
+    /// pool.close();
+    /// assert_eq!(job.await.unwrap(), "stopped early");
+    ///
     /// let pool = WorkerPool::new(1);
-    /// let token = Pool::cancellation_token(&pool);
-    /// token.cancel();
-    /// assert!(Pool::is_closed(&pool));
+    /// pool.cancellation_token().cancel();
+    /// assert!(pool.is_closed()); // cancelling it closes the pool
     /// # }
     /// ```
     fn cancellation_token(&self) -> CancellationToken;

@@ -9,6 +9,27 @@ use crate::submit::reserve::{Reserve, ReserveOwned};
 use crate::submit::spawning::Spawning;
 use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 
+/// What keeps [`Spawn`], and so [`Pool`](crate::Pool), to the crate's own
+/// pools: a supertrait users cannot name, so they cannot implement it.
+pub(crate) mod sealed {
+    /// Implemented by [`WorkerPool`](crate::WorkerPool),
+    /// [`BoundedSpawner`](crate::BoundedSpawner) (in `forward_traits!`) and
+    /// references to a [`Spawn`](super::Spawn).
+    pub trait Sealed {}
+}
+
+/// The seal holds: outside the crate, `Spawn` cannot be implemented (the
+/// error is that `Sealed` is not implemented, whatever the methods).
+///
+/// ```compile_fail,E0277
+/// #[derive(Clone)]
+/// struct MyPool;
+///
+/// impl taskpool::Spawn for MyPool {}
+/// ```
+#[cfg(doctest)]
+struct SealedDoctests;
+
 /// Something jobs can be spawned on: a [`WorkerPool`](crate::WorkerPool) or
 /// a [`BoundedSpawner`](crate::BoundedSpawner), or a reference to either.
 ///
@@ -21,10 +42,24 @@ use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 ///
 /// A producer takes `impl Spawn` and leaves the strategy to configuration;
 /// code that also owns the pool's life (shuts it down, reads its metrics)
-/// takes [`impl Pool`](crate::Pool). Each method behaves as the inherent
-/// method of the same name on [`WorkerPool`](crate::WorkerPool) and
-/// [`BoundedSpawner`](crate::BoundedSpawner), where each is documented in
-/// full.
+/// takes [`impl Pool`](crate::Pool).
+///
+/// Each method's contract (what it does, its errors, panics and cancel
+/// safety) is written here, once. [`WorkerPool`](crate::WorkerPool) and
+/// [`BoundedSpawner`](crate::BoundedSpawner) also have each method as an
+/// inherent method of the same name, so the common case needs no import of
+/// this trait; those say only what is particular to their kind of pool (a
+/// pool's queue, a spawner's permits) and link here.
+///
+/// # Sealed
+///
+/// This trait is sealed: it is implemented by `WorkerPool`,
+/// `BoundedSpawner` and references to a `Spawn`, and cannot be implemented
+/// outside this crate. Its methods return the crate's own futures, permits
+/// and handles, which only its pools can make, so a type of your own could
+/// only forward to a pool; the trait is there for you to write code generic
+/// over the kind of pool, as below. Sealing lets methods be added to it
+/// without breaking anyone.
 ///
 /// # Examples
 ///
@@ -51,30 +86,51 @@ use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 /// assert_eq!(checksum_all(&BoundedSpawner::new(4), files).await, 6);
 /// # }
 /// ```
-pub trait Spawn: Clone + Send + Sync {
-    /// Submits a job, waiting for room: [`reserve`](Spawn::reserve), then
-    /// [`SpawnPermit::spawn`].
+pub trait Spawn: sealed::Sealed + Clone + Send + Sync {
+    /// Submits a job, waiting for room if there is none:
+    /// [`reserve`](Spawn::reserve), then [`SpawnPermit::spawn`], in one
+    /// call.
+    ///
+    /// The job starts as soon as it has room to run (a free worker, or a
+    /// task of its own), whether or not the returned [`JoinHandle`] is
+    /// awaited; dropping the handle detaches the job. Waiting submitters
+    /// get room in the order they started waiting (FIFO), together with
+    /// those waiting in `reserve`. The returned [`Spawning`] future has a
+    /// name, so it can be kept in a struct. The job runs inside a `tracing`
+    /// span `job{pool=…, id=…}` that is a child of the span current here,
+    /// at submission.
     ///
     /// # Errors
     ///
-    /// The future resolves to a [`SpawnError`] holding the job if the pool
-    /// is closed, or closes while it waits.
+    /// If the pool is closed (or closes while this call waits), the future
+    /// resolves to a [`SpawnError`] holding the job; it counts in
+    /// `metrics().rejected`. A submission from one of the pool's own jobs
+    /// that could never get room is refused too
+    /// ([`is_deadlock`](SpawnError::is_deadlock)).
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: dropped while waiting, nothing was submitted (see
-    /// [`Spawning`]).
+    /// Cancel safe. If the returned future is dropped before it completes
+    /// (for example, it loses a `tokio::select!`), nothing was submitted:
+    /// it holds no room (no slot in a queue, no permit) and no task was
+    /// created; the user's future is dropped with it, and the pool is as if
+    /// the call had not been made (see [`Spawning`]).
     ///
     /// # Examples
     ///
     /// ```
     /// use taskpool::{Spawn, WorkerPool};
     ///
+    /// /// Resizes an image on the pool; the caller waits for room, not for the job.
+    /// async fn submit(pool: &impl Spawn, width: u32) -> taskpool::JoinHandle<u32> {
+    ///     pool.spawn(async move { width / 2 }).await.expect("the pool is open")
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let pool = WorkerPool::new(1);
-    /// let handle = Spawn::spawn(&pool, async { 1 }).await.unwrap();
-    /// assert_eq!(handle.await.unwrap(), 1);
+    /// let pool = WorkerPool::new(2);
+    /// let handle = submit(&pool, 640).await;
+    /// assert_eq!(handle.await.unwrap(), 320);
     /// # }
     /// ```
     fn spawn<F>(&self, future: F) -> Spawning<'_, F>
@@ -82,23 +138,44 @@ pub trait Spawn: Clone + Send + Sync {
         F: Future + Send + 'static,
         F::Output: Send + 'static;
 
-    /// Submits a job if there is room now.
+    /// Submits a job if there is room right now; never waits. Needs no
+    /// runtime context. Otherwise as [`spawn`](Spawn::spawn).
     ///
     /// # Errors
     ///
-    /// Hands the future back in [`TrySpawnError::Full`] or
-    /// [`TrySpawnError::Closed`].
+    /// Hands the future back in [`TrySpawnError::Full`] if there is no room
+    /// (a full queue, every permit taken), or [`TrySpawnError::Closed`] if
+    /// the pool is closed; both count in `metrics().rejected`.
     ///
     /// # Examples
     ///
+    /// A service that sheds load instead of queueing it:
+    ///
     /// ```
-    /// use taskpool::{BoundedSpawner, Spawn};
+    /// use taskpool::{JoinHandle, Spawn, TrySpawnError, WorkerPool};
+    ///
+    /// fn accept(pool: &impl Spawn, request: u32) -> Result<JoinHandle<u32>, &'static str> {
+    ///     match pool.try_spawn(async move { request + 1 }) {
+    ///         Ok(handle) => Ok(handle),
+    ///         Err(TrySpawnError::Full(_job)) => Err("503 Service Unavailable"),
+    ///         // Closed, or its runtime shut down (`is_closed()` is true for both).
+    ///         Err(TrySpawnError::Closed(_job) | TrySpawnError::RuntimeShutdown(_job)) => {
+    ///             Err("shutting down")
+    ///         }
+    ///     }
+    /// }
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let spawner = BoundedSpawner::new(1);
-    /// let handle = Spawn::try_spawn(&spawner, async { 1 }).unwrap();
-    /// assert_eq!(handle.await.unwrap(), 1);
+    /// let pool = WorkerPool::builder().workers(1).queue_capacity(1).build().unwrap();
+    /// let first = accept(&pool, 1).unwrap();
+    /// assert_eq!(accept(&pool, 2).unwrap_err(), "503 Service Unavailable"); // the queue holds one job
+    ///
+    /// // The refused job is handed back, to run elsewhere or drop.
+    /// let err = pool.try_spawn(async { 3 }).unwrap_err();
+    /// assert!(err.is_full());
+    /// assert_eq!(err.into_inner().await, 3);
+    /// assert_eq!(first.await.unwrap(), 2);
     /// # }
     /// ```
     fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
@@ -106,7 +183,8 @@ pub trait Spawn: Clone + Send + Sync {
         F: Future + Send + 'static,
         F::Output: Send + 'static;
 
-    /// Starts a [`JobBuilder`] for one job: its name and its own deadlines.
+    /// Starts a [`JobBuilder`] for one job: its name, and its own queue and
+    /// run timeouts, then `spawn` or `try_spawn`.
     ///
     /// # Examples
     ///
@@ -114,11 +192,19 @@ pub trait Spawn: Clone + Send + Sync {
     /// use std::time::Duration;
     /// use taskpool::{Spawn, WorkerPool};
     ///
+    /// async fn thumbnail(pool: &impl Spawn) -> taskpool::JoinHandle<u32> {
+    ///     pool.job()
+    ///         .name("thumbnail")
+    ///         .run_timeout(Duration::from_secs(30))
+    ///         .spawn(async { 4 })
+    ///         .await
+    ///         .unwrap()
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let pool = WorkerPool::new(1);
-    /// let job = Spawn::job(&pool).queue_timeout(Duration::from_secs(1));
-    /// assert_eq!(job.spawn(async { 1 }).await.unwrap().await.unwrap(), 1);
+    /// assert_eq!(thumbnail(&pool).await.await.unwrap(), 4);
     /// # }
     /// ```
     fn job(&self) -> JobBuilder<'_>;
@@ -126,29 +212,37 @@ pub trait Spawn: Clone + Send + Sync {
     /// Submits a job from synchronous code, blocking the thread while it
     /// waits for room.
     ///
+    /// For threads outside the runtime (or inside
+    /// `tokio::task::spawn_blocking`); the job runs on the runtime the pool
+    /// was built on. Otherwise as [`spawn`](Spawn::spawn).
+    ///
     /// # Errors
     ///
     /// Hands the future back in a [`SpawnError`] if the pool is closed.
     ///
     /// # Panics
     ///
-    /// Panics, at the caller's line, if called from asynchronous code on a
-    /// tokio runtime (as tokio's `Sender::blocking_send` does).
+    /// Panics, at the caller's line, if called from asynchronous code
+    /// running on a tokio runtime, where blocking could stall the very
+    /// workers or tasks it waits for (the same rule as tokio's
+    /// `Sender::blocking_send`).
     ///
     /// # Examples
     ///
     /// ```
     /// use taskpool::{Spawn, WorkerPool};
     ///
+    /// /// Called from a thread of its own, outside the runtime.
+    /// fn produce(pool: impl Spawn) -> taskpool::JoinHandle<u32> {
+    ///     pool.blocking_spawn(async { 40 + 2 }).unwrap()
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let pool = WorkerPool::new(1);
+    /// let pool = WorkerPool::new(2);
     /// let producer = pool.clone();
-    /// let handle = std::thread::spawn(move || Spawn::blocking_spawn(&producer, async { 1 }))
-    ///     .join()
-    ///     .unwrap()
-    ///     .unwrap();
-    /// assert_eq!(handle.await.unwrap(), 1);
+    /// let handle = std::thread::spawn(move || produce(producer)).join().unwrap();
+    /// assert_eq!(handle.await.unwrap(), 42);
     /// # }
     /// ```
     #[track_caller]
@@ -157,57 +251,82 @@ pub trait Spawn: Clone + Send + Sync {
         F: Future + Send + 'static,
         F::Output: Send + 'static;
 
-    /// Waits for room for one job and returns a permit holding it.
+    /// Waits for room for one job and returns a permit that holds it: room
+    /// taken before the job exists.
+    ///
+    /// This is how a service that reads its work from a socket or a broker
+    /// takes a message only when there is room to run it: reserve first,
+    /// then read, then [`spawn`](SpawnPermit::spawn) with the permit, which
+    /// cannot fail. [`spawn`](Spawn::spawn) is exactly this, in one call.
+    /// Waiters get room in FIFO order, together with submitters waiting in
+    /// `spawn`. A permit taken before a close still spawns.
     ///
     /// # Errors
     ///
-    /// The future resolves to a [`SpawnError`] if the pool is closed, or
-    /// closes while it waits.
+    /// The future resolves to a [`SpawnError`] (holding `()`) if the pool is
+    /// closed, or closes while it waits; it counts in `metrics().rejected`.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: dropped while waiting, it holds no room (see
-    /// [`Reserve`]).
+    /// Cancel safe: dropped before it completes, it holds no room and no
+    /// place in line (see [`Reserve`]).
     ///
     /// # Examples
     ///
     /// ```
     /// use taskpool::{Spawn, WorkerPool};
     ///
+    /// # async fn next_request() -> u32 { 20 }
+    /// async fn serve_one(pool: &impl Spawn) -> taskpool::JoinHandle<u32> {
+    ///     let permit = pool.reserve().await.unwrap(); // room first...
+    ///     let request = next_request().await; // ...then take the work
+    ///     permit.spawn(async move { request + 1 })
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let pool = WorkerPool::new(1);
-    /// let permit = Spawn::reserve(&pool).await.unwrap();
-    /// assert_eq!(permit.spawn(async { 1 }).await.unwrap(), 1);
+    /// let pool = WorkerPool::builder().workers(2).queue_capacity(8).build().unwrap();
+    /// assert_eq!(serve_one(&pool).await.await.unwrap(), 21);
     /// # }
     /// ```
     fn reserve(&self) -> Reserve<'_>;
 
-    /// A permit if there is room now.
+    /// A permit if there is room right now; never waits. Needs no runtime
+    /// context.
     ///
     /// # Errors
     ///
-    /// [`TrySpawnError::Full`] or [`TrySpawnError::Closed`], holding `()`.
+    /// [`TrySpawnError::Full`] if there is no room (every slot of a queue
+    /// queued or reserved, every permit taken), [`TrySpawnError::Closed`]
+    /// if the pool is closed, holding `()`; both count in
+    /// `metrics().rejected`.
     ///
     /// # Examples
     ///
     /// ```
     /// use taskpool::{BoundedSpawner, Spawn};
     ///
+    /// fn has_room(pool: &impl Spawn) -> bool {
+    ///     pool.try_reserve().is_ok() // the permit, dropped at once, gives its room back
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let spawner = BoundedSpawner::new(1);
-    /// let permit = Spawn::try_reserve(&spawner).unwrap();
-    /// assert!(Spawn::try_reserve(&spawner).unwrap_err().is_full());
-    /// drop(permit);
-    /// assert!(Spawn::try_reserve(&spawner).is_ok());
+    /// let permit = spawner.try_reserve().unwrap();
+    /// assert!(!has_room(&spawner)); // the permit holds the room
+    /// assert!(spawner.try_spawn(async {}).unwrap_err().is_full());
+    /// drop(permit); // gives it back
+    /// assert!(has_room(&spawner));
     /// # }
     /// ```
     fn try_reserve(&self) -> Result<SpawnPermit<'_>, TrySpawnError<()>>;
 
-    /// As [`reserve`](Spawn::reserve), owning a handle to the pool: the
-    /// future and its permit are `'static`. A reference clones the pool
-    /// handle it refers to.
+    /// As [`reserve`](Spawn::reserve), but the future and the permit own a
+    /// handle to the pool, so they are `'static` and can be moved into
+    /// another task (like tokio's `Sender::reserve_owned`). Call it on a
+    /// clone to keep the pool; a reference clones the pool handle it
+    /// refers to.
     ///
     /// # Errors
     ///
@@ -222,19 +341,24 @@ pub trait Spawn: Clone + Send + Sync {
     /// ```
     /// use taskpool::{Spawn, WorkerPool};
     ///
+    /// async fn hand_off(pool: &impl Spawn) -> taskpool::JoinHandle<u32> {
+    ///     let permit = pool.reserve_owned().await.unwrap();
+    ///     // The permit is 'static: another task spawns with it.
+    ///     tokio::spawn(async move { permit.spawn(async { 1 }) }).await.unwrap()
+    /// }
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let pool = WorkerPool::new(1);
-    /// let permit = Spawn::reserve_owned(&pool).await.unwrap();
-    /// let handle = tokio::spawn(async move { permit.spawn(async { 1 }) }).await.unwrap();
-    /// assert_eq!(handle.await.unwrap(), 1);
+    /// assert_eq!(hand_off(&pool).await.await.unwrap(), 1);
     /// # }
     /// ```
     fn reserve_owned(self) -> ReserveOwned
     where
         Self: Sized;
 
-    /// As [`try_reserve`](Spawn::try_reserve), owning a handle to the pool.
+    /// As [`try_reserve`](Spawn::try_reserve), with an owned permit (as
+    /// [`reserve_owned`](Spawn::reserve_owned) is to `reserve`).
     ///
     /// # Errors
     ///
@@ -243,12 +367,17 @@ pub trait Spawn: Clone + Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// use taskpool::{BoundedSpawner, Spawn};
+    /// use taskpool::{BoundedSpawner, OwnedSpawnPermit, Spawn};
+    ///
+    /// fn room_for_later(pool: impl Spawn) -> Option<OwnedSpawnPermit> {
+    ///     pool.try_reserve_owned().ok()
+    /// }
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let spawner = BoundedSpawner::new(1);
-    /// let permit = Spawn::try_reserve_owned(&spawner).unwrap();
+    /// let permit = room_for_later(spawner.clone()).unwrap();
+    /// assert!(room_for_later(&spawner).is_none()); // the permit holds the room
     /// assert_eq!(permit.spawn(async { 1 }).await.unwrap(), 1);
     /// # }
     /// ```
@@ -256,6 +385,8 @@ pub trait Spawn: Clone + Send + Sync {
     where
         Self: Sized;
 }
+
+impl<S: Spawn> sealed::Sealed for &S {}
 
 /// A reference to a pool is a pool: every method forwards to it, and the
 /// owned ones clone the handle it refers to.
@@ -306,10 +437,13 @@ impl<S: Spawn> Spawn for &S {
     }
 }
 
-/// Implements [`Spawn`] and [`Pool`](crate::Pool) for a pool type by
-/// forwarding to its inherent methods, which have the same signatures.
+/// Implements [`Spawn`] (with its seal) and [`Pool`](crate::Pool) for a
+/// pool type by forwarding to its inherent methods, which have the same
+/// signatures.
 macro_rules! forward_traits {
     ($ty:ident, $resize:ident) => {
+        impl $crate::spawn::sealed::Sealed for $ty {}
+
         impl $crate::spawn::Spawn for $ty {
             fn spawn<F>(&self, future: F) -> $crate::submit::spawning::Spawning<'_, F>
             where

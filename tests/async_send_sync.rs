@@ -20,7 +20,7 @@ fn send_static<T: Send + 'static>() {}
 #[test]
 fn public_types_are_send_and_sync() {
     send_sync::<WorkerPool>();
-    send_sync::<PoolBuilder>();
+    send_sync::<WorkerPoolBuilder>();
     send_sync::<BoundedSpawner>();
     send_sync::<SpawnerBuilder>();
     send_sync::<AbortHandle>();

@@ -224,7 +224,7 @@ impl LatencySnapshot {
 /// [`Pool::latency`](crate::Pool::latency).
 ///
 /// Recorded only when the builder turned it on
-/// ([`PoolBuilder::latency_histograms`](crate::PoolBuilder::latency_histograms));
+/// ([`WorkerPoolBuilder::latency_histograms`](crate::WorkerPoolBuilder::latency_histograms));
 /// otherwise every histogram is empty. Times are read from
 /// `tokio::time::Instant`, so on a paused test clock they are exact.
 ///

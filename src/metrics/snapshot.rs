@@ -76,7 +76,7 @@ pub struct Metrics {
     /// Jobs that missed their queue or run timeout (and count nowhere else).
     pub timed_out: u64,
     /// Polls of a job that held their runtime thread for at least the
-    /// builder's [`slow_poll_threshold`](crate::PoolBuilder::slow_poll_threshold),
+    /// builder's [`slow_poll_threshold`](crate::WorkerPoolBuilder::slow_poll_threshold),
     /// not counting time the thread waited for a CPU (each one a
     /// `tracing::warn!`, at most one a second per pool).
     pub slow_polls: u64,

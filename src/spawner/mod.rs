@@ -122,32 +122,14 @@ impl BoundedSpawner {
         BoundedSpawner { shared }
     }
 
-    /// Waits for a permit, then spawns the job as a tokio task.
+    /// Waits for a permit, then spawns the job as a tokio task. See
+    /// [`Spawn::spawn`](crate::Spawn::spawn) for the contract.
     ///
-    /// The job runs inside a `tracing` span `job{pool=…, id=…}`, a child of the
-    /// span current here. Dropping the returned handle detaches the task.
-    ///
-    /// # Errors
-    ///
-    /// If the spawner is closed (or closes while this call waits), the future
-    /// is handed back in a [`SpawnError`].
-    ///
-    /// # Cancel safety
-    ///
-    /// This method is cancel safe. If the returned future is dropped before
-    /// it completes, no permit is taken, no task is created and the user's
-    /// future is dropped with it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(2);
-    /// let handle = spawner.spawn(async { "done" }).await.unwrap();
-    /// assert_eq!(handle.await.unwrap(), "done");
-    /// # }
-    /// ```
+    /// From one of the spawner's own jobs, a spawn is refused
+    /// ([`SpawnError::is_deadlock`](crate::SpawnError::is_deadlock)) once every
+    /// permit is held by a job blocked on its own spawner: there is no queue to
+    /// help from, so the refused job is best run inline
+    /// (`refused.into_inner().await`).
     pub fn spawn<F>(&self, future: F) -> Spawning<'_, F>
     where
         F: Future + Send + 'static,
@@ -156,28 +138,8 @@ impl BoundedSpawner {
         Spawning::new(self.admitter(), future)
     }
 
-    /// Spawns the job if a permit is free right now; never waits.
-    ///
-    /// # Errors
-    ///
-    /// Hands the future back in [`TrySpawnError::Full`] if every permit is
-    /// taken, or [`TrySpawnError::Closed`] if the spawner is closed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use taskpool::BoundedSpawner;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = BoundedSpawner::new(1);
-    /// let first = spawner.try_spawn(std::future::pending::<()>()).unwrap();
-    /// let err = spawner.try_spawn(async { 2 }).unwrap_err();
-    /// assert!(err.is_full());
-    /// assert_eq!(err.into_inner().await, 2);
-    /// first.abort();
-    /// # }
-    /// ```
+    /// Spawns the job if a permit is free right now; never waits. See
+    /// [`Spawn::try_spawn`](crate::Spawn::try_spawn) for the contract.
     pub fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
     where
         F: Future + Send + 'static,
@@ -187,56 +149,20 @@ impl BoundedSpawner {
     }
 
     /// Starts a [`JobBuilder`](crate::JobBuilder) for one job: its name, and
-    /// its own queue and run timeouts, then `spawn` or `try_spawn`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use taskpool::BoundedSpawner;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = BoundedSpawner::new(1);
-    /// let handle = pool
-    ///     .job()
-    ///     .name("thumbnail")
-    ///     .run_timeout(Duration::from_secs(30))
-    ///     .spawn(async { 4 })
-    ///     .await
-    ///     .unwrap();
-    /// assert_eq!(handle.await.unwrap(), 4);
-    /// # }
-    /// ```
+    /// its own queue and run timeouts. See [`Spawn::job`](crate::Spawn::job)
+    /// for the contract.
     pub fn job(&self) -> crate::JobBuilder<'_> {
         crate::JobBuilder::new(self.admitter())
     }
 
     /// Spawns from synchronous code, blocking the thread until a permit is
-    /// free. The task runs on the runtime the spawner was built on.
-    ///
-    /// # Errors
-    ///
-    /// Hands the future back in a [`SpawnError`] if the spawner is closed.
+    /// free. See [`Spawn::blocking_spawn`](crate::Spawn::blocking_spawn) for
+    /// the contract.
     ///
     /// # Panics
     ///
     /// Panics, at the caller's line, if called from asynchronous code running
-    /// on a tokio runtime (as tokio's `Sender::blocking_send` does).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(2);
-    /// let producer = spawner.clone();
-    /// let handle = std::thread::spawn(move || producer.blocking_spawn(async { 7 }).unwrap())
-    ///     .join()
-    ///     .unwrap();
-    /// assert_eq!(handle.await.unwrap(), 7);
-    /// # }
-    /// ```
+    /// on a tokio runtime.
     #[track_caller]
     pub fn blocking_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
     where
@@ -246,171 +172,57 @@ impl BoundedSpawner {
         spawning::blocking_spawn(self.admitter(), future)
     }
 
-    /// Waits for a permit and returns it: room for one task, taken before
-    /// the job exists. [`spawn`](BoundedSpawner::spawn) is this followed by
-    /// [`SpawnPermit::spawn`]. Waiters get permits in FIFO order, together
-    /// with submitters waiting in `spawn`; a permit taken before a close
-    /// still spawns.
-    ///
-    /// # Errors
-    ///
-    /// The future resolves to a [`SpawnError`] (holding `()`) if the spawner
-    /// is closed, or closes while it waits.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: dropped before it completes, it holds no permit and no
-    /// place in line (see [`Reserve`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(2);
-    /// let permit = spawner.reserve().await.unwrap();
-    /// let handle = permit.spawn(async { "ran" });
-    /// assert_eq!(handle.await.unwrap(), "ran");
-    /// # }
-    /// ```
+    /// Waits for a permit and returns it: room for one task, taken before the
+    /// job exists. See [`Spawn::reserve`](crate::Spawn::reserve) for the
+    /// contract.
     pub fn reserve(&self) -> Reserve<'_> {
         Reserve::new(self.admitter())
     }
 
-    /// A permit if one is free right now; never waits.
-    ///
-    /// # Errors
-    ///
-    /// [`TrySpawnError::Full`] if every permit is taken,
-    /// [`TrySpawnError::Closed`] if the spawner is closed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(1);
-    /// let permit = spawner.try_reserve().unwrap();
-    /// assert!(spawner.try_reserve().unwrap_err().is_full());
-    /// drop(permit);
-    /// assert!(spawner.try_reserve().is_ok());
-    /// # }
-    /// ```
+    /// A permit if one is free right now; never waits. See
+    /// [`Spawn::try_reserve`](crate::Spawn::try_reserve) for the contract.
     pub fn try_reserve(&self) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
         reserve::try_reserve(self.admitter())
     }
 
-    /// As [`reserve`](BoundedSpawner::reserve), but the future and the
-    /// permit own a handle to the spawner, so they can be moved into another
-    /// task. Call it on a clone to keep the spawner.
-    ///
-    /// # Errors
-    ///
-    /// As [`reserve`](BoundedSpawner::reserve).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe (see [`ReserveOwned`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(2);
-    /// let permit = spawner.clone().reserve_owned().await.unwrap();
-    /// let handle = tokio::spawn(async move { permit.spawn(async { 3 }) }).await.unwrap();
-    /// assert_eq!(handle.await.unwrap(), 3);
-    /// # }
-    /// ```
+    /// As [`reserve`](BoundedSpawner::reserve), but the future and the permit
+    /// own a handle to the spawner. See
+    /// [`Spawn::reserve_owned`](crate::Spawn::reserve_owned) for the contract.
     pub fn reserve_owned(self) -> ReserveOwned {
         ReserveOwned::new(OwnedTarget::Tasks(self.shared.clone()))
     }
 
     /// As [`try_reserve`](BoundedSpawner::try_reserve), with an owned permit.
-    ///
-    /// # Errors
-    ///
-    /// As [`try_reserve`](BoundedSpawner::try_reserve).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(1);
-    /// let permit = spawner.clone().try_reserve_owned().unwrap();
-    /// assert_eq!(permit.spawn(async { 4 }).await.unwrap(), 4);
-    /// # }
-    /// ```
+    /// See [`Spawn::try_reserve_owned`](crate::Spawn::try_reserve_owned) for
+    /// the contract.
     pub fn try_reserve_owned(self) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
         reserve::try_reserve_owned(OwnedTarget::Tasks(self.shared.clone()))
     }
 
-    /// Stops accepting jobs; `true` if this call closed the spawner.
-    /// Running tasks go on; submitters waiting for a permit get their future
-    /// back.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(2);
-    /// assert!(spawner.close());
-    /// assert!(!spawner.close());
-    /// assert!(spawner.try_spawn(async {}).unwrap_err().is_closed());
-    /// # }
-    /// ```
+    /// Stops accepting jobs; `true` if this call closed the spawner. Running
+    /// tasks go on. See [`Pool::close`](crate::Pool::close) for the contract.
     pub fn close(&self) -> bool {
         self.shared.close()
     }
 
-    /// Returns `true` if the spawner no longer accepts jobs.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(2);
-    /// spawner.close();
-    /// assert!(spawner.is_closed());
-    /// # }
-    /// ```
+    /// Returns `true` if the spawner no longer accepts jobs. See
+    /// [`Pool::is_closed`](crate::Pool::is_closed) for the contract.
     #[must_use]
     pub fn is_closed(&self) -> bool {
         self.shared.is_closed()
     }
 
     /// Closes the spawner and waits until every task it spawned has finished
-    /// and been dropped. With nothing running or reserved it is ready on its
-    /// first poll, as tokio-util's `TaskTracker::wait` is.
+    /// and been dropped. See [`Pool::shutdown`](crate::Pool::shutdown) for the
+    /// contract.
+    ///
+    /// With nothing running or reserved it is ready on its first poll, as
+    /// tokio-util's `TaskTracker::wait` is.
     ///
     /// # Panics
     ///
     /// Panics, at the caller's line, if called from inside one of this
-    /// spawner's own jobs, where it would wait for ever; see
-    /// [`Pool::shutdown`](crate::Pool::shutdown).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: dropping it leaves the spawner closed and its tasks
-    /// running.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(4);
-    /// for _ in 0..10 {
-    ///     spawner.spawn(tokio::task::yield_now()).await.unwrap();
-    /// }
-    /// spawner.shutdown().await;
-    /// assert_eq!(spawner.metrics().completed, 10);
-    /// # }
-    /// ```
+    /// spawner's own jobs, where it would wait for ever.
     #[track_caller]
     #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     pub fn shutdown(&self) -> impl Future<Output = ()> + Send + '_ {
@@ -418,35 +230,16 @@ impl BoundedSpawner {
         self.shared.shutdown()
     }
 
-    /// As [`shutdown`](BoundedSpawner::shutdown), but after `timeout` aborts
-    /// what is left and waits for it to be dropped. Returns `true` if every
-    /// task finished in time.
+    /// As [`shutdown`](BoundedSpawner::shutdown), but aborts what is left after
+    /// `timeout`; `true` if every task finished in time. See
+    /// [`Pool::shutdown_timeout`](crate::Pool::shutdown_timeout) for the
+    /// contract.
     ///
     /// # Panics
     ///
     /// Panics if called outside a tokio runtime with the time driver enabled.
-    ///
     /// Panics, at the caller's line, if called from inside one of this
-    /// pool's own jobs, as [`shutdown`](Self::shutdown) does (it would
-    /// abort the calling job itself at the deadline).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: dropping it before the deadline aborts nothing.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(2);
-    /// let stuck = spawner.spawn(std::future::pending::<()>()).await.unwrap();
-    /// assert!(!spawner.shutdown_timeout(Duration::from_millis(10)).await);
-    /// assert!(stuck.await.unwrap_err().is_cancelled());
-    /// # }
-    /// ```
+    /// spawner's own jobs.
     #[track_caller]
     #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     pub fn shutdown_timeout(&self, timeout: Duration) -> impl Future<Output = bool> + Send + '_ {
@@ -455,56 +248,23 @@ impl BoundedSpawner {
     }
 
     /// Closes the spawner and aborts every task it spawned at its next
-    /// `.await`; submitters waiting for a permit get their future back.
-    /// Does not wait: follow it with [`wait`](BoundedSpawner::wait). A
-    /// [permit](SpawnPermit) not yet used no longer holds up `wait`: it
-    /// still spawns, and its job is cancelled at once, never polled.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(2);
-    /// let handle = spawner.spawn(std::future::pending::<()>()).await.unwrap();
-    /// spawner.abort_all();
-    /// spawner.wait().await;
-    /// assert!(handle.await.unwrap_err().is_cancelled());
-    /// # }
-    /// ```
+    /// `.await`. See [`Pool::abort_all`](crate::Pool::abort_all) for the
+    /// contract.
     pub fn abort_all(&self) {
         self.shared.abort_all();
     }
 
     /// Waits until the spawner is closed and every task it spawned has
-    /// finished (and every [permit](SpawnPermit) is used or dropped, unless
-    /// [`abort_all`](BoundedSpawner::abort_all) gave up on them). Does not
-    /// close it. A closed spawner with nothing running or reserved is done
-    /// at once: ready on the first poll, with no task of the spawner's own
-    /// to wait for (as tokio-util's `TaskTracker`).
+    /// finished. See [`Pool::wait`](crate::Pool::wait) for the contract.
+    ///
+    /// A closed spawner with nothing running or reserved is done at once: ready
+    /// on the first poll, with no task of the spawner's own to wait for (as
+    /// tokio-util's `TaskTracker`).
     ///
     /// # Panics
     ///
     /// Panics, at the caller's line, if called from inside one of this
-    /// spawner's own jobs, where it would wait for ever; see
-    /// [`Pool::wait`](crate::Pool::wait).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: it only observes.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(2);
-    /// spawner.spawn(async {}).await.unwrap();
-    /// spawner.close();
-    /// spawner.wait().await;
-    /// assert_eq!(spawner.metrics().running, 0);
-    /// # }
-    /// ```
+    /// spawner's own jobs, where it would wait for ever.
     #[track_caller]
     #[must_use = "nothing is waited for until this future is awaited: add `.await`"]
     pub fn wait(&self) -> impl Future<Output = ()> + Send + '_ {
@@ -512,22 +272,10 @@ impl BoundedSpawner {
         self.shared.wait()
     }
 
-    /// Returns the spawner's own `CancellationToken`, cancelled when it
-    /// starts shutting down; a child of the builder's parent token.
-    /// Cancelling it closes the spawner.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(2);
-    /// let token = spawner.cancellation_token();
-    /// let job = spawner.spawn(async move { token.cancelled().await }).await.unwrap();
-    /// spawner.close();
-    /// job.await.unwrap();
-    /// # }
-    /// ```
+    /// Returns the spawner's own `CancellationToken`, cancelled when it starts
+    /// shutting down. See
+    /// [`Pool::cancellation_token`](crate::Pool::cancellation_token) for the
+    /// contract.
     #[must_use]
     pub fn cancellation_token(&self) -> CancellationToken {
         self.shared.cancellation_token()
@@ -583,32 +331,19 @@ impl BoundedSpawner {
         Ok(())
     }
 
-    /// A snapshot of the latency histograms: how long jobs waited for
-    /// room, waited in the queue and ran. Empty unless the builder turned
-    /// them on ([`latency_histograms`](crate::SpawnerBuilder::latency_histograms));
-    /// see [`LatencySnapshot`](crate::LatencySnapshot).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = taskpool::BoundedSpawner::builder().limit(2).latency_histograms(true).build().unwrap();
-    /// pool.spawn(async {}).await.unwrap().await.unwrap();
-    /// let latency = pool.latency();
-    /// assert_eq!(latency.queue_wait.count(), 1);
-    /// assert_eq!(latency.run_time.count(), 1);
-    /// assert_eq!(latency.submit_wait.count(), 1);
-    /// # }
-    /// ```
+    /// A snapshot of the latency histograms, empty unless the builder turned
+    /// them on
+    /// ([`latency_histograms`](crate::SpawnerBuilder::latency_histograms)). See
+    /// [`Pool::latency`](crate::Pool::latency) for the contract.
     #[must_use]
     pub fn latency(&self) -> crate::LatencySnapshot {
         self.shared.latency()
     }
 
-    /// Returns a snapshot: `workers` is the limit, `queue_capacity` is `0`,
-    /// `running` is the tasks alive (permits taken), `queued` the submitters
-    /// waiting for a permit.
+    /// Returns a snapshot of the spawner's gauges and counters: `workers` is
+    /// the limit, `queue_capacity` is `0`, `running` is the tasks alive
+    /// (permits taken), `queued` the submitters waiting for a permit. See
+    /// [`Pool::metrics`](crate::Pool::metrics) for the contract.
     ///
     /// # Examples
     ///

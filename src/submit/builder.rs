@@ -11,8 +11,8 @@ use crate::error::TrySpawnError;
 use crate::job::{JobOptions, JoinHandle};
 
 /// Sets one job's name and deadlines, then submits it: the per-job
-/// counterpart of the builders' [`queue_timeout`](crate::PoolBuilder::queue_timeout)
-/// and [`run_timeout`](crate::PoolBuilder::run_timeout), in the manner of
+/// counterpart of the builders' [`queue_timeout`](crate::WorkerPoolBuilder::queue_timeout)
+/// and [`run_timeout`](crate::WorkerPoolBuilder::run_timeout), in the manner of
 /// `tokio::task::Builder`.
 ///
 /// Made by `job()` on [`WorkerPool`](crate::WorkerPool::job),
@@ -92,7 +92,7 @@ impl<'a> JobBuilder<'a> {
     }
 
     /// Sets how long the job may wait in the queue once accepted, instead
-    /// of the pool's [`queue_timeout`](crate::PoolBuilder::queue_timeout).
+    /// of the pool's [`queue_timeout`](crate::WorkerPoolBuilder::queue_timeout).
     ///
     /// **`Duration::ZERO` times out the job** whatever the pool's load: the
     /// deadline is the instant it is accepted, and it is polled only if the
@@ -130,7 +130,7 @@ impl<'a> JobBuilder<'a> {
     }
 
     /// Sets how long the job may run, counted from its first poll, instead
-    /// of the pool's [`run_timeout`](crate::PoolBuilder::run_timeout).
+    /// of the pool's [`run_timeout`](crate::WorkerPoolBuilder::run_timeout).
     ///
     /// # Examples
     ///

@@ -16,7 +16,7 @@ use crate::job::{JobOptions, JoinHandle};
 /// waits for room, then submits the job, resolving to its [`JoinHandle`].
 ///
 /// It is [`reserve`](crate::WorkerPool::reserve) followed by
-/// [`SpawnPermit::spawn`]: one admission path. A named type, so that it can
+/// [`SpawnPermit::spawn`](crate::SpawnPermit::spawn): one admission path. A named type, so that it can
 /// be kept in a struct and polled by hand. It is `Send` when the job is,
 /// and `Unpin` (the job's future is not polled here, only carried).
 ///

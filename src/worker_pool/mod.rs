@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use builder::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, PoolBuilder};
+pub use builder::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, WorkerPoolBuilder};
 use state::PoolState;
 use worker::Worker;
 
@@ -54,7 +54,7 @@ use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 /// [`shutdown_timeout`](WorkerPool::shutdown_timeout),
 /// [`abort_all`](WorkerPool::abort_all), when its last handle is dropped, or
 /// when the parent token given to
-/// [`PoolBuilder::cancellation_token`] is cancelled. Closing cancels the
+/// [`WorkerPoolBuilder::cancellation_token`] is cancelled. Closing cancels the
 /// pool's own token ([`cancellation_token`](WorkerPool::cancellation_token));
 /// queued and running jobs still run to completion unless `abort_all` or a
 /// `shutdown_timeout` deadline aborts them. Jobs that should stop early watch
@@ -149,7 +149,7 @@ impl WorkerPool {
     /// Returns a builder for the pool's nine settings: `workers`,
     /// `queue_capacity`, `name`, `cancellation_token` (a parent token),
     /// `on_panic`, `queue_timeout`, `run_timeout`, `latency_histograms` and
-    /// `slow_poll_threshold`; [`PoolBuilder`] lists them with their
+    /// `slow_poll_threshold`; [`WorkerPoolBuilder`] lists them with their
     /// defaults.
     ///
     /// # Examples
@@ -165,64 +165,32 @@ impl WorkerPool {
     /// # drop(pool);
     /// # }
     /// ```
-    pub fn builder() -> PoolBuilder {
-        PoolBuilder::new()
+    pub fn builder() -> WorkerPoolBuilder {
+        WorkerPoolBuilder::new()
     }
 
-    /// Submits a job, waiting for room in the queue if it is full.
-    ///
-    /// The job starts as soon as a worker is free, whether or not the
-    /// returned [`JoinHandle`] is awaited; dropping the handle detaches the
-    /// job. Waiting submitters get room in the order they started waiting
-    /// (FIFO).
+    /// Submits a job, waiting for room in the queue if it is full. See
+    /// [`Spawn::spawn`](crate::Spawn::spawn) for the contract.
     ///
     /// A submitter that finds the queue full is admitted at the queue's
-    /// *low-water mark*: once the workers have taken half of the jobs that
-    /// were queued when it began to wait, and at most 64 (room given back by
-    /// dropped permits counts the same), not at the first freed slot. It
-    /// keeps one slot and gives the rest back at once, for the submissions
-    /// after it. So a full queue wakes its producer once per batch of jobs
-    /// rather than once per job, and the workers still have most of a queue
-    /// of work when it wakes. Where the room is held by permits rather than
-    /// by queued jobs, one freed slot admits it.
-    /// [`reserve_owned`](WorkerPool::reserve_owned) waits for one slot
-    /// (tokio has no owned batch reservation).
+    /// *low-water mark*: once the workers have taken half of the jobs that were
+    /// queued when it began to wait, and at most 64 (room given back by dropped
+    /// permits counts the same), not at the first freed slot. It keeps one slot
+    /// and gives the rest back at once, for the submissions after it. So a full
+    /// queue wakes its producer once per batch of jobs rather than once per
+    /// job, and the workers still have most of a queue of work when it wakes.
+    /// Where the room is held by permits rather than by queued jobs, one freed
+    /// slot admits it. [`reserve_owned`](WorkerPool::reserve_owned) waits for
+    /// one slot (tokio has no owned batch reservation).
     ///
-    /// The returned [`Spawning`] future is [`reserve`](WorkerPool::reserve)
-    /// followed by [`SpawnPermit::spawn`]; it has a name, so it can be kept
-    /// in a struct. The job runs inside a `tracing` span `job{pool=…, id=…}`
-    /// that is a child of the span current here, at submission.
+    /// # Nested submission
     ///
-    /// # Errors
-    ///
-    /// If the pool is closed (or closes while this call waits), the future
-    /// resolves to a [`SpawnError`] holding the job; it counts in
-    /// `metrics().rejected`.
-    ///
-    /// # Cancel safety
-    ///
-    /// This method is cancel safe. If the returned future is dropped before
-    /// it completes (for example, it loses a `tokio::select!`), the job was
-    /// not queued and the user's future is dropped with it; the pool is as if
-    /// the call had not been made.
-    ///
-    /// # Deadlock
-    ///
-    /// A job that awaits `spawn` on its own pool waits for room that only a
-    /// worker can make; if every worker is running such a job, none ever
-    /// will. Inside jobs, prefer [`try_spawn`](WorkerPool::try_spawn), as
-    /// with a bounded channel a task sends into and receives from.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = taskpool::WorkerPool::new(2);
-    /// let handle = pool.spawn(async { "done" }).await.unwrap();
-    /// assert_eq!(handle.await.unwrap(), "done");
-    /// # }
-    /// ```
+    /// A job that awaits `spawn` on its own pool while the queue is full and no
+    /// worker is free does not wait idle: it runs the job at the head of the
+    /// queue, which frees a place (the crate docs' *Nested work* say how). A
+    /// submission that could never get room (every worker held by a job waiting
+    /// for room, and nothing queued that could run in its stead) is refused
+    /// with [`SpawnError::is_deadlock`](crate::SpawnError::is_deadlock).
     pub fn spawn<F>(&self, future: F) -> Spawning<'_, F>
     where
         F: Future + Send + 'static,
@@ -231,37 +199,8 @@ impl WorkerPool {
         Spawning::new(self.admitter(), future)
     }
 
-    /// Submits a job if there is room in the queue right now; never waits.
-    ///
-    /// Otherwise as [`spawn`](WorkerPool::spawn). Needs no runtime context.
-    ///
-    /// # Errors
-    ///
-    /// Hands the future back in [`TrySpawnError::Full`] if the queue is full,
-    /// or [`TrySpawnError::Closed`] if the pool is closed; both count in
-    /// `metrics().rejected`.
-    ///
-    /// # Examples
-    ///
-    /// A service that sheds load instead of queueing it:
-    ///
-    /// ```
-    /// use taskpool::{TrySpawnError, WorkerPool};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = WorkerPool::builder().workers(1).queue_capacity(1).build().unwrap();
-    ///
-    /// let first = pool.try_spawn(async { 1 }).unwrap();
-    /// match pool.try_spawn(async { 2 }) {
-    ///     Ok(_) => unreachable!("the queue holds one job"),
-    ///     Err(TrySpawnError::Full(_job)) => { /* answer 503 Service Unavailable */ }
-    ///     // Closed, or its runtime shut down (`is_closed()` is true for both).
-    ///     Err(TrySpawnError::Closed(_job) | TrySpawnError::RuntimeShutdown(_job)) => { /* shutting down */ }
-    /// }
-    /// assert_eq!(first.await.unwrap(), 1);
-    /// # }
-    /// ```
+    /// Submits a job if there is room in the queue right now; never waits. See
+    /// [`Spawn::try_spawn`](crate::Spawn::try_spawn) for the contract.
     pub fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
     where
         F: Future + Send + 'static,
@@ -271,65 +210,21 @@ impl WorkerPool {
     }
 
     /// Starts a [`JobBuilder`](crate::JobBuilder) for one job: its name, and
-    /// its own queue and run timeouts, then `spawn` or `try_spawn`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use taskpool::WorkerPool;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = WorkerPool::new(1);
-    /// let handle = pool
-    ///     .job()
-    ///     .name("thumbnail")
-    ///     .run_timeout(Duration::from_secs(30))
-    ///     .spawn(async { 4 })
-    ///     .await
-    ///     .unwrap();
-    /// assert_eq!(handle.await.unwrap(), 4);
-    /// # }
-    /// ```
+    /// its own queue and run timeouts. See [`Spawn::job`](crate::Spawn::job)
+    /// for the contract.
     pub fn job(&self) -> crate::JobBuilder<'_> {
         crate::JobBuilder::new(self.admitter())
     }
 
-    /// Submits a job from synchronous code, blocking the thread while the
-    /// queue is full.
-    ///
-    /// For threads outside the runtime (or inside
-    /// `tokio::task::spawn_blocking`); otherwise as
-    /// [`spawn`](WorkerPool::spawn).
-    ///
-    /// # Errors
-    ///
-    /// Hands the future back in a [`SpawnError`] if the pool is closed.
+    /// Submits a job from synchronous code, blocking the thread while the queue
+    /// is full. See [`Spawn::blocking_spawn`](crate::Spawn::blocking_spawn) for
+    /// the contract.
     ///
     /// # Panics
     ///
     /// Panics, at the caller's line, if called from asynchronous code running
-    /// on a tokio runtime, where blocking could stall the very workers it
-    /// waits for (the same rule as tokio's `Sender::blocking_send`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use taskpool::WorkerPool;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = WorkerPool::new(2);
-    /// let producer = pool.clone();
-    /// let handle = std::thread::spawn(move || {
-    ///     producer.blocking_spawn(async { 40 + 2 }).unwrap()
-    /// })
-    /// .join()
-    /// .unwrap();
-    /// assert_eq!(handle.await.unwrap(), 42);
-    /// # }
-    /// ```
+    /// on a tokio runtime, where blocking could stall the very workers it waits
+    /// for.
     #[track_caller]
     pub fn blocking_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError<F>>
     where
@@ -339,201 +234,61 @@ impl WorkerPool {
         spawning::blocking_spawn(self.admitter(), future)
     }
 
-    /// Waits for a slot in the queue and returns a permit that holds it:
-    /// room for one job, taken before the job exists.
-    ///
-    /// This is how a service that reads its work from a socket or a broker
-    /// takes a message only when there is room to run it: reserve first,
-    /// then read, then [`spawn`](SpawnPermit::spawn) with the permit, which
-    /// cannot fail. [`spawn`](WorkerPool::spawn) is exactly this, in one
-    /// call. Waiters get slots in FIFO order, together with submitters
-    /// waiting in `spawn`. A permit taken before a close still spawns.
-    ///
-    /// # Errors
-    ///
-    /// The future resolves to a [`SpawnError`] (holding `()`) if the pool is
-    /// closed, or closes while it waits; it counts in `metrics().rejected`.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: dropped before it completes, it holds no slot and no
-    /// place in line (see [`Reserve`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use taskpool::WorkerPool;
-    ///
-    /// # async fn next_request() -> u32 { 20 }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = WorkerPool::builder().workers(2).queue_capacity(8).build().unwrap();
-    /// let permit = pool.reserve().await.unwrap(); // room first...
-    /// let request = next_request().await; // ...then take the work
-    /// let handle = permit.spawn(async move { request + 1 });
-    /// assert_eq!(handle.await.unwrap(), 21);
-    /// # }
-    /// ```
+    /// Waits for a slot in the queue and returns a permit that holds it. See
+    /// [`Spawn::reserve`](crate::Spawn::reserve) for the contract. A waiter is
+    /// admitted at the queue's low-water mark, as in
+    /// [`spawn`](WorkerPool::spawn).
     pub fn reserve(&self) -> Reserve<'_> {
         Reserve::new(self.admitter())
     }
 
-    /// A permit for a slot in the queue if one is free right now; never
-    /// waits. Needs no runtime context.
-    ///
-    /// # Errors
-    ///
-    /// [`TrySpawnError::Full`] if the queue is full (every slot queued or
-    /// reserved), [`TrySpawnError::Closed`] if the pool is closed; both
-    /// count in `metrics().rejected`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use taskpool::WorkerPool;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = WorkerPool::builder().workers(1).queue_capacity(1).build().unwrap();
-    /// let permit = pool.try_reserve().unwrap();
-    /// assert!(pool.try_spawn(async {}).unwrap_err().is_full()); // the permit holds the slot
-    /// drop(permit); // gives it back
-    /// assert!(pool.try_spawn(async {}).is_ok());
-    /// # }
-    /// ```
+    /// A permit for a slot in the queue if one is free right now (none is while
+    /// every slot is queued or reserved); never waits. See
+    /// [`Spawn::try_reserve`](crate::Spawn::try_reserve) for the contract.
     pub fn try_reserve(&self) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
         reserve::try_reserve(self.admitter())
     }
 
-    /// As [`reserve`](WorkerPool::reserve), but the future and the permit
-    /// own a handle to the pool, so they are `'static` and can be moved into
-    /// another task (like tokio's `Sender::reserve_owned`). Call it on a
-    /// clone to keep the pool.
-    ///
-    /// # Errors
-    ///
-    /// As [`reserve`](WorkerPool::reserve).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe (see [`ReserveOwned`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use taskpool::WorkerPool;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = WorkerPool::new(2);
-    /// let permit = pool.clone().reserve_owned().await.unwrap();
-    /// let handle = tokio::spawn(async move { permit.spawn(async { "moved" }) })
-    ///     .await
-    ///     .unwrap();
-    /// assert_eq!(handle.await.unwrap(), "moved");
-    /// # }
-    /// ```
+    /// As [`reserve`](WorkerPool::reserve), but the future and the permit own a
+    /// handle to the pool. See
+    /// [`Spawn::reserve_owned`](crate::Spawn::reserve_owned) for the contract.
+    /// It waits for one free slot, not for the low-water mark.
     pub fn reserve_owned(self) -> ReserveOwned {
         ReserveOwned::new(OwnedTarget::Queue(self.shared.clone()))
     }
 
-    /// As [`try_reserve`](WorkerPool::try_reserve), with an owned permit.
-    ///
-    /// # Errors
-    ///
-    /// As [`try_reserve`](WorkerPool::try_reserve).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use taskpool::WorkerPool;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = WorkerPool::new(1);
-    /// let permit = pool.clone().try_reserve_owned().unwrap();
-    /// assert_eq!(permit.spawn(async { 1 }).await.unwrap(), 1);
-    /// # }
-    /// ```
+    /// As [`try_reserve`](WorkerPool::try_reserve), with an owned permit. See
+    /// [`Spawn::try_reserve_owned`](crate::Spawn::try_reserve_owned) for the
+    /// contract.
     pub fn try_reserve_owned(self) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
         reserve::try_reserve_owned(OwnedTarget::Queue(self.shared.clone()))
     }
 
-    /// Stops accepting jobs. Returns `true` if this call closed the pool,
-    /// `false` if it was already closed.
-    ///
-    /// Jobs already accepted still run; [`wait`](WorkerPool::wait) tells when
-    /// they are done. Submitters waiting in [`spawn`](WorkerPool::spawn) get
-    /// their future back in an error.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = taskpool::WorkerPool::new(2);
-    /// let handle = pool.spawn(async { 1 }).await.unwrap();
-    /// assert!(pool.close());
-    /// assert!(!pool.close());
-    /// assert!(pool.spawn(async { 2 }).await.is_err());
-    /// assert_eq!(handle.await.unwrap(), 1); // accepted before the close: still runs
-    /// # }
-    /// ```
+    /// Stops accepting jobs; `true` if this call closed the pool. Queued and
+    /// running jobs still run. See [`Pool::close`](crate::Pool::close) for the
+    /// contract.
     pub fn close(&self) -> bool {
         self.shared.close()
     }
 
-    /// Returns `true` if the pool no longer accepts jobs.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = taskpool::WorkerPool::new(2);
-    /// assert!(!pool.is_closed());
-    /// pool.close();
-    /// assert!(pool.is_closed());
-    /// # }
-    /// ```
+    /// Returns `true` if the pool no longer accepts jobs. See
+    /// [`Pool::is_closed`](crate::Pool::is_closed) for the contract.
     #[must_use]
     pub fn is_closed(&self) -> bool {
         self.shared.is_closed()
     }
 
     /// Closes the pool, lets every queued and running job finish, and waits
-    /// until they have and all workers have exited.
+    /// until they have and all workers have exited. See
+    /// [`Pool::shutdown`](crate::Pool::shutdown) for the contract.
     ///
-    /// When it returns, every accepted job's future has been dropped and
-    /// `metrics()` shows `queued == 0`, `running == 0` and
-    /// `submitted == completed + panicked + cancelled + timed_out`. A job that never
-    /// finishes makes it wait forever; see
-    /// [`shutdown_timeout`](WorkerPool::shutdown_timeout).
+    /// When it returns, `metrics()` shows `queued == 0`, `running == 0` and
+    /// `submitted == completed + panicked + cancelled + timed_out`.
     ///
     /// # Panics
     ///
-    /// Panics, at the caller's line, if called from inside one of this
-    /// pool's own jobs, where it would wait for ever; see
-    /// [`Pool::shutdown`](crate::Pool::shutdown).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: dropping the future leaves the pool closed and its jobs
-    /// running; call it (or [`wait`](WorkerPool::wait)) again to wait.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = taskpool::WorkerPool::new(2);
-    /// for _ in 0..10 {
-    ///     pool.spawn(tokio::task::yield_now()).await.unwrap(); // handles dropped: detached
-    /// }
-    /// pool.shutdown().await;
-    /// assert_eq!(pool.metrics().completed, 10);
-    /// # }
-    /// ```
+    /// Panics, at the caller's line, if called from inside one of this pool's
+    /// own jobs, where it would wait for ever.
     #[track_caller]
     #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     pub fn shutdown(&self) -> impl Future<Output = ()> + Send + '_ {
@@ -541,40 +296,16 @@ impl WorkerPool {
         self.shared.shutdown()
     }
 
-    /// As [`shutdown`](WorkerPool::shutdown), but gives up waiting after
-    /// `timeout`: then it [aborts](WorkerPool::abort_all) what is left and
-    /// waits for the aborted jobs to be dropped. Returns `true` if everything
-    /// finished within `timeout`.
+    /// As [`shutdown`](WorkerPool::shutdown), but aborts what is left after
+    /// `timeout`; `true` if everything finished in time. See
+    /// [`Pool::shutdown_timeout`](crate::Pool::shutdown_timeout) for the
+    /// contract.
     ///
     /// # Panics
     ///
-    /// Panics if called outside a tokio runtime with the time driver enabled
-    /// (as `tokio::time::timeout` does).
-    ///
-    /// Panics, at the caller's line, if called from inside one of this
-    /// pool's own jobs, as [`shutdown`](Self::shutdown) does (it would
-    /// abort the calling job itself at the deadline).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe, as [`shutdown`](WorkerPool::shutdown): dropping it before
-    /// the deadline leaves the jobs running, not aborted.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = taskpool::WorkerPool::new(2);
-    /// let stuck = pool.spawn(std::future::pending::<()>()).await.unwrap();
-    ///
-    /// let drained = pool.shutdown_timeout(Duration::from_millis(10)).await;
-    /// assert!(!drained);
-    /// assert!(stuck.await.unwrap_err().is_cancelled());
-    /// # }
-    /// ```
+    /// Panics if called outside a tokio runtime with the time driver enabled.
+    /// Panics, at the caller's line, if called from inside one of this pool's
+    /// own jobs.
     #[track_caller]
     #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     pub fn shutdown_timeout(&self, timeout: Duration) -> impl Future<Output = bool> + Send + '_ {
@@ -582,19 +313,13 @@ impl WorkerPool {
         self.shared.shutdown_timeout(timeout)
     }
 
-    /// Closes the pool, cancels every queued job and aborts every running
-    /// job at its next `.await`. Their handles resolve with a cancelled
-    /// [`JoinError`](crate::JoinError). Does not wait: follow it with
-    /// [`wait`](WorkerPool::wait).
+    /// Closes the pool, cancels every queued job and aborts every running job
+    /// at its next `.await`. See [`Pool::abort_all`](crate::Pool::abort_all)
+    /// for the contract.
     ///
     /// Queued jobs are never started. A job that a worker has already taken
-    /// from the queue counts as running: it may be polled once more before
-    /// it stops, like a tokio task that the scheduler is about to poll. A
-    /// running job that never yields cannot be stopped, as in tokio.
-    ///
-    /// A [permit](SpawnPermit) not yet used no longer holds up
-    /// [`wait`](WorkerPool::wait): it still spawns, and its job is cancelled
-    /// at once, never polled.
+    /// from the queue counts as running: it may be polled once more before it
+    /// stops, like a tokio task that the scheduler is about to poll.
     ///
     /// # Examples
     ///
@@ -608,46 +333,26 @@ impl WorkerPool {
     /// pool.abort_all();
     /// pool.wait().await;
     /// assert!(running.await.unwrap_err().is_cancelled());
-    /// assert!(queued.await.unwrap_err().is_cancelled());
+    /// assert!(queued.await.unwrap_err().is_cancelled()); // never started
     /// # }
     /// ```
     pub fn abort_all(&self) {
         self.shared.abort_all();
     }
 
-    /// Waits until the pool is closed and no job is queued or running, and
-    /// the workers have exited. Does not close the pool itself: it waits for
-    /// someone else to.
+    /// Waits until the pool is closed, no job is queued or running, and the
+    /// workers have exited. See [`Pool::wait`](crate::Pool::wait) for the
+    /// contract.
     ///
     /// Unlike a closed, idle [`BoundedSpawner`](crate::BoundedSpawner), a
     /// closed pool with nothing queued is not done at once: its workers are
-    /// tasks, which must run to see the close and exit, so the first poll
-    /// is usually pending even then.
+    /// tasks, which must run to see the close and exit, so the first poll is
+    /// usually pending even then.
     ///
     /// # Panics
     ///
-    /// Panics, at the caller's line, if called from inside one of this
-    /// pool's own jobs, where it would wait for ever; see
-    /// [`Pool::wait`](crate::Pool::wait).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: it only observes.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = taskpool::WorkerPool::new(2);
-    /// let waiter = tokio::spawn({
-    ///     let pool = pool.clone();
-    ///     async move { pool.wait().await }
-    /// });
-    /// pool.close();
-    /// waiter.await.unwrap();
-    /// # }
-    /// ```
+    /// Panics, at the caller's line, if called from inside one of this pool's
+    /// own jobs, where it would wait for ever.
     #[track_caller]
     #[must_use = "nothing is waited for until this future is awaited: add `.await`"]
     pub fn wait(&self) -> impl Future<Output = ()> + Send + '_ {
@@ -657,28 +362,9 @@ impl WorkerPool {
 
     /// Returns the pool's own `CancellationToken`, cancelled when the pool
     /// starts shutting down (any of the ways listed under
-    /// [Shutdown](WorkerPool#shutdown)).
-    ///
-    /// Long jobs watch it to stop early. It is a child of the builder's
-    /// parent token, if one was given. Cancelling it closes the pool, like
-    /// [`close`](WorkerPool::close).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = taskpool::WorkerPool::new(2);
-    /// let token = pool.cancellation_token();
-    /// let job = pool.spawn(async move {
-    ///     token.cancelled().await;
-    ///     "stopped early"
-    /// }).await.unwrap();
-    ///
-    /// pool.close();
-    /// assert_eq!(job.await.unwrap(), "stopped early");
-    /// # }
-    /// ```
+    /// [Shutdown](WorkerPool#shutdown)). See
+    /// [`Pool::cancellation_token`](crate::Pool::cancellation_token) for the
+    /// contract.
     #[must_use]
     pub fn cancellation_token(&self) -> CancellationToken {
         self.shared.cancellation_token()
@@ -736,42 +422,17 @@ impl WorkerPool {
         Ok(())
     }
 
-    /// A snapshot of the latency histograms: how long jobs waited for
-    /// room, waited in the queue and ran. Empty unless the builder turned
-    /// them on ([`latency_histograms`](crate::PoolBuilder::latency_histograms));
-    /// see [`LatencySnapshot`](crate::LatencySnapshot).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = taskpool::WorkerPool::builder().workers(2).latency_histograms(true).build().unwrap();
-    /// pool.spawn(async {}).await.unwrap().await.unwrap();
-    /// let latency = pool.latency();
-    /// assert_eq!(latency.queue_wait.count(), 1);
-    /// assert_eq!(latency.run_time.count(), 1);
-    /// assert_eq!(latency.submit_wait.count(), 1);
-    /// # }
-    /// ```
+    /// A snapshot of the latency histograms, empty unless the builder turned
+    /// them on
+    /// ([`latency_histograms`](crate::WorkerPoolBuilder::latency_histograms)).
+    /// See [`Pool::latency`](crate::Pool::latency) for the contract.
     #[must_use]
     pub fn latency(&self) -> crate::LatencySnapshot {
         self.shared.latency()
     }
 
-    /// Returns a snapshot of the pool's gauges and counters.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = taskpool::WorkerPool::builder().workers(3).queue_capacity(9).build().unwrap();
-    /// pool.spawn(async {}).await.unwrap();
-    /// let m = pool.metrics();
-    /// assert_eq!((m.workers, m.queue_capacity, m.submitted), (3, 9, 1));
-    /// # }
-    /// ```
+    /// Returns a snapshot of the pool's gauges and counters. See
+    /// [`Pool::metrics`](crate::Pool::metrics) for the contract.
     #[must_use]
     pub fn metrics(&self) -> Metrics {
         self.shared.metrics()
