@@ -1,10 +1,16 @@
-//! Error types: what went wrong with a job, a submission or a build.
+//! Errors: what went wrong with a job, a submission, a build or a resize,
+//! and what a panic hook is told of a job's panic. The four that most code
+//! names ([`JoinError`], [`SpawnError`], [`TrySpawnError`], [`BuildError`])
+//! are also at the crate root.
 
 use std::any::Any;
 use std::fmt;
 
 use crate::id::JobId;
+use crate::panic_hook::panic_message;
 use crate::sync::unmodelled::{self, Mutex};
+
+pub use crate::panic_hook::JobPanic;
 
 /// A job did not produce its output: it was cancelled, it panicked, or it
 /// missed a deadline.
@@ -345,14 +351,6 @@ impl JoinError {
     }
 }
 
-/// The message of a panic payload, if it is a string (as `panic!` makes it).
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
-    payload
-        .downcast_ref::<&'static str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-}
-
 /// `job 17 panicked with message "boom"`, or with the job's name:
 /// `job 17 (fetch-avatar) timed out while running`.
 impl fmt::Display for JoinError {
@@ -422,14 +420,14 @@ impl From<JoinError> for std::io::Error {
 /// thread-local read when a submission has to wait.
 ///
 /// Returned, holding the job's future `F`, by
-/// - `spawn` (as the output of its [`Spawning`](crate::Spawning) future) and
+/// - `spawn` (as the output of its [`Spawning`](crate::future::Spawning) future) and
 ///   `blocking_spawn`, on [`WorkerPool`](crate::WorkerPool::spawn),
 ///   [`BoundedSpawner`](crate::BoundedSpawner::spawn) and
 ///   [`Spawn`](crate::Spawn::spawn);
 ///
 /// and, holding `()` (there is no job yet), by
 /// - `reserve` and `reserve_owned` (as the output of their
-///   [`Reserve`](crate::Reserve) and [`ReserveOwned`](crate::ReserveOwned)
+///   [`Reserve`](crate::future::Reserve) and [`ReserveOwned`](crate::future::ReserveOwned)
 ///   futures), on [`WorkerPool`](crate::WorkerPool::reserve),
 ///   [`BoundedSpawner`](crate::BoundedSpawner::reserve) and
 ///   [`Spawn`](crate::Spawn::reserve).
@@ -848,7 +846,7 @@ impl fmt::Display for BuildError {
         f.write_str(match self.kind {
             BuildErrorKind::ZeroWorkers => "worker count must be at least 1",
             BuildErrorKind::TooManyWorkers => {
-                "worker count must not exceed taskpool::MAX_WORKERS (1048576)"
+                "worker count must not exceed WorkerPool::MAX_WORKERS (1048576)"
             }
             BuildErrorKind::ZeroCapacity => "queue capacity must be at least 1",
             BuildErrorKind::CapacityTooLarge => {
@@ -876,7 +874,7 @@ impl std::error::Error for BuildError {}
 
 /// A resize was refused: [`WorkerPool::set_workers`](crate::WorkerPool::set_workers)
 /// or [`BoundedSpawner::set_limit`](crate::BoundedSpawner::set_limit) was
-/// given `0`, or more than it can honour: [`MAX_WORKERS`](crate::MAX_WORKERS)
+/// given `0`, or more than it can honour: [`MAX_WORKERS`](crate::WorkerPool::MAX_WORKERS)
 /// for a pool, `tokio::sync::Semaphore::MAX_PERMITS` for a spawner.
 /// Nothing was changed.
 ///
@@ -915,7 +913,7 @@ impl fmt::Display for ResizeError {
         f.write_str(match self.kind {
             ResizeErrorKind::ZeroWorkers => "a pool needs at least one worker",
             ResizeErrorKind::TooManyWorkers => {
-                "a pool can have at most taskpool::MAX_WORKERS (1048576) workers"
+                "a pool can have at most WorkerPool::MAX_WORKERS (1048576) workers"
             }
             ResizeErrorKind::ZeroLimit => "a spawner's limit must be at least 1",
             ResizeErrorKind::LimitTooLarge => {

@@ -76,21 +76,21 @@
 //! Code is generic over [`impl Spawn`](Spawn) (what a producer needs) or
 //! [`impl Pool`](Pool) (`Spawn` plus closing, shutting down, aborting and
 //! metrics), so a service chooses the kind by configuration, with no enum
-//! and no `dyn`. The [API tour](api_tour) compares the two in full.
+//! and no `dyn`. The [API tour](docs::api_tour) compares the two in full.
 //!
 //! # Guides
 //!
-//! - [`api_tour`]: how it works, which type to choose, the whole API on one
+//! - [`api_tour`](docs::api_tour): how it works, which type to choose, the whole API on one
 //!   page, reserving room before reading work, job ids, graceful shutdown.
-//! - [`replacing_tokio_spawn`]: before/after code for moving from
+//! - [`replacing_tokio_spawn`](docs::replacing_tokio_spawn): before/after code for moving from
 //!   `tokio::spawn`, `JoinSet`, `buffer_unordered` and a `Semaphore`.
-//! - [`groups_and_streams`]: [`JobSet`] and [`SpawnStreamExt`].
-//! - [`production`]: resizing while running, deadlines and the clock each
+//! - [`groups_and_streams`](docs::groups_and_streams): [`JobSet`] and [`SpawnStreamExt`].
+//! - [`production`](docs::production): resizing while running, deadlines and the clock each
 //!   reads, latency histograms, the slow-poll warning, Prometheus through
 //!   the `metrics` feature, panics of detached jobs, nested work.
-//! - [`scaling_out`](https://docs.rs/taskpool/latest/taskpool/scaling_out/index.html)
+//! - [`scaling_out`](https://docs.rs/taskpool/latest/taskpool/docs/scaling_out/index.html)
 //!   (feature `redis`): pools in many processes fed from one Redis stream.
-//! - [`comparison`]: against `tokio::spawn`, `JoinSet` + `Semaphore`,
+//! - [`comparison`](docs::comparison): against `tokio::spawn`, `JoinSet` + `Semaphore`,
 //!   `buffer_unordered`, errgroup, ants, pond and tokio-metrics.
 //!
 //! What each type promises (bounds, exactly once, cancel safety, FIFO,
@@ -113,7 +113,7 @@
 //! room is refused with [`SpawnError::is_deadlock`] instead of hanging. A
 //! [`BoundedSpawner`] has no queue to help from: a spawn from inside it is
 //! refused once every permit is held by a job awaiting a job of its own
-//! spawner. The [production guide](production#nested-work) has the rules
+//! spawner. The [production guide](docs::production#nested-work) has the rules
 //! in full, and examples.
 //!
 //! # Runtimes
@@ -156,7 +156,7 @@
 //!
 //! - `metrics`: publish every counter, gauge and histogram through the
 //!   [`metrics`](https://docs.rs/metrics) facade (see
-//!   [`production`](production#prometheus-through-the-metrics-feature)).
+//!   [`production`](docs::production#prometheus-through-the-metrics-feature)).
 //!   Off by default; without it no `metrics` dependency is built.
 //! - `redis`: `taskpool::redis::StreamIntake`, a Redis Streams intake for
 //!   pools in many processes. Off by default. It needs Rust 1.88 (the
@@ -176,51 +176,58 @@
     unreachable_pub
 )]
 
-/// A guide: how it works, which type to choose, and the API on one page.
-pub mod api_tour {
-    #![doc = include_str!("docs/api_tour.md")]
-}
+/// Guides: longer reads than the API docs, each with examples that are
+/// compiled and run as tests.
+pub mod docs {
+    /// A guide: how it works, which type to choose, and the API on one page.
+    pub mod api_tour {
+        #![doc = include_str!("docs/api_tour.md")]
+    }
 
-/// A guide: before/after code for moving from `tokio::spawn`.
-pub mod replacing_tokio_spawn {
-    #![doc = include_str!("docs/replacing_tokio_spawn.md")]
-}
+    /// A guide: before/after code for moving from `tokio::spawn`.
+    pub mod replacing_tokio_spawn {
+        #![doc = include_str!("docs/replacing_tokio_spawn.md")]
+    }
 
-/// A guide: `JobSet` and `SpawnStreamExt`, groups of jobs and streams.
-pub mod groups_and_streams {
-    #![doc = include_str!("docs/groups_and_streams.md")]
-}
+    /// A guide: `JobSet` and `SpawnStreamExt`, groups of jobs and streams.
+    pub mod groups_and_streams {
+        #![doc = include_str!("docs/groups_and_streams.md")]
+    }
 
-/// A guide: resizing, deadlines, latencies, slow polls, Prometheus, panics,
-/// nested work.
-pub mod production {
-    #![doc = include_str!("docs/production.md")]
-}
+    /// A guide: resizing, deadlines, latencies, slow polls, Prometheus, panics,
+    /// nested work.
+    pub mod production {
+        #![doc = include_str!("docs/production.md")]
+    }
 
-/// A guide: pools in many processes fed from one Redis stream (feature
-/// `redis`).
-#[cfg(feature = "redis")]
-pub mod scaling_out {
-    #![doc = include_str!("docs/scaling_out.md")]
-}
+    /// A guide: pools in many processes fed from one Redis stream (feature
+    /// `redis`).
+    #[cfg(feature = "redis")]
+    pub mod scaling_out {
+        #![doc = include_str!("docs/scaling_out.md")]
+    }
 
-/// A guide: how taskpool compares with what you would write by hand and
-/// with other pools.
-pub mod comparison {
-    #![doc = include_str!("docs/comparison.md")]
+    /// A guide: how taskpool compares with what you would write by hand and
+    /// with other pools.
+    pub mod comparison {
+        #![doc = include_str!("docs/comparison.md")]
+    }
 }
 
 mod abort;
 mod backend;
-mod error;
+pub mod error;
+mod forward_traits;
+pub mod future;
 mod id;
 mod job;
 mod job_set;
 mod lifecycle;
 #[cfg(all(test, taskpool_loom))]
 mod loom_model;
-mod metrics;
+pub mod metrics;
 mod panic_hook;
+pub mod permit;
 mod pool;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -228,24 +235,22 @@ mod shared_settings;
 mod slow_poll;
 mod spawn;
 mod spawner;
-mod stream;
+pub mod stream;
 mod submit;
 mod sync;
 mod worker_pool;
 
-pub use error::{BuildError, JoinError, ResizeError, SpawnError, TrySpawnError};
+pub use error::{BuildError, JoinError, SpawnError, TrySpawnError};
 pub use id::{JobId, try_job_id};
 pub use job::{AbortHandle, JoinHandle};
 pub use job_set::{JobSet, MemberBuilder};
 pub use metrics::Metrics;
-pub use metrics::{Histogram, HistogramBucket, LatencySnapshot};
-pub use panic_hook::JobPanic;
 pub use pool::Pool;
 pub use spawn::Spawn;
 pub use spawner::{BoundedSpawner, SpawnerBuilder};
-pub use stream::{SpawnBufferUnordered, SpawnBuffered, SpawnStreamExt};
-pub use submit::{JobBuilder, OwnedSpawnPermit, Reserve, ReserveOwned, SpawnPermit, Spawning};
-pub use worker_pool::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, WorkerPool, WorkerPoolBuilder};
+pub use stream::SpawnStreamExt;
+pub use submit::JobBuilder;
+pub use worker_pool::{WorkerPool, WorkerPoolBuilder};
 
 // The README's Rust examples are compiled and run as doc tests.
 #[cfg(doctest)]

@@ -6,7 +6,6 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::error::panic_message;
 use crate::id::JobId;
 
 /// A job's panic, as the pool's [`on_panic`](crate::WorkerPoolBuilder::on_panic)
@@ -16,7 +15,8 @@ use crate::id::JobId;
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use taskpool::{JobPanic, WorkerPool};
+/// use taskpool::WorkerPool;
+/// use taskpool::error::JobPanic;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -77,7 +77,7 @@ impl<'a> JobPanic<'a> {
     /// # Examples
     ///
     /// ```
-    /// # use taskpool::JobPanic;
+    /// # use taskpool::error::JobPanic;
     /// fn report(panic: &JobPanic<'_>) -> bool {
     ///     panic.payload().downcast_ref::<&str>().is_some()
     /// }
@@ -142,4 +142,12 @@ impl fmt::Debug for PanicHook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PanicHook(..)")
     }
+}
+
+/// The message of a panic payload, if it is a string (as `panic!` makes it).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }

@@ -197,7 +197,7 @@ pub trait Pool: Spawn {
     /// room get their future back. Does not wait: follow it with
     /// [`wait`](Pool::wait).
     ///
-    /// A [permit](crate::SpawnPermit) not yet used no longer holds up
+    /// A [permit](crate::permit::SpawnPermit) not yet used no longer holds up
     /// `wait`: it still spawns, and its job is cancelled at once, never
     /// polled.
     ///
@@ -222,7 +222,7 @@ pub trait Pool: Spawn {
     fn abort_all(&self);
 
     /// Waits until the pool is closed and idle: no job queued or running,
-    /// and every [permit](crate::SpawnPermit) used or dropped (unless
+    /// and every [permit](crate::permit::SpawnPermit) used or dropped (unless
     /// [`abort_all`](Pool::abort_all) gave up on them). Does not close the
     /// pool itself: it waits for someone else to.
     ///
@@ -304,7 +304,7 @@ pub trait Pool: Spawn {
     /// # Errors
     ///
     /// A [`ResizeError`] for `0`, or for a size too large: more than
-    /// [`MAX_WORKERS`](crate::MAX_WORKERS) workers, or a spawner limit over
+    /// [`MAX_WORKERS`](crate::WorkerPool::MAX_WORKERS) workers, or a spawner limit over
     /// `tokio::sync::Semaphore::MAX_PERMITS`. Nothing changes.
     ///
     /// # Examples

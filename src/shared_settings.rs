@@ -108,7 +108,7 @@ macro_rules! shared_settings {
         /// ```
         pub fn on_panic<F>(mut self, hook: F) -> $builder
         where
-            F: Fn(&$crate::JobPanic<'_>) + Send + Sync + 'static,
+            F: Fn(&$crate::error::JobPanic<'_>) + Send + Sync + 'static,
         {
             self.settings.on_panic = Some($crate::panic_hook::PanicHook::new(hook));
             self

@@ -5,6 +5,11 @@
 use std::cell::Cell;
 use std::error::Error;
 
+use taskpool::error::*;
+use taskpool::future::*;
+use taskpool::metrics::*;
+use taskpool::permit::*;
+use taskpool::stream::*;
 use taskpool::*;
 
 fn send<T: Send>(_: &T) {}

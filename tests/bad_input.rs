@@ -79,11 +79,11 @@ async fn oversized_capacity_is_an_error_not_a_panic() {
 /// allocating 26 TB (`1 << 40`).
 #[tokio::test]
 async fn oversized_worker_counts_are_an_error_not_a_panic_or_an_abort() {
-    for workers in [usize::MAX, 1 << 40, taskpool::MAX_WORKERS + 1] {
+    for workers in [usize::MAX, 1 << 40, taskpool::WorkerPool::MAX_WORKERS + 1] {
         let err = WorkerPool::builder().workers(workers).build().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "worker count must not exceed taskpool::MAX_WORKERS (1048576)",
+            "worker count must not exceed WorkerPool::MAX_WORKERS (1048576)",
             "{workers}"
         );
     }
@@ -95,11 +95,11 @@ async fn oversized_worker_counts_are_an_error_not_a_panic_or_an_abort() {
 #[tokio::test]
 async fn oversized_resizes_are_refused_and_change_nothing() {
     let pool = WorkerPool::new(2);
-    for workers in [usize::MAX, 1 << 40, taskpool::MAX_WORKERS + 1] {
+    for workers in [usize::MAX, 1 << 40, taskpool::WorkerPool::MAX_WORKERS + 1] {
         let err = pool.set_workers(workers).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "a pool can have at most taskpool::MAX_WORKERS (1048576) workers"
+            "a pool can have at most WorkerPool::MAX_WORKERS (1048576) workers"
         );
         assert_eq!(Pool::resize(&pool, workers).unwrap_err(), err);
     }

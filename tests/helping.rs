@@ -16,7 +16,7 @@ use support::watchdog;
 /// A tree of jobs of `depth` levels below the root, each parent spawning
 /// `fan_out` children on its own pool and awaiting them: the number of
 /// leaves. A child refused as a deadlock (`SpawnError::is_deadlock`) is run
-/// by its parent itself, as the README shows, when `refusals` counts them;
+/// by its parent itself, as the production guide shows, when `refusals` counts them;
 /// without it a refusal fails the test.
 fn tree<P>(
     pool: P,
@@ -127,7 +127,7 @@ async fn a_tree_on_a_tiny_queue_completes() {
     a_tree_on_a_tiny_queue().await;
 }
 
-/// The README's nested example with a queue of 2: the child is queued
+/// The production guide's nested example with a queue of 2: the child is queued
 /// behind its parent, which holds the only worker and awaits it.
 #[tokio::test(flavor = "current_thread")]
 async fn a_parent_awaiting_its_queued_child_on_the_only_worker() {

@@ -6,7 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use taskpool::{BoundedSpawner, Histogram, Pool, WorkerPool};
+use taskpool::metrics::Histogram;
+use taskpool::{BoundedSpawner, Pool, WorkerPool};
 
 const MS: Duration = Duration::from_millis(1);
 

@@ -7,7 +7,8 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use taskpool::{BoundedSpawner, JobId, JobPanic, Pool, WorkerPool};
+use taskpool::error::JobPanic;
+use taskpool::{BoundedSpawner, JobId, Pool, WorkerPool};
 
 use support::spawn_running_bomb;
 

@@ -17,9 +17,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use taskpool::{
-    BoundedSpawner, JoinHandle, OwnedSpawnPermit, Pool, SpawnPermit, WorkerPool, try_job_id,
-};
+use taskpool::permit::{OwnedSpawnPermit, SpawnPermit};
+use taskpool::{BoundedSpawner, JoinHandle, Pool, WorkerPool, try_job_id};
 use tokio_test::{assert_pending, assert_ready};
 
 use support::{Blocker, DropWitness, is_dropped, watchdog};

@@ -27,9 +27,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use taskpool::{
-    BoundedSpawner, JoinError, JoinHandle, Metrics, OwnedSpawnPermit, SpawnPermit, WorkerPool,
-};
+use taskpool::permit::{OwnedSpawnPermit, SpawnPermit};
+use taskpool::{BoundedSpawner, JoinError, JoinHandle, Metrics, WorkerPool};
 use tokio::sync::oneshot;
 use tokio_test::assert_pending;
 

@@ -8,7 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use taskpool::{BoundedSpawner, JoinHandle, Pool, Spawning, WorkerPool};
+use taskpool::future::Spawning;
+use taskpool::{BoundedSpawner, JoinHandle, Pool, WorkerPool};
 use tokio::sync::oneshot;
 use tokio_test::{assert_pending, assert_ready};
 

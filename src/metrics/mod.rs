@@ -1,7 +1,11 @@
-//! What a pool counts and how it reports it: the [`Metrics`] snapshot and
-//! the counters behind it (`snapshot.rs`), the latency histograms
-//! (`latency.rs`), and the `metrics` crate facade that mirrors both when the
-//! `metrics` feature is on (`facade.rs`).
+//! What a pool counts: the [`Metrics`] snapshot of its gauges and counters
+//! (`WorkerPool::metrics`), and the latency histograms
+//! ([`LatencySnapshot`], from `WorkerPool::latency`). With the `metrics`
+//! feature, every one of them is also published through the `metrics`
+//! crate's facade.
+//!
+//! Inside: the snapshot and the counters behind it (`snapshot.rs`), the
+//! histograms (`latency.rs`), and the facade (`facade.rs`).
 
 mod facade;
 mod latency;

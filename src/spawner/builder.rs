@@ -9,6 +9,54 @@ use super::state::SpawnerState;
 use crate::backend::{self, Core, CoreSettings};
 use crate::error::{BuildError, BuildErrorKind};
 
+// How a BoundedSpawner is made, here beside its builder: `build` makes the pool,
+// so `new` and `builder` live with it rather than in `mod.rs`.
+impl BoundedSpawner {
+    /// Creates a spawner that lets at most `limit` tasks exist at once, on
+    /// the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if `limit` is `0` or if called outside a
+    /// tokio runtime. [`BoundedSpawner::builder`] returns these as errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(64);
+    /// assert_eq!(spawner.metrics().workers, 64);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn new(limit: usize) -> BoundedSpawner {
+        match BoundedSpawner::builder().limit(limit).build() {
+            Ok(spawner) => spawner,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// Returns a builder for the spawner's eight settings: `limit`
+    /// (required), `name`, `cancellation_token` (a parent token),
+    /// `on_panic`, `queue_timeout`, `run_timeout`, `latency_histograms` and
+    /// `slow_poll_threshold`; [`SpawnerBuilder`] lists them with their
+    /// defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::builder().limit(10).name("uploads").build().unwrap();
+    /// # drop(spawner);
+    /// # }
+    /// ```
+    pub fn builder() -> SpawnerBuilder {
+        SpawnerBuilder::new()
+    }
+}
+
 /// Builds a [`BoundedSpawner`] with custom settings.
 ///
 /// | setting | default |

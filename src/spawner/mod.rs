@@ -74,50 +74,6 @@ pub struct BoundedSpawner {
 }
 
 impl BoundedSpawner {
-    /// Creates a spawner that lets at most `limit` tasks exist at once, on
-    /// the current tokio runtime.
-    ///
-    /// # Panics
-    ///
-    /// Panics, at the caller's line, if `limit` is `0` or if called outside a
-    /// tokio runtime. [`BoundedSpawner::builder`] returns these as errors.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::new(64);
-    /// assert_eq!(spawner.metrics().workers, 64);
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn new(limit: usize) -> BoundedSpawner {
-        match BoundedSpawner::builder().limit(limit).build() {
-            Ok(spawner) => spawner,
-            Err(err) => panic!("{err}"),
-        }
-    }
-
-    /// Returns a builder for the spawner's eight settings: `limit`
-    /// (required), `name`, `cancellation_token` (a parent token),
-    /// `on_panic`, `queue_timeout`, `run_timeout`, `latency_histograms` and
-    /// `slow_poll_threshold`; [`SpawnerBuilder`] lists them with their
-    /// defaults.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let spawner = taskpool::BoundedSpawner::builder().limit(10).name("uploads").build().unwrap();
-    /// # drop(spawner);
-    /// # }
-    /// ```
-    pub fn builder() -> SpawnerBuilder {
-        SpawnerBuilder::new()
-    }
-
     pub(crate) fn from_shared(shared: Arc<SpawnerState>) -> BoundedSpawner {
         BoundedSpawner { shared }
     }
@@ -299,7 +255,7 @@ impl BoundedSpawner {
     ///
     /// # Errors
     ///
-    /// Returns a [`ResizeError`](crate::ResizeError) for `0` or for more
+    /// Returns a [`ResizeError`](crate::error::ResizeError) for `0` or for more
     /// than `tokio::sync::Semaphore::MAX_PERMITS`, and changes nothing.
     ///
     /// # Examples
@@ -319,13 +275,15 @@ impl BoundedSpawner {
     /// # drop(running);
     /// # }
     /// ```
-    pub fn set_limit(&self, limit: usize) -> Result<(), crate::ResizeError> {
+    pub fn set_limit(&self, limit: usize) -> Result<(), crate::error::ResizeError> {
         use crate::error::ResizeErrorKind;
         if limit == 0 {
-            return Err(crate::ResizeError::new(ResizeErrorKind::ZeroLimit));
+            return Err(crate::error::ResizeError::new(ResizeErrorKind::ZeroLimit));
         }
         if limit > tokio::sync::Semaphore::MAX_PERMITS {
-            return Err(crate::ResizeError::new(ResizeErrorKind::LimitTooLarge));
+            return Err(crate::error::ResizeError::new(
+                ResizeErrorKind::LimitTooLarge,
+            ));
         }
         self.shared.set_limit(limit);
         Ok(())
@@ -336,7 +294,7 @@ impl BoundedSpawner {
     /// ([`latency_histograms`](crate::SpawnerBuilder::latency_histograms)). See
     /// [`Pool::latency`](crate::Pool::latency) for the contract.
     #[must_use]
-    pub fn latency(&self) -> crate::LatencySnapshot {
+    pub fn latency(&self) -> crate::metrics::LatencySnapshot {
         self.shared.latency()
     }
 
@@ -367,7 +325,7 @@ impl BoundedSpawner {
     }
 }
 
-crate::spawn::forward_traits!(BoundedSpawner, set_limit);
+crate::forward_traits::forward_traits!(BoundedSpawner, set_limit);
 
 // A panic cannot leave the spawner half-updated (see `WorkerPool`).
 impl std::panic::UnwindSafe for BoundedSpawner {}

@@ -78,16 +78,6 @@ impl<'a> SpawnPermit<'a> {
     {
         self.room.spawn(future, &JobOptions::DEFAULT)
     }
-
-    /// [`spawn`](SpawnPermit::spawn), with a [`JobBuilder`](crate::JobBuilder)'s options.
-    #[inline]
-    pub(crate) fn spawn_with<F>(self, future: F, options: &JobOptions<'_>) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.room.spawn(future, options)
-    }
 }
 
 impl fmt::Debug for SpawnPermit<'_> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::admit::{self, Admit, OwnedTarget, Target};
 use super::permit::{OwnedSpawnPermit, SpawnPermit};
+use super::room::Room;
 use crate::error::{SpawnError, TrySpawnError};
 use crate::id::JobId;
 use crate::metrics::{Latency, Which};
@@ -203,7 +204,9 @@ impl<'a, A: Admit<'a>> Drop for Reserving<'a, A> {
 /// use std::future::Future;
 /// use std::pin::Pin;
 /// use std::task::{Context, Poll};
-/// use taskpool::{Reserve, SpawnError, SpawnPermit, WorkerPool};
+/// use taskpool::{SpawnError, WorkerPool};
+/// use taskpool::future::Reserve;
+/// use taskpool::permit::SpawnPermit;
 ///
 /// /// Polls a reservation from poll-based code.
 /// struct Ready<'a>(Reserve<'a>);
@@ -233,13 +236,21 @@ impl<'a> Reserve<'a> {
             inner: Reserving::new(target),
         }
     }
+
+    /// The room itself, for `spawn`, which uses it at once.
+    pub(crate) fn poll_room(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Room<'a>, SpawnError<()>>> {
+        self.inner.poll(cx)
+    }
 }
 
 impl<'a> Future for Reserve<'a> {
     type Output = Result<SpawnPermit<'a>, SpawnError<()>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let room = ready!(self.inner.poll(cx));
+        let room = ready!(self.poll_room(cx));
         Poll::Ready(room.map(SpawnPermit::new))
     }
 }
@@ -311,7 +322,13 @@ impl fmt::Debug for ReserveOwned {
 
 /// `try_reserve`: room now, or why not (counted in `rejected`).
 pub(crate) fn try_reserve(target: Target<'_>) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
-    counted(&target, admit::try_admit(&target)).map(SpawnPermit::new)
+    try_room(target).map(SpawnPermit::new)
+}
+
+/// Room now, or why not (counted in `rejected`): `try_spawn` uses it at
+/// once.
+pub(crate) fn try_room(target: Target<'_>) -> Result<Room<'_>, TrySpawnError<()>> {
+    counted(&target, admit::try_admit(&target))
 }
 
 /// `try_reserve_owned`: as [`try_reserve`], owned.

@@ -1,5 +1,5 @@
 //! Room for one job, of either kind of pool, borrowed or owned: what a
-//! [`SpawnPermit`](crate::SpawnPermit) holds, and what a job is started in.
+//! [`SpawnPermit`](crate::permit::SpawnPermit) holds, and what a job is started in.
 
 use std::future::Future;
 use std::sync::Arc;

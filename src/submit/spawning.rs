@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use super::admit::Target;
-use super::reserve::{Reserve, try_reserve};
+use super::reserve::{Reserve, try_room};
 use crate::error::{SpawnError, TrySpawnError};
 use crate::job::{JobOptions, JoinHandle};
 
@@ -16,7 +16,7 @@ use crate::job::{JobOptions, JoinHandle};
 /// waits for room, then submits the job, resolving to its [`JoinHandle`].
 ///
 /// It is [`reserve`](crate::WorkerPool::reserve) followed by
-/// [`SpawnPermit::spawn`](crate::SpawnPermit::spawn): one admission path. A named type, so that it can
+/// [`SpawnPermit::spawn`](crate::permit::SpawnPermit::spawn): one admission path. A named type, so that it can
 /// be kept in a struct and polled by hand. It is `Send` when the job is,
 /// and `Unpin` (the job's future is not polled here, only carried).
 ///
@@ -30,7 +30,8 @@ use crate::job::{JobOptions, JoinHandle};
 /// # Examples
 ///
 /// ```
-/// use taskpool::{JoinHandle, Spawning, WorkerPool};
+/// use taskpool::{JoinHandle, WorkerPool};
+/// use taskpool::future::Spawning;
 ///
 /// /// A submission kept in a struct, to be driven later.
 /// struct Pending<'a> {
@@ -80,13 +81,13 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let reserved = ready!(Pin::new(&mut this.reserve).poll(cx));
+        let reserved = ready!(this.reserve.poll_room(cx));
         let future = this
             .future
             .take()
             .expect("a spawn future polled after completion");
         Poll::Ready(match reserved {
-            Ok(permit) => Ok(permit.spawn_with(future, &this.options)),
+            Ok(room) => Ok(room.spawn(future, &this.options)),
             Err(refused) => Err(refused.map(|()| future)),
         })
     }
@@ -110,8 +111,8 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match try_reserve(target) {
-        Ok(permit) => Ok(permit.spawn_with(future, options)),
+    match try_room(target) {
+        Ok(room) => Ok(room.spawn(future, options)),
         Err(refused) => Err(refused.map(|()| future)),
     }
 }

@@ -10,40 +10,64 @@ use super::worker::Worker;
 use crate::backend::{self, Core, CoreSettings};
 use crate::error::{BuildError, BuildErrorKind};
 
-/// The queue capacity used when [`WorkerPoolBuilder::queue_capacity`] is not set.
-pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+// How a WorkerPool is made, here beside its builder: `build` makes the pool,
+// so `new` and `builder` live with it rather than in `mod.rs`.
+impl WorkerPool {
+    /// Creates a pool of `workers` workers with the default queue capacity
+    /// ([`WorkerPool::DEFAULT_QUEUE_CAPACITY`]), on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Panics, at the caller's line, if `workers` is `0` or if called outside
+    /// a tokio runtime. [`WorkerPool::builder`] returns these as errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(8);
+    /// assert_eq!(pool.metrics().workers, 8);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn new(workers: usize) -> WorkerPool {
+        match WorkerPool::builder().workers(workers).build() {
+            Ok(pool) => pool,
+            Err(err) => panic!("{err}"),
+        }
+    }
 
-/// The most workers a [`WorkerPool`] can have: 2^20 (1 048 576), for
-/// [`WorkerPoolBuilder::workers`], [`WorkerPool::set_workers`] and
-/// [`Pool::resize`](crate::Pool::resize). More is refused with a
-/// [`BuildError`] or a [`ResizeError`](crate::ResizeError).
-///
-/// Each worker is a tokio task that lives as long as the pool, with a place
-/// on its idle stack: a million of them already take a few hundred MiB, and
-/// a size far beyond that would start workers until memory ran out. A
-/// [`BoundedSpawner`](crate::BoundedSpawner), which allocates nothing per
-/// permit, takes a limit up to tokio's `Semaphore::MAX_PERMITS`
-/// (`usize::MAX >> 3`) instead: use it for that many jobs at once.
-///
-/// # Examples
-///
-/// ```
-/// use taskpool::{MAX_WORKERS, WorkerPool};
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let err = WorkerPool::builder().workers(MAX_WORKERS + 1).build().unwrap_err();
-/// assert_eq!(err.to_string(), "worker count must not exceed taskpool::MAX_WORKERS (1048576)");
-/// # }
-/// ```
-pub const MAX_WORKERS: usize = 1 << 20;
+    /// Returns a builder for the pool's nine settings: `workers`,
+    /// `queue_capacity`, `name`, `cancellation_token` (a parent token),
+    /// `on_panic`, `queue_timeout`, `run_timeout`, `latency_histograms` and
+    /// `slow_poll_threshold`; [`WorkerPoolBuilder`] lists them with their
+    /// defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::builder()
+    ///     .workers(4)
+    ///     .queue_capacity(64)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// # }
+    /// ```
+    pub fn builder() -> WorkerPoolBuilder {
+        WorkerPoolBuilder::new()
+    }
+}
 
 /// Builds a [`WorkerPool`] with custom settings.
 ///
 /// | setting | default |
 /// |---|---|
 /// | [`workers`](WorkerPoolBuilder::workers) | [`std::thread::available_parallelism`] (1 if unknown) |
-/// | [`queue_capacity`](WorkerPoolBuilder::queue_capacity) | [`DEFAULT_QUEUE_CAPACITY`] (1024) |
+/// | [`queue_capacity`](WorkerPoolBuilder::queue_capacity) | [`WorkerPool::DEFAULT_QUEUE_CAPACITY`] (1024) |
 /// | [`name`](WorkerPoolBuilder::name) | `"taskpool"` |
 /// | [`cancellation_token`](WorkerPoolBuilder::cancellation_token) | none: only the pool's own methods close it |
 /// | [`on_panic`](WorkerPoolBuilder::on_panic) | none: a panic is logged (`tracing::error!`) and its handle reports it |
@@ -88,7 +112,7 @@ impl WorkerPoolBuilder {
     ///
     /// Defaults to [`std::thread::available_parallelism`], which suits
     /// CPU-light jobs that mostly wait; jobs that wait on I/O often want more.
-    /// `0`, or more than [`MAX_WORKERS`], makes [`build`](WorkerPoolBuilder::build)
+    /// `0`, or more than [`WorkerPool::MAX_WORKERS`], makes [`build`](WorkerPoolBuilder::build)
     /// fail.
     ///
     /// # Examples
@@ -109,7 +133,7 @@ impl WorkerPoolBuilder {
     /// queue is full, [`spawn`](WorkerPool::spawn) waits and
     /// [`try_spawn`](WorkerPool::try_spawn) returns `Full`.
     ///
-    /// Defaults to [`DEFAULT_QUEUE_CAPACITY`] (1024). `0` makes
+    /// Defaults to [`WorkerPool::DEFAULT_QUEUE_CAPACITY`] (1024). `0` makes
     /// [`build`](WorkerPoolBuilder::build) fail: the queue is a bounded
     /// `tokio::sync::mpsc` channel, which has no rendezvous mode.
     ///
@@ -158,7 +182,7 @@ impl WorkerPoolBuilder {
     /// # Errors
     ///
     /// Returns a [`BuildError`] if the worker count or the queue capacity is
-    /// `0`, the worker count exceeds [`MAX_WORKERS`], the capacity exceeds
+    /// `0`, the worker count exceeds [`WorkerPool::MAX_WORKERS`], the capacity exceeds
     /// `tokio::sync::Semaphore::MAX_PERMITS`, or if called outside a tokio
     /// runtime.
     ///
@@ -179,11 +203,13 @@ impl WorkerPoolBuilder {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        let queue_capacity = self.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY);
+        let queue_capacity = self
+            .queue_capacity
+            .unwrap_or(WorkerPool::DEFAULT_QUEUE_CAPACITY);
         if workers == 0 {
             return Err(BuildError::new(BuildErrorKind::ZeroWorkers));
         }
-        if workers > MAX_WORKERS {
+        if workers > WorkerPool::MAX_WORKERS {
             return Err(BuildError::new(BuildErrorKind::TooManyWorkers));
         }
         if queue_capacity == 0 {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use builder::{DEFAULT_QUEUE_CAPACITY, MAX_WORKERS, WorkerPoolBuilder};
+pub use builder::WorkerPoolBuilder;
 use state::PoolState;
 use worker::Worker;
 
@@ -121,53 +121,33 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
-    /// Creates a pool of `workers` workers with the default queue capacity
-    /// ([`DEFAULT_QUEUE_CAPACITY`]), on the current tokio runtime.
-    ///
-    /// # Panics
-    ///
-    /// Panics, at the caller's line, if `workers` is `0` or if called outside
-    /// a tokio runtime. [`WorkerPool::builder`] returns these as errors.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let pool = taskpool::WorkerPool::new(8);
-    /// assert_eq!(pool.metrics().workers, 8);
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn new(workers: usize) -> WorkerPool {
-        match WorkerPool::builder().workers(workers).build() {
-            Ok(pool) => pool,
-            Err(err) => panic!("{err}"),
-        }
-    }
+    /// The queue capacity used when [`WorkerPoolBuilder::queue_capacity`] is not set.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
-    /// Returns a builder for the pool's nine settings: `workers`,
-    /// `queue_capacity`, `name`, `cancellation_token` (a parent token),
-    /// `on_panic`, `queue_timeout`, `run_timeout`, `latency_histograms` and
-    /// `slow_poll_threshold`; [`WorkerPoolBuilder`] lists them with their
-    /// defaults.
+    /// The most workers a `WorkerPool` can have: 2^20 (1 048 576), for
+    /// [`WorkerPoolBuilder::workers`], [`WorkerPool::set_workers`] and
+    /// [`Pool::resize`](crate::Pool::resize). More is refused with a
+    /// [`BuildError`](crate::BuildError) or a [`ResizeError`](crate::error::ResizeError).
+    ///
+    /// Each worker is a tokio task that lives as long as the pool, with a place
+    /// on its idle stack: a million of them already take a few hundred MiB, and
+    /// a size far beyond that would start workers until memory ran out. A
+    /// [`BoundedSpawner`](crate::BoundedSpawner), which allocates nothing per
+    /// permit, takes a limit up to tokio's `Semaphore::MAX_PERMITS`
+    /// (`usize::MAX >> 3`) instead: use it for that many jobs at once.
     ///
     /// # Examples
     ///
     /// ```
+    /// use taskpool::WorkerPool;
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let pool = taskpool::WorkerPool::builder()
-    ///     .workers(4)
-    ///     .queue_capacity(64)
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(pool);
+    /// let err = WorkerPool::builder().workers(WorkerPool::MAX_WORKERS + 1).build().unwrap_err();
+    /// assert_eq!(err.to_string(), "worker count must not exceed WorkerPool::MAX_WORKERS (1048576)");
     /// # }
     /// ```
-    pub fn builder() -> WorkerPoolBuilder {
-        WorkerPoolBuilder::new()
-    }
+    pub const MAX_WORKERS: usize = 1 << 20;
 
     /// Submits a job, waiting for room in the queue if it is full. See
     /// [`Spawn::spawn`](crate::Spawn::spawn) for the contract.
@@ -388,8 +368,8 @@ impl WorkerPool {
     ///
     /// # Errors
     ///
-    /// Returns a [`ResizeError`](crate::ResizeError) for `0` or for more
-    /// than [`MAX_WORKERS`](crate::MAX_WORKERS), and changes nothing.
+    /// Returns a [`ResizeError`](crate::error::ResizeError) for `0` or for more
+    /// than [`MAX_WORKERS`](WorkerPool::MAX_WORKERS), and changes nothing.
     ///
     /// # Examples
     ///
@@ -407,14 +387,14 @@ impl WorkerPool {
     /// assert_eq!(pool.metrics().workers, 1);
     /// # }
     /// ```
-    pub fn set_workers(&self, workers: usize) -> Result<(), crate::ResizeError> {
+    pub fn set_workers(&self, workers: usize) -> Result<(), crate::error::ResizeError> {
         if workers == 0 {
-            return Err(crate::ResizeError::new(
+            return Err(crate::error::ResizeError::new(
                 crate::error::ResizeErrorKind::ZeroWorkers,
             ));
         }
-        if workers > MAX_WORKERS {
-            return Err(crate::ResizeError::new(
+        if workers > WorkerPool::MAX_WORKERS {
+            return Err(crate::error::ResizeError::new(
                 crate::error::ResizeErrorKind::TooManyWorkers,
             ));
         }
@@ -427,7 +407,7 @@ impl WorkerPool {
     /// ([`latency_histograms`](crate::WorkerPoolBuilder::latency_histograms)).
     /// See [`Pool::latency`](crate::Pool::latency) for the contract.
     #[must_use]
-    pub fn latency(&self) -> crate::LatencySnapshot {
+    pub fn latency(&self) -> crate::metrics::LatencySnapshot {
         self.shared.latency()
     }
 
@@ -448,7 +428,7 @@ impl WorkerPool {
 impl std::panic::UnwindSafe for WorkerPool {}
 impl std::panic::RefUnwindSafe for WorkerPool {}
 
-crate::spawn::forward_traits!(WorkerPool, set_workers);
+crate::forward_traits::forward_traits!(WorkerPool, set_workers);
 
 impl Clone for WorkerPool {
     /// Returns another handle to the same pool.

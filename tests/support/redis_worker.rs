@@ -35,7 +35,7 @@ pub fn example_binary(name: &str) -> PathBuf {
 }
 
 /// Adds `count` entries to stream `jobs` with the `redis_producer`
-/// example, as the README's walk-through does.
+/// example, as the scaling-out guide's walk-through does.
 pub fn produce(server: &RedisServer, count: usize) {
     let out = Command::new(example_binary("redis_producer"))
         .arg("--url")
