@@ -96,7 +96,7 @@ async fn wait_for<S: Deref<Target = SpawnerState>>(state: S) -> Option<TaskRoom<
 pub(crate) struct TaskRoom<S> {
     state: S,
     permit: OwnedSemaphorePermit,
-    /// Counts the permit in `SpawnerState::permits` until the slot is gone.
+    /// Counts the permit in `SpawnerState::permits` until the room is gone.
     _counted: TaskTrackerToken,
 }
 

@@ -17,10 +17,10 @@ use crate::error::TrySpawnError;
 use crate::job::{AnyJob, JobContext, JoinHandle, QueuedJob, Work};
 use crate::submit::start::Start;
 
-/// A reserved slot in the queue: a borrowed or an owned channel permit, and
+/// Room in the queue: a borrowed or an owned channel permit, and
 /// the pool it belongs to.
 ///
-/// Dropped unused, it gives the slot back at once, which wakes the next
+/// Dropped unused, it gives the room back at once, which wakes the next
 /// waiting submitter (tokio's semaphore does that) and, after a close, the
 /// workers (see [`PoolState::room_released`]).
 #[derive(Debug)]
@@ -97,14 +97,14 @@ pub(crate) fn try_room_owned(
 /// Waits for room, after `try_room` found none; see [`WaitForRoom`].
 ///
 /// It waits until the workers have taken half of the jobs queued now,
-/// and at most 64 (the low-water mark), not just one: then it keeps one
-/// slot and gives the rest back, for the submissions that follow. A full
+/// and at most 64 (the low-water mark), not just one: then it keeps room for one job
+/// and gives the rest back, for the submissions that follow. A full
 /// queue thus wakes its producer once per batch of jobs, instead of once
 /// per job (which costs a trip through the scheduler, often to another
 /// thread, each time), and the workers still have most of a queue of
 /// work when it is woken. The cap keeps the burst of submissions that
 /// follows, and the memory its jobs take at once, small. Where the
-/// room is held by permits rather than by queued jobs, one freed slot
+/// room is held by permits rather than by queued jobs, one freed place
 /// is enough. Waiters are still served in FIFO order: tokio's semaphore
 /// hands freed room to the head of the line until it has all it asked
 /// for, and a dropped wait gives back the room it had gathered.
@@ -137,9 +137,9 @@ impl<S: Deref<Target = PoolState>, P: ChannelPermit> Start for QueueRoom<S, P> {
         &self.state.core.jobs
     }
 
-    /// Puts the job in the reserved slot (and, if it has a queue deadline,
+    /// Puts the job in the reserved room (and, if it has a queue deadline,
     /// under the queue timer's watch), and wakes an idle worker if there
-    /// is one. A reserved slot is always received, even if the pool has
+    /// is one. Reserved room is always received, even if the pool has
     /// closed meanwhile.
     #[inline]
     fn start<W>(
@@ -162,7 +162,7 @@ impl<S: Deref<Target = PoolState>, P: ChannelPermit> Start for QueueRoom<S, P> {
         let permit = self.permit.take();
         debug_assert!(
             permit.is_some(),
-            "a slot is used at most once: `launch` takes it by value"
+            "room is used at most once: `start` takes it by value"
         );
         if let Some(permit) = permit {
             permit.send(job);
@@ -184,15 +184,15 @@ impl<S: Deref<Target = PoolState>, P: ChannelPermit> Drop for QueueRoom<S, P> {
 
 pin_project_lite::pin_project! {
     /// Waits in tokio's `reserve` (or `reserve_many`, for a batch of which
-    /// it keeps one) for a slot: in FIFO order, since tokio's semaphore is
-    /// fair; dropping this future gives up the place in line, and the slots
+    /// it keeps one) for room: in FIFO order, since tokio's semaphore is
+    /// fair; dropping this future gives up the place in line, and the room
     /// gathered so far, and nothing else. Closing the queue wakes it with an
     /// error (`close` does that at once; a cancelled parent token through
-    /// the watcher task). A slot that frees up after a close is not taken:
+    /// the watcher task). Room that frees up after a close is not taken:
     /// `None`.
     ///
     /// However the wait ends (refused, granted after a close, or dropped
-    /// half-way), a slot the channel had set aside for it may have just come
+    /// half-way), room the channel had set aside for it may have just come
     /// back: the workers may need telling (`room_released`).
     ///
     /// A hand-written future: an `async fn` that took tokio's future as an
@@ -243,13 +243,13 @@ where
         let state = this
             .state
             .take()
-            .expect("a wait for a slot polled after completion");
+            .expect("a wait for room polled after completion");
         Poll::Ready(match permit {
             Ok(granted) => {
-                let slot = QueueRoom::new(state, granted.keep_one());
-                // A slot granted after a close is not used; dropping it tells
+                let room = QueueRoom::new(state, granted.keep_one());
+                // Room granted after a close is not used; dropping it tells
                 // the workers.
-                (!slot.state.core.lifecycle.is_closed()).then_some(slot)
+                (!room.state.core.lifecycle.is_closed()).then_some(room)
             }
             Err(SendError(())) => {
                 state.room_released();

@@ -90,7 +90,7 @@ impl PoolState {
         }
     }
 
-    /// Jobs in the queue, and slots reserved by permits not yet used.
+    /// Jobs in the queue, and room reserved by permits not yet used.
     pub(crate) fn queued(&self) -> usize {
         self.queue_capacity - self.tx.capacity()
     }
@@ -109,8 +109,8 @@ impl PoolState {
         }
     }
 
-    /// A slot came back unused. Workers that found the closed queue empty
-    /// while this slot was reserved went back to sleep waiting to be told:
+    /// Room came back unused. Workers that found the closed queue empty
+    /// while it was reserved went back to sleep waiting to be told:
     /// they only `try_recv` (tokio wakes a receiver waiting in `recv`, and
     /// ours never does). Tell them, so they see the queue drained and exit;
     /// otherwise a shutdown would wait for them forever.
@@ -207,7 +207,7 @@ impl Backend for PoolState {
     }
 
     fn cancel_queued(&self) {
-        // Workers no longer wait for slots that permits hold: they exit once
+        // Workers no longer wait for room that permits hold: they exit once
         // the queue is empty, and a job such a permit puts in later is
         // cancelled (`job_queued` finds the workers gone).
         self.queue.abandon();
