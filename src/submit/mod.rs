@@ -25,6 +25,7 @@ mod builder;
 mod permit;
 pub(crate) mod reserve;
 pub(crate) mod room;
+pub(crate) mod scheduler;
 pub(crate) mod spawning;
 pub(crate) mod start;
 

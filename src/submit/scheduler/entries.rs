@@ -1,0 +1,215 @@
+//! The waiting items: one slab, with the items threaded on FIFO lists.
+//!
+//! Every waiting item has a slot in one `Vec`. A slot freed by a pop or a
+//! removal is reused by a later push, so the slab is as long as the most
+//! items ever waiting at once, whatever keys they had.
+//!
+//! Each item is on exactly one [`List`]: its key's, or the unkeyed level of
+//! its priority. The links live in the slots (a doubly linked list over
+//! slot indices), so an item leaves its list in O(1) from anywhere in it,
+//! which is what a waiter that gives up needs.
+
+/// The end of a list, or a slot on none.
+const NIL: usize = usize::MAX;
+
+/// An empty slab keeps room for this many items; beyond it, the memory of a
+/// burst is given back once nothing waits.
+const SHRINK_ABOVE: usize = 4096;
+
+/// Identifies one waiting item, to remove it before it starts.
+///
+/// A ticket outlives its item harmlessly: once the item has been popped or
+/// removed, the ticket finds nothing, even if its slot holds another item
+/// by then (every push has its own sequence number).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Ticket {
+    slot: usize,
+    seq: u64,
+}
+
+/// One waiting item and what the rules need to know of it.
+#[derive(Debug)]
+pub(super) struct Entry<T> {
+    /// What the caller queued.
+    pub(super) item: T,
+    /// The index of its key's state (`keys.rs`), or `None` without a key.
+    pub(super) key: Option<usize>,
+    /// Its priority as submitted.
+    pub(super) priority: i8,
+    /// When it was pushed, in the caller's nanoseconds.
+    pub(super) enqueued_at: u64,
+    /// Its place in submission order: unique, increasing with every push.
+    pub(super) seq: u64,
+    prev: usize,
+    next: usize,
+}
+
+/// A FIFO list of entries: its ends and its length. The links are in the
+/// entries, so a `List` is only meaningful with the [`Entries`] it was
+/// used with.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct List {
+    head: usize,
+    tail: usize,
+    len: usize,
+}
+
+impl List {
+    /// A list with nothing on it.
+    pub(super) const EMPTY: List = List {
+        head: NIL,
+        tail: NIL,
+        len: 0,
+    };
+
+    /// How many entries are on it.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is on it.
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The slab of waiting items.
+#[derive(Debug)]
+pub(super) struct Entries<T> {
+    slots: Vec<Option<Entry<T>>>,
+    /// Slots that are `None`, to be reused.
+    free: Vec<usize>,
+    /// Slots that are `Some`.
+    len: usize,
+}
+
+impl<T> Entries<T> {
+    /// No items.
+    pub(super) fn new() -> Entries<T> {
+        Entries {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// How many items are waiting.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Stores an item at the back of `list`.
+    pub(super) fn push_back(
+        &mut self,
+        list: &mut List,
+        item: T,
+        key: Option<usize>,
+        priority: i8,
+        enqueued_at: u64,
+        seq: u64,
+    ) -> Ticket {
+        let entry = Entry {
+            item,
+            key,
+            priority,
+            enqueued_at,
+            seq,
+            prev: list.tail,
+            next: NIL,
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                debug_assert!(self.slots[slot].is_none(), "a free slot is empty");
+                self.slots[slot] = Some(entry);
+                slot
+            }
+            None => {
+                self.slots.push(Some(entry));
+                self.slots.len() - 1
+            }
+        };
+        match list.tail {
+            NIL => list.head = slot,
+            tail => self.at_mut(tail).next = slot,
+        }
+        list.tail = slot;
+        list.len += 1;
+        self.len += 1;
+        Ticket { slot, seq }
+    }
+
+    /// The oldest entry on `list`.
+    pub(super) fn front(&self, list: &List) -> Option<&Entry<T>> {
+        (list.head != NIL).then(|| self.at(list.head))
+    }
+
+    /// The ticket of the oldest entry on `list`.
+    pub(super) fn front_ticket(&self, list: &List) -> Option<Ticket> {
+        self.front(list).map(|entry| Ticket {
+            slot: list.head,
+            seq: entry.seq,
+        })
+    }
+
+    /// The entry `ticket` names, if it is still waiting.
+    pub(super) fn get(&self, ticket: Ticket) -> Option<&Entry<T>> {
+        match self.slots.get(ticket.slot) {
+            Some(Some(entry)) if entry.seq == ticket.seq => Some(entry),
+            _ => None,
+        }
+    }
+
+    /// Takes the oldest entry off `list`, and out of the slab.
+    pub(super) fn pop_front(&mut self, list: &mut List) -> Option<Entry<T>> {
+        let ticket = self.front_ticket(list)?;
+        Some(self.unlink(list, ticket))
+    }
+
+    /// Takes the entry `ticket` names off `list`, and out of the slab.
+    ///
+    /// # Panics
+    /// If `ticket` names no waiting entry (check with [`get`](Self::get)).
+    /// Taking it off a list it is not on corrupts both lists.
+    pub(super) fn unlink(&mut self, list: &mut List, ticket: Ticket) -> Entry<T> {
+        assert!(
+            self.get(ticket).is_some(),
+            "unlink of an entry that is not waiting"
+        );
+        let entry = self.slots[ticket.slot].take().expect("checked just above");
+        match entry.prev {
+            NIL => list.head = entry.next,
+            prev => self.at_mut(prev).next = entry.next,
+        }
+        match entry.next {
+            NIL => list.tail = entry.prev,
+            next => self.at_mut(next).prev = entry.prev,
+        }
+        list.len -= 1;
+        self.len -= 1;
+        self.free.push(ticket.slot);
+        if self.len == 0 {
+            // Nothing waits: start the slab afresh (amortised: it took as
+            // many pushes as it has slots), and give the memory of a large
+            // past burst back.
+            self.slots.clear();
+            self.free.clear();
+            if self.slots.capacity() > SHRINK_ABOVE {
+                self.slots.shrink_to_fit();
+                self.free.shrink_to_fit();
+            }
+        }
+        entry
+    }
+
+    fn at(&self, slot: usize) -> &Entry<T> {
+        self.slots[slot]
+            .as_ref()
+            .expect("a list links only occupied slots")
+    }
+
+    fn at_mut(&mut self, slot: usize) -> &mut Entry<T> {
+        self.slots[slot]
+            .as_mut()
+            .expect("a list links only occupied slots")
+    }
+}
