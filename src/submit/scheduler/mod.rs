@@ -83,6 +83,8 @@ mod turns;
 mod unkeyed;
 
 #[cfg(all(test, not(taskpool_loom)))]
+mod model;
+#[cfg(all(test, not(taskpool_loom)))]
 mod tests;
 
 use std::fmt;
