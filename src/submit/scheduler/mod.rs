@@ -125,7 +125,9 @@ pub(crate) struct Rate {
 /// without a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Lane {
+    /// The items without a key.
     Unkeyed,
+    /// A key, by the index of its state in `keys.rs`.
     Key(usize),
 }
 
