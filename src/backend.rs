@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::{BuildError, BuildErrorKind};
 use crate::job::{JobContext, JobOptions};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
@@ -44,6 +45,46 @@ pub(crate) struct CoreSettings {
     pub(crate) latency: bool,
     /// `slow_poll_threshold`: `None` until set, then the setting.
     pub(crate) slow_poll_threshold: Option<Option<Duration>>,
+    /// `per_key_limit`: `None` until set (then 1).
+    pub(crate) per_key_limit: Option<usize>,
+    /// `priority_aging`, if set.
+    pub(crate) aging: Option<Duration>,
+    /// `rate_limit`: starts per span, if set.
+    pub(crate) rate: Option<(u32, Duration)>,
+}
+
+impl CoreSettings {
+    /// The scheduling settings, checked: a zero in any of them is refused,
+    /// as the builders' docs say.
+    pub(crate) fn schedule(&self) -> Result<crate::submit::scheduler::Settings, BuildError> {
+        use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
+
+        use crate::submit::scheduler::{Rate, Settings};
+
+        let nanos = |span: Duration| u64::try_from(span.as_nanos()).unwrap_or(u64::MAX);
+        let per_key_limit = NonZeroUsize::new(self.per_key_limit.unwrap_or(1))
+            .ok_or(BuildError::new(BuildErrorKind::ZeroPerKeyLimit))?;
+        let aging = match self.aging {
+            None => None,
+            Some(every) => Some(
+                NonZeroU64::new(nanos(every)).ok_or(BuildError::new(BuildErrorKind::ZeroAging))?,
+            ),
+        };
+        let rate = match self.rate {
+            None => None,
+            Some((starts, per)) => Some(Rate {
+                starts: NonZeroU32::new(starts)
+                    .ok_or(BuildError::new(BuildErrorKind::ZeroRateStarts))?,
+                per: NonZeroU64::new(nanos(per))
+                    .ok_or(BuildError::new(BuildErrorKind::ZeroRatePeriod))?,
+            }),
+        };
+        Ok(Settings {
+            per_key_limit,
+            aging,
+            rate,
+        })
+    }
 }
 
 /// The slow-poll threshold when the builder does not set one.

@@ -817,6 +817,10 @@ pub(crate) enum BuildErrorKind {
     ZeroLimit,
     LimitTooLarge,
     NoRuntime,
+    ZeroPerKeyLimit,
+    ZeroAging,
+    ZeroRateStarts,
+    ZeroRatePeriod,
 }
 
 impl BuildError {
@@ -860,6 +864,10 @@ impl fmt::Display for BuildError {
             BuildErrorKind::NoRuntime => {
                 "there is no tokio runtime: build must be called from within a tokio runtime"
             }
+            BuildErrorKind::ZeroPerKeyLimit => "per_key_limit must be at least 1",
+            BuildErrorKind::ZeroAging => "priority_aging must be longer than zero",
+            BuildErrorKind::ZeroRateStarts => "rate_limit must allow at least 1 start",
+            BuildErrorKind::ZeroRatePeriod => "rate_limit's period must be longer than zero",
         })
     }
 }

@@ -1,6 +1,7 @@
-//! The seven settings both builders share (`name`, `cancellation_token`,
+//! The settings both builders share (`name`, `cancellation_token`,
 //! `on_panic`, `queue_timeout`, `run_timeout`, `latency_histograms`,
-//! `slow_poll_threshold`): their setters and docs, written once.
+//! `slow_poll_threshold`, and the scheduling settings `per_key_limit`,
+//! `priority_aging`, `rate_limit`): their setters and docs, written once.
 //!
 //! Each setter writes one field of the builder's
 //! [`CoreSettings`](crate::backend::CoreSettings), from which
@@ -264,6 +265,80 @@ macro_rules! shared_settings {
         /// ```
         pub fn slow_poll_threshold(mut self, threshold: Option<std::time::Duration>) -> $builder {
             self.settings.slow_poll_threshold = Some(threshold);
+            self
+        }
+
+        /// How many jobs with equal keys may run at once (see
+        /// [`JobBuilder::key`](crate::JobBuilder)); default 1: one job per
+        /// key at a time, in submission order.
+        ///
+        /// `0` makes `build` return a [`BuildError`](crate::BuildError).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() {
+        #[doc = concat!("let pool = ", $start, ".per_key_limit(2).build().unwrap();")]
+        /// # drop(pool);
+        #[doc = concat!("assert!(", $start, ".per_key_limit(0).build().is_err());")]
+        /// # }
+        /// ```
+        pub fn per_key_limit(mut self, limit: usize) -> $builder {
+            self.settings.per_key_limit = Some(limit);
+            self
+        }
+
+        /// Makes priorities age: a waiting job's priority rises by 1 for
+        /// each `every` it has waited, so a low job is not starved by a
+        /// stream of high ones. Default: off (strict priorities).
+        ///
+        /// A zero `every` makes `build` return a
+        /// [`BuildError`](crate::BuildError).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::time::Duration;
+        ///
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() {
+        #[doc = concat!("let pool = ", $start)]
+        ///     .priority_aging(Duration::from_millis(100))
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(pool);
+        /// # }
+        /// ```
+        pub fn priority_aging(mut self, every: std::time::Duration) -> $builder {
+            self.settings.aging = Some(every);
+            self
+        }
+
+        /// At most `starts` job starts per `per`, whatever the concurrency:
+        /// a token bucket of `starts` tokens (the burst), refilled evenly.
+        /// Default: no limit.
+        ///
+        /// `starts == 0` or a zero `per` makes `build` return a
+        /// [`BuildError`](crate::BuildError).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::time::Duration;
+        ///
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() {
+        /// // A downstream API that allows 100 requests a second.
+        #[doc = concat!("let pool = ", $start)]
+        ///     .rate_limit(100, Duration::from_secs(1))
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(pool);
+        /// # }
+        /// ```
+        pub fn rate_limit(mut self, starts: u32, per: std::time::Duration) -> $builder {
+            self.settings.rate = Some((starts, per));
             self
         }
     };

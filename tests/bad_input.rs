@@ -5,7 +5,7 @@ mod support;
 use std::panic::{self, Location};
 use std::sync::{Arc, Mutex};
 
-use taskpool::{BoundedSpawner, WorkerPool};
+use taskpool::{BoundedSpawner, SpawnerBuilder, WorkerPool, WorkerPoolBuilder};
 use tokio_util::sync::CancellationToken;
 
 use taskpool::Pool;
@@ -228,6 +228,66 @@ async fn spawner_without_a_limit_is_an_error() {
         err.to_string(),
         "limit is required: call `limit` on the builder"
     );
+}
+
+/// Each zero scheduling setting is refused at build, on both builders,
+/// saying which; a setting that is not zero builds.
+#[tokio::test]
+async fn zero_scheduling_settings_are_errors_on_both_builders() {
+    use std::time::Duration;
+
+    type Case = (
+        &'static str,
+        fn(WorkerPoolBuilder) -> WorkerPoolBuilder,
+        fn(SpawnerBuilder) -> SpawnerBuilder,
+    );
+    let cases: [Case; 4] = [
+        (
+            "per_key_limit must be at least 1",
+            |b| b.per_key_limit(0),
+            |b| b.per_key_limit(0),
+        ),
+        (
+            "priority_aging must be longer than zero",
+            |b| b.priority_aging(Duration::ZERO),
+            |b| b.priority_aging(Duration::ZERO),
+        ),
+        (
+            "rate_limit must allow at least 1 start",
+            |b| b.rate_limit(0, Duration::from_secs(1)),
+            |b| b.rate_limit(0, Duration::from_secs(1)),
+        ),
+        (
+            "rate_limit's period must be longer than zero",
+            |b| b.rate_limit(10, Duration::ZERO),
+            |b| b.rate_limit(10, Duration::ZERO),
+        ),
+    ];
+    for (message, on_pool, on_spawner) in cases {
+        let err = on_pool(WorkerPool::builder().workers(1))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.to_string(), message);
+        let err = on_spawner(BoundedSpawner::builder().limit(1))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.to_string(), message);
+    }
+    let pool = WorkerPool::builder()
+        .per_key_limit(2)
+        .priority_aging(Duration::from_secs(1))
+        .rate_limit(1, Duration::from_nanos(1))
+        .build()
+        .unwrap();
+    pool.shutdown().await;
+    let spawner = BoundedSpawner::builder()
+        .limit(1)
+        .per_key_limit(1)
+        .priority_aging(Duration::from_nanos(1))
+        .rate_limit(u32::MAX, Duration::MAX)
+        .build()
+        .unwrap();
+    spawner.shutdown().await;
 }
 
 #[tokio::test]

@@ -172,6 +172,8 @@ impl SpawnerBuilder {
             }
             Some(n) => n,
         };
+        // Checked now; the scheduler uses them once issue 24 is wired in.
+        let _schedule = self.settings.schedule()?;
         let runtime =
             Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
         let shared = SpawnerState::new(limit, Core::new(self.settings, runtime, limit));

@@ -218,6 +218,8 @@ impl WorkerPoolBuilder {
         if queue_capacity > tokio::sync::Semaphore::MAX_PERMITS {
             return Err(BuildError::new(BuildErrorKind::CapacityTooLarge));
         }
+        // Checked now; the scheduler uses them once issue 24 is wired in.
+        let _schedule = self.settings.schedule()?;
         let runtime =
             Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
 
