@@ -31,6 +31,9 @@ pub(crate) struct Core {
     /// as last asked for (`set_workers`, `set_limit`).
     /// A count that orders nothing: read by the nested-wait check only.
     pub(crate) runners: AtomicUsize,
+    /// Hashes job keys to the scheduler's 64 bits, seeded per pool so that
+    /// keys chosen by a client cannot be made to collide on purpose.
+    key_hasher: std::hash::RandomState,
 }
 
 /// What both builders set alike: the settings a [`Core`] is made from.
@@ -108,7 +111,15 @@ impl Core {
             jobs: Arc::new(jobs),
             runtime,
             runners: AtomicUsize::new(runners),
+            key_hasher: std::hash::RandomState::new(),
         }
+    }
+
+    /// A job key as the scheduler sees it. Two keys that collide only run
+    /// more serially than asked, never less.
+    pub(crate) fn hash_key<K: std::hash::Hash + ?Sized>(&self, key: &K) -> u64 {
+        use std::hash::BuildHasher;
+        self.key_hasher.hash_one(key)
     }
 
     /// Whether the job being polled on this thread (if any) is one of this

@@ -1,4 +1,4 @@
-//! A job's options: its name and deadlines, as a [`JobBuilder`](crate::JobBuilder)
+//! A job's options: its name, deadlines, key and priority, as a [`JobBuilder`](crate::JobBuilder)
 //! sets them or a pool's builder sets their defaults.
 
 use std::time::Duration;
@@ -11,6 +11,10 @@ pub(crate) struct JobOptions<'a> {
     pub(crate) name: Option<&'a str>,
     pub(crate) queue_timeout: Option<Duration>,
     pub(crate) run_timeout: Option<Duration>,
+    /// The job's key, hashed by its pool (`JobBuilder::key`).
+    pub(crate) key: Option<u64>,
+    /// Higher starts first (`JobBuilder::priority`); 0 by default.
+    pub(crate) priority: i8,
 }
 
 impl JobOptions<'_> {
@@ -19,6 +23,8 @@ impl JobOptions<'_> {
         name: None,
         queue_timeout: None,
         run_timeout: None,
+        key: None,
+        priority: 0,
     };
 
     /// These overrides on top of `defaults`: each timeout set here wins.

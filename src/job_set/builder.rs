@@ -100,6 +100,46 @@ impl<'a, T: Send + 'static> MemberBuilder<'a, T> {
         self
     }
 
+    /// Gives the member a key: see [`JobBuilder::key`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{JobSet, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(2);
+    /// let mut set = JobSet::new(&pool);
+    /// set.job().key("tenant-7").spawn(async { 1 }).await.unwrap();
+    /// assert_eq!(set.join_next().await.unwrap().unwrap(), 1);
+    /// # }
+    /// ```
+    pub fn key(mut self, key: impl std::hash::Hash) -> MemberBuilder<'a, T> {
+        self.job = self.job.key(key);
+        self
+    }
+
+    /// Sets the member's priority: see [`JobBuilder::priority`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{JobSet, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(2);
+    /// let mut set = JobSet::new(&pool);
+    /// set.job().priority(-1).spawn(async { 1 }).await.unwrap();
+    /// assert_eq!(set.join_next().await.unwrap().unwrap(), 1);
+    /// # }
+    /// ```
+    pub fn priority(mut self, priority: i8) -> MemberBuilder<'a, T> {
+        self.job = self.job.priority(priority);
+        self
+    }
+
     /// Sets how long the job may wait in the queue once accepted:
     /// [`JobBuilder::queue_timeout`].
     ///

@@ -60,6 +60,14 @@ pub struct Metrics {
     /// slots set aside for a submitter waiting for its low-water mark (see
     /// [`WorkerPool::spawn`](crate::WorkerPool::spawn)).
     pub queued: usize,
+    /// Of `queued` (for a spawner, of the submitters waiting), those that
+    /// wait only because their key is at its
+    /// [`per_key_limit`](crate::WorkerPoolBuilder::per_key_limit).
+    pub waiting_for_key: usize,
+    /// Of `queued` (for a spawner, of the submitters waiting), those that
+    /// could start but for the pool's
+    /// [`rate_limit`](crate::WorkerPoolBuilder::rate_limit).
+    pub waiting_for_rate: usize,
     /// Jobs a worker has started and that have not finished. A job that a
     /// job of the same pool runs inline, because it awaits it (see the
     /// crate docs, *Nested work*), counts from its first poll too, so this
@@ -199,6 +207,8 @@ impl Stats {
             live_workers: workers,
             queue_capacity,
             queued,
+            waiting_for_key: 0,
+            waiting_for_rate: 0,
             running: self.running(),
             submitted: self.submitted.load(Ordering::Relaxed),
             completed: self.runners.completed.load(Ordering::Relaxed),

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use super::admit::Target;
+use super::admit::{self, Target};
 use super::spawning::{self, Spawning};
 use crate::error::TrySpawnError;
 use crate::job::{JobOptions, JoinHandle};
@@ -88,6 +88,51 @@ impl<'a> JobBuilder<'a> {
     /// ```
     pub fn name(mut self, name: &'a str) -> JobBuilder<'a> {
         self.options.name = Some(name);
+        self
+    }
+
+    /// Gives the job a key: of the jobs with equal keys, at most the pool's
+    /// [`per_key_limit`](crate::WorkerPoolBuilder::per_key_limit) run at
+    /// once (one by default), and they start in submission order, while
+    /// jobs of other keys go on beside them. Keys take fair turns: a key with a
+    /// long backlog does not hold back a key with one job.
+    ///
+    /// A key is hashed to 64 bits by its pool; two keys that collide only
+    /// run more serially than asked, never less.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(4);
+    /// let account = 42_u64;
+    /// let handle = pool.job().key(account).spawn(async { "debited" }).await.unwrap();
+    /// assert_eq!(handle.await.unwrap(), "debited");
+    /// # }
+    /// ```
+    pub fn key(mut self, key: impl std::hash::Hash) -> JobBuilder<'a> {
+        self.options.key = Some(admit::Admit::core(&self.target).hash_key(&key));
+        self
+    }
+
+    /// Sets the job's priority: higher starts first, default 0. Within a
+    /// key, order stays strict whatever the priorities; with the pool's
+    /// [`priority_aging`](crate::WorkerPoolBuilder::priority_aging), a
+    /// waiting job's priority rises as it waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(2);
+    /// let handle = pool.job().priority(10).spawn(async { "interactive" }).await.unwrap();
+    /// assert_eq!(handle.await.unwrap(), "interactive");
+    /// # }
+    /// ```
+    pub fn priority(mut self, priority: i8) -> JobBuilder<'a> {
+        self.options.priority = priority;
         self
     }
 
