@@ -240,14 +240,18 @@ mod submit;
 mod sync;
 mod worker_pool;
 
+// The core vocabulary, shown at the root as well as in its module.
+#[doc(inline)]
 pub use error::{BuildError, JoinError, SpawnError, TrySpawnError};
 pub use id::{JobId, try_job_id};
 pub use job::{AbortHandle, JoinHandle};
 pub use job_set::{JobSet, MemberBuilder};
+#[doc(inline)]
 pub use metrics::Metrics;
 pub use pool::Pool;
 pub use spawn::Spawn;
 pub use spawner::{BoundedSpawner, SpawnerBuilder};
+#[doc(inline)]
 pub use stream::SpawnStreamExt;
 pub use submit::JobBuilder;
 pub use worker_pool::{WorkerPool, WorkerPoolBuilder};

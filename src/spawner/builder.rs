@@ -176,11 +176,13 @@ impl SpawnerBuilder {
         let _schedule = self.settings.schedule()?;
         let runtime =
             Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
-        let shared = SpawnerState::new(limit, Core::new(self.settings, runtime, limit));
-        let shared = Arc::new(shared);
-        let core = &shared.core;
-        drop(core.runtime.spawn(backend::watch_token(shared.clone())));
+        let state = Arc::new(SpawnerState::new(
+            limit,
+            Core::new(self.settings, runtime, limit),
+        ));
+        let core = &state.core;
+        drop(core.runtime.spawn(backend::watch_token(state.clone())));
         tracing::debug!(pool = %core.name(), kind = "spawner", limit, "pool started");
-        Ok(BoundedSpawner::from_shared(shared))
+        Ok(BoundedSpawner::from_state(state))
     }
 }

@@ -70,12 +70,12 @@ use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 /// # }
 /// ```
 pub struct BoundedSpawner {
-    shared: Arc<SpawnerState>,
+    state: Arc<SpawnerState>,
 }
 
 impl BoundedSpawner {
-    pub(crate) fn from_shared(shared: Arc<SpawnerState>) -> BoundedSpawner {
-        BoundedSpawner { shared }
+    pub(crate) fn from_state(state: Arc<SpawnerState>) -> BoundedSpawner {
+        BoundedSpawner { state }
     }
 
     /// Waits for a permit, then spawns the job as a tokio task. See
@@ -91,7 +91,7 @@ impl BoundedSpawner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Spawning::new(self.admitter(), future)
+        Spawning::new(self.target(), future)
     }
 
     /// Spawns the job if a permit is free right now; never waits. See
@@ -101,14 +101,14 @@ impl BoundedSpawner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawning::try_spawn(self.admitter(), future, &JobOptions::DEFAULT)
+        spawning::try_spawn(self.target(), future, &JobOptions::DEFAULT)
     }
 
     /// Starts a [`JobBuilder`](crate::JobBuilder) for one job: its name, and
     /// its own queue and run timeouts. See [`Spawn::job`](crate::Spawn::job)
     /// for the contract.
     pub fn job(&self) -> crate::JobBuilder<'_> {
-        crate::JobBuilder::new(self.admitter())
+        crate::JobBuilder::new(self.target())
     }
 
     /// Spawns from synchronous code, blocking the thread until a permit is
@@ -125,47 +125,47 @@ impl BoundedSpawner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawning::blocking_spawn(self.admitter(), future)
+        spawning::blocking_spawn(self.target(), future)
     }
 
     /// Waits for a permit and returns it: room for one task, taken before the
     /// job exists. See [`Spawn::reserve`](crate::Spawn::reserve) for the
     /// contract.
     pub fn reserve(&self) -> Reserve<'_> {
-        Reserve::new(self.admitter())
+        Reserve::new(self.target())
     }
 
     /// A permit if one is free right now; never waits. See
     /// [`Spawn::try_reserve`](crate::Spawn::try_reserve) for the contract.
     pub fn try_reserve(&self) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
-        reserve::try_reserve(self.admitter())
+        reserve::try_reserve(self.target())
     }
 
     /// As [`reserve`](BoundedSpawner::reserve), but the future and the permit
     /// own a handle to the spawner. See
     /// [`Spawn::reserve_owned`](crate::Spawn::reserve_owned) for the contract.
     pub fn reserve_owned(self) -> ReserveOwned {
-        ReserveOwned::new(OwnedTarget::Tasks(self.shared.clone()))
+        ReserveOwned::new(OwnedTarget::Tasks(self.state.clone()))
     }
 
     /// As [`try_reserve`](BoundedSpawner::try_reserve), with an owned permit.
     /// See [`Spawn::try_reserve_owned`](crate::Spawn::try_reserve_owned) for
     /// the contract.
     pub fn try_reserve_owned(self) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
-        reserve::try_reserve_owned(OwnedTarget::Tasks(self.shared.clone()))
+        reserve::try_reserve_owned(OwnedTarget::Tasks(self.state.clone()))
     }
 
     /// Stops accepting jobs; `true` if this call closed the spawner. Running
     /// tasks go on. See [`Pool::close`](crate::Pool::close) for the contract.
     pub fn close(&self) -> bool {
-        self.shared.close()
+        self.state.close()
     }
 
     /// Returns `true` if the spawner no longer accepts jobs. See
     /// [`Pool::is_closed`](crate::Pool::is_closed) for the contract.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.shared.is_closed()
+        self.state.is_closed()
     }
 
     /// Closes the spawner and waits until every task it spawned has finished
@@ -182,8 +182,8 @@ impl BoundedSpawner {
     #[track_caller]
     #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     pub fn shutdown(&self) -> impl Future<Output = ()> + Send + '_ {
-        self.shared.core.assert_outside_own_job("shutdown");
-        self.shared.shutdown()
+        self.state.core.assert_outside_own_job("shutdown");
+        self.state.shutdown()
     }
 
     /// As [`shutdown`](BoundedSpawner::shutdown), but aborts what is left after
@@ -199,15 +199,15 @@ impl BoundedSpawner {
     #[track_caller]
     #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     pub fn shutdown_timeout(&self, timeout: Duration) -> impl Future<Output = bool> + Send + '_ {
-        self.shared.core.assert_outside_own_job("shutdown_timeout");
-        self.shared.shutdown_timeout(timeout)
+        self.state.core.assert_outside_own_job("shutdown_timeout");
+        self.state.shutdown_timeout(timeout)
     }
 
     /// Closes the spawner and aborts every task it spawned at its next
     /// `.await`. See [`Pool::abort_all`](crate::Pool::abort_all) for the
     /// contract.
     pub fn abort_all(&self) {
-        self.shared.abort_all();
+        self.state.abort_all();
     }
 
     /// Waits until the spawner is closed and every task it spawned has
@@ -224,8 +224,8 @@ impl BoundedSpawner {
     #[track_caller]
     #[must_use = "nothing is waited for until this future is awaited: add `.await`"]
     pub fn wait(&self) -> impl Future<Output = ()> + Send + '_ {
-        self.shared.core.assert_outside_own_job("wait");
-        self.shared.wait()
+        self.state.core.assert_outside_own_job("wait");
+        self.state.wait()
     }
 
     /// Returns the spawner's own `CancellationToken`, cancelled when it starts
@@ -234,7 +234,7 @@ impl BoundedSpawner {
     /// contract.
     #[must_use]
     pub fn cancellation_token(&self) -> CancellationToken {
-        self.shared.cancellation_token()
+        self.state.cancellation_token()
     }
 
     /// Changes the spawner's limit while it runs (from a config reload,
@@ -285,7 +285,7 @@ impl BoundedSpawner {
                 ResizeErrorKind::LimitTooLarge,
             ));
         }
-        self.shared.set_limit(limit);
+        self.state.set_limit(limit);
         Ok(())
     }
 
@@ -295,7 +295,7 @@ impl BoundedSpawner {
     /// [`Pool::latency`](crate::Pool::latency) for the contract.
     #[must_use]
     pub fn latency(&self) -> crate::metrics::LatencySnapshot {
-        self.shared.latency()
+        self.state.latency()
     }
 
     /// Returns a snapshot of the spawner's gauges and counters: `workers` is
@@ -317,11 +317,11 @@ impl BoundedSpawner {
     /// ```
     #[must_use]
     pub fn metrics(&self) -> Metrics {
-        self.shared.metrics()
+        self.state.metrics()
     }
 
-    fn admitter(&self) -> Target<'_> {
-        Target::Tasks(&self.shared)
+    fn target(&self) -> Target<'_> {
+        Target::Tasks(&self.state)
     }
 }
 
@@ -334,27 +334,27 @@ impl std::panic::RefUnwindSafe for BoundedSpawner {}
 impl Clone for BoundedSpawner {
     /// Returns another handle to the same spawner (the same limit).
     fn clone(&self) -> BoundedSpawner {
-        self.shared.handle_cloned();
+        self.state.handle_cloned();
         BoundedSpawner {
-            shared: self.shared.clone(),
+            state: self.state.clone(),
         }
     }
 }
 
 impl Drop for BoundedSpawner {
     fn drop(&mut self) {
-        self.shared.handle_dropped();
+        self.state.handle_dropped();
     }
 }
 
 impl fmt::Debug for BoundedSpawner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shared = &self.shared;
+        let state = &self.state;
         f.debug_struct("BoundedSpawner")
-            .field("name", &shared.core.name())
-            .field("limit", &shared.limit)
-            .field("queued", &shared.waiting())
-            .field("running", &shared.running())
+            .field("name", &state.core.name())
+            .field("limit", &state.limit)
+            .field("queued", &state.waiting())
+            .field("running", &state.running())
             .field("is_closed", &self.is_closed())
             .finish()
     }

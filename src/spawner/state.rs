@@ -137,7 +137,7 @@ impl SpawnerState {
             if owed > 0 && !*retiring {
                 *retiring = true;
                 drop(self.core.runtime.spawn(retire_debt(RetirerGuard {
-                    shared: self.clone(),
+                    state: self.clone(),
                     armed: true,
                 })));
             }
@@ -220,17 +220,17 @@ impl Backend for SpawnerState {
 /// and it holds the spawner's state only until then. If the runtime drops
 /// it, the guard clears the flag.
 async fn retire_debt(mut guard: RetirerGuard) {
-    let shared = guard.shared.clone();
+    let state = guard.state.clone();
     loop {
         let mut joined = false;
-        let turn = std::future::poll_fn(|cx| shared.poll_retire_turn(&mut joined, cx)).await;
+        let turn = std::future::poll_fn(|cx| state.poll_retire_turn(&mut joined, cx)).await;
         match turn {
             RetireTurn::Paid => {
                 guard.armed = false;
                 return;
             }
             // `Some`: a growth cancelled the debt meanwhile; give it back.
-            RetireTurn::Permit(permit) => drop(shared.repays(permit)),
+            RetireTurn::Permit(permit) => drop(state.repays(permit)),
             // Taken out of the line by a growth: look at the debt again.
             RetireTurn::Cancelled => {}
             RetireTurn::Closed => break,
@@ -238,18 +238,18 @@ async fn retire_debt(mut guard: RetirerGuard) {
     }
     // Closed: the permits still out come back to a semaphore nobody
     // acquires from. Once they are back, forget what is owed.
-    shared.wait().await;
-    let _retiring = lock(&shared.resizing);
-    let removed = shared
+    state.wait().await;
+    let _retiring = lock(&state.resizing);
+    let removed = state
         .semaphore
-        .forget_permits(shared.debt.load(Ordering::Relaxed));
-    shared.debt.fetch_sub(removed, Ordering::Relaxed);
-    shared
+        .forget_permits(state.debt.load(Ordering::Relaxed));
+    state.debt.fetch_sub(removed, Ordering::Relaxed);
+    state
         .core
         .jobs
         .stats
         .facade
-        .set_live_workers(shared.permits_existing());
+        .set_live_workers(state.permits_existing());
 }
 
 /// The retirer's `acquire_owned` and its waker (see `SpawnerState::retire_wait`).
@@ -316,18 +316,18 @@ impl SpawnerState {
 /// running" flag when the task ends without doing so itself (after a
 /// close, or dropped by its runtime).
 struct RetirerGuard {
-    shared: Arc<SpawnerState>,
+    state: Arc<SpawnerState>,
     armed: bool,
 }
 
 impl Drop for RetirerGuard {
     fn drop(&mut self) {
         if self.armed {
-            let shared = &self.shared;
-            let mut retiring = lock(&shared.resizing);
+            let state = &self.state;
+            let mut retiring = lock(&state.resizing);
             *retiring = false;
             // Its place in line goes with it (the runtime dropped it).
-            drop(lock(&shared.retire_wait).take());
+            drop(lock(&state.retire_wait).take());
         }
     }
 }

@@ -224,17 +224,17 @@ impl WorkerPoolBuilder {
             Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
 
         let core = Core::new(self.settings, runtime, workers);
-        let shared = Arc::new(PoolState::new(workers, queue_capacity, core));
+        let state = Arc::new(PoolState::new(workers, queue_capacity, core));
         // Jobs that await a queued job of the pool reach its queue through
         // their context (`job/help.rs`).
-        let helpers: std::sync::Weak<dyn crate::job::Helpers> = Arc::downgrade(&shared) as _;
-        shared.core.jobs.set_helpers(helpers);
+        let helpers: std::sync::Weak<dyn crate::job::Helpers> = Arc::downgrade(&state) as _;
+        state.core.jobs.set_helpers(helpers);
         for _ in 0..workers {
-            Worker::start(&shared);
+            Worker::start(&state);
         }
-        let core = &shared.core;
-        drop(core.runtime.spawn(backend::watch_token(shared.clone())));
+        let core = &state.core;
+        drop(core.runtime.spawn(backend::watch_token(state.clone())));
         tracing::debug!(pool = %core.name(), kind = "worker_pool", workers, queue_capacity, "pool started");
-        Ok(WorkerPool { shared })
+        Ok(WorkerPool { state })
     }
 }

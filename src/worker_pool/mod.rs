@@ -117,7 +117,7 @@ use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 /// # }
 /// ```
 pub struct WorkerPool {
-    shared: Arc<PoolState>,
+    state: Arc<PoolState>,
 }
 
 impl WorkerPool {
@@ -176,7 +176,7 @@ impl WorkerPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Spawning::new(self.admitter(), future)
+        Spawning::new(self.target(), future)
     }
 
     /// Submits a job if there is room in the queue right now; never waits. See
@@ -186,14 +186,14 @@ impl WorkerPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawning::try_spawn(self.admitter(), future, &JobOptions::DEFAULT)
+        spawning::try_spawn(self.target(), future, &JobOptions::DEFAULT)
     }
 
     /// Starts a [`JobBuilder`](crate::JobBuilder) for one job: its name, and
     /// its own queue and run timeouts. See [`Spawn::job`](crate::Spawn::job)
     /// for the contract.
     pub fn job(&self) -> crate::JobBuilder<'_> {
-        crate::JobBuilder::new(self.admitter())
+        crate::JobBuilder::new(self.target())
     }
 
     /// Submits a job from synchronous code, blocking the thread while the queue
@@ -211,7 +211,7 @@ impl WorkerPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawning::blocking_spawn(self.admitter(), future)
+        spawning::blocking_spawn(self.target(), future)
     }
 
     /// Waits for a slot in the queue and returns a permit that holds it. See
@@ -219,14 +219,14 @@ impl WorkerPool {
     /// admitted at the queue's low-water mark, as in
     /// [`spawn`](WorkerPool::spawn).
     pub fn reserve(&self) -> Reserve<'_> {
-        Reserve::new(self.admitter())
+        Reserve::new(self.target())
     }
 
     /// A permit for a slot in the queue if one is free right now (none is while
     /// every slot is queued or reserved); never waits. See
     /// [`Spawn::try_reserve`](crate::Spawn::try_reserve) for the contract.
     pub fn try_reserve(&self) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
-        reserve::try_reserve(self.admitter())
+        reserve::try_reserve(self.target())
     }
 
     /// As [`reserve`](WorkerPool::reserve), but the future and the permit own a
@@ -234,28 +234,28 @@ impl WorkerPool {
     /// [`Spawn::reserve_owned`](crate::Spawn::reserve_owned) for the contract.
     /// It waits for one free slot, not for the low-water mark.
     pub fn reserve_owned(self) -> ReserveOwned {
-        ReserveOwned::new(OwnedTarget::Queue(self.shared.clone()))
+        ReserveOwned::new(OwnedTarget::Queue(self.state.clone()))
     }
 
     /// As [`try_reserve`](WorkerPool::try_reserve), with an owned permit. See
     /// [`Spawn::try_reserve_owned`](crate::Spawn::try_reserve_owned) for the
     /// contract.
     pub fn try_reserve_owned(self) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
-        reserve::try_reserve_owned(OwnedTarget::Queue(self.shared.clone()))
+        reserve::try_reserve_owned(OwnedTarget::Queue(self.state.clone()))
     }
 
     /// Stops accepting jobs; `true` if this call closed the pool. Queued and
     /// running jobs still run. See [`Pool::close`](crate::Pool::close) for the
     /// contract.
     pub fn close(&self) -> bool {
-        self.shared.close()
+        self.state.close()
     }
 
     /// Returns `true` if the pool no longer accepts jobs. See
     /// [`Pool::is_closed`](crate::Pool::is_closed) for the contract.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.shared.is_closed()
+        self.state.is_closed()
     }
 
     /// Closes the pool, lets every queued and running job finish, and waits
@@ -272,8 +272,8 @@ impl WorkerPool {
     #[track_caller]
     #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     pub fn shutdown(&self) -> impl Future<Output = ()> + Send + '_ {
-        self.shared.core.assert_outside_own_job("shutdown");
-        self.shared.shutdown()
+        self.state.core.assert_outside_own_job("shutdown");
+        self.state.shutdown()
     }
 
     /// As [`shutdown`](WorkerPool::shutdown), but aborts what is left after
@@ -289,8 +289,8 @@ impl WorkerPool {
     #[track_caller]
     #[must_use = "the pool is not closed until this future is awaited: add `.await` (or call `close`)"]
     pub fn shutdown_timeout(&self, timeout: Duration) -> impl Future<Output = bool> + Send + '_ {
-        self.shared.core.assert_outside_own_job("shutdown_timeout");
-        self.shared.shutdown_timeout(timeout)
+        self.state.core.assert_outside_own_job("shutdown_timeout");
+        self.state.shutdown_timeout(timeout)
     }
 
     /// Closes the pool, cancels every queued job and aborts every running job
@@ -317,7 +317,7 @@ impl WorkerPool {
     /// # }
     /// ```
     pub fn abort_all(&self) {
-        self.shared.abort_all();
+        self.state.abort_all();
     }
 
     /// Waits until the pool is closed, no job is queued or running, and the
@@ -336,8 +336,8 @@ impl WorkerPool {
     #[track_caller]
     #[must_use = "nothing is waited for until this future is awaited: add `.await`"]
     pub fn wait(&self) -> impl Future<Output = ()> + Send + '_ {
-        self.shared.core.assert_outside_own_job("wait");
-        self.shared.wait()
+        self.state.core.assert_outside_own_job("wait");
+        self.state.wait()
     }
 
     /// Returns the pool's own `CancellationToken`, cancelled when the pool
@@ -347,7 +347,7 @@ impl WorkerPool {
     /// contract.
     #[must_use]
     pub fn cancellation_token(&self) -> CancellationToken {
-        self.shared.cancellation_token()
+        self.state.cancellation_token()
     }
 
     /// Resizes the pool to `workers` workers, while it runs (from a config
@@ -398,7 +398,7 @@ impl WorkerPool {
                 crate::error::ResizeErrorKind::TooManyWorkers,
             ));
         }
-        self.shared.set_workers(workers, Worker::start);
+        self.state.set_workers(workers, Worker::start);
         Ok(())
     }
 
@@ -408,18 +408,18 @@ impl WorkerPool {
     /// See [`Pool::latency`](crate::Pool::latency) for the contract.
     #[must_use]
     pub fn latency(&self) -> crate::metrics::LatencySnapshot {
-        self.shared.latency()
+        self.state.latency()
     }
 
     /// Returns a snapshot of the pool's gauges and counters. See
     /// [`Pool::metrics`](crate::Pool::metrics) for the contract.
     #[must_use]
     pub fn metrics(&self) -> Metrics {
-        self.shared.metrics()
+        self.state.metrics()
     }
 
-    fn admitter(&self) -> Target<'_> {
-        Target::Queue(&self.shared)
+    fn target(&self) -> Target<'_> {
+        Target::Queue(&self.state)
     }
 }
 
@@ -433,25 +433,24 @@ crate::forward_traits::forward_traits!(WorkerPool, set_workers);
 impl Clone for WorkerPool {
     /// Returns another handle to the same pool.
     fn clone(&self) -> WorkerPool {
-        self.shared.handle_cloned();
+        self.state.handle_cloned();
         WorkerPool {
-            shared: self.shared.clone(),
+            state: self.state.clone(),
         }
     }
 }
 
 impl Drop for WorkerPool {
     fn drop(&mut self) {
-        self.shared.handle_dropped();
+        self.state.handle_dropped();
     }
 }
 
 impl fmt::Debug for WorkerPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shared = &self.shared;
-        let metrics = shared.metrics();
+        let metrics = self.state.metrics();
         f.debug_struct("WorkerPool")
-            .field("name", &shared.core.name())
+            .field("name", &self.state.core.name())
             .field("workers", &metrics.workers)
             .field("queued", &metrics.queued)
             .field("running", &metrics.running)
@@ -476,7 +475,7 @@ mod tests {
             .queue_capacity(8)
             .build()
             .unwrap();
-        let weak = Arc::downgrade(&pool.shared);
+        let weak = Arc::downgrade(&pool.state);
         let clone = pool.clone();
         let mut handles = Vec::new();
         for i in 0..8u32 {

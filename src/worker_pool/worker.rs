@@ -14,7 +14,7 @@ use crate::abort::AbortWatch;
 /// at any time) and dropped when its task ends, normally or because the
 /// runtime drops it, polled or not.
 pub(super) struct Worker {
-    shared: Arc<PoolState>,
+    state: Arc<PoolState>,
     /// Its place in the dispatch.
     index: usize,
     /// Set when `run` returns: dropped without it, the worker was taken
@@ -27,18 +27,18 @@ pub(super) struct Worker {
 impl Worker {
     /// Starts a worker task on the pool's runtime. The caller has counted
     /// it in `active_workers`.
-    pub(super) fn start(shared: &Arc<PoolState>) {
+    pub(super) fn start(state: &Arc<PoolState>) {
         // `Relaxed`: counted before the task exists, by whoever starts it;
         // only the last decrement reads the count (see `Drop`).
-        shared.live_workers.fetch_add(1, Ordering::Relaxed);
-        shared.core.jobs.stats.facade.live_workers(1.0);
+        state.live_workers.fetch_add(1, Ordering::Relaxed);
+        state.core.jobs.stats.facade.live_workers(1.0);
         let worker = Worker {
-            index: shared.queue.register(),
-            shared: shared.clone(),
+            index: state.queue.register(),
+            state: state.clone(),
             exited: false,
             busy: false,
         };
-        let core = &shared.core;
+        let core = &state.core;
         core.lifecycle
             .tracker()
             .spawn_on(worker.run(), &core.runtime);
@@ -47,18 +47,18 @@ impl Worker {
     /// Takes jobs one at a time until the pool is closed and drained, or
     /// until it retires (between jobs, after a shrink).
     async fn run(mut self) {
-        let shared = &*self.shared;
+        let state = &*self.state;
         // This worker's registration with `abort_all`, for all its jobs.
         let mut watch = pin!(AbortWatch::default());
         // Retires (after a shrink) between jobs, including when it finds
         // nothing to take and is about to sleep.
         let next = |cx: &mut std::task::Context<'_>| {
-            shared
+            state
                 .queue
-                .poll_next_or_retire(self.index, cx, || shared.retire_one())
+                .poll_next_or_retire(self.index, cx, || state.retire_one())
         };
         while let Some(job) = poll_fn(next).await {
-            shared.core.jobs.stats.facade.queued(-1.0);
+            state.core.jobs.stats.facade.queued(-1.0);
             // `None`: aborted while it waited, and already finished.
             if let Some(mut runner) = job.start() {
                 self.busy = true;
@@ -83,7 +83,7 @@ impl Drop for Worker {
     /// also cancels whatever is left in the queue (and whatever a permit
     /// puts in later), so no handle waits forever.
     fn drop(&mut self) {
-        let lifecycle = &self.shared.core.lifecycle;
+        let lifecycle = &self.state.core.lifecycle;
         if !self.exited {
             // Only a runtime shutting down drops a worker's task: the pool
             // is closed below (by the last worker), saying why if it was
@@ -92,7 +92,7 @@ impl Drop for Worker {
             if self.busy {
                 // Its job was cancelled when its runner was dropped, just
                 // before this. `Relaxed`: a count for a log line.
-                self.shared
+                self.state
                     .core
                     .jobs
                     .dropped_by_runtime
@@ -102,10 +102,10 @@ impl Drop for Worker {
                 lifecycle.set_runtime_gone();
             }
         }
-        self.shared.core.jobs.stats.facade.live_workers(-1.0);
+        self.state.core.jobs.stats.facade.live_workers(-1.0);
         // `AcqRel`: the last worker must see every other worker's exit.
-        if self.shared.live_workers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shared.workers_left();
+        if self.state.live_workers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.state.workers_left();
         }
     }
 }
