@@ -7,9 +7,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use tokio::sync::mpsc::{
-    OwnedPermit, Permit, PermitIterator, error::SendError, error::TrySendError,
-};
+use super::own_queue::{OwnedPermit, Permit, PermitIterator};
+use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::time::Instant;
 
 use super::state::PoolState;
@@ -68,7 +67,7 @@ impl ChannelPermit for Permit<'_, QueuedJob> {
 
 impl ChannelPermit for OwnedPermit<QueuedJob> {
     fn send(self, job: QueuedJob) {
-        drop(OwnedPermit::send(self, job)); // hands back its sender clone
+        OwnedPermit::send(self, job);
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tokio::sync::mpsc;
+use super::own_queue as mpsc;
 
 use super::dispatch::Dispatch;
 use crate::backend::{Backend, Core};
@@ -17,7 +17,7 @@ use crate::sync::{AtomicBool, AtomicUsize, Mutex, fence, lock};
 #[derive(Debug)]
 pub(crate) struct PoolState {
     pub(crate) core: Core,
-    pub(super) tx: mpsc::Sender<QueuedJob>,
+    pub(crate) tx: mpsc::Sender<QueuedJob>,
     /// The receiver, shared by the workers, and their idle stack.
     pub(super) queue: Dispatch<mpsc::Receiver<QueuedJob>>,
     pub(crate) queue_capacity: usize,

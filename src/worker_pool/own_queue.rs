@@ -1,0 +1,219 @@
+//! EXPERIMENT (branch queue-exp, not for main): a bounded queue with the
+//! mpsc surface the pool uses, built from tokio's `Semaphore` for room and
+//! a locked `VecDeque` for the items, to measure what a locked push costs
+//! against mpsc's lock-free one (issue 24, option A).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::mpsc::error::{SendError, TrySendError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError};
+
+use crate::sync::unmodelled::{Mutex, lock};
+
+#[derive(Debug)]
+struct Chan<T> {
+    room: Arc<Semaphore>,
+    items: Mutex<VecDeque<T>>,
+    capacity: usize,
+    closed: AtomicBool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Sender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Receiver<T> {
+    chan: Arc<Chan<T>>,
+}
+
+pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let chan = Arc::new(Chan {
+        room: Arc::new(Semaphore::new(capacity)),
+        items: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+        capacity,
+        closed: AtomicBool::new(false),
+    });
+    (Sender { chan: chan.clone() }, Receiver { chan })
+}
+
+#[derive(Debug)]
+pub(crate) struct Permit<'a, T> {
+    chan: &'a Chan<T>,
+    permit: SemaphorePermit<'a>,
+}
+
+#[derive(Debug)]
+pub(crate) struct OwnedPermit<T> {
+    chan: Arc<Chan<T>>,
+    permit: OwnedSemaphorePermit,
+}
+
+#[derive(Debug)]
+pub(crate) struct PermitIterator<'a, T> {
+    chan: &'a Chan<T>,
+    permits: Option<SemaphorePermit<'a>>,
+}
+
+impl<'a, T> Iterator for PermitIterator<'a, T> {
+    type Item = Permit<'a, T>;
+
+    fn next(&mut self) -> Option<Permit<'a, T>> {
+        let permits = self.permits.as_mut()?;
+        let one = if permits.num_permits() == 1 {
+            self.permits.take()?
+        } else {
+            permits.split(1)?
+        };
+        Some(Permit {
+            chan: self.chan,
+            permit: one,
+        })
+    }
+}
+
+impl<T> Chan<T> {
+    fn push(&self, item: T) {
+        lock(&self.items).push_back(item);
+    }
+}
+
+impl<'a, T> Permit<'a, T> {
+    pub(crate) fn send(self, item: T) {
+        self.chan.push(item);
+        // The room comes back when the item is taken.
+        self.permit.forget();
+    }
+}
+
+impl<T> OwnedPermit<T> {
+    pub(crate) fn send(self, item: T) {
+        self.chan.push(item);
+        self.permit.forget();
+    }
+}
+
+impl<T> Sender<T> {
+    pub(crate) fn try_reserve(&self) -> Result<Permit<'_, T>, TrySendError<()>> {
+        if self.chan.closed.load(Ordering::Relaxed) {
+            return Err(TrySendError::Closed(()));
+        }
+        match self.chan.room.try_acquire() {
+            Ok(permit) => Ok(Permit {
+                chan: &self.chan,
+                permit,
+            }),
+            Err(TryAcquireError::NoPermits) => Err(TrySendError::Full(())),
+            Err(TryAcquireError::Closed) => Err(TrySendError::Closed(())),
+        }
+    }
+
+    pub(crate) fn try_reserve_owned(self) -> Result<OwnedPermit<T>, TrySendError<Self>> {
+        if self.chan.closed.load(Ordering::Relaxed) {
+            return Err(TrySendError::Closed(self));
+        }
+        match self.chan.room.clone().try_acquire_owned() {
+            Ok(permit) => Ok(OwnedPermit {
+                chan: self.chan,
+                permit,
+            }),
+            Err(TryAcquireError::NoPermits) => Err(TrySendError::Full(self)),
+            Err(TryAcquireError::Closed) => Err(TrySendError::Closed(self)),
+        }
+    }
+
+    pub(crate) fn reserve_many(
+        &self,
+        n: usize,
+    ) -> impl Future<Output = Result<PermitIterator<'_, T>, SendError<()>>> + Send + '_
+    where
+        T: Send,
+    {
+        async move {
+            let permits = self
+                .chan
+                .room
+                .acquire_many(n as u32)
+                .await
+                .map_err(|_| SendError(()))?;
+            Ok(PermitIterator {
+                chan: &self.chan,
+                permits: Some(permits),
+            })
+        }
+    }
+
+    pub(crate) fn reserve_owned(
+        self,
+    ) -> impl Future<Output = Result<OwnedPermit<T>, SendError<()>>> + Send
+    where
+        T: Send,
+    {
+        async move {
+            let permit = self
+                .chan
+                .room
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| SendError(()))?;
+            Ok(OwnedPermit {
+                chan: self.chan,
+                permit,
+            })
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.chan.room.available_permits()
+    }
+}
+
+impl<T: std::fmt::Debug> super::dispatch::TryRecv for Receiver<T> {
+    type Item = T;
+
+    fn try_take(&mut self) -> Result<Option<T>, ()> {
+        let item = lock(&self.chan.items).pop_front();
+        match item {
+            Some(item) => {
+                self.chan.room.add_permits(1);
+                Ok(Some(item))
+            }
+            None => {
+                // Drained for good: closed, and no room held by anyone.
+                if self.chan.closed.load(Ordering::Relaxed)
+                    && self.chan.room.available_permits() == self.chan.capacity
+                {
+                    Err(())
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    fn has_more(&self) -> bool {
+        !lock(&self.chan.items).is_empty()
+    }
+
+    fn len(&self) -> usize {
+        lock(&self.chan.items).len()
+    }
+
+    fn close(&mut self) {
+        self.chan.closed.store(true, Ordering::Relaxed);
+        self.chan.room.close();
+    }
+}
