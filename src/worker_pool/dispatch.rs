@@ -62,6 +62,11 @@ pub(crate) trait TryRecv {
 
     /// Refuses new items; those already in stay to be taken.
     fn close(&mut self);
+
+    /// EXPERIMENT: puts an item in, under the dispatch's lock.
+    fn push(&mut self, _item: Self::Item) {
+        unreachable!("only the experiment's own queue takes pushes")
+    }
 }
 
 impl<T: std::fmt::Debug> TryRecv for tokio::sync::mpsc::Receiver<T> {
@@ -338,6 +343,12 @@ impl<S: TryRecv> Dispatch<S> {
     /// [`notify`](Dispatch::notify), as after a send.
     pub(crate) fn give_back(&self, item: S::Item) {
         self.lock().returned.push_back(item);
+    }
+
+    /// EXPERIMENT: puts an item in the source under this lock; the caller
+    /// then calls `notify`, as after a send.
+    pub(crate) fn push(&self, item: S::Item) {
+        self.lock().source.push(item);
     }
 
     /// Takes an item for a job that helps (`job/help.rs`): a returned one

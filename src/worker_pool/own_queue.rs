@@ -11,14 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError};
 
-use crate::sync::unmodelled::{Mutex, lock};
 
 #[derive(Debug)]
 struct Chan<T> {
     room: Arc<Semaphore>,
-    items: Mutex<VecDeque<T>>,
     capacity: usize,
     closed: AtomicBool,
+    _items: std::marker::PhantomData<fn(T)>,
 }
 
 #[derive(Debug)]
@@ -37,16 +36,23 @@ impl<T> Clone for Sender<T> {
 #[derive(Debug)]
 pub(crate) struct Receiver<T> {
     chan: Arc<Chan<T>>,
+    items: VecDeque<T>,
 }
 
 pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         room: Arc::new(Semaphore::new(capacity)),
-        items: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
         capacity,
         closed: AtomicBool::new(false),
+        _items: std::marker::PhantomData,
     });
-    (Sender { chan: chan.clone() }, Receiver { chan })
+    (
+        Sender { chan: chan.clone() },
+        Receiver {
+            chan,
+            items: VecDeque::with_capacity(capacity.min(1024)),
+        },
+    )
 }
 
 #[derive(Debug)]
@@ -84,23 +90,18 @@ impl<'a, T> Iterator for PermitIterator<'a, T> {
     }
 }
 
-impl<T> Chan<T> {
-    fn push(&self, item: T) {
-        lock(&self.items).push_back(item);
-    }
-}
-
 impl<'a, T> Permit<'a, T> {
-    pub(crate) fn send(self, item: T) {
-        self.chan.push(item);
-        // The room comes back when the item is taken.
+    /// The item is in (pushed through the dispatch): its room comes back
+    /// when it is taken.
+    pub(crate) fn used(self) {
+        let _ = self.chan;
         self.permit.forget();
     }
 }
 
 impl<T> OwnedPermit<T> {
-    pub(crate) fn send(self, item: T) {
-        self.chan.push(item);
+    pub(crate) fn used(self) {
+        let _ = &self.chan;
         self.permit.forget();
     }
 }
@@ -185,7 +186,7 @@ impl<T: std::fmt::Debug> super::dispatch::TryRecv for Receiver<T> {
     type Item = T;
 
     fn try_take(&mut self) -> Result<Option<T>, ()> {
-        let item = lock(&self.chan.items).pop_front();
+        let item = self.items.pop_front();
         match item {
             Some(item) => {
                 self.chan.room.add_permits(1);
@@ -205,11 +206,15 @@ impl<T: std::fmt::Debug> super::dispatch::TryRecv for Receiver<T> {
     }
 
     fn has_more(&self) -> bool {
-        !lock(&self.chan.items).is_empty()
+        !self.items.is_empty()
     }
 
     fn len(&self) -> usize {
-        lock(&self.chan.items).len()
+        self.items.len()
+    }
+
+    fn push(&mut self, item: T) {
+        self.items.push_back(item);
     }
 
     fn close(&mut self) {

@@ -30,7 +30,7 @@ pub(crate) struct QueueRoom<S: Deref<Target = PoolState>, P: ChannelPermit> {
 
 /// A channel permit of either kind.
 pub(crate) trait ChannelPermit {
-    fn send(self, job: QueuedJob);
+    fn used(self);
 }
 
 /// What a wait for room is granted: one permit, or a batch of them.
@@ -60,14 +60,14 @@ impl Grant for OwnedPermit<QueuedJob> {
 }
 
 impl ChannelPermit for Permit<'_, QueuedJob> {
-    fn send(self, job: QueuedJob) {
-        Permit::send(self, job);
+    fn used(self) {
+        Permit::used(self);
     }
 }
 
 impl ChannelPermit for OwnedPermit<QueuedJob> {
-    fn send(self, job: QueuedJob) {
-        OwnedPermit::send(self, job);
+    fn used(self) {
+        OwnedPermit::used(self);
     }
 }
 
@@ -164,7 +164,8 @@ impl<S: Deref<Target = PoolState>, P: ChannelPermit> Start for QueueRoom<S, P> {
             "room is used at most once: `start` takes it by value"
         );
         if let Some(permit) = permit {
-            permit.send(job);
+            self.state.queue.push(job);
+            permit.used();
             core.jobs.stats.facade.queued(1.0);
         }
         self.state.job_queued();
