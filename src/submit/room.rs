@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::worker_pool::own_queue::{OwnedPermit, Permit};
+use crate::worker_pool::queue::{OwnedPermit, Permit};
 
 use super::start::start;
 use crate::job::{JobOptions, JoinHandle, QueuedJob};

@@ -134,8 +134,8 @@ impl WorkerPoolBuilder {
     /// [`try_spawn`](WorkerPool::try_spawn) returns `Full`.
     ///
     /// Defaults to [`WorkerPool::DEFAULT_QUEUE_CAPACITY`] (1024). `0` makes
-    /// [`build`](WorkerPoolBuilder::build) fail: the queue is a bounded
-    /// `tokio::sync::mpsc` channel, which has no rendezvous mode.
+    /// [`build`](WorkerPoolBuilder::build) fail: a job waits in the queue
+    /// until a worker takes it, so the queue needs room for one.
     ///
     /// # Examples
     ///

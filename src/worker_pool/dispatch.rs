@@ -27,7 +27,9 @@
 //!
 //! The protocol is generic over the receiving end ([`TryRecv`]) so that the
 //! loom model below can check this very code with a loom-visible queue; the
-//! pool uses it with its `tokio::sync::mpsc::Receiver`.
+//! pool uses it with its own queue (`queue.rs`), whose jobs are pushed under
+//! this lock. (The models still push from outside the lock, as the `mpsc`
+//! channel did: a model of the push under the lock is still to be written.)
 //!
 //! Each worker has a place here, made when the worker starts
 //! ([`Dispatch::register`]), so a pool can start workers after it is built.
@@ -63,34 +65,10 @@ pub(crate) trait TryRecv {
     /// Refuses new items; those already in stay to be taken.
     fn close(&mut self);
 
-    /// EXPERIMENT: puts an item in, under the dispatch's lock.
+    /// Puts an item in, under the dispatch's lock (the pool's queue). The
+    /// loom models' lock-free stand-ins are filled from outside instead.
     fn push(&mut self, _item: Self::Item) {
-        unreachable!("only the experiment's own queue takes pushes")
-    }
-}
-
-impl<T: std::fmt::Debug> TryRecv for tokio::sync::mpsc::Receiver<T> {
-    type Item = T;
-
-    fn try_take(&mut self) -> Result<Option<T>, ()> {
-        use tokio::sync::mpsc::error::TryRecvError;
-        match self.try_recv() {
-            Ok(item) => Ok(Some(item)),
-            Err(TryRecvError::Empty) => Ok(None),
-            Err(TryRecvError::Disconnected) => Err(()),
-        }
-    }
-
-    fn has_more(&self) -> bool {
-        !self.is_empty()
-    }
-
-    fn len(&self) -> usize {
-        tokio::sync::mpsc::Receiver::len(self)
-    }
-
-    fn close(&mut self) {
-        tokio::sync::mpsc::Receiver::close(self);
+        unreachable!("a source filled from outside the dispatch takes no pushes")
     }
 }
 
@@ -345,7 +323,7 @@ impl<S: TryRecv> Dispatch<S> {
         self.lock().returned.push_back(item);
     }
 
-    /// EXPERIMENT: puts an item in the source under this lock; the caller
+    /// Puts an item in the source under this lock; the caller
     /// then calls `notify`, as after a send.
     pub(crate) fn push(&self, item: S::Item) {
         self.lock().source.push(item);

@@ -2,7 +2,7 @@
 
 mod builder;
 mod dispatch;
-pub(crate) mod own_queue;
+pub(crate) mod queue;
 pub(crate) mod room;
 pub(crate) mod state;
 mod worker;

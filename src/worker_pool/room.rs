@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use super::own_queue::{OwnedPermit, Permit, PermitIterator};
+use super::queue::{OwnedPermit, Permit, PermitIterator};
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::time::Instant;
 

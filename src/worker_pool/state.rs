@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::own_queue as mpsc;
-
 use super::dispatch::Dispatch;
+use super::queue;
 use crate::backend::{Backend, Core};
 use crate::job::{Helpers, QueuedJob};
 use crate::metrics::Metrics;
@@ -17,9 +16,9 @@ use crate::sync::{AtomicBool, AtomicUsize, Mutex, fence, lock};
 #[derive(Debug)]
 pub(crate) struct PoolState {
     pub(crate) core: Core,
-    pub(crate) tx: mpsc::Sender<QueuedJob>,
+    pub(crate) tx: queue::Sender<QueuedJob>,
     /// The receiver, shared by the workers, and their idle stack.
-    pub(super) queue: Dispatch<mpsc::Receiver<QueuedJob>>,
+    pub(super) queue: Dispatch<queue::Receiver<QueuedJob>>,
     pub(crate) queue_capacity: usize,
     /// The worker count asked for (at build, or by the last `set_workers`).
     pub(super) workers: AtomicUsize,
@@ -38,7 +37,7 @@ pub(crate) struct PoolState {
 
 impl PoolState {
     pub(crate) fn new(workers: usize, queue_capacity: usize, core: Core) -> PoolState {
-        let (tx, rx) = mpsc::channel(queue_capacity);
+        let (tx, rx) = queue::channel(queue_capacity);
         let threads = core.runtime.metrics().num_workers();
         core.jobs.stats.facade.set_queue_capacity(queue_capacity);
         PoolState {

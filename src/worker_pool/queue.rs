@@ -1,16 +1,17 @@
-//! EXPERIMENT (branch queue-exp, not for main): a bounded queue with the
-//! mpsc surface the pool uses, built from tokio's `Semaphore` for room and
-//! a locked `VecDeque` for the items, to measure what a locked push costs
-//! against mpsc's lock-free one (issue 24, option A).
+//! The pool's bounded queue: room is a tokio `Semaphore` of
+//! `queue_capacity` permits, and the jobs wait in a `VecDeque` inside the
+//! dispatch, under its lock, where the scheduler of issue 24 will sit. It
+//! keeps the surface of tokio's `mpsc` that the pool used (a sender whose
+//! permits hold room, a receiver the dispatch takes from), so the rest of
+//! the pool reads as before. A permit's room comes back when its job is
+//! taken, as with `mpsc`.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError};
-
 
 #[derive(Debug)]
 struct Chan<T> {
@@ -135,46 +136,38 @@ impl<T> Sender<T> {
         }
     }
 
-    pub(crate) fn reserve_many(
+    /// Waits for `n` units of room at once (the low-water mark: `n` is at
+    /// most 64), in line with every other waiter.
+    pub(crate) async fn reserve_many(
         &self,
         n: usize,
-    ) -> impl Future<Output = Result<PermitIterator<'_, T>, SendError<()>>> + Send + '_
-    where
-        T: Send,
-    {
-        async move {
-            let permits = self
-                .chan
-                .room
-                .acquire_many(n as u32)
-                .await
-                .map_err(|_| SendError(()))?;
-            Ok(PermitIterator {
-                chan: &self.chan,
-                permits: Some(permits),
-            })
-        }
+    ) -> Result<PermitIterator<'_, T>, SendError<()>> {
+        let n = u32::try_from(n).expect("the low-water mark is at most 64");
+        let permits = self
+            .chan
+            .room
+            .acquire_many(n)
+            .await
+            .map_err(|_| SendError(()))?;
+        Ok(PermitIterator {
+            chan: &self.chan,
+            permits: Some(permits),
+        })
     }
 
-    pub(crate) fn reserve_owned(
-        self,
-    ) -> impl Future<Output = Result<OwnedPermit<T>, SendError<()>>> + Send
-    where
-        T: Send,
-    {
-        async move {
-            let permit = self
-                .chan
-                .room
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| SendError(()))?;
-            Ok(OwnedPermit {
-                chan: self.chan,
-                permit,
-            })
-        }
+    /// Waits for one unit of room, owning a handle to the queue.
+    pub(crate) async fn reserve_owned(self) -> Result<OwnedPermit<T>, SendError<()>> {
+        let permit = self
+            .chan
+            .room
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SendError(()))?;
+        Ok(OwnedPermit {
+            chan: self.chan,
+            permit,
+        })
     }
 
     pub(crate) fn capacity(&self) -> usize {
