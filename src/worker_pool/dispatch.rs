@@ -28,8 +28,8 @@
 //! The protocol is generic over the receiving end ([`TryRecv`]) so that the
 //! loom model below can check this very code with a loom-visible queue; the
 //! pool uses it with its own queue (`queue.rs`), whose jobs are pushed under
-//! this lock. (The models still push from outside the lock, as the `mpsc`
-//! channel did: a model of the push under the lock is still to be written.)
+//! this lock. The models check both a push under the lock (the pool's) and
+//! one from outside it (a lock-free queue's, as tokio's `mpsc` was).
 //!
 //! Each worker has a place here, made when the worker starts
 //! ([`Dispatch::register`]), so a pool can start workers after it is built.
@@ -65,11 +65,8 @@ pub(crate) trait TryRecv {
     /// Refuses new items; those already in stay to be taken.
     fn close(&mut self);
 
-    /// Puts an item in, under the dispatch's lock (the pool's queue). The
-    /// loom models' lock-free stand-ins are filled from outside instead.
-    fn push(&mut self, _item: Self::Item) {
-        unreachable!("a source filled from outside the dispatch takes no pushes")
-    }
+    /// Puts an item in, under the dispatch's lock.
+    fn push(&mut self, item: Self::Item);
 }
 
 /// The shared receiver, its idle stack, and the counts submitters read.
@@ -530,6 +527,10 @@ mod loom_tests {
         fn close(&mut self) {
             self.queue.closed.store(true, Release);
         }
+
+        fn push(&mut self, n: u32) {
+            self.queue.push(n);
+        }
     }
 
     /// A worker as `Worker::start` makes one (registered by the starter):
@@ -555,13 +556,25 @@ mod loom_tests {
     /// the submitter waiting, which loom reports as a deadlock. Every item must
     /// be taken exactly once.
     fn workers_take_every_item(name: &str, workers: usize, threads: usize, items: u32) {
+        take_every_item(name, workers, threads, items, false);
+        take_every_item(name, workers, threads, items, true);
+    }
+
+    /// [`workers_take_every_item`], the submitter pushing each item from
+    /// outside the dispatch's lock (a lock-free queue) or, with
+    /// `under_lock`, through `Dispatch::push` (the pool's queue).
+    fn take_every_item(name: &str, workers: usize, threads: usize, items: u32, under_lock: bool) {
         model(name, move || {
             let (numbers, source) = numbers();
             let dispatch = Arc::new(Dispatch::new(source, workers, threads));
             let (taken_tx, taken_rx) = loom::sync::mpsc::channel();
             let handles: Vec<_> = (0..workers).map(|_| worker(&dispatch, &taken_tx)).collect();
             for n in 0..items {
-                numbers.push(n);
+                if under_lock {
+                    dispatch.push(n);
+                } else {
+                    numbers.push(n);
+                }
                 dispatch.notify();
             }
             let mut all: Vec<u32> = (0..items).map(|_| taken_rx.recv().unwrap()).collect();
@@ -756,6 +769,10 @@ mod loom_tests {
 
         fn close(&mut self) {
             self.closed = true;
+        }
+
+        fn push(&mut self, job: QueuedJob) {
+            self.queue.push_back(job);
         }
     }
 
