@@ -51,6 +51,10 @@ pub(crate) struct JobCell<T> {
     /// A queued job the pool's queue timer watches: forgotten there when a
     /// worker takes it.
     watched: bool,
+    /// A queued job that a parent awaiting it may claim (run inline) while
+    /// it waits: one the scheduler would not hold back (see
+    /// `QueuedJob::new`).
+    claimable: bool,
     id: JobId,
     pub(super) context: Arc<JobContext>,
     /// The span entered around every poll and the drop of the future, and
@@ -152,20 +156,22 @@ impl<T> JobCell<T> {
     /// submitted, and set to run in a `job` span that is a child of the
     /// caller's current span.
     pub(crate) fn new(context: &Arc<JobContext>, name: Option<&str>) -> Arc<JobCell<T>> {
-        JobCell::with_stage(context, Stage::Running, name, false)
+        JobCell::with_stage(context, Stage::Running, name, false, false)
     }
 
     /// A new, accepted pool job, its runner (which has no cell yet) waiting
     /// in the cell until a worker takes it; counted and set in its span as
     /// by `new`.
-    /// `watched`: the queue timer will watch it.
+    /// `watched`: the queue timer will watch it; `claimable`: a parent may
+    /// run it inline while it is queued.
     pub(super) fn queued(
         runner: Pin<Box<dyn Attach<T>>>,
         context: &Arc<JobContext>,
         name: Option<&str>,
         watched: bool,
+        claimable: bool,
     ) -> Arc<JobCell<T>> {
-        JobCell::with_stage(context, Stage::Queued(runner), name, watched)
+        JobCell::with_stage(context, Stage::Queued(runner), name, watched, claimable)
     }
 
     fn with_stage(
@@ -173,6 +179,7 @@ impl<T> JobCell<T> {
         stage: Stage<T>,
         name: Option<&str>,
         watched: bool,
+        claimable: bool,
     ) -> Arc<JobCell<T>> {
         // Counted before the job can possibly finish, so `submitted` never
         // trails the outcome counters.
@@ -187,6 +194,7 @@ impl<T> JobCell<T> {
             aborted: AtomicBool::new(false),
             started: AtomicBool::new(false),
             watched,
+            claimable,
             id,
             traced: traced(&context.name, id, name),
             times: AtomicU64::new(context.latency.as_ref().map_or(0, Latency::now)),
@@ -196,6 +204,11 @@ impl<T> JobCell<T> {
 
     pub(crate) fn id(&self) -> JobId {
         self.id
+    }
+
+    /// Whether a parent may claim this job while it is queued.
+    pub(super) fn claimable(&self) -> bool {
+        self.claimable
     }
 
     /// The name the job was given, if any.

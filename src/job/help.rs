@@ -75,8 +75,14 @@ pub(crate) trait Helpers: Send + Sync {
     /// Takes the job at the head of the queue, for a helper to run, as a
     /// worker would take it; `None` if there is none. With `returned`, a
     /// given-back job first (as a worker takes them); without, only one
-    /// whose taking frees a place in the queue.
-    fn take(&self, returned: bool) -> Option<QueuedJob>;
+    /// whose taking frees a place in the queue. If jobs are queued but none
+    /// may start now (each waits for its key or a rate token), `waker` is
+    /// woken when one may.
+    fn take(&self, returned: bool, waker: &Waker) -> Option<QueuedJob>;
+
+    /// A job with `key` that a helper took has ended: the key has room
+    /// again.
+    fn release(&self, key: u64);
 }
 
 /// How many jobs taken from the queue's head may be run inline within one
@@ -146,7 +152,7 @@ impl<T: Send + 'static> JobCell<T> {
         if !helpers.should_help(cx.waker()) {
             return Poll::Pending; // a free worker will take the work
         }
-        if queued && let Some(runner) = self.claim(false) {
+        if queued && self.claimable() && let Some(runner) = self.claim(false) {
             let mut job = Box::new(Claimed::new(self.clone(), runner));
             if job.step(cx).is_pending() {
                 if let Some(entry) = job.give_back() {
@@ -196,20 +202,31 @@ fn run_head(
         return false;
     }
     let mut took = false;
-    while let Some(entry) = helpers.take(returned) {
+    while let Some(entry) = helpers.take(returned, cx.waker()) {
         took = true;
+        // Taken, a job with a key holds it until it ends, wherever it runs:
+        // given back, the entry carries it on.
+        let key = entry.key();
+        let release = || {
+            if let Some(key) = key {
+                helpers.release(key);
+            }
+        };
         let Some(mut job) = entry.steal() else {
+            release();
             continue; // aborted, or claimed by its parent
         };
         TAKE_DEPTH.set(TAKE_DEPTH.get() + 1);
         let stepped = job.step(cx);
         TAKE_DEPTH.set(TAKE_DEPTH.get() - 1);
         if stepped.is_pending() {
-            if let Some(entry) = job.give_back() {
-                helpers.give_back(entry);
+            match job.give_back() {
+                Some(entry) => helpers.give_back(entry.with_key(key)),
+                None => release(), // aborted: it has ended
             }
             break;
         }
+        release();
         if done() {
             break;
         }

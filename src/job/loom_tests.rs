@@ -25,6 +25,7 @@ use std::task::{Context, Poll};
 use loom::thread;
 
 use super::{JobContext, Plain, QueuedJob, Runner};
+use crate::submit::start::Launch;
 use crate::abort::AbortWatch;
 use crate::job::{AbortHandle, JoinHandle};
 use crate::loom_model::{YieldOnce, model};
@@ -50,7 +51,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let (job, cell) = QueuedJob::new(Plain::new(future), context, None, false);
+    let (job, cell) = QueuedJob::new(Plain::new(future), context, &Launch::DEFAULT, true);
     (job, JoinHandle::new(cell))
 }
 
@@ -367,7 +368,7 @@ fn a_worker_taking_a_job_racing_its_parent_claiming_it() {
             let context = context();
             let polls = Arc::new(AtomicUsize::new(0));
             let future = Polls(YieldOnce(Some(6), false), polls.clone());
-            let (job, cell) = QueuedJob::new(Plain::new(future), &context, None, false);
+            let (job, cell) = QueuedJob::new(Plain::new(future), &context, &Launch::DEFAULT, true);
             let handle = JoinHandle::new(cell.clone());
             let worker = thread::spawn(move || run_queued(job));
             let claimed = cell.claim(false);
@@ -406,8 +407,8 @@ fn a_parent_giving_a_child_back_racing_an_abort() {
         let (job, cell) = QueuedJob::new(
             Plain::new(std::future::pending::<()>()),
             &context,
-            None,
-            false,
+            &Launch::DEFAULT,
+            true,
         );
         let handle = JoinHandle::new(cell.clone());
         let aborter = handle.abort_handle();

@@ -135,6 +135,7 @@ async fn run(timer: Weak<QueueTimer>, wake: Arc<Notify>) {
 mod tests {
     use super::*;
     use crate::job::{JobContext, Plain, QueuedJob};
+    use crate::submit::start::Launch;
 
     /// Jobs taken before their deadline leave entries in the heap, which
     /// is rebuilt before they outnumber the watched jobs by much: the timer
@@ -149,7 +150,7 @@ mod tests {
         let deadline = Instant::now() + std::time::Duration::from_secs(60);
         let mut kept = Vec::new();
         for _ in 0..10_000 {
-            let (job, cell) = QueuedJob::new(Plain::new(async {}), &context, None, true);
+            let (job, cell) = QueuedJob::new(Plain::new(async {}), &context, &Launch { queue_deadline: Some(deadline), ..Launch::DEFAULT }, true);
             let cell: Arc<dyn AnyJob> = cell;
             timer.watch(&cell, deadline);
             timer.forget(&*cell);

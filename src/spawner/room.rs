@@ -9,14 +9,13 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use tokio::sync::{OwnedSemaphorePermit, TryAcquireError};
-use tokio::time::Instant;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::state::SpawnerState;
 use super::task::SpawnedJob;
 use crate::error::{Failure, TrySpawnError};
 use crate::job::{JobContext, JoinHandle, Runner, Work};
-use crate::submit::start::Start;
+use crate::submit::start::{Launch, Start};
 
 /// A permit of `state`'s if one is free right now.
 pub(crate) fn try_room(state: &SpawnerState) -> Result<TaskRoom<&SpawnerState>, TrySpawnError<()>> {
@@ -121,7 +120,7 @@ impl<S: Deref<Target = SpawnerState>> Start for TaskRoom<S> {
     /// whatever path, before the handle resolves. The queue deadline is
     /// checked when the task first runs (there is no queue to watch).
     #[inline]
-    fn start<W>(self, work: W, name: Option<&str>, _: Option<Instant>) -> JoinHandle<W::Output>
+    fn start<W>(self, work: W, launch: Launch<'_>) -> JoinHandle<W::Output>
     where
         W: Work + Send + 'static,
         W::Output: Send + 'static,
@@ -131,7 +130,7 @@ impl<S: Deref<Target = SpawnerState>> Start for TaskRoom<S> {
             work,
             _permit: self.permit,
         };
-        let runner = Runner::new(work, &core.jobs, name);
+        let runner = Runner::new(work, &core.jobs, launch.name);
         let cell = runner.cell().clone();
         // Tracked as a task before it stops counting as a permit (when
         // `self._counted` drops, at the end of this call), so `wait` never

@@ -14,17 +14,37 @@ use crate::job::{Deadlined, JobContext, JobOptions, JoinHandle, Plain, Work};
 pub(crate) trait Start {
     fn context(&self) -> &JobContext;
 
-    /// Starts `work` in this room. `queue_deadline` is the job's, already
-    /// inside `work`: a pool's queue also watches it.
-    fn start<W>(
-        self,
-        work: W,
-        name: Option<&str>,
-        queue_deadline: Option<Instant>,
-    ) -> JoinHandle<W::Output>
+    /// Starts `work` in this room, as `launch` says.
+    fn start<W>(self, work: W, launch: Launch<'_>) -> JoinHandle<W::Output>
     where
         W: Work + Send + 'static,
         W::Output: Send + 'static;
+}
+
+/// How a job is started, besides its work: what the room needs of its
+/// options once the deadlines are inside the work.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Launch<'n> {
+    /// Goes into the job's span.
+    pub(crate) name: Option<&'n str>,
+    /// The job's queue deadline, already inside the work: a pool's queue
+    /// also watches it.
+    pub(crate) queue_deadline: Option<Instant>,
+    /// The job's key, hashed (`JobBuilder::key`).
+    pub(crate) key: Option<u64>,
+    /// The job's priority (`JobBuilder::priority`).
+    pub(crate) priority: i8,
+}
+
+impl Launch<'_> {
+    /// No name, no deadline, no key, priority 0.
+    #[cfg(test)]
+    pub(crate) const DEFAULT: Launch<'static> = Launch {
+        name: None,
+        queue_deadline: None,
+        key: None,
+        priority: 0,
+    };
 }
 
 /// Starts `future` in `room` with `options` over the pool's defaults:
@@ -38,12 +58,18 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    let mut launch = Launch {
+        name: options.name,
+        queue_deadline: None,
+        key: options.key,
+        priority: options.priority,
+    };
     match options.or(&room.context().defaults) {
-        (None, None) => room.start(Plain::new(future), options.name, None),
+        (None, None) => room.start(Plain::new(future), launch),
         (queue_timeout, run_timeout) => {
-            let queue_deadline = queue_timeout.and_then(|t| Instant::now().checked_add(t));
-            let work = Deadlined::new(future, queue_deadline, run_timeout);
-            room.start(work, options.name, queue_deadline)
+            launch.queue_deadline = queue_timeout.and_then(|t| Instant::now().checked_add(t));
+            let work = Deadlined::new(future, launch.queue_deadline, run_timeout);
+            room.start(work, launch)
         }
     }
 }

@@ -218,13 +218,12 @@ impl WorkerPoolBuilder {
         if queue_capacity > tokio::sync::Semaphore::MAX_PERMITS {
             return Err(BuildError::new(BuildErrorKind::CapacityTooLarge));
         }
-        // Checked now; the scheduler uses them once issue 24 is wired in.
-        let _schedule = self.settings.schedule()?;
+        let schedule = self.settings.schedule()?;
         let runtime =
             Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
 
         let core = Core::new(self.settings, runtime, workers);
-        let state = Arc::new(PoolState::new(workers, queue_capacity, core));
+        let state = Arc::new(PoolState::new(workers, queue_capacity, schedule, core));
         // Jobs that await a queued job of the pool reach its queue through
         // their context (`job/help.rs`).
         let helpers: std::sync::Weak<dyn crate::job::Helpers> = Arc::downgrade(&state) as _;
@@ -232,6 +231,7 @@ impl WorkerPoolBuilder {
         for _ in 0..workers {
             Worker::start(&state);
         }
+        state.start_tasks();
         let core = &state.core;
         drop(core.runtime.spawn(backend::watch_token(state.clone())));
         tracing::debug!(pool = %core.name(), kind = "worker_pool", workers, queue_capacity, "pool started");

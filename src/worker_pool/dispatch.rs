@@ -45,6 +45,10 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
 use crate::sync::{AtomicUsize, Mutex, MutexGuard, fence, lock};
 
 /// The receiving end of the queue, as the dispatch uses it: a synchronous,
@@ -67,7 +71,28 @@ pub(crate) trait TryRecv {
 
     /// Puts an item in, under the dispatch's lock.
     fn push(&mut self, item: Self::Item);
+
+    /// An item of `key` that was taken has ended: the key has room again
+    /// (see the queue's scheduler).
+    fn release(&mut self, key: u64);
+
+    /// An item that was taken is dropped unfinished here: release its key,
+    /// if it holds one.
+    fn release_item(&mut self, item: &Self::Item);
+
+    /// Takes every item out, whatever order or limits say (the pool
+    /// cancels its queue).
+    fn drain(&mut self) -> Vec<Self::Item>;
+
+    /// When an item that waits only for a rate token can next be taken,
+    /// if one does: the time to look again.
+    fn next_token_at(&self) -> Option<Instant>;
 }
+
+/// When the dispatch's items wait for a rate token, the ticker task
+/// (`ticker.rs`) wakes a worker at the next token: this is how it is told
+/// that the time to wake one has changed.
+pub(crate) type Ticker = tokio::sync::Notify;
 
 /// The shared receiver, its idle stack, and the counts submitters read.
 ///
@@ -87,6 +112,9 @@ pub(crate) struct Dispatch<S: TryRecv> {
     /// The most woken-but-not-yet-running workers a submitter allows: the
     /// runtime's thread count (more could not run at once anyway).
     max_woken: usize,
+    /// Told when a worker goes to sleep (or a helper finds nothing) while
+    /// items wait for a rate token; `None` without a rate limit.
+    ticker: Option<Arc<Ticker>>,
 }
 
 #[derive(Debug)]
@@ -108,14 +136,23 @@ struct Inner<S: TryRecv> {
     /// Items given back ([`Dispatch::give_back`]), taken before the source.
     returned: VecDeque<S::Item>,
     /// Parents waiting on a queued child that a free worker is to take
-    /// ([`Dispatch::should_help`]): woken when no worker is free.
+    /// ([`Dispatch::should_help`]): woken when no worker is free; and
+    /// parents that found nothing they could run while items wait for a
+    /// key or a token: woken when one becomes runnable.
     helpers: Vec<Waker>,
+    /// When the ticker is set to wake a worker for the next rate token.
+    token_at: Option<Instant>,
 }
 
 impl<S: TryRecv> Dispatch<S> {
     /// `workers` is how many are expected, for the first allocations only
     /// (at most 1024 places: the rest grow as workers register).
-    pub(crate) fn new(source: S, workers: usize, threads: usize) -> Dispatch<S> {
+    pub(crate) fn new(
+        source: S,
+        workers: usize,
+        threads: usize,
+        ticker: Option<Arc<Ticker>>,
+    ) -> Dispatch<S> {
         let workers = workers.min(1024);
         Dispatch {
             inner: Mutex::new(Inner {
@@ -127,10 +164,12 @@ impl<S: TryRecv> Dispatch<S> {
                 abandoned: false,
                 returned: VecDeque::new(),
                 helpers: Vec::new(),
+                token_at: None,
             }),
             idle_count: AtomicUsize::new(0),
             woken_count: AtomicUsize::new(0),
             max_woken: threads.max(1),
+            ticker,
         }
     }
 
@@ -239,7 +278,12 @@ impl<S: TryRecv> Dispatch<S> {
             }
             if inner.listed[index] {
                 // Still on the stack (a spurious poll): keep sleeping. The
-                // waker is the worker task's own and does not change.
+                // waker is the worker task's own and does not change. If
+                // what waits waits for a rate token, the ticker wakes a
+                // worker when it comes.
+                let tick = self.arm_ticker(&mut inner);
+                drop(inner);
+                self.tick_at(tick);
                 return Poll::Pending;
             }
             inner.idle.push((index, cx.waker().clone()));
@@ -327,9 +371,107 @@ impl<S: TryRecv> Dispatch<S> {
     }
 
     /// Takes an item for a job that helps (`job/help.rs`): a returned one
-    /// first if `returned`, else only one of the source's.
-    pub(crate) fn take_for_helper(&self, returned: bool) -> Option<S::Item> {
-        self.lock().take(returned).ok().flatten()
+    /// first if `returned`, else only one of the source's. If none can be
+    /// taken while items wait (for their key or a rate token), `waker` is
+    /// woken when one becomes runnable (see [`release`](Dispatch::release)
+    /// and [`tick`](Dispatch::tick)), under this same lock.
+    pub(crate) fn take_for_helper(&self, returned: bool, waker: &Waker) -> Option<S::Item> {
+        let mut inner = self.lock();
+        let taken = inner.take(returned).ok().flatten();
+        if taken.is_some() || inner.source.len() == 0 {
+            return taken;
+        }
+        if !inner.helpers.iter().any(|w| w.will_wake(waker)) {
+            inner.helpers.push(waker.clone());
+        }
+        let tick = self.arm_ticker(&mut inner);
+        drop(inner);
+        self.tick_at(tick);
+        None
+    }
+
+    /// A taken item of `key` has ended: its key has room again. With
+    /// `wake`, if that makes an item runnable, an idle worker is woken for
+    /// it, and the parents that found nothing to run (a worker that ends a
+    /// job passes `false`: it takes the next item itself). Under the lock
+    /// where workers go to sleep, so no wake-up is lost.
+    pub(crate) fn release(&self, key: u64, wake: bool) {
+        let mut inner = self.lock();
+        inner.source.release(key);
+        if wake {
+            self.wake_for_runnable(inner);
+        }
+    }
+
+    /// The ticker's time has come: a rate token is due. Wakes an idle
+    /// worker (and parents that found nothing to run) if an item can be
+    /// taken now; the ticker's next time otherwise, if any.
+    pub(crate) fn tick(&self) -> Option<Instant> {
+        let mut inner = self.lock();
+        inner.token_at = None;
+        if inner.has_more() {
+            self.wake_for_runnable(inner);
+            return None;
+        }
+        let at = inner.source.next_token_at();
+        inner.token_at = at;
+        at
+    }
+
+    /// When the ticker is to wake a worker next, if it is.
+    pub(crate) fn token_at(&self) -> Option<Instant> {
+        self.lock().token_at
+    }
+
+    /// If an item can be taken now: wakes an idle worker for it and the
+    /// parents waiting for one, after unlocking.
+    fn wake_for_runnable(&self, mut inner: MutexGuard<'_, Inner<S>>) {
+        if !inner.has_more() {
+            return;
+        }
+        let worker = self.pop_idle(&mut inner);
+        let parents = std::mem::take(&mut inner.helpers);
+        drop(inner);
+        if let Some(waker) = worker {
+            waker.wake();
+        }
+        parents.into_iter().for_each(Waker::wake);
+    }
+
+    /// Sets the ticker for the next rate token, if items wait for one and
+    /// it is not set for that time or earlier already: the time it was
+    /// set to, to tell it after unlocking.
+    fn arm_ticker(&self, inner: &mut Inner<S>) -> Option<Instant> {
+        self.ticker.as_ref()?;
+        let at = inner.source.next_token_at()?;
+        if inner.token_at.is_some_and(|set| set <= at) {
+            return None;
+        }
+        inner.token_at = Some(at);
+        Some(at)
+    }
+
+    /// Tells the ticker its time changed (see [`arm_ticker`](Self::arm_ticker)).
+    fn tick_at(&self, at: Option<Instant>) {
+        if let (Some(_), Some(ticker)) = (at, &self.ticker) {
+            ticker.notify_one();
+        }
+    }
+
+    /// Takes every item out, to be cancelled: the given-back ones (whose
+    /// keys are released) and the queue's, whatever order or limits say.
+    /// They are dropped by the caller, outside the lock.
+    pub(crate) fn drain(&self) -> Vec<S::Item> {
+        let mut inner = self.lock();
+        let Inner {
+            source, returned, ..
+        } = &mut *inner;
+        let mut all: Vec<S::Item> = returned.drain(..).collect();
+        for item in &all {
+            source.release_item(item);
+        }
+        all.append(&mut source.drain());
+        all
     }
 
     /// Workers asleep or woken and not yet running. Read under the lock,
@@ -403,8 +545,14 @@ impl<S: TryRecv> Dispatch<S> {
     }
 
     /// Takes one item without waiting (for draining); see [`TryRecv::try_take`].
-    pub(crate) fn try_take(&self) -> Result<Option<S::Item>, ()> {
+    #[cfg(all(test, taskpool_loom))]
+    fn try_take(&self) -> Result<Option<S::Item>, ()> {
         self.lock().take(true)
+    }
+
+    /// Reads the source under the lock (for the metrics).
+    pub(crate) fn with_source<R>(&self, read: impl FnOnce(&S) -> R) -> R {
+        read(&self.lock().source)
     }
 }
 
@@ -531,6 +679,20 @@ mod loom_tests {
         fn push(&mut self, n: u32) {
             self.queue.push(n);
         }
+
+        fn release(&mut self, _: u64) {
+            unreachable!("numbers have no keys");
+        }
+
+        fn release_item(&mut self, _: &u32) {}
+
+        fn drain(&mut self) -> Vec<u32> {
+            std::iter::from_fn(|| self.try_take().ok().flatten()).collect()
+        }
+
+        fn next_token_at(&self) -> Option<tokio::time::Instant> {
+            None
+        }
     }
 
     /// A worker as `Worker::start` makes one (registered by the starter):
@@ -566,7 +728,7 @@ mod loom_tests {
     fn take_every_item(name: &str, workers: usize, threads: usize, items: u32, under_lock: bool) {
         model(name, move || {
             let (numbers, source) = numbers();
-            let dispatch = Arc::new(Dispatch::new(source, workers, threads));
+            let dispatch = Arc::new(Dispatch::new(source, workers, threads, None));
             let (taken_tx, taken_rx) = loom::sync::mpsc::channel();
             let handles: Vec<_> = (0..workers).map(|_| worker(&dispatch, &taken_tx)).collect();
             for n in 0..items {
@@ -598,7 +760,7 @@ mod loom_tests {
         for threads in [1, 2] {
             model("a_retiring_worker_passes_its_wake_up_on", move || {
                 let (numbers, source) = numbers();
-                let dispatch = Arc::new(Dispatch::new(source, 2, threads));
+                let dispatch = Arc::new(Dispatch::new(source, 2, threads, None));
                 let (taken_tx, taken_rx) = loom::sync::mpsc::channel();
                 let retiring = {
                     let index = dispatch.register();
@@ -658,7 +820,7 @@ mod loom_tests {
             "a_parent_that_does_not_help_is_woken_once_no_worker_is_free",
             || {
                 let (numbers, source) = numbers();
-                let dispatch = Arc::new(Dispatch::new(source, 1, 1));
+                let dispatch = Arc::new(Dispatch::new(source, 1, 1, None));
                 let (taken_tx, taken_rx) = loom::sync::mpsc::channel();
                 let index = dispatch.register();
                 let worker = {
@@ -694,7 +856,7 @@ mod loom_tests {
     fn a_shrink_racing_a_worker_going_idle_retires_it() {
         model("a_shrink_racing_a_worker_going_idle_retires_it", || {
             let (_numbers, source) = numbers();
-            let dispatch = Arc::new(Dispatch::new(source, 1, 1));
+            let dispatch = Arc::new(Dispatch::new(source, 1, 1, None));
             // The pool's `workers` and `active_workers`, as `retire_one`
             // reads and claims them.
             let sizes = Arc::new((AtomicUsize::new(1), AtomicUsize::new(1)));
@@ -774,6 +936,20 @@ mod loom_tests {
         fn push(&mut self, job: QueuedJob) {
             self.queue.push_back(job);
         }
+
+        fn release(&mut self, _: u64) {
+            unreachable!("these jobs have no keys");
+        }
+
+        fn release_item(&mut self, _: &QueuedJob) {}
+
+        fn drain(&mut self) -> Vec<QueuedJob> {
+            self.queue.drain(..).collect()
+        }
+
+        fn next_token_at(&self) -> Option<tokio::time::Instant> {
+            None
+        }
     }
 
     /// `abort_all` (raise the pool's flag, close and abandon the queue, drain it, as
@@ -796,13 +972,13 @@ mod loom_tests {
         model("abort_all_racing_a_worker_taking_a_job", move || {
             let context = Arc::new(JobContext::new("loom".into(), None));
             let (job, cell) =
-                QueuedJob::new(Plain::new(YieldOnce(Some(8), false)), &context, None, false);
+                QueuedJob::new(Plain::new(YieldOnce(Some(8), false)), &context, &crate::submit::start::Launch::DEFAULT, true);
             let handle = JoinHandle::new(cell);
             let jobs = Jobs {
                 queue: VecDeque::from([job]),
                 closed: false,
             };
-            let dispatch = Arc::new(Dispatch::new(jobs, 1, 1));
+            let dispatch = Arc::new(Dispatch::new(jobs, 1, 1, None));
             let index = dispatch.register();
             let worker = {
                 let dispatch = dispatch.clone();
@@ -822,9 +998,7 @@ mod loom_tests {
             context.abort.raise();
             dispatch.close();
             dispatch.abandon();
-            while let Ok(Some(job)) = dispatch.try_take() {
-                drop(job);
-            }
+            drop(dispatch.drain());
             match loom::future::block_on(handle) {
                 Ok(v) => {
                     assert_eq!(v, 8);

@@ -5,6 +5,7 @@ mod dispatch;
 pub(crate) mod queue;
 pub(crate) mod room;
 pub(crate) mod state;
+mod ticker;
 mod worker;
 
 use std::fmt;

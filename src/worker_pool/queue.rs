@@ -1,14 +1,27 @@
 //! The pool's bounded queue: room is a tokio `Semaphore` of
-//! `queue_capacity` permits, and the jobs wait in a `VecDeque` inside the
-//! dispatch, under its lock, where the scheduler of issue 24 will sit. It
-//! keeps the surface of tokio's `mpsc` that the pool used (a sender whose
-//! permits hold room, a receiver the dispatch takes from), so the rest of
-//! the pool reads as before. A permit's room comes back when its job is
-//! taken, as with `mpsc`.
+//! `queue_capacity` permits, and the jobs wait inside the dispatch, under
+//! its lock, in the order the [scheduler](crate::submit::scheduler) gives
+//! them. It keeps the surface of tokio's `mpsc` that the pool used (a
+//! sender whose permits hold room, a receiver the dispatch takes from), so
+//! the rest of the pool reads as before. A permit's room comes back when
+//! its job is taken, as with `mpsc`: a job waiting for its key, its turn or
+//! a rate token keeps its room, so capacity and backpressure stay exact.
+//!
+//! Scheduling nobody uses costs nothing: while no job with a key or a
+//! priority waits, and the pool has no aging and no rate limit, jobs wait
+//! in a plain `VecDeque`, first in first out, which is what the scheduler
+//! would do with them. The first job that needs the scheduler moves those
+//! into it, oldest first, and from then on every job goes through it until
+//! it is empty again. So at any moment the jobs wait in one of the two,
+//! never both, and the order is the scheduler's.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::time::Instant;
+
+use crate::submit::scheduler::{Scheduler, Settings};
 
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError};
@@ -34,13 +47,43 @@ impl<T> Clone for Sender<T> {
     }
 }
 
+/// An item the queue can schedule: what the scheduler needs to know of it.
+pub(crate) trait Scheduled {
+    /// Its key, hashed; `None` if it has none.
+    fn key(&self) -> Option<u64>;
+
+    /// Its priority; 0 by default.
+    fn priority(&self) -> i8;
+}
+
+impl Scheduled for crate::job::QueuedJob {
+    fn key(&self) -> Option<u64> {
+        crate::job::QueuedJob::key(self)
+    }
+
+    fn priority(&self) -> i8 {
+        crate::job::QueuedJob::priority(self)
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Receiver<T> {
     chan: Arc<Chan<T>>,
-    items: VecDeque<T>,
+    /// Jobs waiting first in first out, while the scheduler is not needed
+    /// (see the module docs); empty whenever `scheduled` is not.
+    plain: VecDeque<T>,
+    scheduled: Scheduler<T>,
+    /// Every job goes through the scheduler: the pool ages priorities or
+    /// limits its start rate.
+    always: bool,
+    /// The scheduler's clock is read only where it matters (aging, rate):
+    /// nanoseconds since this instant, on tokio's clock (so a paused clock
+    /// drives it in tests).
+    clock: Option<Instant>,
 }
 
-pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+pub(crate) fn channel<T>(capacity: usize, settings: Settings) -> (Sender<T>, Receiver<T>) {
+    let always = settings.aging.is_some() || settings.rate.is_some();
     let chan = Arc::new(Chan {
         room: Arc::new(Semaphore::new(capacity)),
         capacity,
@@ -51,7 +94,10 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         Sender { chan: chan.clone() },
         Receiver {
             chan,
-            items: VecDeque::with_capacity(capacity.min(1024)),
+            plain: VecDeque::with_capacity(capacity.min(1024)),
+            scheduled: Scheduler::new(settings),
+            always,
+            clock: always.then(Instant::now),
         },
     )
 }
@@ -175,39 +221,101 @@ impl<T> Sender<T> {
     }
 }
 
-impl<T: std::fmt::Debug> super::dispatch::TryRecv for Receiver<T> {
+impl<T> Receiver<T> {
+    /// The scheduler's time: nanoseconds on the pool's clock, or 0 if no
+    /// rule reads it.
+    fn now(&self) -> u64 {
+        self.clock.map_or(0, |epoch| {
+            u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        })
+    }
+
+    fn took(&self) {
+        self.chan.room.add_permits(1);
+    }
+
+    /// Queued jobs that wait only for their key, and only for a rate token.
+    pub(crate) fn waiting(&self) -> (usize, usize) {
+        (
+            self.scheduled.waiting_for_key(),
+            self.scheduled.waiting_for_rate(self.now()),
+        )
+    }
+}
+
+impl<T: std::fmt::Debug + Scheduled> super::dispatch::TryRecv for Receiver<T> {
     type Item = T;
 
     fn try_take(&mut self) -> Result<Option<T>, ()> {
-        let item = self.items.pop_front();
-        match item {
-            Some(item) => {
-                self.chan.room.add_permits(1);
-                Ok(Some(item))
-            }
-            None => {
-                // Drained for good: closed, and no room held by anyone.
-                if self.chan.closed.load(Ordering::Relaxed)
-                    && self.chan.room.available_permits() == self.chan.capacity
-                {
-                    Err(())
-                } else {
-                    Ok(None)
+        if let Some(item) = self.plain.pop_front() {
+            self.took();
+            return Ok(Some(item));
+        }
+        if !self.scheduled.is_empty() {
+            let now = self.now();
+            return match self.scheduled.pop(now) {
+                Some((item, _)) => {
+                    self.took();
+                    Ok(Some(item))
                 }
-            }
+                None => Ok(None),
+            };
+        }
+        // Drained for good: closed, and no room held by anyone.
+        if self.chan.closed.load(Ordering::Relaxed)
+            && self.chan.room.available_permits() == self.chan.capacity
+        {
+            Err(())
+        } else {
+            Ok(None)
         }
     }
 
     fn has_more(&self) -> bool {
-        !self.items.is_empty()
+        !self.plain.is_empty()
+            || (!self.scheduled.is_empty() && self.scheduled.can_pop(self.now()))
     }
 
     fn len(&self) -> usize {
-        self.items.len()
+        self.plain.len() + self.scheduled.len()
     }
 
     fn push(&mut self, item: T) {
-        self.items.push_back(item);
+        let (key, priority) = (item.key(), item.priority());
+        if !self.always && key.is_none() && priority == 0 && self.scheduled.is_empty() {
+            self.plain.push_back(item);
+            return;
+        }
+        let now = self.now();
+        // Those waiting in the plain list are older than this one: they go
+        // in first, oldest first (see the module docs).
+        for older in self.plain.drain(..) {
+            self.scheduled.push(older, None, 0, now);
+        }
+        self.scheduled.push(item, key, priority, now);
+    }
+
+    fn release(&mut self, key: u64) {
+        self.scheduled.release(key);
+    }
+
+    fn release_item(&mut self, item: &T) {
+        if let Some(key) = item.key() {
+            self.scheduled.release(key);
+        }
+    }
+
+    fn drain(&mut self) -> Vec<T> {
+        let mut all: Vec<T> = self.plain.drain(..).collect();
+        all.append(&mut self.scheduled.drain());
+        self.chan.room.add_permits(all.len());
+        all
+    }
+
+    fn next_token_at(&self) -> Option<Instant> {
+        let epoch = self.clock?;
+        let at = self.scheduled.next_token_at(self.now())?;
+        Some(epoch + std::time::Duration::from_nanos(at))
     }
 
     fn close(&mut self) {

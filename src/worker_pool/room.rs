@@ -9,12 +9,11 @@ use std::task::{Context, Poll, ready};
 
 use super::queue::{OwnedPermit, Permit, PermitIterator};
 use tokio::sync::mpsc::error::{SendError, TrySendError};
-use tokio::time::Instant;
 
 use super::state::PoolState;
 use crate::error::TrySpawnError;
 use crate::job::{AnyJob, JobContext, JoinHandle, QueuedJob, Work};
-use crate::submit::start::Start;
+use crate::submit::start::{Launch, Start};
 
 /// Room in the queue: a borrowed or an owned channel permit, and
 /// the pool it belongs to.
@@ -141,19 +140,20 @@ impl<S: Deref<Target = PoolState>, P: ChannelPermit> Start for QueueRoom<S, P> {
     /// is one. Reserved room is always received, even if the pool has
     /// closed meanwhile.
     #[inline]
-    fn start<W>(
-        mut self,
-        work: W,
-        name: Option<&str>,
-        queue_deadline: Option<Instant>,
-    ) -> JoinHandle<W::Output>
+    fn start<W>(mut self, work: W, launch: Launch<'_>) -> JoinHandle<W::Output>
     where
         W: Work + Send + 'static,
         W::Output: Send + 'static,
     {
         let core = &self.state.core;
-        let (job, cell) = QueuedJob::new(work, &core.jobs, name, queue_deadline.is_some());
-        if let Some(deadline) = queue_deadline {
+        let (job, cell) = QueuedJob::new(
+            work,
+            &core.jobs,
+            &launch,
+            // Out of the scheduler's order only where no rule is broken.
+            launch.key.is_none() && !self.state.rate_limited,
+        );
+        if let Some(deadline) = launch.queue_deadline {
             // Watched before it is queued, so before a worker can take it.
             let job: Arc<dyn AnyJob> = cell.clone();
             core.jobs.queue_timer(&core.runtime).watch(&job, deadline);

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::dispatch::Dispatch;
+use super::dispatch::{Dispatch, Ticker};
 use super::queue;
 use crate::backend::{Backend, Core};
 use crate::job::{Helpers, QueuedJob};
 use crate::metrics::Metrics;
+use crate::submit::scheduler::Settings;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, fence, lock};
 
 /// Everything the pool's handles, its permits and its workers share.
@@ -33,23 +34,44 @@ pub(crate) struct PoolState {
     /// Set by the last worker out: nobody takes jobs from the queue any
     /// more, so whoever puts one in after that cancels it.
     workers_gone: AtomicBool,
+    /// The pool limits its start rate: no job starts without a token, so
+    /// none is run inline by a parent out of the scheduler's order.
+    pub(super) rate_limited: bool,
+    /// The ticker's notice (`ticker.rs`), with a rate limit.
+    ticker: Option<Arc<Ticker>>,
 }
 
 impl PoolState {
-    pub(crate) fn new(workers: usize, queue_capacity: usize, core: Core) -> PoolState {
-        let (tx, rx) = queue::channel(queue_capacity);
+    pub(crate) fn new(
+        workers: usize,
+        queue_capacity: usize,
+        schedule: Settings,
+        core: Core,
+    ) -> PoolState {
+        let (tx, rx) = queue::channel(queue_capacity, schedule);
         let threads = core.runtime.metrics().num_workers();
+        let ticker = schedule.rate.map(|_| Arc::new(Ticker::new()));
         core.jobs.stats.facade.set_queue_capacity(queue_capacity);
         PoolState {
             core,
             tx,
-            queue: Dispatch::new(rx, workers, threads),
+            queue: Dispatch::new(rx, workers, threads, ticker.clone()),
             queue_capacity,
             workers: AtomicUsize::new(workers),
             active_workers: AtomicUsize::new(workers),
             live_workers: AtomicUsize::new(0),
             resizing: Mutex::new(()),
             workers_gone: AtomicBool::new(false),
+            rate_limited: schedule.rate.is_some(),
+            ticker,
+        }
+    }
+
+    /// Starts the tasks the pool needs besides its workers: the ticker,
+    /// with a rate limit.
+    pub(super) fn start_tasks(self: &Arc<PoolState>) {
+        if let Some(ticker) = &self.ticker {
+            super::ticker::start(self, ticker.clone());
         }
     }
 
@@ -150,6 +172,9 @@ impl PoolState {
     pub(super) fn workers_left(&self) {
         self.close();
         self.workers_gone.store(true, Ordering::Relaxed);
+        if let Some(ticker) = &self.ticker {
+            ticker.notify_one(); // to see the workers gone, and end
+        }
         // Pairs with the fence in `job_queued`.
         fence(Ordering::SeqCst);
         let drained = self.drain();
@@ -163,16 +188,14 @@ impl PoolState {
     }
 
     /// Cancels every queued job; returns how many. The jobs are dropped
-    /// (which cancels them) outside the queue lock (`try_take` releases
-    /// it), since that runs their `Drop`.
+    /// (which cancels them) outside the queue lock, since that runs their
+    /// `Drop`.
     fn drain(&self) -> usize {
-        let mut drained = 0;
-        while let Ok(Some(job)) = self.queue.try_take() {
-            self.core.jobs.stats.facade.queued(-1.0);
-            drop(job);
-            drained += 1;
-        }
-        drained
+        let drained = self.queue.drain();
+        let count = drained.len();
+        self.core.jobs.stats.facade.queued(-(count as f64));
+        drop(drained);
+        count
     }
 }
 
@@ -189,10 +212,14 @@ impl Helpers for PoolState {
         self.job_queued();
     }
 
-    fn take(&self, returned: bool) -> Option<QueuedJob> {
-        let job = self.queue.take_for_helper(returned)?;
+    fn take(&self, returned: bool, waker: &std::task::Waker) -> Option<QueuedJob> {
+        let job = self.queue.take_for_helper(returned, waker)?;
         self.core.jobs.stats.facade.queued(-1.0);
         Some(job)
+    }
+
+    fn release(&self, key: u64) {
+        self.queue.release(key, true);
     }
 }
 
@@ -221,6 +248,8 @@ impl Backend for PoolState {
                 .stats
                 .snapshot(workers, self.queue_capacity, self.queued());
         metrics.live_workers = self.live_workers.load(Ordering::Relaxed);
+        (metrics.waiting_for_key, metrics.waiting_for_rate) =
+            self.queue.with_source(queue::Receiver::waiting);
         metrics
     }
 }

@@ -22,6 +22,9 @@ pub(super) struct Worker {
     exited: bool,
     /// Set while it runs a job: taken away then, the job was cancelled.
     busy: bool,
+    /// The key of the job it took, until that job ends: released then, and
+    /// if the worker is taken away first.
+    holding: Option<u64>,
 }
 
 impl Worker {
@@ -37,6 +40,7 @@ impl Worker {
             state: state.clone(),
             exited: false,
             busy: false,
+            holding: None,
         };
         let core = &state.core;
         core.lifecycle
@@ -47,7 +51,9 @@ impl Worker {
     /// Takes jobs one at a time until the pool is closed and drained, or
     /// until it retires (between jobs, after a shrink).
     async fn run(mut self) {
-        let state = &*self.state;
+        let state = self.state.clone();
+        let state = &*state;
+        let index = self.index;
         // This worker's registration with `abort_all`, for all its jobs.
         let mut watch = pin!(AbortWatch::default());
         // Retires (after a shrink) between jobs, including when it finds
@@ -55,10 +61,11 @@ impl Worker {
         let next = |cx: &mut std::task::Context<'_>| {
             state
                 .queue
-                .poll_next_or_retire(self.index, cx, || state.retire_one())
+                .poll_next_or_retire(index, cx, || state.retire_one())
         };
         while let Some(job) = poll_fn(next).await {
             state.core.jobs.stats.facade.queued(-1.0);
+            self.holding = job.key();
             // `None`: aborted while it waited, and already finished.
             if let Some(mut runner) = job.start() {
                 self.busy = true;
@@ -70,10 +77,22 @@ impl Worker {
                 // the scheduler, and the other tasks on its thread (the
                 // producer, whoever awaits the results) would wait until the
                 // queue ran dry.
+                self.release();
                 tokio::task::consume_budget().await;
             }
+            self.release();
         }
         self.exited = true;
+    }
+}
+
+impl Worker {
+    /// The job it took has ended: its key, if it has one, has room again.
+    /// This worker takes the next job itself, so nobody else is woken.
+    fn release(&mut self) {
+        if let Some(key) = self.holding.take() {
+            self.state.queue.release(key, false);
+        }
     }
 }
 
@@ -83,6 +102,11 @@ impl Drop for Worker {
     /// also cancels whatever is left in the queue (and whatever a permit
     /// puts in later), so no handle waits forever.
     fn drop(&mut self) {
+        if let Some(key) = self.holding.take() {
+            // Taken away mid-job: the key has room again, for whoever
+            // takes jobs still (a helping parent on another runtime).
+            self.state.queue.release(key, true);
+        }
         let lifecycle = &self.state.core.lifecycle;
         if !self.exited {
             // Only a runtime shutting down drops a worker's task: the pool

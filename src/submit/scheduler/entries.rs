@@ -201,6 +201,16 @@ impl<T> Entries<T> {
         entry
     }
 
+    /// The tickets of every waiting item, in no particular order.
+    pub(super) fn tickets(&self) -> impl Iterator<Item = Ticket> + '_ {
+        self.slots.iter().enumerate().filter_map(|(slot, entry)| {
+            entry.as_ref().map(|entry| Ticket {
+                slot,
+                seq: entry.seq,
+            })
+        })
+    }
+
     fn at(&self, slot: usize) -> &Entry<T> {
         self.slots[slot]
             .as_ref()

@@ -1,5 +1,3 @@
-#![allow(dead_code)] // wired into the pools by the next increment of issue 24
-
 //! The scheduler: which waiting item may start next, by key, priority,
 //! age and start rate (issue 24).
 //!
@@ -283,6 +281,26 @@ impl<T> Scheduler<T> {
         let before = self.backlog(index);
         self.keys.state_mut(index).running -= 1;
         self.settle_key(index, before, false);
+    }
+
+    /// Whether [`pop`](Self::pop) would take an item at `now`: some key or
+    /// the unkeyed lane is runnable, and the bucket (if any) has a token.
+    pub(crate) fn can_pop(&self, now: u64) -> bool {
+        self.turns.best().is_some()
+            && self
+                .bucket
+                .as_ref()
+                .is_none_or(|bucket| bucket.tokens(now.max(self.now)) >= 1)
+    }
+
+    /// Takes out every waiting item, whatever the rules say (for a pool
+    /// that cancels its queue). Running items stay counted until released.
+    pub(crate) fn drain(&mut self) -> Vec<T> {
+        let tickets: Vec<Ticket> = self.entries.tickets().collect();
+        tickets
+            .into_iter()
+            .filter_map(|ticket| self.remove(ticket))
+            .collect()
     }
 
     /// How many items wait.

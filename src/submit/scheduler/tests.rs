@@ -512,3 +512,39 @@ fn a_release_with_nothing_running_panics() {
     scheduler.push((), Some(9), 0, 0);
     scheduler.release(9);
 }
+
+#[test]
+fn can_pop_says_what_pop_would_do() {
+    let mut scheduler = Scheduler::new(rate(settings(1), 1, 100));
+    assert!(!scheduler.can_pop(0), "nothing waits");
+    scheduler.push("a1", Some(1), 0, 0);
+    scheduler.push("a2", Some(1), 0, 0);
+    assert!(scheduler.can_pop(0));
+    assert_eq!(scheduler.pop(0), Some(("a1", Some(1))));
+    assert!(!scheduler.can_pop(1_000), "a2 waits for its key");
+    scheduler.release(1);
+    assert!(!scheduler.can_pop(99), "a2 waits for a token");
+    assert_eq!(scheduler.pop(99), None);
+    assert!(scheduler.can_pop(100));
+    assert_eq!(scheduler.pop(100), Some(("a2", Some(1))));
+}
+
+#[test]
+fn drain_takes_every_waiting_item_and_keeps_running_ones_counted() {
+    let mut scheduler = Scheduler::new(settings(1));
+    scheduler.push("a1", Some(1), 0, 0);
+    scheduler.push("a2", Some(1), 0, 0);
+    scheduler.push("u", None, 3, 0);
+    scheduler.push("b1", Some(2), -1, 0);
+    assert_eq!(scheduler.pop(0), Some(("u", None)));
+    assert_eq!(scheduler.pop(0), Some(("a1", Some(1))));
+    let mut drained = scheduler.drain();
+    drained.sort_unstable();
+    assert_eq!(drained, ["a2", "b1"]);
+    assert!(scheduler.is_empty());
+    assert_eq!(scheduler.waiting_for_key(), 0);
+    assert_eq!(scheduler.keys(), 1, "a1 still runs");
+    scheduler.release(1);
+    assert_eq!(scheduler.keys(), 0);
+    assert_eq!(scheduler.pop(0), None);
+}
