@@ -296,12 +296,14 @@ impl<T: std::fmt::Debug + Scheduled> super::dispatch::TryRecv for Receiver<T> {
     }
 
     fn release(&mut self, key: u64) {
-        self.scheduled.release(key);
+        let now = self.now();
+        self.scheduled.release(key, now);
     }
 
     fn release_item(&mut self, item: &T) {
         if let Some(key) = item.key() {
-            self.scheduled.release(key);
+            let now = self.now();
+            self.scheduled.release(key, now);
         }
     }
 

@@ -21,6 +21,10 @@ pub(super) struct KeyState {
     pub(super) running: usize,
     /// Its position in the turns while it has a waiting item.
     pub(super) turn: Option<usize>,
+    /// While it is runnable and has a waiting item: that item (its oldest,
+    /// by sequence number), and since when it has been the key's candidate,
+    /// which is when its waiting counts from for aging (rule 3).
+    pub(super) candidate: Option<(u64, u64)>,
 }
 
 impl KeyState {
@@ -51,6 +55,7 @@ impl Keys {
             waiting: List::EMPTY,
             running: 0,
             turn: None,
+            candidate: None,
         };
         let index = match self.free.pop() {
             Some(index) => {

@@ -25,9 +25,15 @@
 //! 3. **Priority:** among the candidates (each runnable key's oldest item,
 //!    and the best item without a key: the highest effective priority,
 //!    then the oldest), the highest *effective priority* goes next:
-//!    `priority + ⌊(now - pushed at) / every⌋` with aging every `every`
-//!    nanoseconds, else `priority`. It is exact (an `i128`, never
-//!    saturated): see `order.rs`.
+//!    `priority + ⌊waited / every⌋` with aging every `every` nanoseconds,
+//!    else `priority`. It is exact (an `i128`, never saturated): see
+//!    `order.rs`. An item without a key has waited since it was pushed; an
+//!    item with a key, since it became its key's candidate (its oldest
+//!    item, with the key below its limit). So a key's backlog does not age
+//!    while it waits behind the key's own items, and aging, which lifts
+//!    items that lower priorities hold back, does not undo the turns of
+//!    rule 4: a key with a long backlog competes with a new key's one item
+//!    on equal terms.
 //! 4. **Turns:** on a tie, the least recently served *lane* goes: each key
 //!    is a lane, and the items without a key are one more. A lane takes its
 //!    place at the back of the rotation when it gets a waiting item after
@@ -249,8 +255,10 @@ impl<T> Scheduler<T> {
 
     /// Takes out the item `ticket` names if it is still waiting (not popped,
     /// not removed), leaving no trace of it: not in its key's count, not in
-    /// the turns.
-    pub(crate) fn remove(&mut self, ticket: Ticket) -> Option<T> {
+    /// the turns. `now`: when (the next item of its key may become the
+    /// key's candidate).
+    pub(crate) fn remove(&mut self, ticket: Ticket, now: u64) -> Option<T> {
+        self.advance(now);
         match self.entries.get(ticket)?.key {
             None => {
                 let item = self.unkeyed.remove(&mut self.entries, ticket);
@@ -267,13 +275,14 @@ impl<T> Scheduler<T> {
         }
     }
 
-    /// A running item of `key` ended, in whatever way: the key has room for
-    /// one more, and competes again from its place in the turns.
+    /// A running item of `key` ended at `now`, in whatever way: the key has
+    /// room for one more, and competes again from its place in the turns.
     ///
     /// # Panics
     /// If no item of `key` is running (more releases than pops).
     #[track_caller]
-    pub(crate) fn release(&mut self, key: u64) {
+    pub(crate) fn release(&mut self, key: u64, now: u64) {
+        self.advance(now);
         let index = match self.keys.find(key) {
             Some(index) if self.keys.state(index).running > 0 => index,
             _ => panic!("release of key {key}, which has no running item"),
@@ -299,7 +308,7 @@ impl<T> Scheduler<T> {
         let tickets: Vec<Ticket> = self.entries.tickets().collect();
         tickets
             .into_iter()
-            .filter_map(|ticket| self.remove(ticket))
+            .filter_map(|ticket| self.remove(ticket, self.now))
             .collect()
     }
 
@@ -367,15 +376,31 @@ impl<T> Scheduler<T> {
     /// backlog, gives it its place in the turns (the back if it was just
     /// `served`) with its candidate's rank, and forgets it if it is idle.
     fn settle_key(&mut self, index: usize, before: usize, served: bool) {
-        let state = self.keys.state(index);
-        self.waiting_for_key = self.waiting_for_key - before + backlog(state, self.per_key_limit);
-        let rank = self.entries.front(&state.waiting).map(|front| {
-            if state.running < self.per_key_limit {
-                self.order.rank(front.enqueued_at, front.priority)
+        let (limit, now) = (self.per_key_limit, self.now);
+        let state = self.keys.state_mut(index);
+        self.waiting_for_key = self.waiting_for_key - before + backlog(state, limit);
+        let front = self
+            .entries
+            .front(&state.waiting)
+            .map(|front| (front.seq, front.priority));
+        let rank = front.map(|(seq, priority)| {
+            if state.running < limit {
+                // Its candidate waits from when it became one.
+                let since = match state.candidate {
+                    Some((candidate, since)) if candidate == seq => since,
+                    _ => now,
+                };
+                state.candidate = Some((seq, since));
+                self.order.rank(since, priority)
             } else {
+                state.candidate = None;
                 HELD
             }
         });
+        if front.is_none() {
+            state.candidate = None;
+        }
+        let state = self.keys.state(index);
         self.place(Lane::Key(index), state.turn, rank, served);
         self.keys.forget_if_idle(index);
     }

@@ -43,6 +43,9 @@ struct Model {
     /// Tokens, in `1 / per` of a token, refilled on every clock advance.
     credit: u128,
     now: u64,
+    /// Per runnable key with a waiting item: that item's id (its oldest)
+    /// and since when it has been the key's candidate (rule 3's aging).
+    candidates: HashMap<u64, (usize, u64)>,
 }
 
 impl Model {
@@ -60,7 +63,32 @@ impl Model {
             events: 0,
             credit: rate.map_or(0, |(starts, per)| starts * per),
             now: 0,
+            candidates: HashMap::new(),
         }
+    }
+
+    /// After every change: each runnable key's oldest item is its
+    /// candidate, since now if it just became one.
+    fn refresh(&mut self) {
+        let mut fronts: HashMap<u64, usize> = HashMap::new();
+        for w in &self.waiting {
+            if let Some(key) = w.key {
+                fronts.entry(key).or_insert(w.id);
+            }
+        }
+        let now = self.now;
+        let candidates = fronts
+            .into_iter()
+            .filter(|&(key, _)| self.runnable(Some(key)))
+            .map(|(key, id)| {
+                let since = match self.candidates.get(&key) {
+                    Some(&(candidate, since)) if candidate == id => since,
+                    _ => now,
+                };
+                (key, (id, since))
+            })
+            .collect();
+        self.candidates = candidates;
     }
 
     fn advance(&mut self, by: u64) {
@@ -85,13 +113,20 @@ impl Model {
             priority,
             enqueued_at: self.now,
         });
+        self.refresh();
     }
 
-    /// Rule 3's effective priority.
+    /// Rule 3's effective priority: an unkeyed item has waited since it
+    /// was pushed, a keyed one since it became its key's candidate.
     fn effective(&self, w: &Waiting) -> i128 {
-        let aged = self
-            .every
-            .map_or(0, |every| (self.now - w.enqueued_at) / every);
+        let since = match w.key {
+            None => w.enqueued_at,
+            Some(key) => match self.candidates.get(&key) {
+                Some(&(id, since)) if id == w.id => since,
+                _ => self.now, // not a candidate: never compared
+            },
+        };
+        let aged = self.every.map_or(0, |every| (self.now - since) / every);
         i128::from(w.priority) + i128::from(aged)
     }
 
@@ -150,12 +185,15 @@ impl Model {
             *self.running.entry(key).or_default() += 1;
         }
         self.new_turn(w.key);
+        self.refresh();
         Some((w.id, w.key))
     }
 
     fn remove(&mut self, id: usize) -> Option<usize> {
         let index = self.waiting.iter().position(|w| w.id == id)?;
-        Some(self.waiting.remove(index).id)
+        let removed = self.waiting.remove(index).id;
+        self.refresh();
+        Some(removed)
     }
 
     fn release(&mut self, key: u64) {
@@ -164,6 +202,7 @@ impl Model {
         if *running == 0 {
             self.running.remove(&key);
         }
+        self.refresh();
     }
 
     fn waiting_for_key(&self) -> usize {
@@ -315,7 +354,7 @@ impl Case {
                     return;
                 }
                 let id = n % self.tickets.len();
-                let removed = self.scheduler.remove(self.tickets[id]);
+                let removed = self.scheduler.remove(self.tickets[id], self.model.now);
                 assert_eq!(removed, self.model.remove(id), "remove {id}");
                 if removed.is_some() {
                     assert!(self.removed.insert(id));
@@ -327,7 +366,7 @@ impl Case {
                     return;
                 }
                 let key = self.running.remove(n % self.running.len());
-                self.scheduler.release(key);
+                self.scheduler.release(key, self.model.now);
                 self.model.release(key);
             }
             Op::Advance(by) => self.model.advance(by),
@@ -362,7 +401,7 @@ impl Case {
     fn finish(&mut self) {
         loop {
             while let Some(key) = self.running.pop() {
-                self.scheduler.release(key);
+                self.scheduler.release(key, self.model.now);
                 self.model.release(key);
             }
             while self.pop().is_some() {}

@@ -78,7 +78,7 @@ fn within_a_key_order_is_strict() {
         assert_eq!(scheduler.pop(0), Some(("k0", Some(7))));
         if limit == 1 {
             assert_eq!(scheduler.pop(0), None, "the key is at its limit");
-            scheduler.release(7);
+            scheduler.release(7, 0);
         }
         assert_eq!(scheduler.pop(0), Some(("k1", Some(7))));
     }
@@ -114,11 +114,11 @@ fn a_held_key_keeps_its_place() {
     }
     assert_eq!(drain(&mut scheduler, 0), [(1, 0), (2, 0), (3, 0)]);
     assert_eq!(scheduler.waiting_for_key(), 3);
-    scheduler.release(3);
-    scheduler.release(1);
+    scheduler.release(3, 0);
+    scheduler.release(1, 0);
     // Key 1 was served before key 3: its turn comes first.
     assert_eq!(drain(&mut scheduler, 0), [(1, 1), (3, 1)]);
-    scheduler.release(2);
+    scheduler.release(2, 0);
     assert_eq!(drain(&mut scheduler, 0), [(2, 1)]);
 }
 
@@ -143,7 +143,7 @@ fn a_cold_key_starts_within_a_few_starts_behind_a_hot_keys_fifty() {
             starts.push(item);
             running.push_back(key.unwrap());
         }
-        scheduler.release(running.pop_front().unwrap());
+        scheduler.release(running.pop_front().unwrap(), 0);
     }
     let cold_starts: Vec<usize> = starts
         .iter()
@@ -178,16 +178,16 @@ fn per_key_limit_two_is_respected_and_reached() {
         3,
         "a2, a3 and a4 wait for key a"
     );
-    scheduler.release(1);
+    scheduler.release(1, 0);
     assert_eq!(drain(&mut scheduler, 0), [("a", 2)], "at the limit again");
-    scheduler.release(2);
+    scheduler.release(2, 0);
     assert_eq!(
         drain(&mut scheduler, 0),
         [],
         "key b's release frees no room for a"
     );
-    scheduler.release(1);
-    scheduler.release(1);
+    scheduler.release(1, 0);
+    scheduler.release(1, 0);
     assert_eq!(drain(&mut scheduler, 0), [("a", 3), ("a", 4)]);
     assert_eq!(scheduler.waiting_for_key(), 0);
 }
@@ -341,19 +341,19 @@ fn a_removed_waiter_leaves_no_trace_and_release_after_remove_forgets_the_key() {
     let b0 = scheduler.push("b0", Some(2), 0, 0);
     let b1 = scheduler.push("b1", Some(2), 0, 0);
     assert_eq!(scheduler.pop(0), Some(("a0", Some(1))));
-    assert_eq!(scheduler.remove(a0), None, "started, so not waiting");
+    assert_eq!(scheduler.remove(a0, 0), None, "started, so not waiting");
     assert_eq!(scheduler.waiting_for_key(), 2, "a1 and b1");
-    assert_eq!(scheduler.remove(a1), Some("a1"));
-    assert_eq!(scheduler.remove(a1), None, "removed already");
+    assert_eq!(scheduler.remove(a1, 0), Some("a1"));
+    assert_eq!(scheduler.remove(a1, 0), None, "removed already");
     assert_eq!(scheduler.waiting_for_key(), 1, "b1");
     // Key b's candidate was b0; now it is b1.
-    assert_eq!(scheduler.remove(b0), Some("b0"));
+    assert_eq!(scheduler.remove(b0, 0), Some("b0"));
     assert_eq!(scheduler.waiting_for_key(), 0);
-    scheduler.release(1);
+    scheduler.release(1, 0);
     assert_eq!(scheduler.keys(), 1, "key a has nothing left; key b has b1");
     assert_eq!(scheduler.pop(0), Some(("b1", Some(2))));
-    assert_eq!(scheduler.remove(b1), None);
-    scheduler.release(2);
+    assert_eq!(scheduler.remove(b1, 0), None);
+    scheduler.release(2, 0);
     assert_eq!(scheduler.keys(), 0);
     assert!(scheduler.is_empty());
     assert_eq!(scheduler.pop(0), None);
@@ -366,7 +366,7 @@ fn a_removed_unkeyed_item_hands_the_lane_to_the_next_best() {
     scheduler.push("low", None, 0, 0);
     let high = scheduler.push("high", None, 9, 0);
     scheduler.push("key", Some(1), 5, 0);
-    assert_eq!(scheduler.remove(high), Some("high"));
+    assert_eq!(scheduler.remove(high, 0), Some("high"));
     assert_eq!(drain(&mut scheduler, 0), ["key", "low"]);
 }
 
@@ -382,19 +382,19 @@ fn no_key_state_is_left_behind() {
         match key % 3 {
             0 => {
                 assert_eq!(scheduler.pop(0), Some(("first", Some(key))));
-                assert_eq!(scheduler.remove(second), Some("second"));
-                scheduler.release(key);
+                assert_eq!(scheduler.remove(second, 0), Some("second"));
+                scheduler.release(key, 0);
             }
             1 => {
-                assert_eq!(scheduler.remove(first), Some("first"));
+                assert_eq!(scheduler.remove(first, 0), Some("first"));
                 assert_eq!(scheduler.pop(0), Some(("second", Some(key))));
-                scheduler.release(key);
+                scheduler.release(key, 0);
             }
             _ => {
                 assert_eq!(scheduler.pop(0), Some(("first", Some(key))));
-                scheduler.release(key);
+                scheduler.release(key, 0);
                 assert_eq!(scheduler.pop(0), Some(("second", Some(key))));
-                scheduler.release(key);
+                scheduler.release(key, 0);
             }
         }
         assert_eq!(scheduler.keys(), 0);
@@ -436,7 +436,7 @@ fn counts_say_why_items_wait() {
         "nothing waits for a token"
     );
     assert_eq!(scheduler.pop(1_000), None);
-    scheduler.release(1);
+    scheduler.release(1, 0);
     assert_eq!(scheduler.waiting_for_key(), 2);
     assert_eq!(scheduler.next_token_at(1_000), Some(1_000));
 }
@@ -497,7 +497,7 @@ fn a_load_over_many_keys_runs_each_item_once_in_key_order() {
             running.push_back(key);
             started += 1;
         }
-        scheduler.release(running.pop_front().unwrap());
+        scheduler.release(running.pop_front().unwrap(), 0);
     }
     assert_eq!(started, 20_000);
     assert_eq!(scheduler.keys(), 0);
@@ -510,7 +510,7 @@ fn a_load_over_many_keys_runs_each_item_once_in_key_order() {
 fn a_release_with_nothing_running_panics() {
     let mut scheduler = Scheduler::new(settings(1));
     scheduler.push((), Some(9), 0, 0);
-    scheduler.release(9);
+    scheduler.release(9, 0);
 }
 
 #[test]
@@ -522,7 +522,7 @@ fn can_pop_says_what_pop_would_do() {
     assert!(scheduler.can_pop(0));
     assert_eq!(scheduler.pop(0), Some(("a1", Some(1))));
     assert!(!scheduler.can_pop(1_000), "a2 waits for its key");
-    scheduler.release(1);
+    scheduler.release(1, 0);
     assert!(!scheduler.can_pop(99), "a2 waits for a token");
     assert_eq!(scheduler.pop(99), None);
     assert!(scheduler.can_pop(100));
@@ -544,7 +544,32 @@ fn drain_takes_every_waiting_item_and_keeps_running_ones_counted() {
     assert!(scheduler.is_empty());
     assert_eq!(scheduler.waiting_for_key(), 0);
     assert_eq!(scheduler.keys(), 1, "a1 still runs");
-    scheduler.release(1);
+    scheduler.release(1, 0);
     assert_eq!(scheduler.keys(), 0);
     assert_eq!(scheduler.pop(0), None);
+}
+
+/// Aging does not undo fair turns: a hot key's backlog, queued long ago,
+/// does not outrank a cold key's new item, since a keyed item ages only
+/// from when it becomes its key's candidate.
+#[test]
+fn aging_does_not_undo_fair_turns() {
+    let mut scheduler = Scheduler::new(aging(settings(1), 10 * MS));
+    for i in 0..50 {
+        scheduler.push(format!("hot{i}"), Some(1), 0, 0);
+    }
+    let mut now = 0;
+    let mut started = Vec::new();
+    // One start every 10 ms; the cold key's item comes at 100 ms.
+    for step in 0..20 {
+        if step == 10 {
+            scheduler.push("cold".to_string(), Some(2), 0, now);
+        }
+        let (item, key) = scheduler.pop(now).expect("something is runnable");
+        started.push(item);
+        now += 10 * MS;
+        scheduler.release(key.unwrap(), now);
+    }
+    let cold = started.iter().position(|s| s == "cold").unwrap();
+    assert!(cold <= 11, "the cold item started {cold}th: {started:?}");
 }
