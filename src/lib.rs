@@ -88,6 +88,8 @@
 //! - [`production`](docs::production): resizing while running, deadlines and the clock each
 //!   reads, latency histograms, the slow-poll warning, Prometheus through
 //!   the `metrics` feature, panics of detached jobs, nested work.
+//! - [`scheduling`](docs::scheduling): which job starts next: one job at a time per key with
+//!   fair turns across keys, priorities that age, and a start rate.
 //! - [`scaling_out`](https://docs.rs/taskpool/latest/taskpool/docs/scaling_out/index.html)
 //!   (feature `redis`): pools in many processes fed from one Redis stream.
 //! - [`comparison`](docs::comparison): against `tokio::spawn`, `JoinSet` + `Semaphore`,
@@ -198,6 +200,12 @@ pub mod docs {
     /// nested work.
     pub mod production {
         #![doc = include_str!("docs/production.md")]
+    }
+
+    /// A guide: which job starts next: keys with fair turns, priorities that
+    /// age, a start rate.
+    pub mod scheduling {
+        #![doc = include_str!("docs/scheduling.md")]
     }
 
     /// A guide: pools in many processes fed from one Redis stream (feature
