@@ -157,8 +157,16 @@ async fn key_order<P: Pool>(pool: P) {
     for i in 0..5 {
         for key in ["a", "b"] {
             let log = log.clone();
-            let wait = if key == "a" && i == 0 { a_may_end.take() } else { None };
-            let signal = if key == "b" && i == 0 { b_started.take() } else { None };
+            let wait = if key == "a" && i == 0 {
+                a_may_end.take()
+            } else {
+                None
+            };
+            let signal = if key == "b" && i == 0 {
+                b_started.take()
+            } else {
+                None
+            };
             jobs.push((Some(key), 0, async move {
                 log.push(format!("{key}{i} start"));
                 if let Some(signal) = signal {
@@ -413,7 +421,10 @@ async fn released_after_abort_waiting(pool: WorkerPool) {
     release.send(()).unwrap();
     first.await.unwrap();
     assert_eq!(last.await.unwrap(), 3);
-    assert!(!ran.load(Ordering::SeqCst), "an aborted waiting job started");
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "an aborted waiting job started"
+    );
     let m = pool.metrics();
     assert_eq!((m.queued, m.waiting_for_key), (0, 0), "{m:?}");
 }
@@ -493,7 +504,9 @@ async fn nine_priorities<P: Pool>(pool: P) {
         .map(|i| {
             let priority = [-1, 0, 1][i % 3];
             let log = log.clone();
-            (None, priority, async move { log.push(format!("{priority}:{i}")) })
+            (None, priority, async move {
+                log.push(format!("{priority}:{i}"))
+            })
         })
         .collect();
     let handles = submit_behind(&pool, jobs, blocker).await;
@@ -503,7 +516,9 @@ async fn nine_priorities<P: Pool>(pool: P) {
     }
     assert_eq!(
         log.take(),
-        ["1:2", "1:5", "1:8", "0:1", "0:4", "0:7", "-1:0", "-1:3", "-1:6"]
+        [
+            "1:2", "1:5", "1:8", "0:1", "0:4", "0:7", "-1:0", "-1:3", "-1:6"
+        ]
     );
 }
 
@@ -613,7 +628,11 @@ async fn aging_lets_a_low_job_start_within_70_ms_pool() {
     // At 50 ms the low job's effective priority is 0 + ⌊50 / 10⌋ = 5, and
     // the oldest high job's (queued at 25 ms) is 3 + ⌊25 / 10⌋ = 5: a tie,
     // which the older job wins. At 40 ms it was 4 against 3 + 2.
-    assert_eq!(at, Duration::from_millis(50), "after {highs_before} high jobs");
+    assert_eq!(
+        at,
+        Duration::from_millis(50),
+        "after {highs_before} high jobs"
+    );
     assert_eq!(highs_before, 5);
 }
 

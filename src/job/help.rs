@@ -152,7 +152,10 @@ impl<T: Send + 'static> JobCell<T> {
         if !helpers.should_help(cx.waker()) {
             return Poll::Pending; // a free worker will take the work
         }
-        if queued && self.claimable() && let Some(runner) = self.claim(false) {
+        if queued
+            && self.claimable()
+            && let Some(runner) = self.claim(false)
+        {
             let mut job = Box::new(Claimed::new(self.clone(), runner));
             if job.step(cx).is_pending() {
                 if let Some(entry) = job.give_back() {

@@ -25,10 +25,10 @@ use std::task::{Context, Poll};
 use loom::thread;
 
 use super::{JobContext, Plain, QueuedJob, Runner};
-use crate::submit::start::Launch;
 use crate::abort::AbortWatch;
 use crate::job::{AbortHandle, JoinHandle};
 use crate::loom_model::{YieldOnce, model};
+use crate::submit::start::Launch;
 
 /// A future that counts how often it is polled.
 struct Polls<F>(F, Arc<AtomicUsize>);

@@ -150,7 +150,15 @@ mod tests {
         let deadline = Instant::now() + std::time::Duration::from_secs(60);
         let mut kept = Vec::new();
         for _ in 0..10_000 {
-            let (job, cell) = QueuedJob::new(Plain::new(async {}), &context, &Launch { queue_deadline: Some(deadline), ..Launch::DEFAULT }, true);
+            let (job, cell) = QueuedJob::new(
+                Plain::new(async {}),
+                &context,
+                &Launch {
+                    queue_deadline: Some(deadline),
+                    ..Launch::DEFAULT
+                },
+                true,
+            );
             let cell: Arc<dyn AnyJob> = cell;
             timer.watch(&cell, deadline);
             timer.forget(&*cell);

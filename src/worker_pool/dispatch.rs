@@ -597,7 +597,7 @@ mod loom_tests {
     use std::future::poll_fn;
     use std::pin::pin;
     use std::sync::Arc;
-    use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+    use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
     use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
     use loom::thread;
@@ -902,6 +902,167 @@ mod loom_tests {
         );
     }
 
+    /// Keyed items in the crate's scheduler (one per key at a time), and a
+    /// count of rate tokens that grows outside the dispatch's lock, as time
+    /// passes for a real rate limit: a source whose items become runnable
+    /// without a push.
+    #[derive(Debug)]
+    struct Scheduled {
+        items: crate::submit::scheduler::Scheduler<(u32, Option<u64>)>,
+        tokens: Option<Arc<AtomicUsize>>,
+        closed: bool,
+    }
+
+    impl Scheduled {
+        fn new(tokens: Option<Arc<AtomicUsize>>) -> Scheduled {
+            let settings = crate::submit::scheduler::Settings {
+                per_key_limit: std::num::NonZeroUsize::MIN,
+                aging: None,
+                rate: None,
+            };
+            Scheduled {
+                items: crate::submit::scheduler::Scheduler::new(settings),
+                tokens,
+                closed: false,
+            }
+        }
+
+        fn token(&self) -> bool {
+            self.tokens
+                .as_ref()
+                .is_none_or(|tokens| tokens.load(Acquire) > 0)
+        }
+    }
+
+    impl TryRecv for Scheduled {
+        type Item = (u32, Option<u64>);
+
+        fn try_take(&mut self) -> Result<Option<(u32, Option<u64>)>, ()> {
+            if self.items.is_empty() && self.closed {
+                return Err(());
+            }
+            if !self.token() {
+                return Ok(None);
+            }
+            let Some((item, _)) = self.items.pop(0) else {
+                return Ok(None);
+            };
+            if let Some(tokens) = &self.tokens {
+                tokens.fetch_sub(1, AcqRel);
+            }
+            Ok(Some(item))
+        }
+
+        fn has_more(&self) -> bool {
+            self.token() && self.items.can_pop(0)
+        }
+
+        fn len(&self) -> usize {
+            self.items.len()
+        }
+
+        fn close(&mut self) {
+            self.closed = true;
+        }
+
+        fn push(&mut self, item: (u32, Option<u64>)) {
+            self.items.push(item, item.1, 0, 0);
+        }
+
+        fn release(&mut self, key: u64) {
+            self.items.release(key, 0);
+        }
+
+        fn release_item(&mut self, item: &(u32, Option<u64>)) {
+            if let Some(key) = item.1 {
+                self.items.release(key, 0);
+            }
+        }
+
+        fn drain(&mut self) -> Vec<(u32, Option<u64>)> {
+            self.items.drain()
+        }
+
+        fn next_token_at(&self) -> Option<tokio::time::Instant> {
+            None
+        }
+    }
+
+    /// A worker taking scheduled items until the source is closed, sending
+    /// each to `taken`; it releases nothing (the test does, as a job that
+    /// ended elsewhere would).
+    fn scheduled_worker(
+        dispatch: &Arc<Dispatch<Scheduled>>,
+        taken: &loom::sync::mpsc::Sender<u32>,
+    ) -> thread::JoinHandle<()> {
+        let index = dispatch.register();
+        let (dispatch, taken) = (dispatch.clone(), taken.clone());
+        thread::spawn(move || {
+            while let Some((n, _)) =
+                loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx)))
+            {
+                taken.send(n).unwrap();
+            }
+        })
+    }
+
+    /// A job of key 1 ends away from the worker (a helping parent, or a
+    /// runtime dropping it) while the worker finds the key's next job held
+    /// and goes to sleep: the release wakes it, whichever comes first, and
+    /// the next job is taken once. No push makes that job runnable, so the
+    /// wake-up can only come from the release, under the dispatch's lock.
+    #[test]
+    fn a_job_made_runnable_by_a_release_is_taken() {
+        model("a_job_made_runnable_by_a_release_is_taken", || {
+            let dispatch = Arc::new(Dispatch::new(Scheduled::new(None), 1, 1, None));
+            let (taken_tx, taken_rx) = loom::sync::mpsc::channel();
+            let worker = scheduled_worker(&dispatch, &taken_tx);
+            dispatch.push((1, Some(1)));
+            dispatch.push((2, Some(1)));
+            dispatch.notify();
+            assert_eq!(taken_rx.recv().unwrap(), 1);
+            let releaser = {
+                let dispatch = dispatch.clone();
+                thread::spawn(move || dispatch.release(1, true))
+            };
+            assert_eq!(taken_rx.recv().unwrap(), 2);
+            releaser.join().unwrap();
+            dispatch.release(1, true);
+            dispatch.close();
+            worker.join().unwrap();
+            assert!(taken_rx.try_recv().is_err(), "an item was taken twice");
+        });
+    }
+
+    /// A rate token comes (outside the lock, as time passes) while the
+    /// worker finds the queued job waiting for one and goes to sleep; the
+    /// ticker then ticks: either the worker sees the token, or the tick
+    /// sees it asleep and wakes it. The job is taken once.
+    #[test]
+    fn a_job_made_runnable_by_a_token_is_taken() {
+        model("a_job_made_runnable_by_a_token_is_taken", || {
+            let tokens = Arc::new(AtomicUsize::new(0));
+            let source = Scheduled::new(Some(tokens.clone()));
+            let dispatch = Arc::new(Dispatch::new(source, 1, 1, None));
+            let (taken_tx, taken_rx) = loom::sync::mpsc::channel();
+            let worker = scheduled_worker(&dispatch, &taken_tx);
+            dispatch.push((1, None));
+            dispatch.notify();
+            let ticker = {
+                let dispatch = dispatch.clone();
+                thread::spawn(move || {
+                    tokens.fetch_add(1, AcqRel);
+                    dispatch.tick();
+                })
+            };
+            assert_eq!(taken_rx.recv().unwrap(), 1);
+            ticker.join().unwrap();
+            dispatch.close();
+            worker.join().unwrap();
+            assert!(taken_rx.try_recv().is_err(), "an item was taken twice");
+        });
+    }
+
     /// Queued jobs, already in before the model starts; every access is under
     /// the dispatch lock, so plain fields do.
     #[derive(Debug)]
@@ -971,8 +1132,12 @@ mod loom_tests {
         let outcomes = seen.clone();
         model("abort_all_racing_a_worker_taking_a_job", move || {
             let context = Arc::new(JobContext::new("loom".into(), None));
-            let (job, cell) =
-                QueuedJob::new(Plain::new(YieldOnce(Some(8), false)), &context, &crate::submit::start::Launch::DEFAULT, true);
+            let (job, cell) = QueuedJob::new(
+                Plain::new(YieldOnce(Some(8), false)),
+                &context,
+                &crate::submit::start::Launch::DEFAULT,
+                true,
+            );
             let handle = JoinHandle::new(cell);
             let jobs = Jobs {
                 queue: VecDeque::from([job]),

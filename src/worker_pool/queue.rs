@@ -272,8 +272,7 @@ impl<T: std::fmt::Debug + Scheduled> super::dispatch::TryRecv for Receiver<T> {
     }
 
     fn has_more(&self) -> bool {
-        !self.plain.is_empty()
-            || (!self.scheduled.is_empty() && self.scheduled.can_pop(self.now()))
+        !self.plain.is_empty() || (!self.scheduled.is_empty() && self.scheduled.can_pop(self.now()))
     }
 
     fn len(&self) -> usize {

@@ -21,12 +21,7 @@ use super::state::PoolState;
 /// Starts the ticker task of `state`'s pool on its runtime. The task holds
 /// the pool weakly, and ends once the pool is gone or its workers are.
 pub(super) fn start(state: &Arc<PoolState>, ticker: Arc<Ticker>) {
-    drop(
-        state
-            .core
-            .runtime
-            .spawn(run(Arc::downgrade(state), ticker)),
-    );
+    drop(state.core.runtime.spawn(run(Arc::downgrade(state), ticker)));
 }
 
 async fn run(state: Weak<PoolState>, ticker: Arc<Ticker>) {

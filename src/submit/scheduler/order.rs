@@ -69,7 +69,7 @@ impl Order {
 
     /// Rule 3's effective priority, written as the issue writes it; only
     /// the tests use it, to check the ranks against it.
-    #[cfg(test)]
+    #[cfg(all(test, not(taskpool_loom)))]
     pub(super) fn effective(&self, now: u64, enqueued_at: u64, priority: i8) -> i128 {
         let aged = match self.every {
             Some(every) => (now - enqueued_at) / every.get(),
