@@ -68,6 +68,11 @@ pub struct Metrics {
     /// could start but for the pool's
     /// [`rate_limit`](crate::WorkerPoolBuilder::rate_limit).
     pub waiting_for_rate: usize,
+    /// Keys (set by [`JobBuilder::key`](crate::JobBuilder::key)) that have a
+    /// job waiting or running: the keys whose state the pool keeps. A key's
+    /// state goes as soon as its last job is done, so this is 0 whenever
+    /// no keyed job is in the pool, however many keys it has seen.
+    pub active_keys: usize,
     /// Jobs a worker has started and that have not finished. A job that a
     /// job of the same pool runs inline, because it awaits it (see the
     /// crate docs, *Nested work*), counts from its first poll too, so this
@@ -209,6 +214,7 @@ impl Stats {
             queued,
             waiting_for_key: 0,
             waiting_for_rate: 0,
+            active_keys: 0,
             running: self.running(),
             submitted: self.submitted.load(Ordering::Relaxed),
             completed: self.runners.completed.load(Ordering::Relaxed),

@@ -234,11 +234,13 @@ impl<T> Receiver<T> {
         self.chan.room.add_permits(1);
     }
 
-    /// Queued jobs that wait only for their key, and only for a rate token.
-    pub(crate) fn waiting(&self) -> (usize, usize) {
+    /// Queued jobs that wait only for their key, those that wait only for
+    /// a rate token, and the keys with a job waiting or running.
+    pub(crate) fn waiting(&self) -> (usize, usize, usize) {
         (
             self.scheduled.waiting_for_key(),
             self.scheduled.waiting_for_rate(self.now()),
+            self.scheduled.keys(),
         )
     }
 }

@@ -248,8 +248,11 @@ impl Backend for PoolState {
                 .stats
                 .snapshot(workers, self.queue_capacity, self.queued());
         metrics.live_workers = self.live_workers.load(Ordering::Relaxed);
-        (metrics.waiting_for_key, metrics.waiting_for_rate) =
-            self.queue.with_source(queue::Receiver::waiting);
+        (
+            metrics.waiting_for_key,
+            metrics.waiting_for_rate,
+            metrics.active_keys,
+        ) = self.queue.with_source(queue::Receiver::waiting);
         metrics
     }
 }
