@@ -194,8 +194,11 @@ impl<S: TryRecv> Dispatch<S> {
     /// be stranded: it gives up its place on the idle stack, and if items
     /// are queued it wakes an idle worker in its stead, as `poll_next`
     /// passes a wake-up on. Its place is kept for the next worker to start.
-    pub(crate) fn leave(&self, index: usize) {
+    pub(crate) fn leave(&self, index: usize, ended: Option<u64>) {
         let mut inner = self.lock();
+        if let Some(key) = ended {
+            inner.source.release(key);
+        }
         if std::mem::take(&mut inner.woken[index]) {
             self.woken_count.fetch_sub(1, Ordering::Relaxed);
         }
@@ -230,9 +233,21 @@ impl<S: TryRecv> Dispatch<S> {
     }
 
     /// Takes the next item for worker `index`, or puts it on the idle stack.
-    /// `Ready(None)` once the source is closed and drained.
-    pub(crate) fn poll_next(&self, index: usize, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+    /// `Ready(None)` once the source is closed and drained. `ended`: the key
+    /// of the item the worker took last, which has just ended: released
+    /// first, under the same lock (taken out, so a later poll does not
+    /// release it again); the worker then takes whatever that makes
+    /// runnable itself, so no one else is woken for it.
+    pub(crate) fn poll_next(
+        &self,
+        index: usize,
+        cx: &mut Context<'_>,
+        ended: &mut Option<u64>,
+    ) -> Poll<Option<S::Item>> {
         let mut inner = self.lock();
+        if let Some(key) = ended.take() {
+            inner.source.release(key);
+        }
         let was_woken = std::mem::take(&mut inner.woken[index]);
         if was_woken {
             self.woken_count.fetch_sub(1, Ordering::Relaxed);
@@ -310,14 +325,15 @@ impl<S: TryRecv> Dispatch<S> {
         index: usize,
         cx: &mut Context<'_>,
         retire: impl Fn() -> bool,
+        ended: &mut Option<u64>,
     ) -> Poll<Option<S::Item>> {
         if retire() {
-            self.leave(index);
+            self.leave(index, ended.take());
             return Poll::Ready(None);
         }
-        let polled = self.poll_next(index, cx);
+        let polled = self.poll_next(index, cx, ended);
         if polled.is_pending() && retire() {
-            self.leave(index);
+            self.leave(index, None);
             return Poll::Ready(None);
         }
         polled
@@ -704,7 +720,8 @@ mod loom_tests {
         let index = dispatch.register();
         let (dispatch, taken) = (dispatch.clone(), taken.clone());
         thread::spawn(move || {
-            while let Some(n) = loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx)))
+            while let Some(n) =
+                loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx, &mut None)))
             {
                 taken.send(n).unwrap();
             }
@@ -769,7 +786,7 @@ mod loom_tests {
                         let mut slept = false;
                         loom::future::block_on(poll_fn(|cx| {
                             if !slept {
-                                match dispatch.poll_next(index, cx) {
+                                match dispatch.poll_next(index, cx, &mut None) {
                                     std::task::Poll::Pending => {
                                         slept = true;
                                         return std::task::Poll::Pending;
@@ -781,7 +798,7 @@ mod loom_tests {
                                     }
                                 }
                             }
-                            dispatch.leave(index);
+                            dispatch.leave(index, None);
                             std::task::Poll::Ready(())
                         }));
                     })
@@ -827,7 +844,9 @@ mod loom_tests {
                     let dispatch = dispatch.clone();
                     thread::spawn(move || {
                         // Takes one item and stays busy with it.
-                        let n = loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx)));
+                        let n = loom::future::block_on(poll_fn(|cx| {
+                            dispatch.poll_next(index, cx, &mut None)
+                        }));
                         taken_tx.send(n).unwrap();
                     })
                 };
@@ -873,7 +892,7 @@ mod loom_tests {
                                 .is_ok()
                     };
                     let next = loom::future::block_on(poll_fn(|cx| {
-                        dispatch.poll_next_or_retire(index, cx, retire)
+                        dispatch.poll_next_or_retire(index, cx, retire, &mut None)
                     }));
                     assert!(next.is_none(), "the queue is empty");
                 })
@@ -999,7 +1018,7 @@ mod loom_tests {
         let (dispatch, taken) = (dispatch.clone(), taken.clone());
         thread::spawn(move || {
             while let Some((n, _)) =
-                loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx)))
+                loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx, &mut None)))
             {
                 taken.send(n).unwrap();
             }
@@ -1149,9 +1168,9 @@ mod loom_tests {
                 let dispatch = dispatch.clone();
                 thread::spawn(move || {
                     let mut watch = pin!(AbortWatch::default());
-                    while let Some(job) =
-                        loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx)))
-                    {
+                    while let Some(job) = loom::future::block_on(poll_fn(|cx| {
+                        dispatch.poll_next(index, cx, &mut None)
+                    })) {
                         if let Some(mut runner) = job.start() {
                             loom::future::block_on(poll_fn(|cx| {
                                 runner.as_mut().step(watch.as_mut(), cx)

@@ -57,10 +57,12 @@ pub(crate) trait Scheduled {
 }
 
 impl Scheduled for crate::job::QueuedJob {
+    #[inline]
     fn key(&self) -> Option<u64> {
         crate::job::QueuedJob::key(self)
     }
 
+    #[inline]
     fn priority(&self) -> i8 {
         crate::job::QueuedJob::priority(self)
     }
@@ -230,6 +232,22 @@ impl<T> Receiver<T> {
         })
     }
 
+    /// Puts `item` in the scheduler; those waiting in the plain list are
+    /// older than it, and go in first, oldest first (see the module docs).
+    #[cold]
+    fn schedule(&mut self, item: T)
+    where
+        T: Scheduled,
+    {
+        let now = self.now();
+        for older in self.plain.drain(..) {
+            self.scheduled.push(older, None, 0, now);
+        }
+        let (key, priority) = (item.key(), item.priority());
+        self.scheduled.push(item, key, priority, now);
+    }
+
+    #[inline]
     fn took(&self) {
         self.chan.room.add_permits(1);
     }
@@ -248,6 +266,7 @@ impl<T> Receiver<T> {
 impl<T: std::fmt::Debug + Scheduled> super::dispatch::TryRecv for Receiver<T> {
     type Item = T;
 
+    #[inline]
     fn try_take(&mut self) -> Result<Option<T>, ()> {
         if let Some(item) = self.plain.pop_front() {
             self.took();
@@ -273,6 +292,7 @@ impl<T: std::fmt::Debug + Scheduled> super::dispatch::TryRecv for Receiver<T> {
         }
     }
 
+    #[inline]
     fn has_more(&self) -> bool {
         !self.plain.is_empty() || (!self.scheduled.is_empty() && self.scheduled.can_pop(self.now()))
     }
@@ -281,19 +301,14 @@ impl<T: std::fmt::Debug + Scheduled> super::dispatch::TryRecv for Receiver<T> {
         self.plain.len() + self.scheduled.len()
     }
 
+    #[inline]
     fn push(&mut self, item: T) {
-        let (key, priority) = (item.key(), item.priority());
-        if !self.always && key.is_none() && priority == 0 && self.scheduled.is_empty() {
+        if !self.always && item.key().is_none() && item.priority() == 0 && self.scheduled.is_empty()
+        {
             self.plain.push_back(item);
             return;
         }
-        let now = self.now();
-        // Those waiting in the plain list are older than this one: they go
-        // in first, oldest first (see the module docs).
-        for older in self.plain.drain(..) {
-            self.scheduled.push(older, None, 0, now);
-        }
-        self.scheduled.push(item, key, priority, now);
+        self.schedule(item);
     }
 
     fn release(&mut self, key: u64) {

@@ -57,13 +57,16 @@ impl Worker {
         // This worker's registration with `abort_all`, for all its jobs.
         let mut watch = pin!(AbortWatch::default());
         // Retires (after a shrink) between jobs, including when it finds
-        // nothing to take and is about to sleep.
-        let next = |cx: &mut std::task::Context<'_>| {
+        // nothing to take and is about to sleep; the key of the job it ran
+        // last is released there, under the dispatch's lock it takes
+        // anyway.
+        while let Some(job) = poll_fn(|cx| {
             state
                 .queue
-                .poll_next_or_retire(index, cx, || state.retire_one())
-        };
-        while let Some(job) = poll_fn(next).await {
+                .poll_next_or_retire(index, cx, || state.retire_one(), &mut self.holding)
+        })
+        .await
+        {
             state.core.jobs.stats.facade.queued(-1.0);
             self.holding = job.key();
             // `None`: aborted while it waited, and already finished.
@@ -77,22 +80,10 @@ impl Worker {
                 // the scheduler, and the other tasks on its thread (the
                 // producer, whoever awaits the results) would wait until the
                 // queue ran dry.
-                self.release();
                 tokio::task::consume_budget().await;
             }
-            self.release();
         }
         self.exited = true;
-    }
-}
-
-impl Worker {
-    /// The job it took has ended: its key, if it has one, has room again.
-    /// This worker takes the next job itself, so nobody else is woken.
-    fn release(&mut self) {
-        if let Some(key) = self.holding.take() {
-            self.state.queue.release(key, false);
-        }
     }
 }
 
@@ -103,8 +94,9 @@ impl Drop for Worker {
     /// puts in later), so no handle waits forever.
     fn drop(&mut self) {
         if let Some(key) = self.holding.take() {
-            // Taken away mid-job: the key has room again, for whoever
-            // takes jobs still (a helping parent on another runtime).
+            // Taken away mid-job (or between jobs, before its next look at
+            // the queue): the key has room again, for whoever takes jobs
+            // still.
             self.state.queue.release(key, true);
         }
         let lifecycle = &self.state.core.lifecycle;
