@@ -15,8 +15,9 @@
 //!
 //! # Parent flags
 //!
-//! - none: scenarios 1–7, then scenario 8 (the shapes) and scenario 9
-//!   (groups and streams, `benches/scenarios/groups.rs`), full sizes;
+//! - none: scenarios 1–7, then scenario 8 (the shapes), scenario 9
+//!   (groups and streams, `benches/scenarios/groups.rs`) and scenario 10
+//!   (scheduling, `benches/scenarios/scheduling.rs`), full sizes;
 //! - `--quick`: the same, reduced sizes;
 //! - `--shapes`: scenario 8 only, full sizes (report in
 //!   `target/bench-shapes.md`; about 5 minutes on 2 cores); `--shapes
@@ -24,6 +25,10 @@
 //!   cpu / io jobs (about 90 s on 2 cores).
 //! - `--groups`: scenario 9 only (report in `target/bench-groups.md`; about
 //!   40 s); with `--quick`, half the sizes.
+//! - `--scheduling`: scenario 10 only (report in
+//!   `target/bench-scheduling.md`; an estimated 2 minutes on 2 cores, from
+//!   its children's run times); with `--quick`, a quarter of the sizes (the
+//!   rate row 3 000 jobs; about 35 s).
 //!
 //! # Child interface (stable: A/B scripts such as `benches/ab.sh` call it)
 //!
@@ -32,6 +37,7 @@
 //! ```text
 //! BIN --child <scenario> <contender> <n> <concurrency> <queue>
 //! BIN --child shape <contender> <n> <width> <queue> <producer> <consumer> <job>
+//! BIN --child scheduling <contender> <n> <width> <queue> task <consumer> <row>
 //! BIN --child calibrate - <n> 0 0
 //! ```
 //!
@@ -69,6 +75,11 @@
 //!   (most handles waiting at once for a channel consumer; 0 where there is
 //!   none) and `rss_kib`.
 //! - `groups` (scenario 9): see `benches/scenarios/groups.rs`.
+//! - `scheduling` (scenario 10): `<contender>` is `worker_pool` or
+//!   `bounded_spawner`, then `+keys`, `+priorities`, `+aging`, `+rate` or
+//!   nothing (FIFO); `<row>` is `tiny` (`<consumer>` `inorder` or `drop`),
+//!   `fair`, `fair_spread`, `priority` or `rate` (`<consumer>` `-`). See
+//!   `benches/scenarios/scheduling.rs`.
 //! - `calibrate`: runs the `cpu` job's arithmetic `<n>` times on one thread,
 //!   outside any runtime; prints `job_us`, the mean time of one.
 //!
@@ -87,7 +98,8 @@
 //! - `stats.rs`: rounds, medians and ratios taken within a round;
 //! - `report.rs`: the Markdown report, scenarios 1–7 in it, and the run of
 //!   one section alone; `shapes.rs`: scenario 8's section; `groups.rs`:
-//!   scenario 9, child and section;
+//!   scenario 9, child and section; `scheduling.rs`: scenario 10, child and
+//!   section;
 //! - `plot.rs`: the two SVG plots, written by hand.
 
 #[path = "scenarios/child.rs"]
@@ -100,6 +112,8 @@ mod groups;
 mod plot;
 #[path = "scenarios/report.rs"]
 mod report;
+#[path = "scenarios/scheduling.rs"]
+mod scheduling;
 #[path = "scenarios/shapes.rs"]
 mod shapes;
 #[path = "scenarios/stats.rs"]
@@ -117,6 +131,12 @@ fn groups_only(quick: bool) {
     report::section_only("groups", "Scenario 9", quick, groups::section);
 }
 
+/// `--scheduling`: scenario 10 alone, its report in
+/// `target/bench-scheduling.md`.
+fn scheduling_only(quick: bool) {
+    report::section_only("scheduling", "Scenario 10", quick, scheduling::section);
+}
+
 /// `--child …` runs one measurement; otherwise the parent (flags at the top).
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -124,12 +144,15 @@ fn main() {
         child::child(&args[pos + 1..]);
         return;
     }
-    // `cargo bench` passes `--bench`; ours are `--quick` and `--shapes`.
+    // `cargo bench` passes `--bench`; ours are `--quick`, `--shapes`,
+    // `--groups` and `--scheduling`.
     let quick = args.iter().any(|a| a == "--quick");
     if args.iter().any(|a| a == "--shapes") {
         shapes_only(quick);
     } else if args.iter().any(|a| a == "--groups") {
         groups_only(quick);
+    } else if args.iter().any(|a| a == "--scheduling") {
+        scheduling_only(quick);
     } else {
         report::full(quick);
     }

@@ -10,11 +10,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::contenders::{run_jobs, run_shape, shutdown_time};
-use super::groups;
 use super::workloads::{
     MAX_BACKLOG, Shape, burst_latency, cpu_job, io_job, producer_contention, sleep_job, spin,
     tiny_job,
 };
+use super::{groups, scheduling};
 
 // ---------------------------------------------------------------------------
 // The child's side: one measurement, printed as `key=value` pairs.
@@ -129,6 +129,15 @@ pub(super) fn child(args: &[String]) {
         )),
         "calibrate" => out.extend(calibrate(n)),
         "groups" => out.extend(groups::child(&rt, contender, n, concurrency, &args[7])),
+        "scheduling" => out.extend(scheduling::child(
+            &rt,
+            contender,
+            n,
+            concurrency,
+            queue,
+            &args[6],
+            &args[7],
+        )),
         other => panic!("unknown scenario {other}"),
     }
     drop(rt);

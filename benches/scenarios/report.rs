@@ -1,13 +1,14 @@
 //! The Markdown report: one section per scenario, a `MET` / `MISSED` line
 //! per target, and the count of targets met at the end. Scenarios 1–7 are
-//! written here, 8 in `shapes.rs`, 9 in `groups.rs`.
+//! written here, 8 in `shapes.rs`, 9 in `groups.rs`, 10 in
+//! `scheduling.rs`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::child::{Sample, Spec, spec};
 use super::stats::{Paired, REPS, Runs, SHUTDOWN_REPS, measure, measure_rounds, mib, ns_per_job};
-use super::{groups, plot, shapes};
+use super::{groups, plot, scheduling, shapes};
 
 /// The Markdown report and the verdict on every target.
 pub(super) struct Report {
@@ -27,7 +28,7 @@ impl Report {
     }
 }
 
-/// The full run: scenarios 1–8, report in `target/bench-report.md`.
+/// The full run: scenarios 1–10, report in `target/bench-report.md`.
 pub(super) fn full(quick: bool) {
     let (n_tiny, n_sleep, n_latency, n_shutdown) = if quick {
         (100_000u64, 20_000u64, 10_000u64, 2_000u64)
@@ -345,6 +346,7 @@ pub(super) fn full(quick: bool) {
 
     shapes::section(&mut r, quick);
     groups::section(&mut r, quick);
+    scheduling::section(&mut r, quick);
     finish(r, "target/bench-report.md");
     eprintln!("wrote target/bench-scaling.svg");
 }

@@ -62,8 +62,14 @@ impl Paired {
 
     /// `median× (median of N rounds; range min–max)`.
     pub(super) fn show(&self, digits: usize) -> String {
+        self.show_in(digits, "×")
+    }
+
+    /// `show` for a figure that is not a ratio: `median<unit> (median of N
+    /// rounds; range min–max)`.
+    pub(super) fn show_in(&self, digits: usize, unit: &str) -> String {
         format!(
-            "{:.digits$}× (median of {} rounds; range {:.digits$}–{:.digits$})",
+            "{:.digits$}{unit} (median of {} rounds; range {:.digits$}–{:.digits$})",
             self.median, self.rounds, self.min, self.max
         )
     }
