@@ -6,7 +6,8 @@
 //! for the scheduler and for whatever they talk to. A [`WorkerPool`] is a
 //! *team of fixed size* instead: a fixed number of long-lived tokio tasks
 //! (workers) take jobs, one at a time each, from one bounded queue in FIFO
-//! order. When the queue is full, [`spawn`](WorkerPool::spawn) waits (the
+//! order, unless jobs are given [keys, priorities or a start
+//! rate](docs::scheduling). When the queue is full, [`spawn`](WorkerPool::spawn) waits (the
 //! producer is pushed back instead of the pool growing) and
 //! [`try_spawn`](WorkerPool::try_spawn) hands the job back. Every accepted
 //! job runs exactly once, or its [`JoinHandle`] says why not, and the pool
@@ -106,8 +107,8 @@
 //! a recursive fan-out). When a job of a [`WorkerPool`] awaits a job of the
 //! same pool and **no worker is free**, it *helps*, as rayon's `join` and
 //! Java's `ForkJoinPool` do: it runs the job it awaits itself, inline in
-//! its own poll, if that job is still queued; otherwise it runs the job at
-//! the head of the queue. So a tree of jobs awaiting their children
+//! its own poll, if that job is still queued (and has no key, in a pool
+//! with no rate limit); otherwise it runs the job a worker would take next. So a tree of jobs awaiting their children
 //! completes on any number of workers. A job run inline is still its own
 //! job (its abort, deadlines, span, panic and id), and it counts in
 //! `running` from its first poll, so `running` may exceed `workers` while

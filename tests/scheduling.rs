@@ -321,7 +321,7 @@ async fn per_key_two<P: Pool + 'static>(pool: P) {
     let mut jobs = Vec::new();
     for i in 0..6 {
         let (release, held) = oneshot::channel::<()>();
-        releases.push(Some(release));
+        releases.push(release);
         let (started_tx, running, most) = (started_tx.clone(), running.clone(), most.clone());
         jobs.push((Some("a"), 0, async move {
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -341,8 +341,8 @@ async fn per_key_two<P: Pool + 'static>(pool: P) {
     pool.spawn(async {}).await.unwrap().await.unwrap();
     assert!(started.try_recv().is_err(), "a third job of key a started");
     assert_eq!(pool.metrics().waiting_for_key, 4);
-    for i in 0..6 {
-        releases[i].take().unwrap().send(()).unwrap();
+    for (i, release) in releases.into_iter().enumerate() {
+        release.send(()).unwrap();
         if i + 2 < 6 {
             assert_eq!(started.recv().await, Some(i + 2));
         }
@@ -629,8 +629,7 @@ async fn low_job_start<P: Pool>(pool: P) -> (Duration, usize) {
     for handle in handles {
         handle.await.unwrap();
     }
-    let started = low_started.lock().unwrap().expect("the low job ran");
-    started
+    low_started.lock().unwrap().expect("the low job ran")
 }
 
 #[tokio::test(start_paused = true)]

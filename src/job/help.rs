@@ -2,8 +2,10 @@
 //! no worker of the pool is free, runs work of the pool itself, inline in
 //! its own poll, on its own worker, instead of holding the worker idle:
 //!
-//! - if the job it awaits is still queued, that job (*claiming* it);
-//! - if that job is running elsewhere, the job at the head of the queue
+//! - if the job it awaits is still queued, that job (*claiming* it), unless
+//!   the scheduler would hold it back or order it: a job with a key, or any
+//!   job of a pool with a rate limit, is not claimed;
+//! - otherwise the job a worker would take next, by the scheduler's rules
 //!   (*taking* it): a half-run job given back to the queue first, as a
 //!   worker would, then the queue's own head, whose taking frees a place
 //!   in the queue, so that a job blocked on room there can go on.

@@ -30,7 +30,8 @@ use crate::submit::spawning::{self, Spawning};
 use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 
 /// A fixed number of long-lived tokio tasks (*workers*) that run jobs taken,
-/// in FIFO order, from one bounded queue.
+/// in FIFO order (unless jobs have [keys, priorities or a start
+/// rate](crate::docs::scheduling)), from one bounded queue.
 ///
 /// Each accepted job is either waiting in the queue or being run by a worker;
 /// a worker runs one job at a time. So at most `workers` jobs run at once and
