@@ -783,3 +783,104 @@ async fn a_load_over_1000_keys_runs_each_job_once_in_key_order_pool_mt() {
     };
     on!(pool, setup, load);
 }
+
+// ---------------------------------------------------------------------
+// A runtime that drops keyed jobs
+
+/// The runtime drops a running job of key `k` and a queued one: both are
+/// cancelled, and the key is released (no key state is left).
+#[test]
+fn a_key_is_released_when_a_runtime_shutdown_drops_its_jobs_pool() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (pool, running, queued) = runtime.block_on(async {
+        let pool = worker_pool(Setup::new(1));
+        let (started, running_now) = oneshot::channel();
+        let running = pool
+            .job()
+            .key("k")
+            .spawn(async move {
+                started.send(()).unwrap();
+                std::future::pending::<()>().await
+            })
+            .await
+            .unwrap();
+        running_now.await.unwrap();
+        let queued = pool.job().key("k").spawn(async {}).await.unwrap();
+        assert_eq!(pool.metrics().waiting_for_key, 1);
+        (pool, running, queued)
+    });
+    drop(runtime);
+    for handle in [running, queued] {
+        assert!(handle.is_finished(), "the handle would hang");
+        let error = futures::executor::block_on(handle).unwrap_err();
+        assert!(error.is_cancelled(), "{error}");
+    }
+    let m = pool.metrics();
+    assert_eq!(
+        (m.queued, m.running, m.waiting_for_key, m.active_keys),
+        (0, 0, 0, 0),
+        "{m:?}"
+    );
+}
+
+// ---------------------------------------------------------------------
+// Nested work
+
+/// A parent on a one-worker pool awaits children that all have one key:
+/// it cannot claim them out of their key's order, so it runs them as a
+/// worker would, one after another, in order.
+#[tokio::test]
+async fn nested_keyed_children_run_in_order_inline_on_one_worker_pool() {
+    let pool = worker_pool(Setup::new(1));
+    let log = Log::default();
+    let parent = {
+        let (pool, log) = (pool.clone(), log.clone());
+        pool.clone()
+            .spawn(async move {
+                let mut children = Vec::new();
+                for i in 0..5 {
+                    let log = log.clone();
+                    let child = pool
+                        .job()
+                        .key("child")
+                        .spawn(async move { log.push(format!("child{i}")) });
+                    children.push(child.await.unwrap());
+                }
+                // Awaited last first: each wait runs what comes next.
+                for child in children.into_iter().rev() {
+                    child.await.unwrap();
+                }
+            })
+            .await
+            .unwrap()
+    };
+    watchdog(parent).await.unwrap();
+    let in_order: Vec<String> = (0..5).map(|i| format!("child{i}")).collect();
+    assert_eq!(log.take(), in_order);
+}
+
+/// A parent on a rate-limited one-worker pool awaits a child that waits
+/// for a token: it is woken when the token comes, and runs the child.
+#[tokio::test(start_paused = true)]
+async fn a_parent_awaiting_a_child_that_waits_for_a_token_is_woken_pool() {
+    let pool = worker_pool(Setup {
+        rate: Some((1, Duration::from_millis(100))),
+        ..Setup::new(1)
+    });
+    let t0 = Instant::now();
+    let parent = {
+        let pool = pool.clone();
+        pool.clone()
+            .spawn(async move {
+                let child = pool.spawn(async move { t0.elapsed() }).await.unwrap();
+                child.await.unwrap()
+            })
+            .await
+            .unwrap()
+    };
+    // The parent took the one token; the child starts on the next.
+    assert_eq!(watchdog(parent).await.unwrap(), Duration::from_millis(100));
+}
