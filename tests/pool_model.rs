@@ -29,10 +29,12 @@
 //! its key or a token. `BoundedSpawner` does not honour scheduling yet: see
 //! [`SPAWNER_SCHEDULES`].
 //!
-//! The tests at the end pin the bugs found on the way, ignored until they
-//! are fixed. One of them, a lost wake-up of the rate ticker, shows only
-//! with two workers or more: until it is fixed, a pool with a rate limit
-//! runs here with one (see [`RATE_ON_ONE_WORKER`]).
+//! The tests at the end pin the bugs the model and a reading of the code
+//! found on the way (now fixed): a lost wake-up of the rate ticker, which
+//! showed only with two workers or more; aborted or timed-out jobs that kept
+//! their slot, their key's place or a rate token while waiting in the
+//! scheduler; and a submitter waiting for a batch of room that jobs behind
+//! a busy key would never free.
 //!
 //! "Settling" after a step is a `tokio::time::sleep` of at least 1 ms on the
 //! paused clock: it returns only once every other task is idle (the clock
@@ -92,23 +94,6 @@ const KEYS: u8 = 3;
 ///   returns `Full`, and a permit's job (which has no key) starts without
 ///   another token. (The model's assumption: check it against the wiring.)
 const SPAWNER_SCHEDULES: bool = false;
-
-/// Whether a pool with a rate limit runs with one worker and no resizes,
-/// where the ticker bug cannot show (see
-/// `a_token_due_while_a_worker_sleeps_starts_the_next_job`): with two
-/// workers, a token due while one runs a job the ticker woke it for and
-/// the other sleeps wakes nobody. Set it to `false` with the fix.
-const RATE_ON_ONE_WORKER: bool = true;
-
-/// The workers of a case's pool (and its ops): see [`RATE_ON_ONE_WORKER`].
-fn workers_for(sched: Sched, ops: &mut Vec<Op>) -> usize {
-    if RATE_ON_ONE_WORKER && sched.rate.is_some() {
-        ops.retain(|op| !matches!(op, Op::Resize(_)));
-        1
-    } else {
-        WORKERS
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -282,13 +267,14 @@ struct Waiting {
 
 /// The reference model.
 ///
-/// `queue` is the pool's scheduler, in submission order, and keeps aborted
-/// and queue-timed-out jobs as "ghosts" until a worker takes them: in the
-/// real pool they still occupy their slot, count in `queued`, and, waiting
-/// in the scheduler, still hold their key's place, their lane's turn and
-/// take a rate token when taken. (That this lasts while their key is busy,
-/// with workers idle, is reported as a bug: see the ignored tests at the
-/// end of this file. A fix changes `abort`, `tick` and `start`.)
+/// `queue` is the pool's queue, in submission order. The pool keeps its
+/// queued jobs in a plain FIFO list while no job needs the scheduler, and
+/// all of them in the scheduler from the first one that does (a key, a
+/// priority, or a pool with aging or a rate limit) until the queue is
+/// empty again: `in_scheduler`. A job aborted or timed out while in the
+/// scheduler leaves the queue at once; one aborted in the plain list stays
+/// as a "ghost" until a worker takes it (it occupies its slot and counts in
+/// `queued` until then), even if it moves into the scheduler meanwhile.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Model {
     spawner: bool,
@@ -299,6 +285,12 @@ struct Model {
     now: u64,
     jobs: Vec<ModelJob>,
     queue: Vec<Waiting>,
+    /// The queued jobs wait in the scheduler, not the plain list.
+    in_scheduler: bool,
+    /// Per runnable key with a job waiting: that job (its oldest), and since
+    /// when it has been the key's candidate (rule 3's aging counts from
+    /// then for a keyed job).
+    candidates: BTreeMap<u8, (usize, u64)>,
     /// Jobs running, oldest first.
     running: Vec<usize>,
     /// Per key, its jobs taken and not yet ended (rule 2).
@@ -359,13 +351,68 @@ impl Model {
         key.is_none_or(|key| self.key_running(key) < self.sched.per_key_limit)
     }
 
-    /// Rule 3's effective priority.
+    /// Rule 3's effective priority: a job without a key has waited since
+    /// it was queued, one with a key since it became its key's candidate.
     fn effective(&self, w: &Waiting) -> i64 {
+        let since = match self.jobs[w.id].key {
+            None => w.at,
+            Some(key) => match self.candidates.get(&key) {
+                Some(&(id, since)) if id == w.id => since,
+                _ => self.now, // not a candidate: never compared
+            },
+        };
         let aged = self
             .sched
             .aging
-            .map_or(0, |every| (self.now - w.at) / every);
+            .map_or(0, |every| (self.now - since) / every);
         i64::from(self.jobs[w.id].priority) + aged as i64
+    }
+
+    /// After every change to the queue or the keys: each runnable key's
+    /// oldest job is its candidate, since now if it just became one; and
+    /// an empty queue leaves the scheduler.
+    fn refresh(&mut self) {
+        let mut fronts: BTreeMap<u8, usize> = BTreeMap::new();
+        for w in &self.queue {
+            if let Some(key) = self.jobs[w.id].key {
+                fronts.entry(key).or_insert(w.id);
+            }
+        }
+        let now = self.now;
+        let candidates = fronts
+            .into_iter()
+            .filter(|&(key, _)| self.runnable(Some(key)))
+            .map(|(key, id)| {
+                let since = match self.candidates.get(&key) {
+                    Some(&(candidate, since)) if candidate == id => since,
+                    _ => now,
+                };
+                (key, (id, since))
+            })
+            .collect();
+        self.candidates = candidates;
+        if self.queue.is_empty() {
+            self.in_scheduler = false;
+        }
+    }
+
+    /// Whether a job queued now goes into the scheduler.
+    fn schedules_queue(&self, id: usize) -> bool {
+        let job = &self.jobs[id];
+        self.in_scheduler
+            || self.sched.aging.is_some()
+            || self.sched.rate.is_some()
+            || job.key.is_some()
+            || job.priority != 0
+    }
+
+    /// A queued job ended in the queue (aborted, or timed out): in the
+    /// scheduler it leaves at once; in the plain list it stays as a ghost.
+    fn leave_queue(&mut self, id: usize) {
+        if self.in_scheduler {
+            self.queue.retain(|w| w.id != id);
+            self.refresh();
+        }
     }
 
     fn new_turn(&mut self, lane: Option<u8>) {
@@ -375,11 +422,15 @@ impl Model {
 
     /// Queues job `id`: its lane joins the rotation if nothing of it waits.
     fn push(&mut self, id: usize) {
+        if self.schedules_queue(id) {
+            self.in_scheduler = true;
+        }
         let lane = self.jobs[id].key;
         if !self.queue.iter().any(|w| self.jobs[w.id].key == lane) {
             self.new_turn(lane);
         }
         self.queue.push(Waiting { id, at: self.now });
+        self.refresh();
     }
 
     /// Rules 1 and 3-5: the index in `queue` of the job to start next,
@@ -446,6 +497,7 @@ impl Model {
             *self.key_running.entry(key).or_default() += 1;
         }
         self.new_turn(key);
+        self.refresh();
         Some(w.id)
     }
 
@@ -460,6 +512,7 @@ impl Model {
             if *running == 0 {
                 self.key_running.remove(&key);
             }
+            self.refresh();
         }
     }
 
@@ -643,9 +696,12 @@ impl Model {
     }
 
     fn abort(&mut self, id: usize) {
-        if matches!(self.jobs[id].state, State::Queued | State::Running) {
-            // A queued one stays in the queue as a ghost.
+        let queued = self.jobs[id].state == State::Queued;
+        if queued || self.jobs[id].state == State::Running {
             self.finish(id, Fate::Cancelled);
+        }
+        if queued {
+            self.leave_queue(id);
         }
     }
 
@@ -665,6 +721,7 @@ impl Model {
         }
         // Drained: taken out whatever the rules say, no token spent.
         self.queue.clear();
+        self.refresh();
     }
 
     /// Whether something happens at `at` that a sleep ending then may race:
@@ -694,8 +751,8 @@ impl Model {
         for id in 0..self.jobs.len() {
             let job = &self.jobs[id];
             if job.state == State::Queued && job.queue_deadline == Some(at) {
-                // It stays in the queue as a ghost.
                 self.jobs[id].state = State::Done(Fate::TimedOut);
+                self.leave_queue(id);
             }
         }
         let due: Vec<usize> = self
@@ -1421,10 +1478,10 @@ proptest! {
     #[test]
     fn worker_pool_matches_the_model(
         sched in sched(),
-        mut ops in proptest::collection::vec(op(), 1..60),
+        ops in proptest::collection::vec(op(), 1..60),
     ) {
         support::quiet_panics();
-        let workers = workers_for(sched, &mut ops);
+        let workers = WORKERS;
         support::paused_runtime().block_on(async {
             let pool = worker_pool(sched, workers);
             watchdog(run_case(pool, false, sched, workers, ops)).await;
@@ -1505,7 +1562,7 @@ fn two_run_deadlines_on_one_tick_free_two_keys_in_either_order() {
 
 // ---------------------------------------------------------------------
 // Bugs the model found (or that were found beside it), each pinned by a
-// test that fails today.
+// test that failed before its fix. Each comment tells the bug as it was.
 
 /// With a rate limit of 2 per 10 ms and two workers, two instant jobs take
 /// the bucket's two tokens at 0 and 1 ms, and a gated job and an instant
@@ -1518,7 +1575,6 @@ fn two_run_deadlines_on_one_tick_free_two_keys_in_either_order() {
 /// one worker; that worker takes a job and does not go to sleep, so
 /// nobody sets the ticker for the token after.)
 #[test]
-#[ignore = "bug: a rate token due while one worker runs a job and the other sleeps wakes nobody"]
 fn a_token_due_while_a_worker_sleeps_starts_the_next_job() {
     let spawn = |kind| Op::Spawn(kind, Timeouts::default(), JobSched::default());
     let ops = vec![
@@ -1580,7 +1636,6 @@ async fn end_jobs_behind_a_busy_key(pool: &WorkerPool, abort: bool) -> oneshot::
 /// notes/issue-24-wiring.md, had abort and the queue deadline call the
 /// scheduler's `remove`; nothing calls it.)
 #[test]
-#[ignore = "bug: an aborted job waiting for its key keeps its queue slot until the key is free"]
 fn an_aborted_job_waiting_for_its_key_gives_back_its_slot() {
     support::paused_runtime().block_on(async {
         let pool = worker_pool(Sched::default(), WORKERS);
@@ -1596,7 +1651,6 @@ fn an_aborted_job_waiting_for_its_key_gives_back_its_slot() {
 /// As [`an_aborted_job_waiting_for_its_key_gives_back_its_slot`], for jobs
 /// that reach their queue deadline while they wait for their key.
 #[test]
-#[ignore = "bug: a job timed out waiting for its key keeps its queue slot until the key is free"]
 fn a_job_timed_out_waiting_for_its_key_gives_back_its_slot() {
     support::paused_runtime().block_on(async {
         let pool = worker_pool(Sched::default(), WORKERS);
@@ -1617,7 +1671,6 @@ fn a_job_timed_out_waiting_for_its_key_gives_back_its_slot() {
 /// 15 ms, after the aborted ones took the tokens of 5 and 10 ms. Expected:
 /// at 5 ms.
 #[test]
-#[ignore = "bug: an aborted job waiting for a rate token still takes a token"]
 fn an_aborted_job_waiting_for_a_token_takes_none() {
     support::paused_runtime().block_on(async {
         let sched = Sched {
@@ -1652,7 +1705,6 @@ fn an_aborted_job_waiting_for_a_token_takes_none() {
 /// 0's job ends (here: never); `try_spawn` is `Full` meanwhile. Expected:
 /// the `spawn` is granted the free slot and its job runs.
 #[test]
-#[ignore = "bug: a submitter waits for its low-water batch of room, which jobs waiting for a busy key never free"]
 fn a_submitter_waiting_for_room_gets_a_slot_a_busy_key_leaves() {
     support::paused_runtime().block_on(async {
         let pool = worker_pool(Sched::default(), WORKERS);

@@ -34,6 +34,7 @@ use crate::metrics::Outcome;
 use crate::metrics::{Latency, Which};
 use crate::panic_hook::JobPanic;
 use crate::slow_poll::SlowPolls;
+use crate::submit::scheduler::Ticket;
 use crate::sync::unmodelled::AtomicU64;
 use crate::sync::{AtomicBool, Mutex, lock};
 
@@ -81,6 +82,13 @@ struct State<T> {
     join_waker: Option<Waker>,
     /// The runner's waker while the job waits; woken by `abort`.
     run_waker: Option<Waker>,
+    /// A queued job's place in its pool's scheduler, if it waits there
+    /// (`WorkerPool` jobs with a key or a priority, or of a pool with aging
+    /// or a rate limit): aborted or timed out in the queue, it is taken out
+    /// at once, so that it holds no queue slot, no key's place and no rate
+    /// token. A job in the plain FIFO list has none: a worker reaches it
+    /// soon, and skips it.
+    ticket: Option<Ticket>,
 }
 
 enum Stage<T> {
@@ -144,6 +152,10 @@ pub(crate) trait AnyJob: Send + Sync + 'static {
     /// queue's head (`help.rs`), as `take_queued` does for a worker, but
     /// so that it can be given back.
     fn steal(self: Arc<Self>) -> Option<Box<dyn super::help::Inline>>;
+
+    /// The queued job waits in its pool's scheduler with `ticket` (see
+    /// `State::ticket`). Called under the pool's dispatch lock.
+    fn set_ticket(&self, ticket: Ticket);
 }
 
 impl<T> JobCell<T> {
@@ -190,6 +202,7 @@ impl<T> JobCell<T> {
                 stage,
                 join_waker: None,
                 run_waker: None,
+                ticket: None,
             }),
             aborted: AtomicBool::new(false),
             started: AtomicBool::new(false),
@@ -316,9 +329,16 @@ impl<T> JobCell<T> {
     /// is `Running` now, so that no one else takes it): the runner has no
     /// cell while queued, so the future is dropped here (outside the lock,
     /// in the job's span) and the job finished with `why`.
-    fn finish_queued(&self, runner: Pin<Box<dyn Attach<T>>>, why: Failure) {
+    /// Finishes a job that never left the queue; `ticket`: its place in
+    /// the pool's scheduler, given up (see `State::ticket`).
+    fn finish_queued(&self, runner: Pin<Box<dyn Attach<T>>>, why: Failure, ticket: Option<Ticket>) {
         let dropped = self.enter(|| drop(runner));
         self.finish(dropped.and(Err(why)));
+        if let Some(ticket) = ticket
+            && let Some(helpers) = self.context.helpers()
+        {
+            helpers.forget(ticket);
+        }
     }
 
     /// Takes the result on behalf of the `JoinHandle`, or keeps its waker
@@ -388,8 +408,9 @@ impl<T> JobCell<T> {
         };
         if self.aborted.load(Ordering::Relaxed) || self.context.abort.is_raised() {
             state.stage = Stage::Running;
+            let ticket = state.ticket.take();
             drop(state);
-            self.finish_queued(runner, Failure::Cancelled);
+            self.finish_queued(runner, Failure::Cancelled, ticket);
             return false;
         }
         state.stage = Stage::Queued(runner);
@@ -436,8 +457,9 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
             Stage::Queued(runner) => {
                 // Never started: cancelled here and now, so its handle
                 // resolves without waiting for a worker to reach it.
+                let ticket = state.ticket.take();
                 drop(state);
-                self.finish_queued(runner, Failure::Cancelled);
+                self.finish_queued(runner, Failure::Cancelled, ticket);
             }
             running @ (Stage::Running | Stage::Claimed { .. }) => {
                 // The runner drops the future in its own context: when woken
@@ -456,13 +478,21 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
         }
     }
 
+    fn set_ticket(&self, ticket: Ticket) {
+        let mut state = lock(&self.state);
+        if let Stage::Queued(_) = state.stage {
+            state.ticket = Some(ticket);
+        }
+    }
+
     fn time_out_queued(&self) {
         let mut state = lock(&self.state);
         if let Stage::Queued(_) = state.stage
             && let Stage::Queued(runner) = mem::replace(&mut state.stage, Stage::Running)
         {
+            let ticket = state.ticket.take();
             drop(state);
-            self.finish_queued(runner, Failure::timed_out(Phase::Queue));
+            self.finish_queued(runner, Failure::timed_out(Phase::Queue), ticket);
         }
     }
 

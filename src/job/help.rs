@@ -85,6 +85,11 @@ pub(crate) trait Helpers: Send + Sync {
     /// A job with `key` that a helper took has ended: the key has room
     /// again.
     fn release(&self, key: u64);
+
+    /// A job waiting in the pool's scheduler with `ticket` ended there
+    /// (aborted, or timed out): it leaves the queue at once, giving back
+    /// its slot, its key's place and its turn.
+    fn forget(&self, ticket: crate::submit::scheduler::Ticket);
 }
 
 /// How many jobs taken from the queue's head may be run inline within one

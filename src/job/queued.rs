@@ -81,6 +81,14 @@ impl QueuedJob {
         self.priority
     }
 
+    /// The job waits in its pool's scheduler with `ticket`: aborted or
+    /// timed out there, it leaves at once.
+    pub(crate) fn scheduled_as(&self, ticket: crate::submit::scheduler::Ticket) {
+        if let Some(job) = &self.job {
+            job.set_ticket(ticket);
+        }
+    }
+
     /// The job, for a helper to run inline (`help.rs`); `None` if it was
     /// aborted while it waited, or its parent claimed it.
     pub(super) fn steal(mut self) -> Option<Box<dyn super::help::Inline>> {

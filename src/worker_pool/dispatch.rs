@@ -49,6 +49,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::submit::scheduler::Ticket;
 use crate::sync::{AtomicUsize, Mutex, MutexGuard, fence, lock};
 
 /// The receiving end of the queue, as the dispatch uses it: a synchronous,
@@ -83,6 +84,15 @@ pub(crate) trait TryRecv {
     /// Takes every item out, whatever order or limits say (the pool
     /// cancels its queue).
     fn drain(&mut self) -> Vec<Self::Item>;
+
+    /// Takes out the item `ticket` names, if it still waits in the
+    /// scheduler.
+    fn remove(&mut self, ticket: Ticket) -> Option<Self::Item>;
+
+    /// Items that are taken as soon as a worker is free, whatever keys are
+    /// busy: all but those waiting for their key (room waited for in a
+    /// batch is counted on these alone: see `wait_for_room`).
+    fn draining(&self) -> usize;
 
     /// When an item that waits only for a rate token can next be taken,
     /// if one does: the time to look again.
@@ -271,8 +281,18 @@ impl<S: TryRecv> Dispatch<S> {
                     let next = (was_woken && inner.has_more())
                         .then(|| self.pop_idle(&mut inner))
                         .flatten();
+                    // Workers still asleep (or parents waiting) while what
+                    // is left waits for a rate token: the ticker wakes one
+                    // when it comes. A tick woke this worker and cleared
+                    // the ticker's time; nobody else would set it again.
+                    let tick = if inner.idle.is_empty() && inner.helpers.is_empty() {
+                        None
+                    } else {
+                        self.arm_ticker(&mut inner)
+                    };
                     let parents = self.none_free(&mut inner);
                     drop(inner);
+                    self.tick_at(tick);
                     if let Some(waker) = next {
                         waker.wake();
                     }
@@ -552,18 +572,23 @@ impl<S: TryRecv> Dispatch<S> {
         idle
     }
 
-    /// How many items are waiting to be taken (under the lock: only the
-    /// receiving end knows).
-    /// Given-back items are not counted: they take no place in the
-    /// source.
-    pub(crate) fn len(&self) -> usize {
-        self.lock().source.len()
-    }
-
     /// Takes one item without waiting (for draining); see [`TryRecv::try_take`].
     #[cfg(all(test, taskpool_loom))]
     fn try_take(&self) -> Result<Option<S::Item>, ()> {
         self.lock().take(true)
+    }
+
+    /// Items a free worker takes whatever keys are busy (see
+    /// [`TryRecv::draining`]).
+    pub(crate) fn draining(&self) -> usize {
+        self.lock().source.draining()
+    }
+
+    /// Takes out the item `ticket` names, if it still waits (an aborted or
+    /// timed-out job: see `Helpers::forget`). Nothing becomes runnable by
+    /// it: the item was runnable already, or waited behind its key.
+    pub(crate) fn remove(&self, ticket: Ticket) -> Option<S::Item> {
+        self.lock().source.remove(ticket)
     }
 
     /// Reads the source under the lock (for the metrics).
@@ -708,6 +733,14 @@ mod loom_tests {
 
         fn next_token_at(&self) -> Option<tokio::time::Instant> {
             None
+        }
+
+        fn remove(&mut self, _: Ticket) -> Option<Self::Item> {
+            None
+        }
+
+        fn draining(&self) -> usize {
+            self.len()
         }
     }
 
@@ -1005,6 +1038,14 @@ mod loom_tests {
         fn next_token_at(&self) -> Option<tokio::time::Instant> {
             None
         }
+
+        fn remove(&mut self, _: Ticket) -> Option<Self::Item> {
+            None
+        }
+
+        fn draining(&self) -> usize {
+            self.len()
+        }
     }
 
     /// A worker taking scheduled items until the source is closed, sending
@@ -1129,6 +1170,14 @@ mod loom_tests {
 
         fn next_token_at(&self) -> Option<tokio::time::Instant> {
             None
+        }
+
+        fn remove(&mut self, _: Ticket) -> Option<Self::Item> {
+            None
+        }
+
+        fn draining(&self) -> usize {
+            self.len()
         }
     }
 

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::time::Instant;
 
-use crate::submit::scheduler::{Scheduler, Settings};
+use crate::submit::scheduler::{Scheduler, Settings, Ticket};
 
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError};
@@ -54,6 +54,9 @@ pub(crate) trait Scheduled {
 
     /// Its priority; 0 by default.
     fn priority(&self) -> i8;
+
+    /// It waits in the scheduler with `ticket` (under the dispatch's lock).
+    fn scheduled_as(&self, ticket: Ticket);
 }
 
 impl Scheduled for crate::job::QueuedJob {
@@ -65,6 +68,10 @@ impl Scheduled for crate::job::QueuedJob {
     #[inline]
     fn priority(&self) -> i8 {
         crate::job::QueuedJob::priority(self)
+    }
+
+    fn scheduled_as(&self, ticket: Ticket) {
+        crate::job::QueuedJob::scheduled_as(self, ticket);
     }
 }
 
@@ -240,11 +247,14 @@ impl<T> Receiver<T> {
         T: Scheduled,
     {
         let now = self.now();
-        for older in self.plain.drain(..) {
-            self.scheduled.push(older, None, 0, now);
+        let older = std::mem::take(&mut self.plain);
+        for item in older.into_iter().chain(std::iter::once(item)) {
+            let (key, priority) = (item.key(), item.priority());
+            let ticket = self.scheduled.push(item, key, priority, now);
+            if let Some(item) = self.scheduled.get(ticket) {
+                item.scheduled_as(ticket);
+            }
         }
-        let (key, priority) = (item.key(), item.priority());
-        self.scheduled.push(item, key, priority, now);
     }
 
     #[inline]
@@ -321,6 +331,17 @@ impl<T: std::fmt::Debug + Scheduled> super::dispatch::TryRecv for Receiver<T> {
             let now = self.now();
             self.scheduled.release(key, now);
         }
+    }
+
+    fn remove(&mut self, ticket: Ticket) -> Option<T> {
+        let now = self.now();
+        let item = self.scheduled.remove(ticket, now)?;
+        self.took();
+        Some(item)
+    }
+
+    fn draining(&self) -> usize {
+        self.plain.len() + self.scheduled.len() - self.scheduled.waiting_for_key()
     }
 
     fn drain(&mut self) -> Vec<T> {

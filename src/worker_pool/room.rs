@@ -94,8 +94,10 @@ pub(crate) fn try_room_owned(
 
 /// Waits for room, after `try_room` found none; see [`WaitForRoom`].
 ///
-/// It waits until the workers have taken half of the jobs queued now,
-/// and at most 64 (the low-water mark), not just one: then it keeps room for one job
+/// It waits until the workers have taken half of the jobs queued now
+/// (of those that do not wait for their key: a busy key may hold its jobs
+/// back for as long as it likes), and at most 64 (the low-water mark), not
+/// just one: then it keeps room for one job
 /// and gives the rest back, for the submissions that follow. A full
 /// queue thus wakes its producer once per batch of jobs, instead of once
 /// per job (which costs a trip through the scheduler, often to another
@@ -109,7 +111,7 @@ pub(crate) fn try_room_owned(
 pub(crate) fn wait_for_room(
     state: &PoolState,
 ) -> impl Future<Output = Option<QueueRoom<&PoolState, Permit<'_, QueuedJob>>>> + Send {
-    let low_water = (state.queue.len() / 2).clamp(1, 64);
+    let low_water = (state.queue.draining() / 2).clamp(1, 64);
     WaitForRoom::new(state, state.tx.reserve_many(low_water))
 }
 

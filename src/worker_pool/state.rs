@@ -221,6 +221,16 @@ impl Helpers for PoolState {
     fn release(&self, key: u64) {
         self.queue.release(key, true);
     }
+
+    fn forget(&self, ticket: crate::submit::scheduler::Ticket) {
+        if let Some(job) = self.queue.remove(ticket) {
+            self.core.jobs.stats.facade.queued(-1.0);
+            drop(job); // it has finished: dropping it cancels nothing
+            // Its room came back: after a close, the workers may be
+            // waiting for just that to see the queue drained.
+            self.room_released();
+        }
+    }
 }
 
 impl Backend for PoolState {

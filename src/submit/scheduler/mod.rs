@@ -292,6 +292,11 @@ impl<T> Scheduler<T> {
         self.settle_key(index, before, false);
     }
 
+    /// The item `ticket` names, if it still waits.
+    pub(crate) fn get(&self, ticket: Ticket) -> Option<&T> {
+        self.entries.get(ticket).map(|entry| &entry.item)
+    }
+
     /// Whether [`pop`](Self::pop) would take an item at `now`: some key or
     /// the unkeyed lane is runnable, and the bucket (if any) has a token.
     pub(crate) fn can_pop(&self, now: u64) -> bool {
