@@ -748,43 +748,64 @@ impl Model {
     fn tick(mut self, at: u64) -> Vec<Model> {
         debug_assert_eq!(at, self.now + 1);
         self.clock_to(at);
-        for id in 0..self.jobs.len() {
-            let job = &self.jobs[id];
-            if job.state == State::Queued && job.queue_deadline == Some(at) {
-                self.jobs[id].state = State::Done(Fate::TimedOut);
-                self.leave_queue(id);
-            }
-        }
+        let expiring: Vec<usize> = (0..self.jobs.len())
+            .filter(|&id| {
+                let job = &self.jobs[id];
+                job.state == State::Queued && job.queue_deadline == Some(at)
+            })
+            .collect();
         let due: Vec<usize> = self
             .running
             .iter()
             .copied()
             .filter(|&id| self.jobs[id].run_deadline == Some(at))
             .collect();
-        if due.len() <= 1 {
-            self.run_out(&due);
-            return vec![self];
-        }
+        let orders = if due.len() <= 1 {
+            vec![due]
+        } else {
+            permutations(&due)
+        };
+        // The queue timer ends the jobs whose queue deadline is now in one
+        // poll of its task, which may come before, between or after the
+        // workers' (each freed by a run deadline, and the one the ticker
+        // wakes for a token): a worker that gets there first takes such a
+        // job from the scheduler (with a token and its key's turn) and
+        // finds it timed out; after the timer, it has left the queue.
         let mut out: Vec<Model> = Vec::new();
-        for order in permutations(&due) {
-            let mut m = self.clone();
-            m.run_out(&order);
-            if !out.contains(&m) {
-                out.push(m);
+        for order in orders {
+            for timer in 0..=order.len() + 1 {
+                let mut m = self.clone();
+                for (i, &id) in order.iter().enumerate() {
+                    if i == timer {
+                        m.expire(&expiring);
+                    }
+                    m.finish(id, Fate::TimedOut);
+                    m.settle();
+                }
+                if timer == order.len() {
+                    m.expire(&expiring);
+                }
+                m.settle();
+                if timer == order.len() + 1 {
+                    m.expire(&expiring);
+                }
+                if !out.contains(&m) {
+                    out.push(m);
+                }
             }
         }
         out
     }
 
-    /// The jobs of `order` reach their run deadline, one worker after the
-    /// other; then a sleeping worker takes whatever a token due now lets
-    /// start (the ticker wakes it).
-    fn run_out(&mut self, order: &[usize]) {
-        for &id in order {
-            self.finish(id, Fate::TimedOut);
-            self.settle();
+    /// The queue timer: the jobs of `ids` still queued reach their queue
+    /// deadline.
+    fn expire(&mut self, ids: &[usize]) {
+        for &id in ids {
+            if self.jobs[id].state == State::Queued {
+                self.jobs[id].state = State::Done(Fate::TimedOut);
+                self.leave_queue(id);
+            }
         }
-        self.settle();
     }
 
     /// No job queued or running, and no permit holding a `wait`.
