@@ -219,8 +219,11 @@ async fn a_key_runs_one_job_at_a_time_in_order_beside_another() {
         let (job, release) = starts.held(id, Some(k));
         releases.insert(id, release);
         handles.push(submit(&spawner, key(k), job).await);
+        if id <= 2 {
+            // Admitted at once: started before the next is submitted.
+            starts.until_started(id).await;
+        }
     }
-    starts.until_count(2).await;
     until_queued(&spawner, 3).await;
     assert_eq!(starts.order(), [1, 2], "one job per key, both keys at once");
     let m = spawner.metrics();
@@ -263,6 +266,7 @@ async fn a_busy_key_does_not_hold_back_others() {
     let starts = Starts::default();
     let (a1, release_a1) = starts.held(1, Some(1));
     let a1 = submit(&spawner, key(1), a1).await;
+    starts.until_started(1).await;
     let (a2, release_a2) = starts.held(2, Some(1));
     let a2 = submit(&spawner, key(1), a2).await;
     until_queued(&spawner, 1).await;
@@ -300,8 +304,8 @@ async fn a_cold_key_is_not_starved_by_a_hot_one() {
         let (job, release) = starts.held(id, Some(k));
         releases.insert(id, release);
         handles.push(submit(&spawner, key(k), job).await);
-        if id == 2 {
-            starts.until_count(2).await;
+        if id <= 2 {
+            starts.until_started(id).await;
         }
     }
     until_queued(&spawner, 49).await;
@@ -337,8 +341,10 @@ async fn per_key_limit_two_is_respected_and_reached() {
         let (job, release) = starts.held(id, Some(K));
         releases.push(release);
         handles.push(submit(&spawner, key(K), job).await);
+        if id < 2 {
+            starts.until_started(id).await;
+        }
     }
-    starts.until_count(2).await;
     until_queued(&spawner, 4).await;
     let m = spawner.metrics();
     assert_eq!((m.running, m.queued, m.waiting_for_key), (2, 4, 4));
@@ -804,8 +810,9 @@ async fn a_shrink_is_retired_before_waiters_are_admitted() {
     let (a, release_a) = starts.held(1, None);
     let (b, release_b) = starts.held(2, None);
     let a = submit(&spawner, PLAIN, a).await;
+    starts.until_started(1).await;
     let b = submit(&spawner, PLAIN, b).await;
-    starts.until_count(2).await;
+    starts.until_started(2).await;
     let waiting = submit(&spawner, key(5), starts.quick(3, Some(5))).await;
     until_queued(&spawner, 1).await;
     spawner.set_limit(1).unwrap();

@@ -23,7 +23,13 @@
 //! as tokio's semaphore was. (Only the debt retirer of `state.rs` waits in
 //! the semaphore's own line, which tokio serves first: debt is retired
 //! before the gate grants, as intended.) Waiting is the slow path already
-//! (a boxed future, a wake-up); the gate adds a lock and an `O(1)` push.
+//! (a boxed future, a wake-up); the gate adds an allocation (the slot), a
+//! lock and an `O(1)` push, and the grant takes the lock again. Waiting in
+//! tokio's line until the first keyed or prioritised submitter would have
+//! saved that, but a plain submitter still in tokio's line would then be
+//! served before a higher priority waiting in the gate (tokio hands a
+//! permit that comes back to its own line first): the rules would not
+//! hold across the switch.
 //!
 //! Permits are handed out by the *grant loop*, under the lock: while the
 //! scheduler [can pop](Scheduler::can_pop) and a permit can be taken, pop
@@ -38,8 +44,10 @@
 //! # The fast path
 //!
 //! `try_pass` of a job without a key, on a spawner without a rate limit,
-//! while nobody waits (one relaxed load) is today's path: take a permit from
-//! the semaphore, no lock. Everything else takes the lock: a keyed job
+//! while nobody waits (one relaxed load) is the plain semaphore's path:
+//! take a permit, no lock. Its pass, dropped, gives the permit back, then
+//! makes a `SeqCst` fence and a relaxed load (see *No lost wake-up*): one
+//! fence per job, as a worker pool's submission makes one. Everything else takes the lock: a keyed job
 //! (its key's count), a rate (every start takes a token), or anyone waiting
 //! (who may go first): then the caller is pushed into the scheduler for a
 //! moment and admitted only if the grant loop picks it, so it never jumps
