@@ -95,7 +95,9 @@ pub trait Spawn: sealed::Sealed + Clone + Send + Sync {
     /// task of its own), whether or not the returned [`JoinHandle`] is
     /// awaited; dropping the handle detaches the job. Waiting submitters
     /// get room in the order they started waiting (FIFO), together with
-    /// those waiting in `reserve`. The returned [`Spawning`] future has a
+    /// those waiting in `reserve` (a spawner orders them by key, priority
+    /// and rate when these are used: see
+    /// [*Scheduling*](crate::BoundedSpawner#scheduling)). The returned [`Spawning`] future has a
     /// name, so it can be kept in a struct. The job runs inside a `tracing`
     /// span `job{pool=…, id=…}` that is a child of the span current here,
     /// at submission.

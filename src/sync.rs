@@ -1,8 +1,8 @@
 //! Every lock and atomic of the crate comes from here.
 //!
 //! The primitives at the top level are the ones the crate orders itself
-//! (the job cell, the workers' dispatch, the counters, the lifecycle flags,
-//! the resize locks): they are swapped for loom's under
+//! (the job cell, the workers' dispatch, the spawner's gate, the counters,
+//! the lifecycle flags, the resize locks): they are swapped for loom's under
 //! `--cfg taskpool_loom`, so that the models beside that code can check
 //! every interleaving of them. Those in [`unmodelled`] are always std's:
 //! ids and counts that order nothing, which loom need not interleave.

@@ -26,8 +26,8 @@
 //! pool alone, whatever the model says: no job starts twice, a key never
 //! has more than its limit of jobs alive at once, a key's jobs start in
 //! submission order, and while a worker is free every queued job waits for
-//! its key or a token. `BoundedSpawner` does not honour scheduling yet: see
-//! [`SPAWNER_SCHEDULES`].
+//! its key or a token. `BoundedSpawner` is held to the same rules, as a
+//! spawner keeps them: see [`SPAWNER_SCHEDULES`].
 //!
 //! The tests at the end pin the bugs the model and a reading of the code
 //! found on the way (now fixed): a lost wake-up of the rate ticker, which
@@ -76,12 +76,10 @@ const QUEUE: usize = 4;
 /// Keys a job may have: few, so that they collide.
 const KEYS: u8 = 3;
 
-/// Whether `BoundedSpawner` honours keys, priorities and the scheduling
-/// settings of its builder. Off for now: the spawner's half of issue 24 is
-/// wired elsewhere, and until then it ignores them, so the model treats
-/// its jobs as unkeyed and its settings as unset (the cases still pass
-/// them, which checks that they are ignored). Switch it on with that
-/// wiring; the model then expects of the spawner:
+/// Whether `BoundedSpawner` is held to keys, priorities and the
+/// scheduling settings of its builder (off, the model would treat its jobs
+/// as unkeyed and its settings as unset). On: the model expects of the
+/// spawner:
 /// - a `spawn` whose key is at its `per_key_limit` waits, holding no
 ///   permit, until the key has room and a permit is free (here it is
 ///   polled once, found pending, and dropped: nothing may change), and
@@ -92,8 +90,8 @@ const KEYS: u8 = 3;
 /// - with a rate limit, each grant takes a token: a `spawn`, a
 ///   `try_spawn`, a `reserve` or a `try_reserve` with no token waits or
 ///   returns `Full`, and a permit's job (which has no key) starts without
-///   another token. (The model's assumption: check it against the wiring.)
-const SPAWNER_SCHEDULES: bool = false;
+///   another token.
+const SPAWNER_SCHEDULES: bool = true;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {

@@ -219,9 +219,19 @@ async fn a_key_runs_one_job_at_a_time_in_order_pool() {
     on!(pool, Setup::new(2), key_order);
 }
 
+#[tokio::test]
+async fn a_key_runs_one_job_at_a_time_in_order_spawner() {
+    on!(spawner, Setup::new(2), key_order);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_runs_one_job_at_a_time_in_order_pool_mt() {
     on!(pool, Setup::new(2), key_order);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_runs_one_job_at_a_time_in_order_spawner_mt() {
+    on!(spawner, Setup::new(2), key_order);
 }
 
 /// Two workers: key `a`'s first job is held, its second waits for the key,
@@ -269,9 +279,19 @@ async fn a_busy_key_does_not_hold_back_the_queue_pool() {
     on!(pool, Setup::new(2), busy_key);
 }
 
+#[tokio::test]
+async fn a_busy_key_does_not_hold_back_the_queue_spawner() {
+    on!(spawner, Setup::new(2), busy_key);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_key_does_not_hold_back_the_queue_pool_mt() {
     on!(pool, Setup::new(2), busy_key);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_key_does_not_hold_back_the_queue_spawner_mt() {
+    on!(spawner, Setup::new(2), busy_key);
 }
 
 /// One worker, held while a hot key submits 50 jobs and then a cold key
@@ -305,9 +325,19 @@ async fn a_cold_key_starts_within_a_few_starts_of_a_hot_keys_fifty_pool() {
     on!(pool, Setup::new(1), cold_key);
 }
 
+#[tokio::test]
+async fn a_cold_key_starts_within_a_few_starts_of_a_hot_keys_fifty_spawner() {
+    on!(spawner, Setup::new(1), cold_key);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_key_starts_within_a_few_starts_of_a_hot_keys_fifty_pool_mt() {
     on!(pool, Setup::new(1), cold_key);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_key_starts_within_a_few_starts_of_a_hot_keys_fifty_spawner_mt() {
+    on!(spawner, Setup::new(1), cold_key);
 }
 
 /// `per_key_limit(2)` with room for four: two of key `a`'s six jobs run at
@@ -334,8 +364,11 @@ async fn per_key_two<P: Pool + 'static>(pool: P) {
     // From a task of its own: on a spawner the submissions wait in line.
     let submitter = pool.clone();
     let handles = tokio::spawn(async move { submit_all(&submitter, jobs).await });
-    assert_eq!(started.recv().await, Some(0));
-    assert_eq!(started.recv().await, Some(1));
+    // The first two start together (on a spawner's two threads, in either
+    // order).
+    let mut first = [started.recv().await, started.recv().await];
+    first.sort_unstable();
+    assert_eq!(first, [Some(0), Some(1)]);
     // Room was free: an unkeyed job submitted last runs to the end, while
     // key `a`'s third job still waits.
     pool.spawn(async {}).await.unwrap().await.unwrap();
@@ -363,6 +396,15 @@ async fn per_key_limit_two_is_respected_and_reached_pool() {
     on!(pool, setup, per_key_two);
 }
 
+#[tokio::test]
+async fn per_key_limit_two_is_respected_and_reached_spawner() {
+    let setup = Setup {
+        per_key_limit: Some(2),
+        ..Setup::new(4)
+    };
+    on!(spawner, setup, per_key_two);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_key_limit_two_is_respected_and_reached_pool_mt() {
     let setup = Setup {
@@ -370,6 +412,15 @@ async fn per_key_limit_two_is_respected_and_reached_pool_mt() {
         ..Setup::new(4)
     };
     on!(pool, setup, per_key_two);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_key_limit_two_is_respected_and_reached_spawner_mt() {
+    let setup = Setup {
+        per_key_limit: Some(2),
+        ..Setup::new(4)
+    };
+    on!(spawner, setup, per_key_two);
 }
 
 /// After each way a job of key `k` can end, the key's next job runs.
@@ -456,9 +507,19 @@ async fn a_key_is_released_after_a_panic_pool() {
     on!(pool, Setup::new(2), released_after_panic);
 }
 
+#[tokio::test]
+async fn a_key_is_released_after_a_panic_spawner() {
+    on!(spawner, Setup::new(2), released_after_panic);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_is_released_after_a_panic_pool_mt() {
     on!(pool, Setup::new(2), released_after_panic);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_is_released_after_a_panic_spawner_mt() {
+    on!(spawner, Setup::new(2), released_after_panic);
 }
 
 #[tokio::test]
@@ -466,14 +527,29 @@ async fn a_key_is_released_after_an_abort_of_a_running_job_pool() {
     on!(pool, Setup::new(2), released_after_abort_running);
 }
 
+#[tokio::test]
+async fn a_key_is_released_after_an_abort_of_a_running_job_spawner() {
+    on!(spawner, Setup::new(2), released_after_abort_running);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_is_released_after_an_abort_of_a_running_job_pool_mt() {
     on!(pool, Setup::new(2), released_after_abort_running);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_is_released_after_an_abort_of_a_running_job_spawner_mt() {
+    on!(spawner, Setup::new(2), released_after_abort_running);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_key_is_released_after_a_timeout_pool() {
     on!(pool, Setup::new(2), released_after_timeout);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_is_released_after_a_timeout_spawner() {
+    on!(spawner, Setup::new(2), released_after_timeout);
 }
 
 #[tokio::test]
@@ -549,9 +625,19 @@ async fn nine_jobs_start_highest_priority_first_pool() {
     on!(pool, Setup::new(1), nine_priorities);
 }
 
+#[tokio::test]
+async fn a_spawner_admits_waiting_submitters_by_priority() {
+    on!(spawner, Setup::new(1), nine_priorities);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nine_jobs_start_highest_priority_first_pool_mt() {
     on!(pool, Setup::new(1), nine_priorities);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawner_admits_waiting_submitters_by_priority_mt() {
+    on!(spawner, Setup::new(1), nine_priorities);
 }
 
 /// Within a key, order beats priority: `k0` (priority 0) then `k1`
@@ -582,9 +668,19 @@ async fn within_a_key_order_beats_priority_pool() {
     on!(pool, Setup::new(1), key_beats_priority);
 }
 
+#[tokio::test]
+async fn within_a_key_order_beats_priority_spawner() {
+    on!(spawner, Setup::new(1), key_beats_priority);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn within_a_key_order_beats_priority_pool_mt() {
     on!(pool, Setup::new(1), key_beats_priority);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn within_a_key_order_beats_priority_spawner_mt() {
+    on!(spawner, Setup::new(1), key_beats_priority);
 }
 
 /// One worker; a low job, then a high one every 5 ms while each runs
@@ -693,6 +789,15 @@ async fn rate_10_per_100_ms_starts_10_at_once_then_one_per_10_ms_pool() {
     on!(pool, setup, rate_starts);
 }
 
+#[tokio::test(start_paused = true)]
+async fn rate_10_per_100_ms_starts_10_at_once_then_one_per_10_ms_spawner() {
+    let setup = Setup {
+        rate: Some((10, Duration::from_millis(100))),
+        ..Setup::new(4)
+    };
+    on!(spawner, setup, rate_starts);
+}
+
 /// A rate-limited backlog is counted as waiting for the rate, and drains
 /// at the rate after a shutdown begins.
 #[tokio::test(start_paused = true)]
@@ -775,6 +880,15 @@ async fn a_load_over_1000_keys_runs_each_job_once_in_key_order_pool() {
     on!(pool, setup, load);
 }
 
+#[tokio::test]
+async fn a_load_over_1000_keys_runs_each_job_once_in_key_order_spawner() {
+    let setup = Setup {
+        queue_capacity: Some(256),
+        ..Setup::new(4)
+    };
+    on!(spawner, setup, load);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_load_over_1000_keys_runs_each_job_once_in_key_order_pool_mt() {
     let setup = Setup {
@@ -782,6 +896,15 @@ async fn a_load_over_1000_keys_runs_each_job_once_in_key_order_pool_mt() {
         ..Setup::new(4)
     };
     on!(pool, setup, load);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_over_1000_keys_runs_each_job_once_in_key_order_spawner_mt() {
+    let setup = Setup {
+        queue_capacity: Some(256),
+        ..Setup::new(4)
+    };
+    on!(spawner, setup, load);
 }
 
 // ---------------------------------------------------------------------

@@ -42,7 +42,7 @@
 //! its own, placed in order (see [`place`]). Every row asserts that every
 //! job ran exactly once (the checksum `0 + 1 + … + (total − 1)`).
 //!
-//! The report measures `worker_pool` only (see [`KINDS`]).
+//! The report measures both kinds (see [`KINDS`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -59,10 +59,8 @@ use super::report::Report;
 use super::stats::{Paired, REPS, Runs, measure, ns_per_job};
 use super::workloads::{Shape, drive, tiny_job};
 
-/// The kinds of pool the report measures. `bounded_spawner` joins once it
-/// honours keys, priorities and rates; its children already run
-/// (`--child scheduling bounded_spawner+keys …`).
-const KINDS: [&str; 1] = ["worker_pool"];
+/// The kinds of pool the report measures.
+const KINDS: [&str; 2] = ["worker_pool", "bounded_spawner"];
 
 /// Keys in the `tiny` row.
 const TINY_KEYS: u64 = 1000;

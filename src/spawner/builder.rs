@@ -172,16 +172,19 @@ impl SpawnerBuilder {
             }
             Some(n) => n,
         };
-        // Checked now; the scheduler uses them once issue 24 is wired in.
-        let _schedule = self.settings.schedule()?;
+        let schedule = self.settings.schedule()?;
         let runtime =
             Handle::try_current().map_err(|_| BuildError::new(BuildErrorKind::NoRuntime))?;
         let state = Arc::new(SpawnerState::new(
             limit,
             Core::new(self.settings, runtime, limit),
+            schedule,
         ));
         let core = &state.core;
         drop(core.runtime.spawn(backend::watch_token(state.clone())));
+        if let Some(timer) = state.gate.timer() {
+            drop(core.runtime.spawn(timer));
+        }
         tracing::debug!(pool = %core.name(), kind = "spawner", limit, "pool started");
         Ok(BoundedSpawner::from_state(state))
     }

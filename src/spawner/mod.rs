@@ -1,6 +1,8 @@
 //! `BoundedSpawner`: `tokio::spawn` behind a semaphore.
 
 mod builder;
+pub(crate) mod gate;
+pub(crate) mod limit;
 pub(crate) mod room;
 pub(crate) mod state;
 mod task;
@@ -38,10 +40,57 @@ use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 /// later; by then it holds only a reference to the result.)
 ///
 /// While every permit is taken, [`spawn`](BoundedSpawner::spawn) waits, in
-/// FIFO order with the other waiting submitters, and
+/// FIFO order with the other waiting submitters (unless the job has a key
+/// or a priority, or the spawner a rate limit: see *Scheduling* below), and
 /// [`try_spawn`](BoundedSpawner::try_spawn) refuses. There is no queue of
 /// accepted jobs: a job is either running in its task or still with its
 /// submitter.
+///
+/// # Scheduling
+///
+/// - A job with a [key](crate::JobBuilder::key) waits, holding no permit,
+///   while [`per_key_limit`](SpawnerBuilder::per_key_limit) jobs of its key
+///   (one by default) exist: jobs of one key start in submission order,
+///   one at a time by default, while jobs of other keys go on.
+/// - Waiting submitters are admitted by these rules, in this order: a key's
+///   oldest waiting job goes before the others of its key; the highest
+///   [priority](crate::JobBuilder::priority) goes first (rising by 1 per
+///   [`priority_aging`](SpawnerBuilder::priority_aging) waited, if set);
+///   on a tie, keys take turns (the jobs without a key are one more turn);
+///   then the one that came first. Plain `spawn`s, with no key, no
+///   priority and no rate limit, are admitted in FIFO order, as above.
+/// - With a [`rate_limit(starts, per)`](SpawnerBuilder::rate_limit), no job
+///   starts without a token: a backlog starts `starts` jobs at once, then
+///   one every `per / starts`.
+/// - A job's key is taken with its permit and given back with it, when its
+///   future is dropped: it completed, panicked, timed out, was aborted, or
+///   its runtime shut down. A `spawn` dropped while it waits leaves no
+///   trace; one dropped after it was admitted but before it resolved gives
+///   the permit and the key back to the next waiter.
+/// - `metrics().waiting_for_key` and `waiting_for_rate` count the waiting
+///   submitters held back only by their key, or only by the rate.
+///
+/// A job that spawns a job of its own key and awaits it, at the key's
+/// limit, waits for ever: the deadlock check (see
+/// [`spawn`](BoundedSpawner::spawn)) counts permits, not keys.
+///
+/// ```
+/// use taskpool::BoundedSpawner;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let spawner = BoundedSpawner::new(8);
+/// let mut handles = Vec::new();
+/// for (account, amount) in [(1, 10), (2, 5), (1, -3)] {
+///     // Each account's updates run one at a time, in this order.
+///     let job = spawner.job().key(account).spawn(async move { (account, amount) });
+///     handles.push(job.await.unwrap());
+/// }
+/// for handle in handles {
+///     handle.await.unwrap();
+/// }
+/// # }
+/// ```
 ///
 /// Handles, errors, aborts, panics and the lifecycle (`close`, `shutdown`,
 /// `shutdown_timeout`, `abort_all`, `wait`, the parent token, dropping the
@@ -96,6 +145,19 @@ impl BoundedSpawner {
 
     /// Spawns the job if a permit is free right now; never waits. See
     /// [`Spawn::try_spawn`](crate::Spawn::try_spawn) for the contract.
+    ///
+    /// # Errors
+    ///
+    /// Hands the job back in [`TrySpawnError::Full`] if no permit is free,
+    /// or if one is but a waiting submitter goes first by the
+    /// [scheduling rules](BoundedSpawner#scheduling) (a `try_spawn` never
+    /// goes before a waiter of higher or equal rank), or, with a
+    /// [`rate_limit`](SpawnerBuilder::rate_limit), if no start token is
+    /// left; in [`TrySpawnError::Closed`] if the spawner is closed. A keyed
+    /// job ([`JobBuilder::try_spawn`](crate::JobBuilder::try_spawn)) is also
+    /// `Full` while its key is at its
+    /// [`per_key_limit`](SpawnerBuilder::per_key_limit). Each counts in
+    /// `metrics().rejected`.
     pub fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
     where
         F: Future + Send + 'static,
@@ -246,7 +308,7 @@ impl BoundedSpawner {
     ///   new ones are admitted only while fewer than the new limit run. A
     ///   permit that comes back while more are out than the limit is
     ///   retired instead of handed on (a waiter it would have admitted
-    ///   waits on, at the back of the line).
+    ///   waits on, keeping its place).
     ///
     /// `metrics().workers` is the limit asked for, `metrics().live_workers`
     /// the effective one until the surplus jobs have ended. Concurrent
@@ -352,7 +414,7 @@ impl fmt::Debug for BoundedSpawner {
         let state = &self.state;
         f.debug_struct("BoundedSpawner")
             .field("name", &state.core.name())
-            .field("limit", &state.limit)
+            .field("limit", &state.limit().asked())
             .field("queued", &state.waiting())
             .field("running", &state.running())
             .field("is_closed", &self.is_closed())

@@ -1,5 +1,6 @@
-//! The spawner's state, shared by its handles and its permits: the
-//! semaphore, the limit and how it changes (resizing, and the debt a shrink
+//! The spawner's state, shared by its handles and its permits: the gate
+//! (its waiting submitters, and the permits of its limit: `gate.rs`,
+//! `limit.rs`), how the limit changes (resizing, and the debt a shrink
 //! leaves), and the permits in flight.
 
 use std::future::Future;
@@ -8,24 +9,23 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{AcquireError, OwnedSemaphorePermit};
 use tokio_util::task::TaskTracker;
 
+use super::gate::Gate;
+use super::limit::Limit;
 use crate::backend::{Backend, Core};
 use crate::metrics::Metrics;
-use crate::sync::{AtomicUsize, Mutex, lock};
+use crate::submit::scheduler::Settings;
+use crate::sync::{Mutex, lock};
 
 /// Everything the spawner's handles and permits share.
 #[derive(Debug)]
 pub(crate) struct SpawnerState {
     pub(crate) core: Core,
-    pub(super) semaphore: Arc<Semaphore>,
-    /// The limit asked for (at build, or by the last `set_limit`).
-    pub(super) limit: AtomicUsize,
-    /// Permits the semaphore still has beyond `limit`, after a shrink: held
-    /// by jobs admitted before it. Each one taken back is forgotten instead
-    /// of admitting a job, until none is left.
-    pub(super) debt: AtomicUsize,
+    /// The waiting submitters and the permits (`gate.rs`), shared with
+    /// every pass out.
+    pub(super) gate: Arc<Gate<Limit>>,
     /// Serialises `set_limit` calls, and holds whether a [`retire_debt`]
     /// task is running: it is set and cleared under this lock, and `debt`
     /// only grows under it, so no debt is ever left without a retirer.
@@ -37,65 +37,33 @@ pub(crate) struct SpawnerState {
     /// otherwise take one meant for a submitter, and hold it until it runs.
     /// Locked after `resizing`, never before.
     retire_wait: Mutex<Option<RetireWait>>,
-    /// Submitters waiting for a permit.
-    pub(super) waiting: AtomicUsize,
     /// Permits taken and not yet used or dropped: work in flight that
     /// `wait` waits for, until `abort_all` gives up on it.
     pub(super) permits: TaskTracker,
 }
 
 impl SpawnerState {
-    pub(crate) fn new(limit: usize, core: Core) -> SpawnerState {
+    pub(crate) fn new(limit: usize, core: Core, schedule: Settings) -> SpawnerState {
         core.jobs.stats.facade.set_queue_capacity(0);
         core.jobs.stats.facade.set_live_workers(limit);
+        let permits = Limit::new(limit, core.jobs.clone());
         SpawnerState {
             core,
-            semaphore: Arc::new(Semaphore::new(limit)),
-            limit: AtomicUsize::new(limit),
-            debt: AtomicUsize::new(0),
+            gate: Arc::new(Gate::new(permits, schedule)),
             resizing: Mutex::new(false),
             retire_wait: Mutex::new(None),
-            waiting: AtomicUsize::new(0),
             permits: TaskTracker::new(),
         }
     }
 
+    /// The permits, the limit and the debt.
+    pub(super) fn limit(&self) -> &Limit {
+        &self.gate.permits
+    }
+
     /// Permits taken: tasks alive, and permits reserved but not yet used.
     pub(super) fn running(&self) -> usize {
-        self.permits_existing()
-            .saturating_sub(self.semaphore.available_permits())
-    }
-
-    /// The permits the semaphore has: the limit, and any still owed.
-    fn permits_existing(&self) -> usize {
-        self.limit.load(Ordering::Relaxed) + self.debt.load(Ordering::Relaxed)
-    }
-
-    /// A permit just taken pays back one owed after a shrink, if any is:
-    /// then it is forgotten (the semaphore shrinks by one) and admits
-    /// nothing.
-    pub(super) fn repays(&self, permit: OwnedSemaphorePermit) -> Option<OwnedSemaphorePermit> {
-        let mut debt = self.debt.load(Ordering::Relaxed);
-        while debt > 0 {
-            match self.debt.compare_exchange_weak(
-                debt,
-                debt - 1,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    permit.forget();
-                    self.core
-                        .jobs
-                        .stats
-                        .facade
-                        .set_live_workers(self.permits_existing());
-                    return None;
-                }
-                Err(now) => debt = now,
-            }
-        }
-        Some(permit)
+        self.limit().running()
     }
 
     /// `set_limit`: growing adds permits at once (which admits waiting
@@ -105,15 +73,16 @@ impl SpawnerState {
     /// which forgets owed permits as they come back.
     pub(super) fn set_limit(self: &Arc<SpawnerState>, limit: usize) {
         let mut retiring = lock(&self.resizing);
-        let old = self.limit.swap(limit, Ordering::Relaxed);
+        let permits = self.limit();
+        let old = permits.asked.swap(limit, Ordering::Relaxed);
         self.core.runners.store(limit, Ordering::Relaxed);
         self.core.jobs.stats.facade.set_workers(limit);
         if limit > old {
             let mut added = limit - old;
-            let mut debt = self.debt.load(Ordering::Relaxed);
+            let mut debt = permits.debt.load(Ordering::Relaxed);
             loop {
                 let cancelled = added.min(debt);
-                match self.debt.compare_exchange_weak(
+                match permits.debt.compare_exchange_weak(
                     debt,
                     debt - cancelled,
                     Ordering::Relaxed,
@@ -129,11 +98,14 @@ impl SpawnerState {
                     Err(now) => debt = now,
                 }
             }
-            self.semaphore.add_permits(added);
+            permits.semaphore.add_permits(added);
+            // Nobody waits in the semaphore's line but the retirer, just
+            // taken out of it if the debt is gone: the gate hands them out.
+            self.gate.permits_added();
         } else {
-            let removed = self.semaphore.forget_permits(old - limit);
+            let removed = permits.semaphore.forget_permits(old - limit);
             let owed = old - limit - removed;
-            self.debt.fetch_add(owed, Ordering::Relaxed);
+            permits.debt.fetch_add(owed, Ordering::Relaxed);
             if owed > 0 && !*retiring {
                 *retiring = true;
                 drop(self.core.runtime.spawn(retire_debt(RetirerGuard {
@@ -146,7 +118,7 @@ impl SpawnerState {
             .jobs
             .stats
             .facade
-            .set_live_workers(self.permits_existing());
+            .set_live_workers(permits.permits_existing());
     }
 
     /// Takes the retirer out of the semaphore's line (a permit it was
@@ -159,8 +131,10 @@ impl SpawnerState {
         }
     }
 
+    /// Submitters waiting in the gate (not those granted a permit and
+    /// not yet resumed: their permit counts in `running`).
     pub(super) fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.gate.waiting()
     }
 }
 
@@ -171,13 +145,21 @@ impl Backend for SpawnerState {
 
     /// Wakes the submitters waiting for a permit, to be refused. Permits
     /// taken stay valid, and come back to the closed semaphore as before.
+    /// The semaphore first: once it is closed the gate grants nothing.
     fn on_close(&self) {
-        self.semaphore.close();
+        self.limit().semaphore.close();
+        self.gate.close();
     }
 
     fn metrics(&self) -> Metrics {
-        let limit = self.limit.load(Ordering::Relaxed);
-        let mut metrics = self.core.jobs.stats.snapshot(limit, 0, self.waiting());
+        let limit = self.limit().asked();
+        let (waiting, for_key, for_rate, keys) = self.gate.waiting_for();
+        let mut metrics = self.core.jobs.stats.snapshot(limit, 0, waiting);
+        (
+            metrics.waiting_for_key,
+            metrics.waiting_for_rate,
+            metrics.active_keys,
+        ) = (for_key, for_rate, keys);
         metrics.running = self.running();
         // The limit, and the owed permits that are still out: an owed one
         // that is back and free is retired (by `retire_debt`, or by the
@@ -185,7 +167,7 @@ impl Backend for SpawnerState {
         // `permits_existing` once the retirer has caught up, and right
         // also after a close, when nobody acquires until the spawner is
         // idle.
-        let debt = self.debt.load(Ordering::Relaxed);
+        let debt = self.limit().debt.load(Ordering::Relaxed);
         metrics.live_workers = limit + debt.min(metrics.running.saturating_sub(limit));
         metrics
     }
@@ -206,11 +188,14 @@ impl Backend for SpawnerState {
 
 /// The debt a shrink left, retired as the permits come back: one task per
 /// spawner at most, started by the shrink (see `SpawnerState::resizing`). It
-/// waits in line with the submitters for each permit, so a permit that
-/// comes back is forgotten at once whether or not anyone submits, and
-/// `live_workers` (and its gauge) drop to the limit as soon as the surplus
-/// jobs end. Submitters ahead of it in line repay the debt themselves
-/// (`repays`) and wait again, behind it. The per-job path is unchanged.
+/// waits in the semaphore's own line for each permit (the only one there:
+/// submitters wait in the gate), which tokio serves before a permit can be
+/// taken by the gate, so a permit that comes back is forgotten at once
+/// whether or not anyone submits, and `live_workers` (and its gauge) drop
+/// to the limit as soon as the surplus jobs end. A permit the gate takes
+/// while the retirer is not in line (before its first poll, between two
+/// turns) repays the debt in the gate's grant loop (`Limit::try_take`) and
+/// admits nobody. The per-job path is unchanged.
 ///
 /// It ends when the debt is paid (a growth that cancels it takes the
 /// retirer out of the line before it adds permits, so that it takes none
@@ -229,8 +214,14 @@ async fn retire_debt(mut guard: RetirerGuard) {
                 guard.armed = false;
                 return;
             }
-            // `Some`: a growth cancelled the debt meanwhile; give it back.
-            RetireTurn::Permit(permit) => drop(state.repays(permit)),
+            // `Some`: a growth cancelled the debt meanwhile; give it back,
+            // to the gate's waiters.
+            RetireTurn::Permit(permit) => {
+                if let Some(permit) = state.limit().repays(permit) {
+                    drop(permit);
+                    state.gate.permits_added();
+                }
+            }
             // Taken out of the line by a growth: look at the debt again.
             RetireTurn::Cancelled => {}
             RetireTurn::Closed => break,
@@ -240,16 +231,17 @@ async fn retire_debt(mut guard: RetirerGuard) {
     // acquires from. Once they are back, forget what is owed.
     state.wait().await;
     let _retiring = lock(&state.resizing);
-    let removed = state
+    let permits = state.limit();
+    let removed = permits
         .semaphore
-        .forget_permits(state.debt.load(Ordering::Relaxed));
-    state.debt.fetch_sub(removed, Ordering::Relaxed);
+        .forget_permits(permits.debt.load(Ordering::Relaxed));
+    permits.debt.fetch_sub(removed, Ordering::Relaxed);
     state
         .core
         .jobs
         .stats
         .facade
-        .set_live_workers(state.permits_existing());
+        .set_live_workers(permits.permits_existing());
 }
 
 /// The retirer's `acquire_owned` and its waker (see `SpawnerState::retire_wait`).
@@ -286,12 +278,12 @@ impl SpawnerState {
             let mut retiring = lock(&self.resizing);
             // Under the lock: no shrink adds debt between this look and
             // the flag going down.
-            if self.debt.load(Ordering::Relaxed) == 0 {
+            if self.limit().debt.load(Ordering::Relaxed) == 0 {
                 *retiring = false;
                 return Poll::Ready(RetireTurn::Paid);
             }
             *lock(&self.retire_wait) = Some(RetireWait {
-                acquire: Box::pin(self.semaphore.clone().acquire_owned()),
+                acquire: Box::pin(self.limit().semaphore.clone().acquire_owned()),
                 waker: cx.waker().clone(),
             });
             *joined = true;

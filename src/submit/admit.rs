@@ -11,6 +11,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 
 use super::room::{OwnedRoom, Room};
+use super::scheduler::Schedule;
 use crate::backend::{Backend, Core};
 use crate::error::TrySpawnError;
 use crate::spawner::room as task_room;
@@ -27,25 +28,30 @@ pub(crate) trait Admit<'a> {
 
     fn core(&self) -> &Core;
 
-    /// Room if some is free right now (the pool is open: the caller checked).
-    fn try_room(&self) -> Result<Self::Room, TrySpawnError<()>>;
+    /// Room if some is free right now (the pool is open: the caller
+    /// checked), for a job scheduled as `schedule`.
+    fn try_room(&self, schedule: Schedule) -> Result<Self::Room, TrySpawnError<()>>;
 
-    /// Waits for room, in FIFO order with every other waiter; `None` if the
+    /// Waits for room, in FIFO order with every other waiter (a spawner:
+    /// in the order its scheduler gives them by `schedule`); `None` if the
     /// pool closes first (room is never handed out after a close). Cancel
     /// safe: dropped, it holds no room and no place in line. Boxed: tokio's
-    /// `reserve` and `acquire_owned` futures have no name; only a submitter
-    /// that has to wait pays for the box.
-    fn wait(&self) -> BoxFuture<'a, Option<Self::Room>>;
+    /// `reserve` future and the spawner's wait have no name; only a
+    /// submitter that has to wait pays for the box.
+    fn wait(&self, schedule: Schedule) -> BoxFuture<'a, Option<Self::Room>>;
 }
 
 /// Room if some is free now: refused if the pool is closed (whatever its
 /// channel or semaphore says) or full.
-pub(crate) fn try_admit<'a, A: Admit<'a>>(admit: &A) -> Result<A::Room, TrySpawnError<()>> {
+pub(crate) fn try_admit<'a, A: Admit<'a>>(
+    admit: &A,
+    schedule: Schedule,
+) -> Result<A::Room, TrySpawnError<()>> {
     let lifecycle = &admit.core().lifecycle;
     let refused = if lifecycle.is_closed() {
         TrySpawnError::Closed(())
     } else {
-        match admit.try_room() {
+        match admit.try_room(schedule) {
             Ok(room) => return Ok(room),
             Err(refused) => refused,
         }
@@ -82,21 +88,21 @@ impl<'a> Admit<'a> for Target<'a> {
         }
     }
 
-    fn try_room(&self) -> Result<Room<'a>, TrySpawnError<()>> {
+    fn try_room(&self, schedule: Schedule) -> Result<Room<'a>, TrySpawnError<()>> {
         match *self {
             Target::Queue(state) => queue_room::try_room(state).map(Room::Queue),
-            Target::Tasks(state) => task_room::try_room(state).map(Room::Tasks),
+            Target::Tasks(state) => task_room::try_room(state, schedule).map(Room::Tasks),
         }
     }
 
-    fn wait(&self) -> BoxFuture<'a, Option<Room<'a>>> {
+    fn wait(&self, schedule: Schedule) -> BoxFuture<'a, Option<Room<'a>>> {
         match *self {
             Target::Queue(state) => {
                 Box::pin(queue_room::wait_for_room(state).map(|room| room.map(Room::Queue)))
             }
-            Target::Tasks(state) => {
-                Box::pin(task_room::wait_for_room(state).map(|room| room.map(Room::Tasks)))
-            }
+            Target::Tasks(state) => Box::pin(
+                task_room::wait_for_room(state, schedule).map(|room| room.map(Room::Tasks)),
+            ),
         }
     }
 }
@@ -111,20 +117,23 @@ impl Admit<'static> for OwnedTarget {
         }
     }
 
-    fn try_room(&self) -> Result<OwnedRoom, TrySpawnError<()>> {
+    fn try_room(&self, schedule: Schedule) -> Result<OwnedRoom, TrySpawnError<()>> {
         match self {
             OwnedTarget::Queue(state) => queue_room::try_room_owned(state).map(OwnedRoom::Queue),
-            OwnedTarget::Tasks(state) => task_room::try_room_owned(state).map(OwnedRoom::Tasks),
+            OwnedTarget::Tasks(state) => {
+                task_room::try_room_owned(state, schedule).map(OwnedRoom::Tasks)
+            }
         }
     }
 
-    fn wait(&self) -> BoxFuture<'static, Option<OwnedRoom>> {
+    fn wait(&self, schedule: Schedule) -> BoxFuture<'static, Option<OwnedRoom>> {
         match self.clone() {
             OwnedTarget::Queue(state) => Box::pin(
                 queue_room::wait_for_room_owned(state).map(|room| room.map(OwnedRoom::Queue)),
             ),
             OwnedTarget::Tasks(state) => Box::pin(
-                task_room::wait_for_room_owned(state).map(|room| room.map(OwnedRoom::Tasks)),
+                task_room::wait_for_room_owned(state, schedule)
+                    .map(|room| room.map(OwnedRoom::Tasks)),
             ),
         }
     }

@@ -236,7 +236,13 @@ impl<'a> JobBuilder<'a> {
     /// # Errors
     ///
     /// Hands the future back in [`TrySpawnError::Full`] or
-    /// [`TrySpawnError::Closed`].
+    /// [`TrySpawnError::Closed`], as the pool's `try_spawn`. On a
+    /// [`BoundedSpawner`](crate::BoundedSpawner), a job with a
+    /// [key](JobBuilder::key) is also `Full` while its key is at its
+    /// [`per_key_limit`](crate::SpawnerBuilder::per_key_limit), even with a
+    /// permit free, and a job is `Full` if a waiting submitter of higher or
+    /// equal rank goes first (see
+    /// [*Scheduling*](crate::BoundedSpawner#scheduling)).
     ///
     /// # Examples
     ///

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::admit::{self, Admit, OwnedTarget, Target};
 use super::permit::{OwnedSpawnPermit, SpawnPermit};
 use super::room::Room;
+use super::scheduler::Schedule;
 use crate::error::{SpawnError, TrySpawnError};
 use crate::id::JobId;
 use crate::metrics::{Latency, Which};
@@ -19,6 +20,8 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// first a look for free room, then, if there is none, a wait in line.
 struct Reserving<'a, A: Admit<'a>> {
     admit: A,
+    /// How the job competes with other submitters (a spawner's order).
+    schedule: Schedule,
     wait: Option<BoxFuture<'a, Option<A::Room>>>,
     /// This wait comes from this job of the same pool, and is counted in
     /// the pool's nested waits until it ends.
@@ -39,9 +42,10 @@ fn closed(core: &crate::backend::Core) -> SpawnError<()> {
 }
 
 impl<'a, A: Admit<'a>> Reserving<'a, A> {
-    fn new(admit: A) -> Reserving<'a, A> {
+    fn new(admit: A, schedule: Schedule) -> Reserving<'a, A> {
         Reserving {
             admit,
+            schedule,
             wait: None,
             nested: None,
             waiting_since: None,
@@ -64,13 +68,13 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
                 Poll::Pending if self.refused_now(cx) => Err(SpawnError::deadlock(())),
                 Poll::Pending => return Poll::Pending,
             },
-            None => match admit::try_admit(&self.admit) {
+            None => match admit::try_admit(&self.admit, self.schedule) {
                 Ok(room) => Ok(room),
                 Err(TrySpawnError::Closed(())) => Err(SpawnError::new(())),
                 Err(TrySpawnError::RuntimeShutdown(())) => Err(SpawnError::runtime_shutdown(())),
                 Err(TrySpawnError::Full(())) => {
                     self.waiting_since = self.admit.core().jobs.latency.as_ref().map(Latency::now);
-                    let wait = self.wait.insert(self.admit.wait());
+                    let wait = self.wait.insert(self.admit.wait(self.schedule));
                     match Self::poll_wait(wait, &self.admit, cx) {
                         Poll::Ready(room) => room.ok_or_else(|| closed(self.admit.core())),
                         Poll::Pending if self.deadlocked() || self.refused_now(cx) => {
@@ -232,8 +236,13 @@ pub struct Reserve<'a> {
 
 impl<'a> Reserve<'a> {
     pub(crate) fn new(target: Target<'a>) -> Reserve<'a> {
+        Reserve::with(target, Schedule::DEFAULT)
+    }
+
+    /// A reservation for a job scheduled as `schedule` (`spawn`'s).
+    pub(crate) fn with(target: Target<'a>, schedule: Schedule) -> Reserve<'a> {
         Reserve {
-            inner: Reserving::new(target),
+            inner: Reserving::new(target, schedule),
         }
     }
 
@@ -298,7 +307,7 @@ pub struct ReserveOwned {
 impl ReserveOwned {
     pub(crate) fn new(target: OwnedTarget) -> ReserveOwned {
         ReserveOwned {
-            inner: Reserving::new(target),
+            inner: Reserving::new(target, Schedule::DEFAULT),
         }
     }
 }
@@ -322,20 +331,23 @@ impl fmt::Debug for ReserveOwned {
 
 /// `try_reserve`: room now, or why not (counted in `rejected`).
 pub(crate) fn try_reserve(target: Target<'_>) -> Result<SpawnPermit<'_>, TrySpawnError<()>> {
-    try_room(target).map(SpawnPermit::new)
+    try_room(target, Schedule::DEFAULT).map(SpawnPermit::new)
 }
 
-/// Room now, or why not (counted in `rejected`): `try_spawn` uses it at
-/// once.
-pub(crate) fn try_room(target: Target<'_>) -> Result<Room<'_>, TrySpawnError<()>> {
-    counted(&target, admit::try_admit(&target))
+/// Room now for a job scheduled as `schedule`, or why not (counted in
+/// `rejected`): `try_spawn` uses it at once.
+pub(crate) fn try_room(
+    target: Target<'_>,
+    schedule: Schedule,
+) -> Result<Room<'_>, TrySpawnError<()>> {
+    counted(&target, admit::try_admit(&target, schedule))
 }
 
 /// `try_reserve_owned`: as [`try_reserve`], owned.
 pub(crate) fn try_reserve_owned(
     target: OwnedTarget,
 ) -> Result<OwnedSpawnPermit, TrySpawnError<()>> {
-    counted(&target, admit::try_admit(&target)).map(OwnedSpawnPermit::new)
+    counted(&target, admit::try_admit(&target, Schedule::DEFAULT)).map(OwnedSpawnPermit::new)
 }
 
 /// Counts a refusal in `rejected`.

@@ -8,6 +8,7 @@ use std::task::{Context, Poll, ready};
 
 use super::admit::Target;
 use super::reserve::{Reserve, try_room};
+use super::scheduler::Schedule;
 use crate::error::{SpawnError, TrySpawnError};
 use crate::job::{JobOptions, JoinHandle};
 
@@ -62,7 +63,7 @@ impl<'a, F> Spawning<'a, F> {
     /// A submission with a [`JobBuilder`](crate::JobBuilder)'s options.
     pub(crate) fn with(target: Target<'a>, future: F, options: JobOptions<'a>) -> Spawning<'a, F> {
         Spawning {
-            reserve: Reserve::new(target),
+            reserve: Reserve::with(target, schedule(&options)),
             future: Some(future),
             options,
         }
@@ -101,6 +102,14 @@ impl<F> fmt::Debug for Spawning<'_, F> {
     }
 }
 
+/// How a job with these options competes for room (a spawner's order).
+fn schedule(options: &JobOptions<'_>) -> Schedule {
+    Schedule {
+        key: options.key,
+        priority: options.priority,
+    }
+}
+
 /// `try_spawn`: `try_reserve`, then spawn, or hand the future back.
 pub(crate) fn try_spawn<F>(
     target: Target<'_>,
@@ -111,7 +120,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match try_room(target) {
+    match try_room(target, schedule(options)) {
         Ok(room) => Ok(room.spawn(future, options)),
         Err(refused) => Err(refused.map(|()| future)),
     }

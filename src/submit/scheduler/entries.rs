@@ -98,6 +98,11 @@ impl<T> Entries<T> {
         self.len
     }
 
+    /// The waiting items, in slot order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().flatten().map(|entry| &entry.item)
+    }
+
     /// Stores an item at the back of `list`.
     pub(super) fn push_back(
         &mut self,

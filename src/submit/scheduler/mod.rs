@@ -125,6 +125,26 @@ pub(crate) struct Rate {
     pub(crate) per: NonZeroU64,
 }
 
+/// How an item competes with the others: its key and priority, as
+/// [`push`](Scheduler::push) takes them. A job's, from its
+/// [`JobBuilder`](crate::JobBuilder); a pool's room, or a spawner's
+/// waiting submitter, carries it to the scheduler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Schedule {
+    /// The key, hashed by the pool; `None`: no key.
+    pub(crate) key: Option<u64>,
+    /// Higher starts first; 0 by default.
+    pub(crate) priority: i8,
+}
+
+impl Schedule {
+    /// No key, priority 0: a plain `spawn` or `reserve`.
+    pub(crate) const DEFAULT: Schedule = Schedule {
+        key: None,
+        priority: 0,
+    };
+}
+
 /// A lane in the turns: one key (by the index of its state), or the items
 /// without a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,6 +273,19 @@ impl<T> Scheduler<T> {
         }
     }
 
+    /// Whether [`pop`](Self::pop) at `now` would take an item: one is
+    /// runnable, and the bucket (if any) holds a token. Changes nothing, so
+    /// a caller can make sure of something else first (a free permit)
+    /// before it pops.
+    pub(crate) fn can_pop(&self, now: u64) -> bool {
+        let now = now.max(self.now);
+        self.turns.best().is_some()
+            && self
+                .bucket
+                .as_ref()
+                .is_none_or(|bucket| bucket.tokens(now) > 0)
+    }
+
     /// Takes out the item `ticket` names if it is still waiting (not popped,
     /// not removed), leaving no trace of it: not in its key's count, not in
     /// the turns. `now`: when (the next item of its key may become the
@@ -297,16 +330,6 @@ impl<T> Scheduler<T> {
         self.entries.get(ticket).map(|entry| &entry.item)
     }
 
-    /// Whether [`pop`](Self::pop) would take an item at `now`: some key or
-    /// the unkeyed lane is runnable, and the bucket (if any) has a token.
-    pub(crate) fn can_pop(&self, now: u64) -> bool {
-        self.turns.best().is_some()
-            && self
-                .bucket
-                .as_ref()
-                .is_none_or(|bucket| bucket.tokens(now.max(self.now)) >= 1)
-    }
-
     /// Takes out every waiting item, whatever the rules say (for a pool
     /// that cancels its queue). Running items stay counted until released.
     pub(crate) fn drain(&mut self) -> Vec<T> {
@@ -315,6 +338,11 @@ impl<T> Scheduler<T> {
             .into_iter()
             .filter_map(|ticket| self.remove(ticket, self.now))
             .collect()
+    }
+
+    /// The waiting items, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter()
     }
 
     /// How many items wait.

@@ -314,7 +314,9 @@ impl Case {
     fn pop(&mut self) -> Option<usize> {
         let now = self.model.now;
         let expected = self.model.pop();
+        let can_pop = self.scheduler.can_pop(now);
         let popped = self.scheduler.pop(now);
+        assert_eq!(can_pop, popped.is_some(), "can_pop at {now}");
         assert_eq!(popped, expected, "pop at {now}");
         let (id, key) = popped?;
         assert!(self.started.insert(id), "item {id} started twice");
@@ -378,6 +380,11 @@ impl Case {
         let (scheduler, model) = (&self.scheduler, &self.model);
         let now = model.now;
         assert_eq!(scheduler.len(), model.waiting.len(), "len");
+        let mut items: Vec<usize> = scheduler.iter().copied().collect();
+        items.sort_unstable();
+        let mut waiting: Vec<usize> = model.waiting.iter().map(|w| w.id).collect();
+        waiting.sort_unstable();
+        assert_eq!(items, waiting, "iter");
         assert_eq!(scheduler.is_empty(), model.waiting.is_empty());
         assert_eq!(
             scheduler.waiting_for_key(),
