@@ -20,6 +20,7 @@
 //! without deadlock.
 
 use std::mem;
+use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -80,15 +81,52 @@ struct State<T> {
     stage: Stage<T>,
     /// The `JoinHandle`'s waker, woken once when the job finishes.
     join_waker: Option<Waker>,
-    /// The runner's waker while the job waits; woken by `abort`.
-    run_waker: Option<Waker>,
-    /// A queued job's place in its pool's scheduler, if it waits there
-    /// (`WorkerPool` jobs with a key or a priority, or of a pool with aging
-    /// or a rate limit): aborted or timed out in the queue, it is taken out
-    /// at once, so that it holds no queue slot, no key's place and no rate
-    /// token. A job in the plain FIFO list has none: a worker reaches it
-    /// soon, and skips it.
-    ticket: Option<Ticket>,
+    /// The runner's waker while the job waits, woken by `abort`; or, while
+    /// the job is queued, its place in its pool's scheduler.
+    parked: Parked,
+}
+
+/// What a job leaves in its cell while it waits: while it is queued, its
+/// place in its pool's scheduler, if it waits there (`WorkerPool` jobs with
+/// a key or a priority, or of a pool with aging or a rate limit): aborted
+/// or timed out in the queue, it is taken out at once, so that it holds no
+/// queue slot, no key's place and no rate token (a job in the plain FIFO
+/// list has none: a worker reaches it soon, and skips it); once it runs,
+/// the runner's waker. One field for both, since a job is never both
+/// queued and running, and the cell must stay small (see the test below):
+/// 16 bytes, as an `Option<Waker>` alone.
+enum Parked {
+    /// A packed [`Ticket`]; 0: none.
+    Ticket(u64),
+    Waker(Waker),
+}
+
+impl Parked {
+    const NONE: Parked = Parked::Ticket(0);
+
+    /// The runner's waker, if one is kept; leaves none.
+    fn take_waker(&mut self) -> Option<Waker> {
+        match mem::replace(self, Parked::NONE) {
+            Parked::Waker(waker) => Some(waker),
+            Parked::Ticket(_) => None,
+        }
+    }
+
+    /// Keeps the runner's waker (unless the one kept would wake it too).
+    fn keep_waker(&mut self, cx: &Context<'_>) {
+        match self {
+            Parked::Waker(w) if w.will_wake(cx.waker()) => {}
+            _ => *self = Parked::Waker(cx.waker().clone()),
+        }
+    }
+
+    /// The queued job's ticket, if it has one; leaves none.
+    fn take_ticket(&mut self) -> Option<Ticket> {
+        match mem::replace(self, Parked::NONE) {
+            Parked::Ticket(packed) => NonZeroU64::new(packed).map(Ticket::unpack),
+            Parked::Waker(_) => None,
+        }
+    }
 }
 
 enum Stage<T> {
@@ -201,8 +239,7 @@ impl<T> JobCell<T> {
             state: Mutex::new(State {
                 stage,
                 join_waker: None,
-                run_waker: None,
-                ticket: None,
+                parked: Parked::NONE,
             }),
             aborted: AtomicBool::new(false),
             started: AtomicBool::new(false),
@@ -244,7 +281,7 @@ impl<T> JobCell<T> {
         if self.aborted.load(Ordering::Relaxed) {
             return true;
         }
-        keep_waker(&mut state.run_waker, cx);
+        state.parked.keep_waker(cx);
         false
     }
 
@@ -315,7 +352,7 @@ impl<T> JobCell<T> {
             "only the runner finishes a job, once"
         );
         state.stage = Stage::Finished(result);
-        let run_waker = state.run_waker.take();
+        let run_waker = state.parked.take_waker();
         let join_waker = state.join_waker.take();
         self.context.stats.finished(outcome, started);
         drop(state);
@@ -381,6 +418,8 @@ impl<T> JobCell<T> {
         let mut state = lock(&self.state);
         match mem::replace(&mut state.stage, Stage::Claimed { entry: !from_entry }) {
             Stage::Queued(mut runner) => {
+                // Its entry is spent, or stays as one the worker skips.
+                state.parked.take_ticket();
                 drop(state);
                 self.forget_queue_deadline();
                 runner.as_mut().attach(self.clone());
@@ -408,7 +447,7 @@ impl<T> JobCell<T> {
         };
         if self.aborted.load(Ordering::Relaxed) || self.context.abort.is_raised() {
             state.stage = Stage::Running;
-            let ticket = state.ticket.take();
+            let ticket = state.parked.take_ticket();
             drop(state);
             self.finish_queued(runner, Failure::Cancelled, ticket);
             return false;
@@ -457,7 +496,7 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
             Stage::Queued(runner) => {
                 // Never started: cancelled here and now, so its handle
                 // resolves without waiting for a worker to reach it.
-                let ticket = state.ticket.take();
+                let ticket = state.parked.take_ticket();
                 drop(state);
                 self.finish_queued(runner, Failure::Cancelled, ticket);
             }
@@ -468,7 +507,7 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
                 // stops, it finds the flag and cancels the job instead of
                 // giving it back (`give_back`).
                 state.stage = running;
-                let waker = state.run_waker.take();
+                let waker = state.parked.take_waker();
                 drop(state);
                 if let Some(waker) = waker {
                     waker.wake();
@@ -480,8 +519,10 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
 
     fn set_ticket(&self, ticket: Ticket) {
         let mut state = lock(&self.state);
-        if let Stage::Queued(_) = state.stage {
-            state.ticket = Some(ticket);
+        if let Stage::Queued(_) = state.stage
+            && let Some(packed) = ticket.pack()
+        {
+            state.parked = Parked::Ticket(packed.get());
         }
     }
 
@@ -490,7 +531,7 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
         if let Stage::Queued(_) = state.stage
             && let Stage::Queued(runner) = mem::replace(&mut state.stage, Stage::Running)
         {
-            let ticket = state.ticket.take();
+            let ticket = state.parked.take_ticket();
             drop(state);
             self.finish_queued(runner, Failure::timed_out(Phase::Queue), ticket);
         }
@@ -512,6 +553,7 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
         let mut state = lock(&self.state);
         match mem::replace(&mut state.stage, Stage::Running) {
             Stage::Queued(mut runner) => {
+                state.parked.take_ticket(); // its entry was just taken
                 drop(state);
                 self.forget_queue_deadline();
                 runner.as_mut().attach(self);

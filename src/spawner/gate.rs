@@ -277,18 +277,21 @@ impl<P: Permits> Gate<P> {
     /// rate timer ends.
     pub(crate) fn close(&self) {
         let mut wakes = Vec::new();
-        {
-            let inner = lock(&self.inner);
-            // `Release`, under the lock: a waiter reads it under its slot's
-            // lock, after its slot's waker was taken here or before it
-            // stores a new one (see `Wait::poll`).
-            self.closed.store(true, Ordering::Release);
-            for slot in inner.scheduler.iter().flatten() {
-                wakes.extend(lock(&slot.state).waker.take());
-            }
+        let inner = lock(&self.inner);
+        // `Release`, under the lock: a waiter reads it under its slot's
+        // lock, after its slot's waker was taken here or before it stores a
+        // new one (see `Wait::poll`).
+        self.closed.store(true, Ordering::Release);
+        for slot in inner.scheduler.iter().flatten() {
+            wakes.extend(lock(&slot.state).waker.take());
         }
-        self.timer.notify_one();
+        // Woken under the lock, as tokio's semaphore wakes its waiters in
+        // `close`: whoever takes the lock after this (a permit coming back,
+        // which then finds the gate closed and grants nothing) finds every
+        // waiter woken already.
         wake_all(wakes);
+        drop(inner);
+        self.timer.notify_one();
     }
 
     /// Submitters waiting.

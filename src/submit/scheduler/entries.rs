@@ -20,11 +20,40 @@ const SHRINK_ABOVE: usize = 4096;
 ///
 /// A ticket outlives its item harmlessly: once the item has been popped or
 /// removed, the ticket finds nothing, even if its slot holds another item
-/// by then (every push has its own sequence number).
+/// by then (every push has its own sequence number, of which a ticket keeps
+/// the low 32 bits: so that it packs into 8 bytes, see [`pack`](Ticket::pack).
+/// A ticket could only find the wrong item if its slot were reused by the
+/// push 2³² pushes after its own while the ticket is still used; a pool
+/// uses a ticket only while its job waits, or just after it was taken).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Ticket {
     slot: usize,
-    seq: u64,
+    seq: u32,
+}
+
+impl Ticket {
+    fn new(slot: usize, seq: u64) -> Ticket {
+        Ticket {
+            slot,
+            seq: seq as u32, // the low bits: see the type's docs
+        }
+    }
+
+    /// The ticket in 8 bytes, never 0 (so that 0 can mean none); `None`
+    /// if its slot is beyond 2³² − 2 (more items than any pool queues).
+    pub(crate) fn pack(self) -> Option<std::num::NonZeroU64> {
+        let slot = u32::try_from(self.slot.checked_add(1)?).ok()?;
+        std::num::NonZeroU64::new(u64::from(slot) << 32 | u64::from(self.seq))
+    }
+
+    /// A ticket from [`pack`](Self::pack).
+    pub(crate) fn unpack(packed: std::num::NonZeroU64) -> Ticket {
+        let packed = packed.get();
+        Ticket {
+            slot: (packed >> 32) as usize - 1,
+            seq: packed as u32,
+        }
+    }
 }
 
 /// One waiting item and what the rules need to know of it.
@@ -140,7 +169,7 @@ impl<T> Entries<T> {
         list.tail = slot;
         list.len += 1;
         self.len += 1;
-        Ticket { slot, seq }
+        Ticket::new(slot, seq)
     }
 
     /// The oldest entry on `list`.
@@ -150,16 +179,14 @@ impl<T> Entries<T> {
 
     /// The ticket of the oldest entry on `list`.
     pub(super) fn front_ticket(&self, list: &List) -> Option<Ticket> {
-        self.front(list).map(|entry| Ticket {
-            slot: list.head,
-            seq: entry.seq,
-        })
+        self.front(list)
+            .map(|entry| Ticket::new(list.head, entry.seq))
     }
 
     /// The entry `ticket` names, if it is still waiting.
     pub(super) fn get(&self, ticket: Ticket) -> Option<&Entry<T>> {
         match self.slots.get(ticket.slot) {
-            Some(Some(entry)) if entry.seq == ticket.seq => Some(entry),
+            Some(Some(entry)) if entry.seq as u32 == ticket.seq => Some(entry),
             _ => None,
         }
     }
@@ -208,12 +235,10 @@ impl<T> Entries<T> {
 
     /// The tickets of every waiting item, in no particular order.
     pub(super) fn tickets(&self) -> impl Iterator<Item = Ticket> + '_ {
-        self.slots.iter().enumerate().filter_map(|(slot, entry)| {
-            entry.as_ref().map(|entry| Ticket {
-                slot,
-                seq: entry.seq,
-            })
-        })
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, entry)| entry.as_ref().map(|entry| Ticket::new(slot, entry.seq)))
     }
 
     fn at(&self, slot: usize) -> &Entry<T> {

@@ -573,3 +573,19 @@ fn aging_does_not_undo_fair_turns() {
     let cold = started.iter().position(|s| s == "cold").unwrap();
     assert!(cold <= 11, "the cold item started {cold}th: {started:?}");
 }
+
+#[test]
+fn a_ticket_packs_into_8_bytes_and_back() {
+    let mut scheduler = Scheduler::new(settings(1));
+    let tickets: Vec<_> = (0..3).map(|i| scheduler.push(i, None, 0, 0)).collect();
+    for ticket in tickets {
+        let packed = ticket.pack().expect("a small slot packs");
+        assert_eq!(super::Ticket::unpack(packed), ticket);
+    }
+    assert_eq!(scheduler.pop(0), Some((0, None)));
+    // A packed ticket of a popped item finds nothing.
+    let stale = scheduler.push(9, None, 0, 0);
+    let packed = stale.pack().unwrap();
+    assert_eq!(scheduler.remove(super::Ticket::unpack(packed), 0), Some(9));
+    assert_eq!(scheduler.remove(super::Ticket::unpack(packed), 0), None);
+}
