@@ -735,7 +735,7 @@ mod loom_tests {
             None
         }
 
-        fn remove(&mut self, _: Ticket) -> Option<Self::Item> {
+        fn remove(&mut self, _: crate::submit::scheduler::Ticket) -> Option<Self::Item> {
             None
         }
 
@@ -1039,7 +1039,7 @@ mod loom_tests {
             None
         }
 
-        fn remove(&mut self, _: Ticket) -> Option<Self::Item> {
+        fn remove(&mut self, _: crate::submit::scheduler::Ticket) -> Option<Self::Item> {
             None
         }
 
@@ -1172,7 +1172,7 @@ mod loom_tests {
             None
         }
 
-        fn remove(&mut self, _: Ticket) -> Option<Self::Item> {
+        fn remove(&mut self, _: crate::submit::scheduler::Ticket) -> Option<Self::Item> {
             None
         }
 
