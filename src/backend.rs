@@ -95,6 +95,14 @@ pub(crate) const DEFAULT_SLOW_POLL_THRESHOLD: Duration = Duration::from_millis(1
 
 impl Core {
     pub(crate) fn new(settings: CoreSettings, runtime: Handle, runners: usize) -> Core {
+        if settings.rate.is_some() {
+            // A rate limit waits for its tokens on tokio's timers: without
+            // the runtime's time driver, tokio panics here, at build, with
+            // its own message, rather than in the pool's timer task later,
+            // which would leave the backlog waiting for ever.
+            let _runtime = runtime.enter();
+            drop(tokio::time::sleep(Duration::ZERO));
+        }
         let name = settings.name.unwrap_or_else(|| "taskpool".to_owned());
         let mut jobs = JobContext::new(name.into_boxed_str(), settings.on_panic);
         jobs.defaults = settings.defaults;

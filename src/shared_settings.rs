@@ -322,6 +322,13 @@ macro_rules! shared_settings {
         /// `starts == 0` or a zero `per` makes `build` return a
         /// [`BuildError`](crate::BuildError).
         ///
+        /// # Panics
+        ///
+        /// The tokens are waited for on tokio's timers: `build` panics if
+        /// the runtime has no time driver (`enable_time`, which
+        /// `#[tokio::main]` turns on), rather than leave a backlog waiting
+        /// for ever.
+        ///
         /// # Examples
         ///
         /// ```

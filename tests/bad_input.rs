@@ -547,3 +547,28 @@ fn shutdown_or_wait_from_inside_its_own_job_panics_at_the_callers_line() {
     #[rustfmt::skip]
     check(spawner, |p| Box::pin(async { Pool::shutdown_timeout(p, SECOND).await; }), line!(), "shutdown_timeout");
 }
+
+/// A rate limit needs tokio's timers: on a runtime without its time driver,
+/// `build` panics (saying so) instead of leaving a backlog waiting for ever.
+#[test]
+fn a_rate_limit_without_the_time_driver_panics_at_build() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _inside = runtime.enter();
+    let pool = std::panic::catch_unwind(|| {
+        taskpool::WorkerPool::builder()
+            .rate_limit(1, std::time::Duration::from_secs(1))
+            .build()
+    });
+    assert!(pool.is_err(), "a pool was built");
+    let spawner = std::panic::catch_unwind(|| {
+        taskpool::BoundedSpawner::builder()
+            .limit(1)
+            .rate_limit(1, std::time::Duration::from_secs(1))
+            .build()
+    });
+    assert!(spawner.is_err(), "a spawner was built");
+    // Without a rate limit, no timer is needed to build.
+    assert!(taskpool::WorkerPool::builder().build().is_ok());
+}
