@@ -369,6 +369,11 @@ async fn per_key_two<P: Pool + 'static>(pool: P) {
     let mut first = [started.recv().await, started.recv().await];
     first.sort_unstable();
     assert_eq!(first, [Some(0), Some(1)]);
+    // The submitting task may still be on its way to the last four: until
+    // they are in (the watchdog turns a hang into a failure).
+    while pool.metrics().waiting_for_key < 4 {
+        tokio::task::yield_now().await;
+    }
     // Room was free: an unkeyed job submitted last runs to the end, while
     // key `a`'s third job still waits.
     pool.spawn(async {}).await.unwrap().await.unwrap();
