@@ -324,29 +324,6 @@ async fn plain_submitters_are_admitted_in_fifo_order() {
     assert_eq!(starts.order(), (0..=20).collect::<Vec<_>>());
 }
 
-/// Until the first submission with a key or a priority, plain submitters
-/// wait in tokio's own line (unused, scheduling costs nothing); from then
-/// on every waiter waits in the gate. Those already in tokio's line are
-/// admitted first: a plain one that waited before a high one arrived goes
-/// before it, and a plain one that came after it goes after it.
-async fn the_first_scheduled_submitter_waits_behind_those_already_in_line() {
-    let spawner = spawner(1, 1);
-    let starts = Starts::default();
-    let (blocker, release) = starts.held(0, None);
-    let mut handles = vec![submit(&spawner, PLAIN, blocker).await];
-    starts.until_started(0).await;
-    handles.push(submit(&spawner, PLAIN, starts.quick(1, None)).await);
-    handles.push(submit(&spawner, priority(5), starts.quick(2, None)).await);
-    handles.push(submit(&spawner, PLAIN, starts.quick(3, None)).await);
-    handles.push(submit(&spawner, priority(5), starts.quick(4, None)).await);
-    until_queued(&spawner, 4).await;
-    release.release();
-    for handle in handles {
-        handle.await.unwrap().await.unwrap();
-    }
-    assert_eq!(starts.order(), [0, 1, 2, 4, 3]);
-}
-
 // --- aging, on a paused clock -------------------------------------------------
 
 /// One permit; a low job waits behind a high one, and a new high job comes
@@ -546,7 +523,6 @@ crate::on_both_runtimes!(
     a_granted_then_dropped_spawn_gives_its_permit_and_key_back,
     try_spawn_of_a_key_at_its_limit_is_full,
     plain_submitters_are_admitted_in_fifo_order,
-    the_first_scheduled_submitter_waits_behind_those_already_in_line,
     close_refuses_waiting_submitters,
     raising_the_limit_admits_by_the_rules,
     a_shrink_is_retired_before_waiters_are_admitted,

@@ -17,13 +17,19 @@
 //!
 //! # Granting
 //!
-//! Once the spawner schedules (see *Unused, it costs nothing*), every
-//! submitter that has to wait waits here, in the scheduler, plain ones
-//! too: the order between them is then the scheduler's alone. (The debt
-//! retirer of `state.rs` waits in the semaphore's own line, which tokio
-//! serves first: debt is retired before the gate grants, as intended.)
-//! The gate costs an allocation (the slot), a lock and an `O(1)` push per
-//! waiter, and the grant takes the lock again.
+//! Every submitter that has to wait waits here, in the scheduler, from the
+//! spawner's build on, plain ones too: the order between them is then the
+//! scheduler's alone, which with no key, no priority and no rate is FIFO,
+//! as tokio's semaphore was. (Only the debt retirer of `state.rs` waits in
+//! the semaphore's own line, which tokio serves first: debt is retired
+//! before the gate grants, as intended.) Waiting is the slow path already
+//! (a boxed future, a wake-up); the gate adds an allocation (the slot), a
+//! lock and an `O(1)` push, and the grant takes the lock again. Waiting in
+//! tokio's line until the first keyed or prioritised submitter would have
+//! saved that, but a plain submitter still in tokio's line would then be
+//! served before a higher priority waiting in the gate (tokio hands a
+//! permit that comes back to its own line first): the rules would not
+//! hold across the switch.
 //!
 //! Permits are handed out by the *grant loop*, under the lock: while the
 //! scheduler [can pop](Scheduler::can_pop) and a permit can be taken, pop
@@ -34,19 +40,6 @@
 //! back (a permit, and perhaps a key), a granted waiter is dropped unused,
 //! the limit grows, the retirer gives a permit back, or the rate timer finds
 //! a token due.
-//!
-//! # Unused, it costs nothing
-//!
-//! Until the spawner sees a submission with a key or a priority (or from
-//! build, with aging or a rate limit), a plain submitter that has to wait
-//! waits in the semaphore's own line, as it did before the gate: tokio's
-//! waiter list, with no allocation and one lock. That line is FIFO, which
-//! is what the rules make of plain submitters. From the first scheduled
-//! submission on, every waiter waits in the gate; those still in tokio's
-//! line then are admitted first (tokio serves its line before a permit is
-//! free for anyone else), ahead of a higher priority that came after them:
-//! the rules hold from the moment the spawner is first asked to schedule,
-//! for whoever waits from then on.
 //!
 //! # The fast path
 //!
@@ -117,11 +110,6 @@ pub(crate) struct Gate<P> {
     /// A rate limit: every start takes a token, so every start takes the
     /// lock.
     rated: bool,
-    /// Waiting submitters wait here: set at build with aging or a rate,
-    /// else by the first submission with a key or a priority. Until then a
-    /// plain submitter that has to wait waits in the semaphore's own line
-    /// (see the module docs, *Unused, it costs nothing*).
-    gated: AtomicBool,
     /// The scheduler's epoch, with aging or a rate.
     epoch: Option<Instant>,
     inner: Mutex<Inner>,
@@ -198,7 +186,6 @@ impl<P: Permits> Gate<P> {
             waiting: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             rated: settings.rate.is_some(),
-            gated: AtomicBool::new(clocked),
             epoch: clocked.then(Instant::now),
             inner: Mutex::new(Inner {
                 scheduler: Scheduler::new(settings),
@@ -230,7 +217,6 @@ impl<P: Permits> Gate<P> {
         // `Relaxed`: a waiter counted a moment ago and not yet seen here is
         // a concurrent submission, with no order to keep; it is admitted
         // by the next permit that comes back.
-        self.note(schedule);
         if schedule.key.is_none() && !self.rated && self.waiting.load(Ordering::Relaxed) == 0 {
             return match self.permits.try_take() {
                 Ok(()) => Ok(self.pass(None)),
@@ -264,30 +250,6 @@ impl<P: Permits> Gate<P> {
         drop(inner);
         wake_all(wakes);
         passed
-    }
-
-    /// A submission with `schedule` is made: from the first one with a key
-    /// or a priority on, waiting submitters wait in the gate.
-    fn note(&self, schedule: Schedule) {
-        // `Relaxed`: a plain submitter that misses it is concurrent with
-        // this one, with no order to keep between them.
-        if (schedule.key.is_some() || schedule.priority != 0) && !self.gated.load(Ordering::Relaxed)
-        {
-            self.gated.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Whether a submitter with `schedule` that has to wait waits in the
-    /// gate; otherwise it waits in the semaphore's own line, and then
-    /// [`pass_taken`](Self::pass_taken) makes its pass.
-    pub(crate) fn waits_here(&self, schedule: Schedule) -> bool {
-        self.note(schedule);
-        self.gated.load(Ordering::Relaxed)
-    }
-
-    /// The pass of a permit taken (and forgotten) in the semaphore's line.
-    pub(crate) fn pass_taken(self: &Arc<Self>) -> Pass<P> {
-        self.pass(None)
     }
 
     /// Waits in the scheduler for a pass; `None` once the gate is closed.

@@ -93,21 +93,6 @@ impl Limit {
     }
 }
 
-impl Limit {
-    /// Waits in the semaphore's own line for a permit, which is forgotten
-    /// (the `Pass` made of it gives it back); a permit that repays a debt
-    /// is gone, and the wait goes on. `None` once the semaphore is closed.
-    /// Cancel safe: dropped, it holds no permit and no place in line.
-    pub(super) async fn take_in_line(&self) -> Option<()> {
-        loop {
-            self.semaphore.acquire().await.ok()?.forget();
-            if !self.repay_one() {
-                return Some(());
-            }
-        }
-    }
-}
-
 impl Permits for Limit {
     /// A permit that repays a debt is gone: try again (the debt shrank, so
     /// this ends), until one is kept or none is free.

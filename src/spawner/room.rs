@@ -6,7 +6,6 @@ use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use tokio_util::task::task_tracker::TaskTrackerToken;
@@ -79,14 +78,7 @@ async fn wait_for<S: Deref<Target = SpawnerState>>(
 ) -> Option<TaskRoom<S>> {
     let pass = {
         let _waiting = Waiting::enter(&state);
-        if state.gate.waits_here(schedule) {
-            state.gate.wait(schedule).await?
-        } else {
-            // Nothing is scheduled yet: tokio's line (see `gate.rs`).
-            let _in_line = InLine::enter(&state);
-            state.limit().take_in_line().await?;
-            state.gate.pass_taken()
-        }
+        state.gate.wait(schedule).await?
     };
     if state.core.lifecycle.is_closed() {
         return None;
@@ -166,24 +158,6 @@ impl<'a> Waiting<'a> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.core.jobs.stats.facade.queued(-1.0);
-    }
-}
-
-/// Counts a submitter as waiting in the semaphore's own line until dropped
-/// (for `metrics().queued`: the gate counts its own).
-struct InLine<'a>(&'a SpawnerState);
-
-impl<'a> InLine<'a> {
-    fn enter(state: &'a SpawnerState) -> InLine<'a> {
-        // `Relaxed`: a gauge.
-        state.in_line.fetch_add(1, Ordering::Relaxed);
-        InLine(state)
-    }
-}
-
-impl Drop for InLine<'_> {
-    fn drop(&mut self) {
-        self.0.in_line.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

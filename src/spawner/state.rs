@@ -17,7 +17,7 @@ use super::limit::Limit;
 use crate::backend::{Backend, Core};
 use crate::metrics::Metrics;
 use crate::submit::scheduler::Settings;
-use crate::sync::{AtomicUsize, Mutex, lock};
+use crate::sync::{Mutex, lock};
 
 /// Everything the spawner's handles and permits share.
 #[derive(Debug)]
@@ -40,9 +40,6 @@ pub(crate) struct SpawnerState {
     /// Permits taken and not yet used or dropped: work in flight that
     /// `wait` waits for, until `abort_all` gives up on it.
     pub(super) permits: TaskTracker,
-    /// Submitters waiting in the semaphore's own line, before the spawner
-    /// schedules (see `gate.rs`): the gate counts the others.
-    pub(super) in_line: AtomicUsize,
 }
 
 impl SpawnerState {
@@ -56,7 +53,6 @@ impl SpawnerState {
             resizing: Mutex::new(false),
             retire_wait: Mutex::new(None),
             permits: TaskTracker::new(),
-            in_line: AtomicUsize::new(0),
         }
     }
 
@@ -138,7 +134,7 @@ impl SpawnerState {
     /// Submitters waiting in the gate (not those granted a permit and
     /// not yet resumed: their permit counts in `running`).
     pub(super) fn waiting(&self) -> usize {
-        self.gate.waiting() + self.in_line.load(Ordering::Relaxed)
+        self.gate.waiting()
     }
 }
 
@@ -158,7 +154,6 @@ impl Backend for SpawnerState {
     fn metrics(&self) -> Metrics {
         let limit = self.limit().asked();
         let (waiting, for_key, for_rate, keys) = self.gate.waiting_for();
-        let waiting = waiting + self.in_line.load(Ordering::Relaxed);
         let mut metrics = self.core.jobs.stats.snapshot(limit, 0, waiting);
         (
             metrics.waiting_for_key,
