@@ -241,19 +241,37 @@ impl<T> Receiver<T> {
 
     /// Puts `item` in the scheduler; those waiting in the plain list are
     /// older than it, and go in first, oldest first (see the module docs).
-    #[cold]
     fn schedule(&mut self, item: T)
     where
         T: Scheduled,
     {
         let now = self.now();
+        if !self.plain.is_empty() {
+            self.migrate(now);
+        }
+        self.schedule_at(item, now);
+    }
+
+    /// Moves the plain list into the scheduler, oldest first.
+    #[cold]
+    fn migrate(&mut self, now: u64)
+    where
+        T: Scheduled,
+    {
         let older = std::mem::take(&mut self.plain);
-        for item in older.into_iter().chain(std::iter::once(item)) {
-            let (key, priority) = (item.key(), item.priority());
-            let ticket = self.scheduled.push(item, key, priority, now);
-            if let Some(item) = self.scheduled.get(ticket) {
-                item.scheduled_as(ticket);
-            }
+        for item in older {
+            self.schedule_at(item, now);
+        }
+    }
+
+    fn schedule_at(&mut self, item: T, now: u64)
+    where
+        T: Scheduled,
+    {
+        let (key, priority) = (item.key(), item.priority());
+        let ticket = self.scheduled.push(item, key, priority, now);
+        if let Some(item) = self.scheduled.get(ticket) {
+            item.scheduled_as(ticket);
         }
     }
 

@@ -67,8 +67,9 @@
 //! (a bitmap of 4 words says which), so a scheduler used with no key, no
 //! priority and no rate is a FIFO list and a rotation of one lane.
 //!
-//! Memory is O(n + k): a key's state is dropped as soon as nothing of it
-//! waits or runs, so it is bounded by the items, not by the keys ever seen.
+//! Memory is O(n + k): a key's state is dropped soon after nothing of it
+//! waits or runs (`keys.rs` keeps a few idle ones for keys that come
+//! back), so it is bounded by the items, not by the keys ever seen.
 //!
 //! # Layout
 //!
@@ -151,8 +152,9 @@ impl Schedule {
 enum Lane {
     /// The items without a key.
     Unkeyed,
-    /// A key, by the index of its state in `keys.rs`.
-    Key(usize),
+    /// A key, by the index of its state in `keys.rs` (a `u32`, so that a
+    /// lane fits in 8 bytes: there are never 2³² keys in use).
+    Key(u32),
 }
 
 /// Waiting items, and which of them may start next by the rules in the
@@ -180,7 +182,7 @@ impl<T> Scheduler<T> {
             entries: Entries::new(),
             keys: Keys::default(),
             unkeyed: Unkeyed::new(),
-            turns: Turns::new(),
+            turns: Turns::new(settings.aging.is_some()),
             order: Order::new(settings.aging),
             bucket: settings
                 .rate
@@ -237,17 +239,12 @@ impl<T> Scheduler<T> {
     /// with a waiting item is at its limit, or the bucket is empty.
     pub(crate) fn pop(&mut self, now: u64) -> Option<(T, Option<u64>)> {
         let now = self.advance(now);
-        let best = self.turns.best()?;
+        let (bound, lane) = self.turns.next(&self.order, now)?;
         if let Some(bucket) = &mut self.bucket {
             if !bucket.take(now) {
                 return None;
             }
         }
-        let bound = self.order.tie_bound(now, best);
-        let (_, lane) = self
-            .turns
-            .first_within(bound)
-            .expect("the lane of the best rank is within its own bound");
         match lane {
             Lane::Unkeyed => {
                 let ticket = self
@@ -259,6 +256,7 @@ impl<T> Scheduler<T> {
                 Some((item, None))
             }
             Lane::Key(index) => {
+                let index = index as usize;
                 let before = self.backlog(index);
                 let state = self.keys.state_mut(index);
                 let entry = self
@@ -409,33 +407,37 @@ impl<T> Scheduler<T> {
     /// backlog, gives it its place in the turns (the back if it was just
     /// `served`) with its candidate's rank, and forgets it if it is idle.
     fn settle_key(&mut self, index: usize, before: usize, served: bool) {
-        let (limit, now) = (self.per_key_limit, self.now);
+        let limit = self.per_key_limit;
         let state = self.keys.state_mut(index);
         self.waiting_for_key = self.waiting_for_key - before + backlog(state, limit);
-        let front = self
-            .entries
-            .front(&state.waiting)
-            .map(|front| (front.seq, front.priority));
-        let rank = front.map(|(seq, priority)| {
-            if state.running < limit {
-                // Its candidate waits from when it became one.
-                let since = match state.candidate {
-                    Some((candidate, since)) if candidate == seq => since,
-                    _ => now,
-                };
-                state.candidate = Some((seq, since));
-                self.order.rank(since, priority)
-            } else {
-                state.candidate = None;
-                HELD
-            }
-        });
-        if front.is_none() {
+        let Some(front) = self.entries.front(&state.waiting) else {
+            // Nothing waits: no place in the turns, and no state at all if
+            // nothing runs either.
             state.candidate = None;
-        }
-        let state = self.keys.state(index);
-        self.place(Lane::Key(index), state.turn, rank, served);
-        self.keys.forget_if_idle(index);
+            if let Some(position) = state.turn.take() {
+                self.turns.remove(position);
+            }
+            if state.running == 0 {
+                self.keys.idle(index);
+            }
+            return;
+        };
+        let rank = if state.running >= limit {
+            state.candidate = None;
+            HELD
+        } else if self.order.ages() {
+            // Its candidate waits from when it became one.
+            let since = match state.candidate {
+                Some((candidate, since)) if candidate == front.seq => since,
+                _ => self.now,
+            };
+            state.candidate = Some((front.seq, since));
+            self.order.rank(since, front.priority)
+        } else {
+            self.order.rank(0, front.priority)
+        };
+        let turn = state.turn;
+        self.place(Lane::Key(lane_index(index)), turn, Some(rank), served);
     }
 
     /// After the unkeyed lane changed: its place in the turns (the back if
@@ -492,11 +494,16 @@ fn backlog(state: &KeyState, limit: usize) -> usize {
     state.waiting.len().saturating_sub(limit - state.running)
 }
 
+/// A key's lane, by the index of its state.
+fn lane_index(index: usize) -> u32 {
+    u32::try_from(index).expect("fewer than 2³² keys in use")
+}
+
 /// Where `lane` keeps its position in the turns.
 fn turn_of<'a>(keys: &'a mut Keys, unkeyed: &'a mut Unkeyed, lane: Lane) -> &'a mut Option<usize> {
     match lane {
         Lane::Unkeyed => &mut unkeyed.turn,
-        Lane::Key(index) => &mut keys.state_mut(index).turn,
+        Lane::Key(index) => &mut keys.state_mut(index as usize).turn,
     }
 }
 

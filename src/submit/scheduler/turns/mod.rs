@@ -12,48 +12,73 @@
 //! Places are positions in an append-only log, so "back" is the end of
 //! the log and moving a lane to the back is a removal and an append. Each
 //! position holds its lane's candidate [`Rank`], or [`HELD`] if the lane is
-//! not runnable, and a segment tree over the positions keeps the lowest
-//! rank of every range. The next candidate is then found in one descent:
-//! the best rank is at the root, and the first position (the least
-//! recently served lane) whose rank is tied with it (at most
-//! [`tie_bound`](super::order::Order::tie_bound)) is found by going left
-//! wherever the left half holds one.
+//! not runnable, and an index over the positions finds the next
+//! candidate: the least recently served lane (the first position) whose
+//! rank is tied with the best (at most
+//! [`tie_bound`](super::order::Order::tie_bound)). Without aging the index
+//! is a bitset of positions per rank (`levels.rs`), a few word operations;
+//! with aging, a segment tree (`tree.rs`), O(log p) for p positions in use.
 //!
-//! Every operation is O(log p), for p the positions in use. Removals leave
-//! holes, so when the log is full it is rebuilt with only the lanes in it,
-//! in the same order, into a tree about twice their number: O(p), once per
-//! at least p/2 appends, so O(1) amortised, and the memory is O(lanes with
-//! a waiting item).
+//! Removals leave holes, so when the log is full it is rebuilt with only
+//! the lanes in it, in the same order, with room for at least three times
+//! as many again: O(p), once per at least 3p/4 appends, so O(1) amortised,
+//! and the memory is O(lanes with a waiting item).
 
-use super::order::Rank;
+mod levels;
+mod tree;
+
+use super::order::{Order, Rank};
+
+use levels::Levels;
+use tree::Tree;
 
 /// The rank of a position whose lane is not runnable, or that is empty.
 pub(super) const HELD: Rank = Rank::MAX;
 
-/// The smallest tree; a power of two.
+/// The smallest log; a power of two.
 const MIN_CAPACITY: usize = 4;
+
+/// A rebuilt log has room for at least this many times its lanes: the
+/// rebuild, O(capacity), comes once per at least `(GROWTH - 1) × lanes`
+/// appends.
+const GROWTH: usize = 4;
 
 /// Lanes in their rotation, with their candidates' ranks.
 #[derive(Debug)]
 pub(super) struct Turns<L> {
     /// The lane at each position, or `None` for a hole (or the unused end).
     lanes: Vec<Option<L>>,
-    /// The segment tree: `ranks[capacity + p]` is position `p`'s rank, and
-    /// `ranks[i]` the lower of `ranks[2i]` and `ranks[2i + 1]`.
-    /// `ranks[0]` is unused.
+    /// The rank at each position: [`HELD`] for holes and the unused end.
     ranks: Vec<Rank>,
+    /// Finds the first position within a bound.
+    index: Index,
     /// The next position to append at: positions from here on are unused.
     end: usize,
     /// Positions that hold a lane.
     live: usize,
 }
 
+/// The index over the positions' ranks (see the module docs).
+#[derive(Debug)]
+enum Index {
+    /// Without aging: the positions at each rank.
+    Levels(Levels),
+    /// With aging: the lowest rank of every range of positions.
+    Tree(Tree),
+}
+
 impl<L: Copy> Turns<L> {
-    /// No lanes.
-    pub(super) fn new() -> Turns<L> {
+    /// No lanes. `ages`: whether ranks are times (aging) or `-priority`.
+    pub(super) fn new(ages: bool) -> Turns<L> {
+        let index = if ages {
+            Index::Tree(Tree::new(MIN_CAPACITY))
+        } else {
+            Index::Levels(Levels::new(MIN_CAPACITY))
+        };
         Turns {
             lanes: vec![None; MIN_CAPACITY],
-            ranks: vec![HELD; 2 * MIN_CAPACITY],
+            ranks: vec![HELD; MIN_CAPACITY],
+            index,
             end: 0,
             live: 0,
         }
@@ -94,74 +119,104 @@ impl<L: Copy> Turns<L> {
 
     /// The rank at `position`.
     pub(super) fn rank(&self, position: usize) -> Rank {
-        self.ranks[self.capacity() + position]
+        self.ranks[position]
     }
 
     /// Sets the rank at `position` (its lane's new candidate, or [`HELD`]).
     pub(super) fn set(&mut self, position: usize, rank: Rank) {
-        let mut node = self.capacity() + position;
-        self.ranks[node] = rank;
-        while node > 1 {
-            node /= 2;
-            let lowest = self.ranks[2 * node].min(self.ranks[2 * node + 1]);
-            if self.ranks[node] == lowest {
-                // The rest of the way up already agrees.
-                break;
+        let old = std::mem::replace(&mut self.ranks[position], rank);
+        match &mut self.index {
+            Index::Levels(levels) => {
+                if old == rank {
+                    return;
+                }
+                if old != HELD {
+                    levels.remove(position, old);
+                }
+                if rank != HELD {
+                    levels.insert(position, rank);
+                }
             }
-            self.ranks[node] = lowest;
+            Index::Tree(tree) => tree.set(position, rank),
         }
     }
 
     /// The lowest rank of a runnable lane, if there is one.
     pub(super) fn best(&self) -> Option<Rank> {
-        let best = self.ranks[1];
-        (best != HELD).then_some(best)
+        match &self.index {
+            Index::Levels(levels) => levels.best(),
+            Index::Tree(tree) => Some(tree.best()).filter(|&best| best != HELD),
+        }
+    }
+
+    /// The next candidate's lane at `now`: the least recently served lane
+    /// whose rank is tied with the best one, with the highest rank tied
+    /// (the bound of rule 3's tie, see [`Order::tie_bound`]).
+    pub(super) fn next(&self, order: &Order, now: u64) -> Option<(Rank, L)> {
+        let (bound, position) = match &self.index {
+            Index::Levels(levels) => levels.first_best()?,
+            Index::Tree(tree) => {
+                let best = Some(tree.best()).filter(|&best| best != HELD)?;
+                let bound = order.tie_bound(now, best);
+                let position = tree
+                    .first_within(bound)
+                    .expect("the best rank is within its own bound");
+                (bound, position)
+            }
+        };
+        let lane = self.lanes[position].expect("a position with a rank holds a lane");
+        Some((bound, lane))
     }
 
     /// The least recently served lane whose rank is at most `bound`, and its
     /// position.
+    #[cfg(all(test, not(taskpool_loom)))]
     pub(super) fn first_within(&self, bound: Rank) -> Option<(usize, L)> {
-        if self.ranks[1] > bound {
-            return None;
-        }
-        let mut node = 1;
-        while node < self.capacity() {
-            node = if self.ranks[2 * node] <= bound {
-                2 * node
-            } else {
-                2 * node + 1
-            };
-        }
-        let position = node - self.capacity();
+        let position = match &self.index {
+            Index::Levels(levels) => levels.first_within(bound),
+            Index::Tree(tree) => tree.first_within(bound),
+        }?;
         let lane = self.lanes[position].expect("a position with a rank holds a lane");
         Some((position, lane))
     }
 
-    /// Packs the lanes, in order, into a tree with room for as many again.
+    /// Packs the lanes, in order, into a log with room for as many again.
+    /// The memory is reused when the size stays the same.
     fn rebuild(&mut self, mut moved: impl FnMut(L, usize)) {
-        let capacity = (2 * (self.live + 1)).next_power_of_two().max(MIN_CAPACITY);
-        let old_capacity = self.capacity();
-        let mut lanes = vec![None; capacity];
-        let mut ranks = vec![HELD; 2 * capacity];
+        let capacity = (GROWTH * (self.live + 1))
+            .next_power_of_two()
+            .max(MIN_CAPACITY);
+        // Positions only move down, so the packing can be done in place.
         let mut end = 0;
         for position in 0..self.end {
             if let Some(lane) = self.lanes[position] {
-                lanes[end] = Some(lane);
-                ranks[capacity + end] = self.ranks[old_capacity + position];
+                self.lanes[end] = Some(lane);
+                self.ranks[end] = self.ranks[position];
                 moved(lane, end);
                 end += 1;
             }
         }
-        for node in (1..capacity).rev() {
-            ranks[node] = ranks[2 * node].min(ranks[2 * node + 1]);
-        }
         debug_assert_eq!(end, self.live, "every lane moved");
-        *self = Turns {
-            lanes,
-            ranks,
-            end,
-            live: self.live,
-        };
+        self.lanes.truncate(end);
+        self.lanes.resize(capacity, None);
+        self.ranks.truncate(end);
+        self.ranks.resize(capacity, HELD);
+        if capacity < self.lanes.capacity() / 2 {
+            self.lanes.shrink_to_fit();
+            self.ranks.shrink_to_fit();
+        }
+        self.end = end;
+        match &mut self.index {
+            Index::Levels(levels) => {
+                levels.reset(capacity);
+                for (position, &rank) in self.ranks[..end].iter().enumerate() {
+                    if rank != HELD {
+                        levels.insert(position, rank);
+                    }
+                }
+            }
+            Index::Tree(tree) => *tree = Tree::build(capacity, &self.ranks[..end]),
+        }
     }
 }
 
@@ -173,7 +228,12 @@ mod tests {
     /// bound, through rebuilds.
     #[test]
     fn the_first_within_the_bound_is_the_least_recently_served() {
-        let mut turns = Turns::new();
+        for ages in [false, true] {
+            least_recently_served_first(Turns::new(ages));
+        }
+    }
+
+    fn least_recently_served_first(mut turns: Turns<usize>) {
         let mut positions = vec![usize::MAX; 100];
         for lane in 0..100usize {
             let rank = (lane % 3) as Rank;
@@ -205,7 +265,12 @@ mod tests {
     /// Churn through one lane does not grow the log.
     #[test]
     fn the_log_stays_as_large_as_its_lanes() {
-        let mut turns = Turns::new();
+        for ages in [false, true] {
+            one_lane_churns(Turns::new(ages));
+        }
+    }
+
+    fn one_lane_churns(mut turns: Turns<()>) {
         let mut position = turns.push_back((), 0, |_, _| {});
         for _ in 0..10_000 {
             turns.remove(position);
