@@ -192,8 +192,11 @@ pub(crate) trait AnyJob: Send + Sync + 'static {
     fn steal(self: Arc<Self>) -> Option<Box<dyn super::help::Inline>>;
 
     /// The queued job waits in its pool's scheduler with `ticket` (see
-    /// `State::ticket`). Called under the pool's dispatch lock.
-    fn set_ticket(&self, ticket: Ticket);
+    /// `State::ticket`), kept if it is still queued. `false` if it is not
+    /// (it was aborted, timed out, claimed or taken since it went in): then
+    /// the caller takes its entry out by the ticket, which names nothing if
+    /// a worker took it.
+    fn set_ticket(&self, ticket: Ticket) -> bool;
 }
 
 impl<T> JobCell<T> {
@@ -517,13 +520,15 @@ impl<T: Send + 'static> AnyJob for JobCell<T> {
         }
     }
 
-    fn set_ticket(&self, ticket: Ticket) {
+    fn set_ticket(&self, ticket: Ticket) -> bool {
         let mut state = lock(&self.state);
-        if let Stage::Queued(_) = state.stage
-            && let Some(packed) = ticket.pack()
-        {
-            state.parked = Parked::Ticket(packed.get());
+        if let Stage::Queued(_) = state.stage {
+            if let Some(packed) = ticket.pack() {
+                state.parked = Parked::Ticket(packed.get());
+            }
+            return true;
         }
+        false
     }
 
     fn time_out_queued(&self) {

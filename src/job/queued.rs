@@ -85,7 +85,8 @@ impl QueuedJob {
     /// timed out there, it leaves at once.
     pub(crate) fn scheduled_as(&self, ticket: crate::submit::scheduler::Ticket) {
         if let Some(job) = &self.job {
-            job.set_ticket(ticket);
+            // Not queued any more: it is taken or dropped with its entry.
+            let _ = job.set_ticket(ticket);
         }
     }
 

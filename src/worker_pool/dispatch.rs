@@ -70,8 +70,10 @@ pub(crate) trait TryRecv {
     /// Refuses new items; those already in stay to be taken.
     fn close(&mut self);
 
-    /// Puts an item in, under the dispatch's lock.
-    fn push(&mut self, item: Self::Item);
+    /// Puts an item in, under the dispatch's lock. If it waits in the
+    /// scheduler, its ticket: the caller gives it to the job once the lock
+    /// is let go (see [`Dispatch::push`]).
+    fn push(&mut self, item: Self::Item) -> Option<Ticket>;
 
     /// An item of `key` that was taken has ended: the key has room again
     /// (see the queue's scheduler).
@@ -401,9 +403,12 @@ impl<S: TryRecv> Dispatch<S> {
     }
 
     /// Puts an item in the source under this lock; the caller
-    /// then calls `notify`, as after a send.
-    pub(crate) fn push(&self, item: S::Item) {
-        self.lock().source.push(item);
+    /// then calls `notify`, as after a send. If the item waits in the
+    /// scheduler, its ticket, for the caller to give the job after the
+    /// lock (a job aborted in between is then taken out by it), so that
+    /// the job's own lock is not taken under this one.
+    pub(crate) fn push(&self, item: S::Item) -> Option<Ticket> {
+        self.lock().source.push(item)
     }
 
     /// Takes an item for a job that helps (`job/help.rs`): a returned one
@@ -717,8 +722,9 @@ mod loom_tests {
             self.queue.closed.store(true, Release);
         }
 
-        fn push(&mut self, n: u32) {
+        fn push(&mut self, n: u32) -> Option<crate::submit::scheduler::Ticket> {
             self.queue.push(n);
+            None
         }
 
         fn release(&mut self, _: u64) {
@@ -1017,8 +1023,8 @@ mod loom_tests {
             self.closed = true;
         }
 
-        fn push(&mut self, item: (u32, Option<u64>)) {
-            self.items.push(item, item.1, 0, 0);
+        fn push(&mut self, item: (u32, Option<u64>)) -> Option<Ticket> {
+            Some(self.items.push(item, item.1, 0, 0))
         }
 
         fn release(&mut self, key: u64) {
@@ -1154,8 +1160,9 @@ mod loom_tests {
             self.closed = true;
         }
 
-        fn push(&mut self, job: QueuedJob) {
+        fn push(&mut self, job: QueuedJob) -> Option<crate::submit::scheduler::Ticket> {
             self.queue.push_back(job);
+            None
         }
 
         fn release(&mut self, _: u64) {

@@ -239,9 +239,10 @@ impl<T> Receiver<T> {
         })
     }
 
-    /// Puts `item` in the scheduler; those waiting in the plain list are
-    /// older than it, and go in first, oldest first (see the module docs).
-    fn schedule(&mut self, item: T)
+    /// Puts `item` in the scheduler, and returns its ticket; those waiting
+    /// in the plain list are older than it, and go in first, oldest first
+    /// (see the module docs).
+    fn schedule(&mut self, item: T) -> Ticket
     where
         T: Scheduled,
     {
@@ -249,7 +250,8 @@ impl<T> Receiver<T> {
         if !self.plain.is_empty() {
             self.migrate(now);
         }
-        self.schedule_at(item, now);
+        let (key, priority) = (item.key(), item.priority());
+        self.scheduled.push(item, key, priority, now)
     }
 
     /// Moves the plain list into the scheduler, oldest first.
@@ -260,18 +262,13 @@ impl<T> Receiver<T> {
     {
         let older = std::mem::take(&mut self.plain);
         for item in older {
-            self.schedule_at(item, now);
-        }
-    }
-
-    fn schedule_at(&mut self, item: T, now: u64)
-    where
-        T: Scheduled,
-    {
-        let (key, priority) = (item.key(), item.priority());
-        let ticket = self.scheduled.push(item, key, priority, now);
-        if let Some(item) = self.scheduled.get(ticket) {
-            item.scheduled_as(ticket);
+            let (key, priority) = (item.key(), item.priority());
+            let ticket = self.scheduled.push(item, key, priority, now);
+            if let Some(item) = self.scheduled.get(ticket) {
+                // Under the lock, unlike a new job's (see
+                // `Dispatch::push`): this happens once per switch.
+                item.scheduled_as(ticket);
+            }
         }
     }
 
@@ -330,13 +327,13 @@ impl<T: std::fmt::Debug + Scheduled> super::dispatch::TryRecv for Receiver<T> {
     }
 
     #[inline]
-    fn push(&mut self, item: T) {
+    fn push(&mut self, item: T) -> Option<Ticket> {
         if !self.always && item.key().is_none() && item.priority() == 0 && self.scheduled.is_empty()
         {
             self.plain.push_back(item);
-            return;
+            return None;
         }
-        self.schedule(item);
+        Some(self.schedule(item))
     }
 
     fn release(&mut self, key: u64) {

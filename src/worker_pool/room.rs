@@ -166,7 +166,13 @@ impl<S: Deref<Target = PoolState>, P: ChannelPermit> Start for QueueRoom<S, P> {
             "room is used at most once: `start` takes it by value"
         );
         if let Some(permit) = permit {
-            self.state.queue.push(job);
+            if let Some(ticket) = self.state.queue.push(job)
+                && !AnyJob::set_ticket(&*cell, ticket)
+            {
+                // Aborted or timed out since it went in: its entry leaves
+                // now, as it would have with the ticket.
+                drop(self.state.queue.remove(ticket));
+            }
             permit.used();
             core.jobs.stats.facade.queued(1.0);
         }

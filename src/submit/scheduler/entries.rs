@@ -133,6 +133,7 @@ impl<T> Entries<T> {
     }
 
     /// Stores an item at the back of `list`.
+    #[inline]
     pub(super) fn push_back(
         &mut self,
         list: &mut List,
@@ -173,17 +174,20 @@ impl<T> Entries<T> {
     }
 
     /// The oldest entry on `list`.
+    #[inline]
     pub(super) fn front(&self, list: &List) -> Option<&Entry<T>> {
         (list.head != NIL).then(|| self.at(list.head))
     }
 
     /// The ticket of the oldest entry on `list`.
+    #[inline]
     pub(super) fn front_ticket(&self, list: &List) -> Option<Ticket> {
         self.front(list)
             .map(|entry| Ticket::new(list.head, entry.seq))
     }
 
     /// The entry `ticket` names, if it is still waiting.
+    #[inline]
     pub(super) fn get(&self, ticket: Ticket) -> Option<&Entry<T>> {
         match self.slots.get(ticket.slot) {
             Some(Some(entry)) if entry.seq as u32 == ticket.seq => Some(entry),
@@ -192,6 +196,7 @@ impl<T> Entries<T> {
     }
 
     /// Takes the oldest entry off `list`, and out of the slab.
+    #[inline]
     pub(super) fn pop_front(&mut self, list: &mut List) -> Option<Entry<T>> {
         let ticket = self.front_ticket(list)?;
         Some(self.unlink(list, ticket))
@@ -202,6 +207,7 @@ impl<T> Entries<T> {
     /// # Panics
     /// If `ticket` names no waiting entry (check with [`get`](Self::get)).
     /// Taking it off a list it is not on corrupts both lists.
+    #[inline]
     pub(super) fn unlink(&mut self, list: &mut List, ticket: Ticket) -> Entry<T> {
         assert!(
             self.get(ticket).is_some(),
@@ -241,12 +247,14 @@ impl<T> Entries<T> {
             .filter_map(|(slot, entry)| entry.as_ref().map(|entry| Ticket::new(slot, entry.seq)))
     }
 
+    #[inline]
     fn at(&self, slot: usize) -> &Entry<T> {
         self.slots[slot]
             .as_ref()
             .expect("a list links only occupied slots")
     }
 
+    #[inline]
     fn at_mut(&mut self, slot: usize) -> &mut Entry<T> {
         self.slots[slot]
             .as_mut()

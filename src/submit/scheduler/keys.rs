@@ -55,6 +55,7 @@ pub(super) struct Keys {
 
 impl Keys {
     /// The index of `key`'s state, made if it has none.
+    #[inline]
     pub(super) fn get_or_insert(&mut self, key: u64) -> usize {
         if let Some(&index) = self.index.get(&key) {
             if self.state(index).is_idle() {
@@ -84,11 +85,13 @@ impl Keys {
     }
 
     /// The index of `key`'s state, if it has one.
+    #[inline]
     pub(super) fn find(&self, key: u64) -> Option<usize> {
         self.index.get(&key).copied()
     }
 
     /// The state at `index`.
+    #[inline]
     pub(super) fn state(&self, index: usize) -> &KeyState {
         self.states[index]
             .as_ref()
@@ -96,6 +99,7 @@ impl Keys {
     }
 
     /// The state at `index`, to change.
+    #[inline]
     pub(super) fn state_mut(&mut self, index: usize) -> &mut KeyState {
         self.states[index]
             .as_mut()
@@ -104,6 +108,7 @@ impl Keys {
 
     /// The state at `index` became idle: nothing of its key waits or runs.
     /// Drops every idle state if too many are kept (see the module docs).
+    #[inline]
     pub(super) fn idle(&mut self, index: usize) {
         debug_assert!(self.state(index).is_idle(), "idle only when idle");
         debug_assert!(

@@ -628,6 +628,9 @@ fn temp_keyed_micro() {
             next += 1;
         }
         let el = start.elapsed();
-        eprintln!("keyed {keyed}: {:.1} ns per job ({sum})", el.as_nanos() as f64 / n as f64);
+        eprintln!(
+            "keyed {keyed}: {:.1} ns per job ({sum})",
+            el.as_nanos() as f64 / n as f64
+        );
     }
 }

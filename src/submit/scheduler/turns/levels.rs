@@ -54,12 +54,15 @@ impl Levels {
         if capacity != self.capacity {
             // Ranks used once and empty since hold memory for the old
             // capacity: let it go too.
-            self.sets.iter_mut().for_each(|set| *set = Bitset::default());
+            self.sets
+                .iter_mut()
+                .for_each(|set| *set = Bitset::default());
             self.capacity = capacity;
         }
     }
 
     /// Position `position` is at `rank` now.
+    #[inline]
     pub(super) fn insert(&mut self, position: usize, rank: Rank) {
         let level = level_of(rank);
         let set = &mut self.sets[level];
@@ -72,6 +75,7 @@ impl Levels {
     }
 
     /// Position `position` is no longer at `rank`.
+    #[inline]
     pub(super) fn remove(&mut self, position: usize, rank: Rank) {
         let level = level_of(rank);
         if self.sets[level].remove(position) {
@@ -87,6 +91,7 @@ impl Levels {
     }
 
     /// The best rank, and its first position.
+    #[inline]
     pub(super) fn first_best(&self) -> Option<(Rank, usize)> {
         let word = self.occupied.iter().position(|&bits| bits != 0)?;
         let level = word * 64 + self.occupied[word].trailing_zeros() as usize;
@@ -109,6 +114,7 @@ impl Levels {
     }
 }
 
+#[inline]
 fn level_of(rank: Rank) -> usize {
     let level = rank - LOWEST;
     debug_assert!(
@@ -147,6 +153,7 @@ impl Bitset {
     }
 
     /// Adds `position`; whether the set was empty before.
+    #[inline]
     fn insert(&mut self, mut position: usize) -> bool {
         for layer in &mut self.layers {
             let word = &mut layer[position / 64];
@@ -163,6 +170,7 @@ impl Bitset {
 
     /// Takes out `position` (which is in the set); whether the set is empty
     /// now.
+    #[inline]
     fn remove(&mut self, mut position: usize) -> bool {
         for layer in &mut self.layers {
             let word = &mut layer[position / 64];
@@ -176,6 +184,7 @@ impl Bitset {
     }
 
     /// The lowest position in the set.
+    #[inline]
     fn first(&self) -> Option<usize> {
         let top = self.layers.last()?;
         if top[0] == 0 {

@@ -84,6 +84,7 @@ impl<L: Copy> Turns<L> {
         }
     }
 
+    #[inline]
     fn capacity(&self) -> usize {
         self.lanes.len()
     }
@@ -91,6 +92,7 @@ impl<L: Copy> Turns<L> {
     /// Puts `lane` at the back of the rotation with `rank`, and returns its
     /// position. If the log has to be rebuilt for it, every lane already in
     /// it moves, and `moved` is told each lane's new position.
+    #[inline]
     pub(super) fn push_back(&mut self, lane: L, rank: Rank, moved: impl FnMut(L, usize)) -> usize {
         if self.end == self.capacity() {
             self.rebuild(moved);
@@ -104,6 +106,7 @@ impl<L: Copy> Turns<L> {
     }
 
     /// Takes the lane at `position` out of the rotation.
+    #[inline]
     pub(super) fn remove(&mut self, position: usize) {
         debug_assert!(self.lanes[position].is_some(), "removal of a hole");
         self.lanes[position] = None;
@@ -113,16 +116,19 @@ impl<L: Copy> Turns<L> {
 
     /// Whether the lane at `position` is already the most recently served
     /// (or joined): moving it to the back would change nothing.
+    #[inline]
     pub(super) fn is_back(&self, position: usize) -> bool {
         position + 1 == self.end
     }
 
     /// The rank at `position`.
+    #[inline]
     pub(super) fn rank(&self, position: usize) -> Rank {
         self.ranks[position]
     }
 
     /// Sets the rank at `position` (its lane's new candidate, or [`HELD`]).
+    #[inline]
     pub(super) fn set(&mut self, position: usize, rank: Rank) {
         let old = std::mem::replace(&mut self.ranks[position], rank);
         match &mut self.index {
@@ -152,6 +158,7 @@ impl<L: Copy> Turns<L> {
     /// The next candidate's lane at `now`: the least recently served lane
     /// whose rank is tied with the best one, with the highest rank tied
     /// (the bound of rule 3's tie, see [`Order::tie_bound`]).
+    #[inline]
     pub(super) fn next(&self, order: &Order, now: u64) -> Option<(Rank, L)> {
         let (bound, position) = match &self.index {
             Index::Levels(levels) => levels.first_best()?,
