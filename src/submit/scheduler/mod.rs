@@ -99,9 +99,9 @@ pub(crate) use entries::Ticket;
 
 use entries::Entries;
 use keys::{KeyState, Keys};
-use order::{Order, Rank};
+use order::{HELD, Order, Rank};
 use rate::Bucket;
-use turns::{HELD, Turns};
+use turns::Turns;
 use unkeyed::Unkeyed;
 
 /// How a [`Scheduler`] decides.

@@ -28,6 +28,10 @@ use std::num::NonZeroU64;
 /// An item's place in rule 3: lower goes first. See the module docs.
 pub(super) type Rank = i128;
 
+/// The rank of a lane that is not runnable (its key at its limit), or of
+/// no lane: above every item's.
+pub(super) const HELD: Rank = Rank::MAX;
+
 /// How ranks are made: with aging (`every` nanoseconds a level) or without.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Order {

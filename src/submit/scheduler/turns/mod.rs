@@ -27,13 +27,10 @@
 mod levels;
 mod tree;
 
-use super::order::{Order, Rank};
+use super::order::{HELD, Order, Rank};
 
 use levels::Levels;
 use tree::Tree;
-
-/// The rank of a position whose lane is not runnable, or that is empty.
-pub(super) const HELD: Rank = Rank::MAX;
 
 /// The smallest log; a power of two.
 const MIN_CAPACITY: usize = 4;

@@ -7,8 +7,7 @@
 //! most a bound is found in one descent, going left wherever the left half
 //! holds one. Each operation is O(log p) for p positions.
 
-use super::super::order::Rank;
-use super::HELD;
+use super::super::order::{HELD, Rank};
 
 /// A min segment tree over positions.
 #[derive(Debug)]
