@@ -55,17 +55,17 @@
 //! For `n` waiting items, `k` keys in use and `l` lanes with a waiting item
 //! (`l ≤ k + 1`), with the key lookup an O(1) hash:
 //!
-//! | operation | cost |
-//! |---|---|
-//! | `push` | O(1) amortised; O(log l) if the item becomes its lane's candidate |
-//! | `pop` | O(log l); with aging, an unkeyed item adds O(occupied priority levels) |
-//! | `remove` | O(log l); with aging, an unkeyed item adds O(occupied priority levels) |
-//! | `release` | O(log l) |
-//! | counts, `next_token_at` | O(1) |
+//! | operation | without aging | with aging |
+//! |---|---|---|
+//! | `push` | O(1) amortised | O(log l) amortised |
+//! | `pop`, `remove`, `release` | O(log₆₄ l): a few word operations | O(log l); an unkeyed item adds O(occupied priority levels) |
+//! | counts, `next_token_at` | O(1) | O(1) |
 //!
-//! Without aging the unkeyed lane looks at its highest occupied level only
-//! (a bitmap of 4 words says which), so a scheduler used with no key, no
-//! priority and no rate is a FIFO list and a rotation of one lane.
+//! Without aging the turns are a bitset of lanes per priority (two layers
+//! of words up to 4 096 lanes) and the unkeyed lane looks at its highest
+//! occupied level only (a bitmap of 4 words says which), so a scheduler
+//! used with no key, no priority and no rate is a FIFO list and a rotation
+//! of one lane. With aging the turns are a segment tree (`turns/`).
 //!
 //! Memory is O(n + k): a key's state is dropped soon after nothing of it
 //! waits or runs (`keys.rs` keeps a few idle ones for keys that come
@@ -77,7 +77,7 @@
 //! `keys.rs` each key's list, running count and place; `unkeyed.rs` the
 //! items without a key, a list per priority level; `order.rs` turns
 //! effective priorities into ranks that do not change while items wait;
-//! `turns.rs` keeps the rotation of lanes and finds the next candidate;
+//! `turns/` keeps the rotation of lanes and finds the next candidate;
 //! `rate.rs` is the token bucket. This file applies the rules with them.
 
 mod entries;
