@@ -1023,7 +1023,7 @@ mod loom_tests {
             self.closed = true;
         }
 
-        fn push(&mut self, item: (u32, Option<u64>)) -> Option<Ticket> {
+        fn push(&mut self, item: (u32, Option<u64>)) -> Option<crate::submit::scheduler::Ticket> {
             Some(self.items.push(item, item.1, 0, 0))
         }
 
