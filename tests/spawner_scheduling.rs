@@ -1,8 +1,8 @@
 //! Scheduling in a `BoundedSpawner` (issue 24), where it differs from a
 //! `WorkerPool`: the submitters waiting for a permit are what is scheduled.
 //! Cancel safety of a waiting or granted `spawn`, `try_spawn` at a key's
-//! limit or without a token, plain FIFO admission, aging and close, resize
-//! and shrink. What both kinds of pool share (key order, busy keys, fair
+//! limit or without a token, plain FIFO admission and the plain line's
+//! move into the scheduler, aging and close, resize and shrink. What both kinds of pool share (key order, busy keys, fair
 //! turns, `per_key_limit`, releases, priorities, the rate, a load) is in
 //! `tests/scheduling.rs`, written once for both.
 //!
@@ -324,6 +324,97 @@ async fn plain_submitters_are_admitted_in_fifo_order() {
     assert_eq!(starts.order(), (0..=20).collect::<Vec<_>>());
 }
 
+/// Plain submitters wait in the spawner's plain line; a high-priority one
+/// that comes after them is admitted before every one of them still
+/// waiting (they move into the scheduler ahead of it, and keep their order
+/// among themselves). Once nobody waits, plain submitters wait in the line
+/// again, first in first out.
+async fn a_high_priority_waiter_goes_before_plain_ones_already_waiting() {
+    let spawner = spawner(1, 1);
+    let starts = Starts::default();
+    let (blocker, release) = starts.held(0, None);
+    let mut handles = vec![submit(&spawner, PLAIN, blocker).await];
+    starts.until_started(0).await;
+    let (first, release_first) = starts.held(1, None);
+    handles.push(submit(&spawner, PLAIN, first).await);
+    for id in 2..=5 {
+        handles.push(submit(&spawner, PLAIN, starts.quick(id, None)).await);
+    }
+    until_queued(&spawner, 5).await;
+    release.release();
+    // Granted from the line's front.
+    starts.until_started(1).await;
+    assert_eq!(spawner.metrics().queued, 4);
+    handles.push(submit(&spawner, priority(5), starts.quick(100, None)).await);
+    assert_eq!(spawner.metrics().queued, 5, "moved, not lost or doubled");
+    release_first.release();
+    for handle in handles.drain(..) {
+        handle.await.unwrap().await.unwrap();
+    }
+    assert_eq!(starts.order(), [0, 1, 100, 2, 3, 4, 5]);
+
+    let (blocker, release) = starts.held(10, None);
+    handles.push(submit(&spawner, PLAIN, blocker).await);
+    starts.until_started(10).await;
+    for id in 11..=13 {
+        handles.push(submit(&spawner, PLAIN, starts.quick(id, None)).await);
+    }
+    until_queued(&spawner, 3).await;
+    release.release();
+    for handle in handles {
+        handle.await.unwrap().await.unwrap();
+    }
+    assert_eq!(starts.order()[7..], [10, 11, 12, 13]);
+    assert_eq!(spawner.metrics().queued, 0);
+}
+
+/// A plain submitter dropped while it waits in the line, at its front, in
+/// its middle or at its back, leaves no trace: the count drops by one, its
+/// job never runs, and the others are admitted in their order.
+async fn a_plain_waiter_dropped_in_the_line_leaves_no_trace() {
+    let spawner = spawner(1, 1);
+    let starts = Starts::default();
+    let (blocker, release) = starts.held(0, None);
+    let mut handles = vec![submit(&spawner, PLAIN, blocker).await];
+    starts.until_started(0).await;
+    let waiting = |id| {
+        let (witness, dropped) = DropWitness::new();
+        let job = starts.quick(id, None);
+        let mut spawn = tokio_test::task::spawn(spawner.spawn(async move {
+            let _witness = witness;
+            job.await;
+        }));
+        assert_pending!(spawn.poll());
+        (spawn, dropped)
+    };
+    let front = waiting(90);
+    for id in 1..=2 {
+        handles.push(submit(&spawner, PLAIN, starts.quick(id, None)).await);
+    }
+    let middle = waiting(91);
+    for id in 3..=4 {
+        handles.push(submit(&spawner, PLAIN, starts.quick(id, None)).await);
+    }
+    let back = waiting(92);
+    assert_eq!(spawner.metrics().queued, 7);
+    for (queued, (spawn, dropped)) in [(6, middle), (5, front), (4, back)] {
+        drop(spawn);
+        assert!(is_dropped(&dropped));
+        assert_eq!(spawner.metrics().queued, queued);
+    }
+    release.release();
+    for handle in handles {
+        handle.await.unwrap().await.unwrap();
+    }
+    assert_eq!(
+        starts.order(),
+        [0, 1, 2, 3, 4],
+        "the dropped jobs never ran"
+    );
+    assert_eq!(spawner.metrics().queued, 0);
+    spawner.try_spawn(async {}).unwrap().await.unwrap();
+}
+
 // --- aging, on a paused clock -------------------------------------------------
 
 /// One permit; a low job waits behind a high one, and a new high job comes
@@ -523,6 +614,8 @@ crate::on_both_runtimes!(
     a_granted_then_dropped_spawn_gives_its_permit_and_key_back,
     try_spawn_of_a_key_at_its_limit_is_full,
     plain_submitters_are_admitted_in_fifo_order,
+    a_high_priority_waiter_goes_before_plain_ones_already_waiting,
+    a_plain_waiter_dropped_in_the_line_leaves_no_trace,
     close_refuses_waiting_submitters,
     raising_the_limit_admits_by_the_rules,
     a_shrink_is_retired_before_waiters_are_admitted,

@@ -3,10 +3,10 @@
 //!
 //! A spawner has no queue: a job is either running in its task or still
 //! with its submitter. So what the scheduler orders here is the submitters
-//! waiting for a permit. The gate is that scheduler behind a mutex, each
-//! waiting submitter in it as a [`Slot`] (its waker, and once granted, its
-//! grant), and, beside the lock, a count of the waiting ones for lock-free
-//! checks.
+//! waiting for a permit. The gate is, behind one mutex, that scheduler and
+//! a plain line in front of it (`line.rs`), each waiter in one of the two
+//! with its waker; and, beside the lock, a count of the waiting ones for
+//! lock-free checks.
 //!
 //! # Passes
 //!
@@ -17,61 +17,96 @@
 //!
 //! # Granting
 //!
-//! Every submitter that has to wait waits here, in the scheduler, from the
-//! spawner's build on, plain ones too: the order between them is then the
-//! scheduler's alone, which with no key, no priority and no rate is FIFO,
-//! as tokio's semaphore was. (Only the debt retirer of `state.rs` waits in
-//! the semaphore's own line, which tokio serves first: debt is retired
-//! before the gate grants, as intended.) Waiting is the slow path already
-//! (a boxed future, a wake-up); the gate adds an allocation (the slot), a
-//! lock and an `O(1)` push, and the grant takes the lock again. Waiting in
-//! tokio's line until the first keyed or prioritised submitter would have
-//! saved that, but a plain submitter still in tokio's line would then be
-//! served before a higher priority waiting in the gate (tokio hands a
-//! permit that comes back to its own line first): the rules would not
-//! hold across the switch.
+//! Every submitter that has to wait waits here, from the spawner's build
+//! on, plain ones too: the order between them is then the scheduler's
+//! alone, which with no key, no priority and no rate is FIFO, as tokio's
+//! semaphore was. (Only the debt retirer of `state.rs` waits in the
+//! semaphore's own line, which tokio serves first: debt is retired before
+//! the gate grants, as intended.) Waiting in tokio's line until the first
+//! keyed or prioritised submitter would have been cheaper still, but a
+//! plain submitter still in tokio's line would then be served before a
+//! higher priority waiting in the gate (tokio hands a permit that comes
+//! back to its own line first): the rules would not hold across the
+//! switch.
 //!
-//! Permits are handed out by the *grant loop*, under the lock: while the
-//! scheduler [can pop](Scheduler::can_pop) and a permit can be taken, pop
-//! the next submitter and give it the permit (its waker is woken after the
-//! lock is let go). It pops only with a permit in hand, so nobody is picked
-//! out of turn and then left without one. It runs whenever something may
-//! have made a waiter admissible: a submitter starts waiting, a pass comes
-//! back (a permit, and perhaps a key), a granted waiter is dropped unused,
-//! the limit grows, the retirer gives a permit back, or the rate timer finds
-//! a token due.
+//! Permits are handed out by the *grant loop*, under the lock: while a
+//! waiter is in the line, or the scheduler [can pop](Scheduler::can_pop),
+//! and a permit can be had, take the next waiter out and give it the
+//! permit (its waker is woken after the lock is let go). It takes a waiter
+//! out only with a permit in hand, so nobody is picked out of turn and then
+//! left without one. It runs whenever something may have made a waiter
+//! admissible: a submitter starts waiting, a pass comes back (a permit, and
+//! perhaps a key), a granted waiter is dropped unused, the limit grows, the
+//! retirer gives a permit back, or the rate timer finds a token due.
+//!
+//! # The plain line
+//!
+//! Scheduling nobody uses costs nothing, as in the pool's queue
+//! (`worker_pool/queue.rs`): while no submitter with a key or a priority
+//! waits, and the spawner has no aging and no rate limit, waiters wait in
+//! a plain FIFO line, which is what the scheduler would make of them, and
+//! the grant loop takes from its front. The first waiter that needs the
+//! scheduler (or a `try_pass` caller that does, which is one for a moment)
+//! moves the line into it, oldest first, before itself; from then on every
+//! waiter goes into the scheduler until it is empty again. So at any moment
+//! the waiters wait in one of the two, never both, and the order is the
+//! scheduler's. A waiter knows its place by its id in the line or its
+//! ticket in the scheduler; one moved from the line finds its ticket under
+//! its id (`Inner::moved`) until it is granted or leaves.
+//!
+//! A waiter in the line costs no allocation and one lock to start waiting.
+//! Its grant is published as the id below which every waiter of the line
+//! has been granted (`line_granted`, `Release` under the lock), and the
+//! waiter woken looks there first (`Acquire`), without the lock: the line
+//! is FIFO, and it gets newer waiters only once the scheduler is empty, so
+//! a waiter moved into the scheduler and still waiting is never below it.
+//!
+//! # Handing on
+//!
+//! A pass that comes back while someone waits (the count, read relaxed),
+//! and a pass with a key, take the lock, and the grant loop hands its
+//! permit straight to the next waiter, without giving it back to the
+//! semaphore and taking it again: as tokio's semaphore hands a released
+//! permit to its first waiter. A permit handed on repays a shrink's debt
+//! first, as one taken from the semaphore does, and goes back to the
+//! semaphore under the lock if nobody may have it (every waiter waits for
+//! its key or a token).
 //!
 //! # The fast path
 //!
 //! `try_pass` of a job without a key, on a spawner without a rate limit,
 //! while nobody waits (one relaxed load) is the plain semaphore's path:
-//! take a permit, no lock. Its pass, dropped, gives the permit back, then
-//! makes a `SeqCst` fence and a relaxed load (see *No lost wake-up*): one
-//! fence per job, as a worker pool's submission makes one. Everything else takes the lock: a keyed job
-//! (its key's count), a rate (every start takes a token), or anyone waiting
-//! (who may go first): then the caller is pushed into the scheduler for a
-//! moment and admitted only if the grant loop picks it, so it never jumps
-//! ahead of a runnable waiter of higher or equal rank.
+//! take a permit, no lock. Its pass, dropped while nobody is seen waiting,
+//! gives the permit back, then makes a `SeqCst` fence and a relaxed load
+//! (see *No lost wake-up*): one fence per job, as a worker pool's
+//! submission makes one. Everything else takes the lock: a keyed job (its
+//! key's count), a rate (every start takes a token), or anyone waiting (who
+//! may go first). A plain caller then goes after everyone in the line; any
+//! other is pushed into the scheduler for a moment and admitted only if the
+//! grant loop picks it, so it never jumps ahead of a runnable waiter of
+//! higher or equal rank.
 //!
 //! # No lost wake-up
 //!
-//! A waiter counts itself (under the lock) and then tries for a permit; a
-//! pass without a key gives its permit back, then reads the count, and runs
-//! the grant loop only if someone waits. That is the store-buffer pattern,
-//! so each side has a `SeqCst` fence between its write and its read: either
-//! the returner sees the waiter counted, or the waiter's try sees the
-//! permit. A pass with a key, and every other road a permit comes back by,
-//! runs the grant loop under the lock. A rate limit's next token is waited
-//! for by one timer task per spawner ([`Gate::timer`]), told its deadline
-//! under the lock. The loom models at the end of this file check the first
-//! two.
+//! A waiter counts itself (under the lock), makes a `SeqCst` fence and
+//! then tries for a permit; a pass without a key that saw nobody waiting
+//! gives its permit back, makes a `SeqCst` fence, then reads the count, and
+//! runs the grant loop only if someone waits. That is the store-buffer
+//! pattern: either the returner sees the waiter counted, or the waiter's
+//! try sees the permit. A pass that saw someone waiting, a pass with a key,
+//! and every other road a permit comes back by, run the grant loop under
+//! the lock, where the waiters are all seen. A rate limit's next token is
+//! waited for by one timer task per spawner ([`Gate::timer`]), told its
+//! deadline under the lock. The loom models at the end of this file check
+//! the first two, the hand-on, the move from the line into the scheduler,
+//! and a waiter's lock-free look for its grant.
 //!
 //! # Clock
 //!
 //! The scheduler's times are nanoseconds since an epoch taken at build, on
 //! tokio's clock (so a paused clock drives aging and the rate), read only
 //! with aging or a rate; otherwise always 0.
-
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -83,9 +118,10 @@ use std::time::Duration;
 use tokio::sync::{Notify, TryAcquireError};
 use tokio::time::Instant;
 
+use super::line::Line;
 use crate::error::TrySpawnError;
 use crate::submit::scheduler::{Schedule, Scheduler, Settings, Ticket};
-use crate::sync::{AtomicBool, AtomicUsize, Mutex, fence, lock};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, fence, lock};
 
 /// Where the gate takes permits from: the spawner's `Limit` (tokio's
 /// semaphore, `limit.rs`), or a stand-in made of loom atomics in the
@@ -97,20 +133,32 @@ pub(crate) trait Permits: Send + Sync + 'static {
 
     /// Gives one permit back.
     fn put_back(&self);
+
+    /// A permit that came back, about to be handed straight to a waiter
+    /// instead of going back: `Ok` if it may admit one; `NoPermits` if it
+    /// repays a permit a shrink still owes (it is gone), `Closed` if the
+    /// semaphore is closed (it went back).
+    fn hand_on(&self) -> Result<(), TryAcquireError>;
 }
 
 /// The waiting submitters of a spawner and the rules that admit them.
 pub(crate) struct Gate<P> {
     pub(crate) permits: P,
-    /// Submitters in the scheduler, as last published under the lock
-    /// ([`publish`](Gate::publish)).
+    /// Submitters waiting (in the line and the scheduler), as last
+    /// published under the lock ([`publish`](Gate::publish)).
     waiting: AtomicUsize,
+    /// The id after that of the last waiter granted from the line: every
+    /// waiter of the line with a lower id waits no more, granted (see the
+    /// module docs, *The plain line*). Written under the lock; a waiter
+    /// finds its grant here without it.
+    line_granted: AtomicU64,
     /// Set under the lock, once: no more waiting.
     closed: AtomicBool,
     /// A rate limit: every start takes a token, so every start takes the
     /// lock.
     rated: bool,
-    /// The scheduler's epoch, with aging or a rate.
+    /// The scheduler's epoch, with aging or a rate: then every waiter goes
+    /// through the scheduler, none through the line.
     epoch: Option<Instant>,
     inner: Mutex<Inner>,
     /// Tells the rate timer that its deadline moved earlier, or that the
@@ -120,51 +168,169 @@ pub(crate) struct Gate<P> {
 
 /// What the gate's lock guards.
 struct Inner {
-    /// `Some`: a waiting submitter. `None`: a [`try_pass`](Gate::try_pass)
-    /// caller, there only while it holds the lock.
-    scheduler: Scheduler<Option<Arc<Slot>>>,
+    /// Plain submitters, first in first out, while nothing waits in the
+    /// scheduler (see the module docs, *The plain line*): empty whenever
+    /// the scheduler has an item.
+    line: Line,
+    scheduler: Scheduler<Item>,
+    /// Waiters moved from the line into the scheduler and still waiting
+    /// there, by their id in the line: their tickets.
+    moved: BTreeMap<u64, Ticket>,
     /// When the rate timer is due to run the grant loop, if it is.
     timer_at: Option<u64>,
 }
 
-/// A waiting submitter, as the scheduler holds it.
-struct Slot {
-    state: Mutex<SlotState>,
+/// An item of the gate's scheduler.
+enum Item {
+    /// A waiting submitter: its waker, stored once it has looked for a
+    /// grant and found none; and its id in the line if it was moved from
+    /// there.
+    Waiter {
+        waker: Option<Waker>,
+        moved: Option<u64>,
+    },
+    /// A [`try_pass`](Gate::try_pass) caller, there only while it holds the
+    /// lock.
+    Caller,
 }
 
-struct SlotState {
-    waker: Option<Waker>,
-    /// Set by the grant loop: a permit is this submitter's, and its key's
-    /// place (`Some(key)`) if it has one.
-    granted: Option<Option<u64>>,
+/// Where a waiter waits, as it knows: its id in the line, or its ticket in
+/// the scheduler. A waiter in the line may have been moved into the
+/// scheduler since: [`Inner::locate`] finds it there.
+#[derive(Clone, Copy, Debug)]
+enum Place {
+    Line(u64),
+    Scheduler(Ticket),
 }
 
-impl Slot {
-    /// A slot with no waker yet: its waiter stores one after it has looked
-    /// for a grant (a grant made at once, in the waiter's own grant loop,
-    /// then wakes nobody).
-    fn new() -> Slot {
-        Slot {
-            state: Mutex::new(SlotState {
-                waker: None,
-                granted: None,
-            }),
+/// Where a waiter is now, found under the lock.
+#[derive(Clone, Copy)]
+enum At {
+    /// Waiting in the line, at this index.
+    Line(usize),
+    /// Waiting in the scheduler.
+    Scheduler(Ticket),
+    /// No longer waiting: the grant loop took it, so it holds a permit and,
+    /// with a key, its key's place. (Only the waiter itself takes itself
+    /// out otherwise.)
+    Granted,
+}
+
+impl Inner {
+    /// Where the waiter at `place` is now.
+    fn locate(&self, place: Place) -> At {
+        let ticket = match place {
+            Place::Line(id) => {
+                if let Some(index) = self.line.find(id) {
+                    return At::Line(index);
+                }
+                match self.moved.get(&id) {
+                    Some(&ticket) => ticket,
+                    // Granted, from the line or after it was moved (a
+                    // grant takes it out of `moved`).
+                    None => return At::Granted,
+                }
+            }
+            Place::Scheduler(ticket) => ticket,
+        };
+        match self.scheduler.get(ticket) {
+            Some(Item::Waiter { .. }) => At::Scheduler(ticket),
+            Some(Item::Caller) => unreachable!("a ticket of a waiter names a waiter"),
+            None => {
+                debug_assert!(
+                    matches!(place, Place::Scheduler(_)),
+                    "`moved` is kept exact"
+                );
+                At::Granted
+            }
         }
     }
 
-    /// Gives this submitter its permit (and its key's place).
-    fn grant(&self, key: Option<u64>, wakes: &mut Vec<Waker>) {
-        let mut state = lock(&self.state);
-        debug_assert!(state.granted.is_none(), "a submitter is granted once");
-        state.granted = Some(key);
-        wakes.extend(state.waker.take());
+    /// The waker of a waiter that waits `at`.
+    fn waker_mut(&mut self, at: At) -> &mut Option<Waker> {
+        match at {
+            At::Line(index) => self.line.waker_mut(index),
+            At::Scheduler(ticket) => match self.scheduler.get_mut(ticket) {
+                Some(Item::Waiter { waker, .. }) => waker,
+                _ => unreachable!("`locate` found a waiter there"),
+            },
+            At::Granted => unreachable!("a granted waiter waits nowhere"),
+        }
+    }
+
+    /// Takes a waiter that waits `at` out, leaving no trace of it (not in
+    /// its key's count, not in the turns): its waker, to drop after the
+    /// lock.
+    fn remove(&mut self, at: At, now: u64) -> Option<Waker> {
+        match at {
+            At::Line(index) => self.line.remove(index),
+            At::Scheduler(ticket) => match self.scheduler.remove(ticket, now) {
+                Some(Item::Waiter { waker, moved }) => {
+                    if let Some(id) = moved {
+                        self.moved.remove(&id);
+                    }
+                    waker
+                }
+                _ => unreachable!("`locate` found a waiter there"),
+            },
+            At::Granted => unreachable!("a granted waiter waits nowhere"),
+        }
+    }
+
+    /// Submitters waiting.
+    fn waiting(&self) -> usize {
+        self.line.len() + self.scheduler.len()
+    }
+
+    /// Moves the line into the scheduler, oldest first, before a waiter or
+    /// caller that needs the scheduler goes in (see the module docs, *The
+    /// plain line*).
+    #[cold]
+    fn move_line(&mut self, now: u64) {
+        let Inner {
+            line,
+            scheduler,
+            moved,
+            ..
+        } = self;
+        for (id, waker) in line.drain() {
+            let item = Item::Waiter {
+                waker,
+                moved: Some(id),
+            };
+            let ticket = scheduler.push(item, None, 0, now);
+            moved.insert(id, ticket);
+        }
     }
 }
 
-/// Wakes, after the lock is let go.
-fn wake_all(wakes: Vec<Waker>) {
-    for waker in wakes {
-        waker.wake();
+/// Wakers to wake once the lock is let go. Most runs of the grant loop
+/// wake one, which needs no allocation.
+#[derive(Default)]
+struct Wakes {
+    first: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl Wakes {
+    #[inline]
+    fn push(&mut self, waker: Option<Waker>) {
+        let Some(waker) = waker else { return };
+        if self.first.is_none() {
+            self.first = Some(waker);
+        } else {
+            self.more.push(waker);
+        }
+    }
+
+    #[inline]
+    fn wake(self) {
+        // `more` has wakers only once `first` has one.
+        let Some(first) = self.first else { return };
+        first.wake();
+        for waker in self.more {
+            waker.wake();
+        }
     }
 }
 
@@ -184,11 +350,14 @@ impl<P: Permits> Gate<P> {
         Gate {
             permits,
             waiting: AtomicUsize::new(0),
+            line_granted: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             rated: settings.rate.is_some(),
             epoch: clocked.then(Instant::now),
             inner: Mutex::new(Inner {
+                line: Line::new(),
                 scheduler: Scheduler::new(settings),
+                moved: BTreeMap::new(),
                 timer_at: None,
             }),
             timer: Notify::new(),
@@ -198,6 +367,12 @@ impl<P: Permits> Gate<P> {
     /// The scheduler's time now (see the module docs, *Clock*).
     fn now(&self) -> u64 {
         self.epoch.map_or(0, |epoch| nanos(epoch.elapsed()))
+    }
+
+    /// Whether a submitter scheduled as `schedule` waits in the line (see
+    /// the module docs, *The plain line*).
+    fn plain(&self, inner: &Inner, schedule: Schedule) -> bool {
+        schedule == Schedule::DEFAULT && self.epoch.is_none() && inner.scheduler.is_empty()
     }
 
     fn pass(self: &Arc<Self>, key: Option<u64>) -> Pass<P> {
@@ -218,46 +393,66 @@ impl<P: Permits> Gate<P> {
         // a concurrent submission, with no order to keep; it is admitted
         // by the next permit that comes back.
         if schedule.key.is_none() && !self.rated && self.waiting.load(Ordering::Relaxed) == 0 {
-            return match self.permits.try_take() {
-                Ok(()) => Ok(self.pass(None)),
-                Err(TryAcquireError::NoPermits) => Err(TrySpawnError::Full(())),
-                Err(TryAcquireError::Closed) => Err(TrySpawnError::Closed(())),
-            };
+            return self.take().map(|()| self.pass(None));
         }
         let mut inner = lock(&self.inner);
         let now = self.now();
-        let ticket = inner
-            .scheduler
-            .push(None, schedule.key, schedule.priority, now);
-        let mut wakes = Vec::new();
-        let granted = self.grant(&mut inner, now, &mut wakes);
-        let passed = match granted.caller {
-            Some(key) => Ok(self.pass(key)),
-            None => {
-                let removed = inner.scheduler.remove(ticket, now);
-                debug_assert!(
-                    matches!(removed, Some(None)),
-                    "the caller's own entry, not picked"
-                );
-                Err(if granted.closed {
-                    TrySpawnError::Closed(())
-                } else {
-                    TrySpawnError::Full(())
-                })
+        let mut wakes = Wakes::default();
+        let passed = if self.plain(&inner, schedule) {
+            // Behind everyone in the line: a permit goes to them first.
+            let granted = self.grant(&mut inner, now, &mut wakes, false);
+            if granted.closed {
+                Err(TrySpawnError::Closed(()))
+            } else if inner.line.is_empty() {
+                self.take().map(|()| self.pass(None))
+            } else {
+                Err(TrySpawnError::Full(()))
+            }
+        } else {
+            if !inner.line.is_empty() {
+                inner.move_line(now);
+            }
+            let ticket = inner
+                .scheduler
+                .push(Item::Caller, schedule.key, schedule.priority, now);
+            let granted = self.grant(&mut inner, now, &mut wakes, false);
+            match granted.caller {
+                Some(key) => Ok(self.pass(key)),
+                None => {
+                    let removed = inner.scheduler.remove(ticket, now);
+                    debug_assert!(
+                        matches!(removed, Some(Item::Caller)),
+                        "the caller's own entry, not picked"
+                    );
+                    Err(if granted.closed {
+                        TrySpawnError::Closed(())
+                    } else {
+                        TrySpawnError::Full(())
+                    })
+                }
             }
         };
         self.settle(&mut inner, now);
         drop(inner);
-        wake_all(wakes);
+        wakes.wake();
         passed
     }
 
-    /// Waits in the scheduler for a pass; `None` once the gate is closed.
+    /// A permit from the semaphore, as `try_pass` reports it.
+    fn take(&self) -> Result<(), TrySpawnError<()>> {
+        self.permits.try_take().map_err(|refused| match refused {
+            TryAcquireError::NoPermits => TrySpawnError::Full(()),
+            TryAcquireError::Closed => TrySpawnError::Closed(()),
+        })
+    }
+
+    /// Waits for a pass, in the line or the scheduler; `None` once the
+    /// gate is closed.
     pub(crate) fn wait(self: &Arc<Self>, schedule: Schedule) -> Wait<'_, P> {
         Wait {
             gate: self,
             schedule,
-            queued: None,
+            place: None,
             done: false,
         }
     }
@@ -276,20 +471,25 @@ impl<P: Permits> Gate<P> {
     /// has closed the semaphore first, so nothing more is granted), and the
     /// rate timer ends.
     pub(crate) fn close(&self) {
-        let mut wakes = Vec::new();
-        let inner = lock(&self.inner);
-        // `Release`, under the lock: a waiter reads it under its slot's
-        // lock, after its slot's waker was taken here or before it stores a
-        // new one (see `Wait::poll`).
+        let mut wakes = Wakes::default();
+        let mut inner = lock(&self.inner);
+        // `Release`, under the lock: a waiter reads it under the lock, after
+        // its waker was taken here or before it stores a new one (see
+        // `Wait::poll`).
         self.closed.store(true, Ordering::Release);
-        for slot in inner.scheduler.iter().flatten() {
-            wakes.extend(lock(&slot.state).waker.take());
+        for waker in inner.line.wakers() {
+            wakes.push(waker.take());
+        }
+        for item in inner.scheduler.iter_mut() {
+            if let Item::Waiter { waker, .. } = item {
+                wakes.push(waker.take());
+            }
         }
         // Woken under the lock, as tokio's semaphore wakes its waiters in
         // `close`: whoever takes the lock after this (a permit coming back,
         // which then finds the gate closed and grants nothing) finds every
         // waiter woken already.
-        wake_all(wakes);
+        wakes.wake();
         drop(inner);
         self.timer.notify_one();
     }
@@ -307,7 +507,7 @@ impl<P: Permits> Gate<P> {
         let inner = lock(&self.inner);
         let scheduler = &inner.scheduler;
         (
-            scheduler.len(),
+            inner.waiting(),
             scheduler.waiting_for_key(),
             scheduler.waiting_for_rate(self.now()),
             scheduler.keys(),
@@ -320,10 +520,24 @@ impl<P: Permits> Gate<P> {
         lock(&self.inner).scheduler.keys()
     }
 
-    /// A pass is dropped: its permit, and its key's place, come back.
+    /// Nothing waits, and no ticket of a moved waiter is kept.
+    #[cfg(test)]
+    pub(crate) fn is_idle(&self) -> bool {
+        let inner = lock(&self.inner);
+        inner.waiting() == 0 && inner.moved.is_empty()
+    }
+
+    /// A pass is dropped: its permit, and its key's place, come back. With
+    /// a key, or with someone seen waiting, under the lock, where the
+    /// permit goes straight to the next waiter if one may go (see the
+    /// module docs, *Handing on*); otherwise back to the semaphore, without
+    /// the lock.
     fn pass_back(&self, key: Option<u64>) {
-        if key.is_some() {
-            self.regrant(key);
+        // `Relaxed`: only which road to take. A waiter counted and not seen
+        // here is seen by the load after the fence below, or sees the
+        // permit itself.
+        if key.is_some() || self.waiting.load(Ordering::Relaxed) > 0 {
+            self.regrant(Some(key));
             return;
         }
         self.permits.put_back();
@@ -338,44 +552,87 @@ impl<P: Permits> Gate<P> {
         }
     }
 
-    /// Under the lock: gives back a pass's permit and key's place if
-    /// `given` says so (`Some(key)`), then runs the grant loop.
-    fn regrant(&self, given: Option<u64>) {
+    /// Under the lock: takes back a pass if `back` says so (`Some(key)`:
+    /// its permit, and its key's place), then runs the grant loop, which
+    /// hands that permit on.
+    fn regrant(&self, back: Option<Option<u64>>) {
         let mut inner = lock(&self.inner);
         let now = self.now();
-        if let Some(key) = given {
-            self.permits.put_back();
+        if let Some(Some(key)) = back {
             inner.scheduler.release(key, now);
         }
-        let mut wakes = Vec::new();
-        self.grant(&mut inner, now, &mut wakes);
+        let mut wakes = Wakes::default();
+        self.grant(&mut inner, now, &mut wakes, back.is_some());
         self.settle(&mut inner, now);
         drop(inner);
-        wake_all(wakes);
+        wakes.wake();
     }
 
-    /// The grant loop (see the module docs, *Granting*).
-    fn grant(&self, inner: &mut Inner, now: u64, wakes: &mut Vec<Waker>) -> Granted {
+    /// The grant loop (see the module docs, *Granting*). `in_hand`: the
+    /// caller holds a permit that came back, which goes first, and back to
+    /// the semaphore (still under the lock) if nobody may have it.
+    fn grant(&self, inner: &mut Inner, now: u64, wakes: &mut Wakes, in_hand: bool) -> Granted {
         let mut granted = Granted::default();
-        while inner.scheduler.can_pop(now) {
-            match self.permits.try_take() {
-                Ok(()) => {}
-                Err(TryAcquireError::NoPermits) => break,
-                Err(TryAcquireError::Closed) => {
-                    granted.closed = true;
-                    break;
-                }
+        let mut in_hand = in_hand;
+        // The line first: it has waiters only while the scheduler has none,
+        // so this is the scheduler's order too.
+        let mut line_granted = None;
+        while !inner.line.is_empty() {
+            if !self.take_for_grant(&mut in_hand, &mut granted) {
+                break;
+            }
+            let (id, waker) = inner.line.pop_front().expect("not empty");
+            line_granted = Some(id + 1);
+            wakes.push(waker);
+        }
+        if let Some(below) = line_granted {
+            // `Release`: pairs with the `Acquire` load in `Wait::poll`, which
+            // then finds its grant made, as under the lock.
+            self.line_granted.store(below, Ordering::Release);
+        }
+        while inner.scheduler.can_pop(now) && !granted.closed {
+            if !self.take_for_grant(&mut in_hand, &mut granted) {
+                break;
             }
             let (item, key) = inner
                 .scheduler
                 .pop(now)
                 .expect("`can_pop` at the same time, nothing changed since");
             match item {
-                Some(slot) => slot.grant(key, wakes),
-                None => granted.caller = Some(key),
+                Item::Waiter { waker, moved } => {
+                    if let Some(id) = moved {
+                        inner.moved.remove(&id);
+                    }
+                    wakes.push(waker);
+                }
+                Item::Caller => granted.caller = Some(key),
             }
         }
+        if in_hand {
+            self.permits.put_back();
+        }
         granted
+    }
+
+    /// A permit for the grant loop: the one in hand if there is one (and it
+    /// repays no debt), else one from the semaphore. `false` if none is
+    /// free or the semaphore is closed (then noted in `granted`).
+    fn take_for_grant(&self, in_hand: &mut bool, granted: &mut Granted) -> bool {
+        let mut taken = Err(TryAcquireError::NoPermits);
+        if std::mem::take(in_hand) {
+            taken = self.permits.hand_on();
+        }
+        if let Err(TryAcquireError::NoPermits) = taken {
+            taken = self.permits.try_take();
+        }
+        match taken {
+            Ok(()) => true,
+            Err(TryAcquireError::NoPermits) => false,
+            Err(TryAcquireError::Closed) => {
+                granted.closed = true;
+                false
+            }
+        }
     }
 
     /// Publishes how many submitters wait, for lock-free checks, then a
@@ -383,14 +640,18 @@ impl<P: Permits> Gate<P> {
     /// that has just counted itself makes its `try_take` after it.
     fn publish(&self, inner: &Inner) {
         // `Relaxed`: written only under the lock; the fence orders it.
-        self.waiting.store(inner.scheduler.len(), Ordering::Relaxed);
+        self.waiting.store(inner.waiting(), Ordering::Relaxed);
         fence(Ordering::SeqCst);
     }
 
     /// After a change under the lock: publishes the count, and sets the
     /// rate timer if a submitter that could start waits only for a token.
     fn settle(&self, inner: &mut Inner, now: u64) {
-        self.publish(inner);
+        // `Relaxed`, no fence: the count went down or stayed (a waiter
+        // that counts itself in publishes, with the fence, before it
+        // looks for a permit); a returner that reads the older, larger
+        // count takes the lock for nothing.
+        self.waiting.store(inner.waiting(), Ordering::Relaxed);
         if !self.rated {
             return;
         }
@@ -405,28 +666,57 @@ impl<P: Permits> Gate<P> {
         }
     }
 
-    /// Takes a waiter out of the scheduler; if it was granted meanwhile,
-    /// gives its grant back (lets the next waiter go).
-    fn leave(&self, queued: Queued) {
+    /// Counts in a new waiter, in the line or the scheduler, then runs the
+    /// grant loop (a permit may have come back since the look that sent it
+    /// here).
+    fn enqueue(&self, inner: &mut Inner, schedule: Schedule, wakes: &mut Wakes) -> Place {
+        let now = self.now();
+        let place = if self.plain(inner, schedule) {
+            Place::Line(inner.line.push_back())
+        } else {
+            if !inner.line.is_empty() {
+                inner.move_line(now);
+            }
+            let ticket = inner.scheduler.push(
+                Item::Waiter {
+                    waker: None,
+                    moved: None,
+                },
+                schedule.key,
+                schedule.priority,
+                now,
+            );
+            Place::Scheduler(ticket)
+        };
+        // Counted, and fenced, before the grant loop's `try_take`: see
+        // `pass_back`.
+        self.publish(inner);
+        self.grant(inner, now, wakes, false);
+        self.settle(inner, now);
+        place
+    }
+
+    /// Takes a waiter out (dropped, or refused by a close); if it was
+    /// granted meanwhile, gives its grant back (lets the next waiter go).
+    fn leave(&self, place: Place, key: Option<u64>) {
         let mut inner = lock(&self.inner);
         let now = self.now();
-        let mut wakes = Vec::new();
-        if inner.scheduler.remove(queued.ticket, now).is_none() {
-            // Popped, so granted, under this lock: it holds a permit and
-            // its key's place, unused.
-            let key = lock(&queued.slot.state)
-                .granted
-                .take()
-                .expect("a waiter taken off the scheduler was granted");
-            self.permits.put_back();
-            if let Some(key) = key {
-                inner.scheduler.release(key, now);
+        let mut wakes = Wakes::default();
+        let waker = match inner.locate(place) {
+            At::Granted => {
+                // It holds a permit and its key's place, unused: handed on.
+                if let Some(key) = key {
+                    inner.scheduler.release(key, now);
+                }
+                self.grant(&mut inner, now, &mut wakes, true);
+                None
             }
-            self.grant(&mut inner, now, &mut wakes);
-        }
+            at => inner.remove(at, now),
+        };
         self.settle(&mut inner, now);
         drop(inner);
-        wake_all(wakes);
+        drop(waker);
+        wakes.wake();
     }
 }
 
@@ -497,102 +787,99 @@ impl<P: Permits> fmt::Debug for Pass<P> {
     }
 }
 
-/// A waiter's place in the scheduler.
-struct Queued {
-    slot: Arc<Slot>,
-    ticket: Ticket,
-}
-
 /// The future returned by [`Gate::wait`]: a pass, or `None` once the gate
 /// is closed.
 ///
-/// Cancel safe: dropped while it waits, it leaves no trace in the scheduler
-/// (not in its key's count, not in the turns); dropped once granted but
-/// before it resolved, it gives the permit and its key's place back and
-/// lets the next waiter go.
+/// Cancel safe: dropped while it waits, it leaves no trace in the line or
+/// the scheduler (not in its key's count, not in the turns); dropped once
+/// granted but before it resolved, it gives the permit and its key's place
+/// back and lets the next waiter go.
 pub(crate) struct Wait<'a, P: Permits> {
     gate: &'a Arc<Gate<P>>,
     schedule: Schedule,
-    queued: Option<Queued>,
+    /// Set by the first poll, which counts the waiter in.
+    place: Option<Place>,
     done: bool,
 }
 
 impl<P: Permits> Wait<'_, P> {
-    /// The first poll: pushes this submitter into the scheduler, counts
-    /// it, then runs the grant loop (a permit may have come back since the
-    /// look that sent it here). `None` if the gate is closed. The caller
-    /// then looks for a grant, and stores its waker if there is none.
-    fn enqueue(&mut self) -> Option<Queued> {
-        let gate = self.gate;
-        let mut inner = lock(&gate.inner);
-        if gate.closed.load(Ordering::Acquire) {
-            return None;
-        }
-        let now = gate.now();
-        let slot = Arc::new(Slot::new());
-        let ticket = inner.scheduler.push(
-            Some(slot.clone()),
-            self.schedule.key,
-            self.schedule.priority,
-            now,
-        );
-        // Counted, and fenced, before the grant loop's `try_take`: see
-        // `pass_back`.
-        gate.publish(&inner);
-        let mut wakes = Vec::new();
-        gate.grant(&mut inner, now, &mut wakes);
-        gate.settle(&mut inner, now);
-        drop(inner);
-        wake_all(wakes);
-        Some(Queued { slot, ticket })
+    /// Granted: its pass.
+    fn granted(&mut self) -> Pass<P> {
+        self.place = None;
+        self.done = true;
+        self.gate.pass(self.schedule.key)
     }
 }
 
 impl<P: Permits> Future for Wait<'_, P> {
     type Output = Option<Pass<P>>;
 
+    /// One lock per poll: the first counts the waiter in, runs the grant
+    /// loop and, if that did not admit it, stores its waker; a later one
+    /// looks for the grant, and stores the waker again if there is none.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Pass<P>>> {
         let this = &mut *self;
         assert!(!this.done, "a gate wait polled after completion");
-        if this.queued.is_none() {
-            match this.enqueue() {
-                Some(queued) => this.queued = Some(queued),
-                None => {
+        let gate = this.gate;
+        if let Some(Place::Line(id)) = this.place {
+            // `Acquire`: pairs with the grant loop's `Release` store. Granted
+            // from the line, or from the scheduler after it was moved there
+            // (the line has newer waiters only once the scheduler is empty).
+            if gate.line_granted.load(Ordering::Acquire) > id {
+                return Poll::Ready(Some(this.granted()));
+            }
+        }
+        let mut inner = lock(&gate.inner);
+        let mut wakes = Wakes::default();
+        let place = match this.place {
+            Some(place) => place,
+            None => {
+                // Read under the lock, where `close` sets it.
+                if gate.closed.load(Ordering::Acquire) {
                     this.done = true;
                     return Poll::Ready(None);
                 }
+                *this
+                    .place
+                    .insert(gate.enqueue(&mut inner, this.schedule, &mut wakes))
             }
+        };
+        let at = inner.locate(place);
+        if let At::Granted = at {
+            drop(inner);
+            wakes.wake();
+            return Poll::Ready(Some(this.granted()));
         }
-        let queued = this.queued.as_ref().expect("queued just above");
-        let mut state = lock(&queued.slot.state);
-        if let Some(key) = state.granted.take() {
-            drop(state);
-            this.queued = None;
+        // Read under the lock: `close` sets it before it takes the
+        // wakers, so either it is seen here or the waker stored below is
+        // one `close` wakes.
+        if gate.closed.load(Ordering::Acquire) {
+            let waker = inner.remove(at, gate.now());
+            gate.settle(&mut inner, gate.now());
+            drop(inner);
+            drop(waker);
+            wakes.wake();
+            this.place = None;
             this.done = true;
-            return Poll::Ready(Some(this.gate.pass(key)));
-        }
-        // Read under the slot's lock: `close` sets it before it takes the
-        // waker, so either it is seen here or the waker stored below is
-        // the one `close` wakes.
-        if this.gate.closed.load(Ordering::Acquire) {
-            drop(state);
-            this.done = true;
-            let queued = this.queued.take().expect("queued");
-            this.gate.leave(queued);
             return Poll::Ready(None);
         }
-        match &mut state.waker {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            waker => *waker = Some(cx.waker().clone()),
-        }
+        let stored = inner.waker_mut(at);
+        let old = match stored {
+            Some(waker) if waker.will_wake(cx.waker()) => None,
+            _ => stored.replace(cx.waker().clone()),
+        };
+        drop(inner);
+        // The old waker after the lock: dropping one can drop a task.
+        drop(old);
+        wakes.wake();
         Poll::Pending
     }
 }
 
 impl<P: Permits> Drop for Wait<'_, P> {
     fn drop(&mut self) {
-        if let Some(queued) = self.queued.take() {
-            self.gate.leave(queued);
+        if let Some(place) = self.place.take() {
+            self.gate.leave(place, self.schedule.key);
         }
     }
 }
@@ -600,7 +887,8 @@ impl<P: Permits> Drop for Wait<'_, P> {
 impl<P: Permits> fmt::Debug for Wait<'_, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Wait")
-            .field("queued", &self.queued.is_some())
+            .field("place", &self.place)
+            .field("done", &self.done)
             .finish()
     }
 }
@@ -666,6 +954,7 @@ mod tests {
         assert_eq!(gate.keys(), 0, "no key state left");
         assert_eq!(gate.waiting(), 0);
         assert_eq!(gate.waiting_for(), (0, 0, 0, 0));
+        assert!(gate.is_idle(), "no ticket of a moved waiter left");
         let m = spawner.metrics();
         assert_eq!((m.running, m.queued), (0, 0));
         assert!(spawner.try_spawn(async {}).is_ok(), "every permit is back");
@@ -674,8 +963,12 @@ mod tests {
 
 /// Loom models of the gate's hand-off (see the module docs, *No lost
 /// wake-up*): a submitter starting to wait racing a permit coming back
-/// (the fence path), a key's release racing a new waiter of that key (the
-/// lock path), and a granted waiter dropped unused racing another waiter.
+/// (the fence path, or the hand-on if the returner sees it waiting), a
+/// key's release racing a new waiter of that key (the lock path), a
+/// granted waiter dropped unused racing another waiter, and a waiter in
+/// the line moved into the scheduler by a prioritised one while a permit
+/// comes back. The plain waiters wait in the line, and find their grant
+/// without the lock.
 /// The permits are a stand-in made of loom atomics, ordered as tokio's
 /// semaphore orders its own (a `Release` add, an `AcqRel` take), since loom
 /// cannot see inside tokio's. A lost wake-up leaves a waiter pending for
@@ -719,6 +1012,10 @@ mod loom_tests {
         fn put_back(&self) {
             self.0.fetch_add(1, Release);
         }
+
+        fn hand_on(&self) -> Result<(), TryAcquireError> {
+            Ok(())
+        }
     }
 
     fn gate(permits: usize) -> Arc<Gate<Counted>> {
@@ -728,6 +1025,13 @@ mod loom_tests {
             rate: None,
         };
         Arc::new(Gate::new(Counted(AtomicUsize::new(permits)), settings))
+    }
+
+    fn prioritised(priority: i8) -> Schedule {
+        Schedule {
+            key: None,
+            priority,
+        }
     }
 
     fn keyed(key: u64) -> Schedule {
@@ -815,6 +1119,59 @@ mod loom_tests {
                     returner.join().unwrap();
                     second.join().unwrap();
                 }
+                all_back(&gate, 1);
+            },
+        );
+    }
+
+    /// Passes held at once, never more than the permits: a waiter that
+    /// took itself for granted too early shows here (a count of permits
+    /// at the end may not: its pass, given back, can make up for the grant
+    /// it was then given).
+    struct Holders(AtomicUsize);
+
+    impl Holders {
+        /// Counts `pass` as held, checks the count, and drops it.
+        fn hold(&self, pass: Pass<Counted>, permits: usize) {
+            let now = self.0.fetch_add(1, AcqRel) + 1;
+            assert!(now <= permits, "{now} passes held, of {permits} permits");
+            self.0.fetch_sub(1, AcqRel);
+            drop(pass);
+        }
+    }
+
+    /// One permit, held; a plain waiter waits in the line. On other
+    /// threads the permit comes back while a waiter of priority 3 starts
+    /// waiting, which moves the line into the scheduler unless the plain
+    /// waiter was granted first. Both get the permit in turn, whichever
+    /// way it went, and the plain waiter finds its grant (in the line, from
+    /// the scheduler, or without the lock), never before it is made.
+    #[test]
+    fn a_plain_waiter_moved_into_the_scheduler_racing_a_permit() {
+        model(
+            "a_plain_waiter_moved_into_the_scheduler_racing_a_permit",
+            || {
+                let gate = gate(1);
+                let holders = Arc::new(Holders(AtomicUsize::new(1)));
+                let held = pass(&gate, Schedule::DEFAULT);
+                let mut plain = Box::pin(gate.wait(Schedule::DEFAULT));
+                let mut cx = Context::from_waker(Waker::noop());
+                assert!(matches!(plain.as_mut().poll(&mut cx), Poll::Pending));
+                let returning = holders.clone();
+                let returner = thread::spawn(move || {
+                    returning.0.fetch_sub(1, AcqRel);
+                    drop(held);
+                });
+                let (other, holding) = (gate.clone(), holders.clone());
+                let high = thread::spawn(move || {
+                    let pass = loom::future::block_on(other.wait(prioritised(3))).expect("open");
+                    holding.hold(pass, 1);
+                });
+                // Polled again at once, before any grant: not granted yet.
+                holders.hold(loom::future::block_on(plain).expect("open"), 1);
+                returner.join().unwrap();
+                high.join().unwrap();
+                assert!(gate.is_idle(), "no ticket of a moved waiter left");
                 all_back(&gate, 1);
             },
         );

@@ -109,4 +109,17 @@ impl Permits for Limit {
     fn put_back(&self) {
         self.semaphore.add_permits(1);
     }
+
+    /// Repays a debt first, as a permit taken from the semaphore does; a
+    /// closed semaphore takes it back.
+    fn hand_on(&self) -> Result<(), TryAcquireError> {
+        if self.semaphore.is_closed() {
+            self.put_back();
+            return Err(TryAcquireError::Closed);
+        }
+        if self.repay_one() {
+            return Err(TryAcquireError::NoPermits);
+        }
+        Ok(())
+    }
 }

@@ -3,6 +3,7 @@
 mod builder;
 pub(crate) mod gate;
 pub(crate) mod limit;
+mod line;
 pub(crate) mod room;
 pub(crate) mod state;
 mod task;

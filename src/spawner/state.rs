@@ -194,8 +194,10 @@ impl Backend for SpawnerState {
 /// whether or not anyone submits, and `live_workers` (and its gauge) drop
 /// to the limit as soon as the surplus jobs end. A permit the gate takes
 /// while the retirer is not in line (before its first poll, between two
-/// turns) repays the debt in the gate's grant loop (`Limit::try_take`) and
-/// admits nobody. The per-job path is unchanged.
+/// turns), and one the gate hands straight from a pass to a waiter without
+/// giving it back to the semaphore, repays the debt in the gate's grant
+/// loop (`Limit::try_take`, `Limit::hand_on`) and admits nobody. The
+/// per-job path is unchanged.
 ///
 /// It ends when the debt is paid (a growth that cancels it takes the
 /// retirer out of the line before it adds permits, so that it takes none

@@ -128,8 +128,14 @@ impl<T> Entries<T> {
     }
 
     /// The waiting items, in slot order.
+    #[cfg(test)]
     pub(super) fn iter(&self) -> impl Iterator<Item = &T> {
         self.slots.iter().flatten().map(|entry| &entry.item)
+    }
+
+    /// The waiting items, in slot order, to change them in place.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.slots.iter_mut().flatten().map(|entry| &mut entry.item)
     }
 
     /// Stores an item at the back of `list`.
@@ -191,6 +197,15 @@ impl<T> Entries<T> {
     pub(super) fn get(&self, ticket: Ticket) -> Option<&Entry<T>> {
         match self.slots.get(ticket.slot) {
             Some(Some(entry)) if entry.seq as u32 == ticket.seq => Some(entry),
+            _ => None,
+        }
+    }
+
+    /// The item `ticket` names, if it is still waiting, to change it in
+    /// place.
+    pub(super) fn get_mut(&mut self, ticket: Ticket) -> Option<&mut T> {
+        match self.slots.get_mut(ticket.slot) {
+            Some(Some(entry)) if entry.seq as u32 == ticket.seq => Some(&mut entry.item),
             _ => None,
         }
     }

@@ -328,6 +328,12 @@ impl<T> Scheduler<T> {
         self.entries.get(ticket).map(|entry| &entry.item)
     }
 
+    /// The item `ticket` names, if it still waits, to change it in place
+    /// (its rank and place stay as they are).
+    pub(crate) fn get_mut(&mut self, ticket: Ticket) -> Option<&mut T> {
+        self.entries.get_mut(ticket)
+    }
+
     /// Takes out every waiting item, whatever the rules say (for a pool
     /// that cancels its queue). Running items stay counted until released.
     pub(crate) fn drain(&mut self) -> Vec<T> {
@@ -339,8 +345,14 @@ impl<T> Scheduler<T> {
     }
 
     /// The waiting items, in no particular order.
+    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
         self.entries.iter()
+    }
+
+    /// The waiting items, in no particular order, to change them in place.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.entries.iter_mut()
     }
 
     /// How many items wait.
