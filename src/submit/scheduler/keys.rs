@@ -1,15 +1,9 @@
 //! The state of each key that has an item waiting or running: its waiting
 //! items in order, how many of its items run, and its place in the turns.
 //!
-//! A key's state is made by its first push. Once it has no waiting item and
-//! no running one it is *idle*, and counts as no key in use; it is kept,
-//! so that a key that comes back soon (a tenant's next job) finds its state
-//! without a new entry in the table, but only while the idle states are at
-//! most [`IDLE_KEPT`] or as many as the keys in use. Beyond that every idle
-//! state is dropped at once (amortised O(1): as many states became idle
-//! since the last sweep). So there are never more states than twice the
-//! keys with an item waiting or running, plus [`IDLE_KEPT`]: memory is
-//! bounded by the items, not by the keys ever seen.
+//! A key's state is made by its first push and dropped as soon as it has
+//! no waiting item and no running one, so there are never more states than
+//! items waiting and running; the slots of dropped states are reused.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -40,8 +34,7 @@ impl KeyState {
     }
 }
 
-/// The states of the keys in use, and of some idle ones, by key and by
-/// index.
+/// The states of the keys in use, by key and by index.
 #[derive(Debug, Default)]
 pub(super) struct Keys {
     /// Key to index in `states`.
@@ -49,8 +42,6 @@ pub(super) struct Keys {
     states: Vec<Option<KeyState>>,
     /// Indices in `states` that are `None`.
     free: Vec<usize>,
-    /// States that are idle (see the module docs).
-    idle: usize,
 }
 
 impl Keys {
@@ -58,9 +49,6 @@ impl Keys {
     #[inline]
     pub(super) fn get_or_insert(&mut self, key: u64) -> usize {
         if let Some(&index) = self.index.get(&key) {
-            if self.state(index).is_idle() {
-                self.idle -= 1;
-            }
             return index;
         }
         let state = KeyState {
@@ -106,50 +94,32 @@ impl Keys {
             .expect("an index in use names a state")
     }
 
-    /// The state at `index` became idle: nothing of its key waits or runs.
-    /// Drops every idle state if too many are kept (see the module docs).
+    /// Drops the state at `index`: nothing of its key waits or runs.
     #[inline]
-    pub(super) fn idle(&mut self, index: usize) {
-        debug_assert!(self.state(index).is_idle(), "idle only when idle");
+    pub(super) fn forget(&mut self, index: usize) {
+        let state = self.states[index]
+            .take()
+            .expect("an index in use names a state");
+        debug_assert!(state.is_idle(), "a key is forgotten only when idle");
         debug_assert!(
-            self.state(index).turn.is_none(),
+            state.turn.is_none(),
             "a key with no waiting item has no turn"
         );
-        self.idle += 1;
-        if self.idle > IDLE_KEPT.max(self.len()) {
-            self.sweep();
-        }
-    }
-
-    /// Drops every idle state.
-    fn sweep(&mut self) {
-        let Keys {
-            index,
-            states,
-            free,
-            idle,
-        } = self;
-        for (at, slot) in states.iter_mut().enumerate() {
-            if slot.as_ref().is_some_and(KeyState::is_idle) {
-                let state = slot.take().expect("checked just above");
-                index.remove(&state.key);
-                free.push(at);
-            }
-        }
-        *idle = 0;
-        if index.is_empty() {
+        self.index.remove(&state.key);
+        self.free.push(index);
+        if self.index.is_empty() {
             // No key in use: let go of the memory of past keys.
-            states.clear();
-            free.clear();
-            if states.capacity() > SHRINK_ABOVE {
+            self.states.clear();
+            self.free.clear();
+            if self.states.capacity() > SHRINK_ABOVE {
                 *self = Keys::default();
             }
         }
     }
 
-    /// How many keys have an item waiting or running.
+    /// How many keys have a state.
     pub(super) fn len(&self) -> usize {
-        self.index.len() - self.idle
+        self.index.len()
     }
 
     /// How many slots for states there are, in use or free.
@@ -162,11 +132,6 @@ impl Keys {
 /// An empty `Keys` keeps room for this many; beyond it, the memory is given
 /// back once no key is in use.
 const SHRINK_ABOVE: usize = 4096;
-
-/// Idle states are kept while there are at most this many, or at most as
-/// many as keys in use. (Few in the unit tests, so that their models, with
-/// a handful of keys, sweep often.)
-pub(super) const IDLE_KEPT: usize = if cfg!(test) { 2 } else { 64 };
 
 /// Hashes a `u64` key with splitmix64's finaliser: a few cycles, and every
 /// bit of the key reaches every bit of the hash (the table uses both the

@@ -67,9 +67,8 @@
 //! used with no key, no priority and no rate is a FIFO list and a rotation
 //! of one lane. With aging the turns are a segment tree (`turns/`).
 //!
-//! Memory is O(n + k): a key's state is dropped soon after nothing of it
-//! waits or runs (`keys.rs` keeps a few idle ones for keys that come
-//! back), so it is bounded by the items, not by the keys ever seen.
+//! Memory is O(n + k): a key's state is dropped as soon as nothing of it
+//! waits or runs, so it is bounded by the items, not by the keys ever seen.
 //!
 //! # Layout
 //!
@@ -430,7 +429,7 @@ impl<T> Scheduler<T> {
                 self.turns.remove(position);
             }
             if state.running == 0 {
-                self.keys.idle(index);
+                self.keys.forget(index);
             }
             return;
         };

@@ -270,7 +270,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     // Mostly three keys, which contend; sometimes one of many, so that
-    // idle key states pile up and are swept (`keys.rs`).
+    // key states come and go and their slots are reused (`keys.rs`).
     let key = proptest::option::weighted(0.7, prop_oneof![4 => 0u64..3, 1 => 0u64..400]);
     let priority = prop_oneof![8 => -2i8..=2, 1 => Just(i8::MIN), 1 => Just(i8::MAX)];
     prop_oneof![

@@ -400,11 +400,7 @@ fn no_key_state_is_left_behind() {
         assert_eq!(scheduler.keys(), 0);
         assert_eq!(scheduler.len(), 1);
     }
-    assert!(
-        scheduler.keys.slots() <= super::keys::IDLE_KEPT + 1,
-        "{}",
-        scheduler.keys.slots()
-    );
+    assert!(scheduler.keys.slots() <= 1, "{}", scheduler.keys.slots());
     assert_eq!(drain(&mut scheduler, 0), ["unkeyed"]);
     assert_eq!(scheduler.turns.best(), None);
 }
