@@ -23,7 +23,10 @@ use crate::submit::start::Launch;
 /// dispatch).
 pub(crate) struct QueuedJob {
     job: Option<Arc<dyn AnyJob>>,
-    key: Option<u64>,
+    /// The key, if `keyed` (apart, not an `Option<u64>`: so that a
+    /// `QueuedJob` is 32 bytes, not 40).
+    key: u64,
+    keyed: bool,
     priority: i8,
 }
 
@@ -48,7 +51,8 @@ impl QueuedJob {
         let cell = JobCell::queued(runner, context, launch.name, watched, claimable);
         let job = QueuedJob {
             job: Some(cell.clone()),
-            key: launch.key,
+            key: launch.key.unwrap_or(0),
+            keyed: launch.key.is_some(),
             priority: launch.priority,
         };
         (job, cell)
@@ -60,20 +64,23 @@ impl QueuedJob {
     pub(super) fn again(job: Arc<dyn AnyJob>) -> QueuedJob {
         QueuedJob {
             job: Some(job),
-            key: None,
+            key: 0,
+            keyed: false,
             priority: 0,
         }
     }
 
     /// This entry, holding `key` (see the type's docs).
     pub(super) fn with_key(mut self, key: Option<u64>) -> QueuedJob {
-        self.key = key;
+        self.key = key.unwrap_or(0);
+        self.keyed = key.is_some();
         self
     }
 
     /// The job's key, hashed.
+    #[inline]
     pub(crate) fn key(&self) -> Option<u64> {
-        self.key
+        self.keyed.then_some(self.key)
     }
 
     /// The job's priority.

@@ -61,16 +61,54 @@ impl Ticket {
 pub(super) struct Entry<T> {
     /// What the caller queued.
     pub(super) item: T,
-    /// The index of its key's state (`keys.rs`), or `None` without a key.
-    pub(super) key: Option<usize>,
+    /// The index of its key's state (`keys.rs`), or [`LINK_NIL`] without a
+    /// key (see [`key`](Entry::key)).
+    key: u32,
     /// Its priority as submitted.
     pub(super) priority: i8,
     /// When it was pushed, in the caller's nanoseconds.
     pub(super) enqueued_at: u64,
     /// Its place in submission order: unique, increasing with every push.
-    pub(super) seq: u64,
-    prev: usize,
-    next: usize,
+    /// (Never 0: so that an `Option` of an entry needs no tag, and an
+    /// entry of a pool's job fits one 64-byte cache line.)
+    seq: std::num::NonZeroU64,
+    /// The slots before and after it on its list, or [`LINK_NIL`]: `u32`,
+    /// so that an entry with a pool's job fits one 64-byte cache line.
+    prev: u32,
+    next: u32,
+}
+
+impl<T> Entry<T> {
+    /// Its place in submission order.
+    #[inline]
+    pub(super) fn seq(&self) -> u64 {
+        self.seq.get()
+    }
+
+    /// The index of its key's state (`keys.rs`), or `None` without a key.
+    #[inline]
+    pub(super) fn key(&self) -> Option<usize> {
+        (self.key != LINK_NIL).then_some(self.key as usize)
+    }
+}
+
+/// The end of a list, in an entry's links; no key, in its key.
+const LINK_NIL: u32 = u32::MAX;
+
+/// A slot as an entry's link to it.
+fn link(slot: usize) -> u32 {
+    match slot {
+        NIL => LINK_NIL,
+        slot => u32::try_from(slot).expect("fewer than 2³² - 1 items wait"),
+    }
+}
+
+/// An entry's link as a slot.
+fn unlink_slot(link: u32) -> usize {
+    match link {
+        LINK_NIL => NIL,
+        link => link as usize,
+    }
 }
 
 /// A FIFO list of entries: its ends and its length. The links are in the
@@ -149,14 +187,20 @@ impl<T> Entries<T> {
         enqueued_at: u64,
         seq: u64,
     ) -> Ticket {
+        let key = key.map_or(LINK_NIL, |key| {
+            u32::try_from(key)
+                .ok()
+                .filter(|&key| key != LINK_NIL)
+                .expect("fewer than 2³² - 1 keys in use")
+        });
         let entry = Entry {
             item,
             key,
             priority,
             enqueued_at,
-            seq,
-            prev: list.tail,
-            next: NIL,
+            seq: std::num::NonZeroU64::new(seq).expect("sequence numbers start at 1"),
+            prev: link(list.tail),
+            next: LINK_NIL,
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -171,7 +215,7 @@ impl<T> Entries<T> {
         };
         match list.tail {
             NIL => list.head = slot,
-            tail => self.at_mut(tail).next = slot,
+            tail => self.at_mut(tail).next = link(slot),
         }
         list.tail = slot;
         list.len += 1;
@@ -189,14 +233,14 @@ impl<T> Entries<T> {
     #[inline]
     pub(super) fn front_ticket(&self, list: &List) -> Option<Ticket> {
         self.front(list)
-            .map(|entry| Ticket::new(list.head, entry.seq))
+            .map(|entry| Ticket::new(list.head, entry.seq()))
     }
 
     /// The entry `ticket` names, if it is still waiting.
     #[inline]
     pub(super) fn get(&self, ticket: Ticket) -> Option<&Entry<T>> {
         match self.slots.get(ticket.slot) {
-            Some(Some(entry)) if entry.seq as u32 == ticket.seq => Some(entry),
+            Some(Some(entry)) if entry.seq() as u32 == ticket.seq => Some(entry),
             _ => None,
         }
     }
@@ -205,7 +249,7 @@ impl<T> Entries<T> {
     /// place.
     pub(super) fn get_mut(&mut self, ticket: Ticket) -> Option<&mut T> {
         match self.slots.get_mut(ticket.slot) {
-            Some(Some(entry)) if entry.seq as u32 == ticket.seq => Some(&mut entry.item),
+            Some(Some(entry)) if entry.seq() as u32 == ticket.seq => Some(&mut entry.item),
             _ => None,
         }
     }
@@ -229,12 +273,12 @@ impl<T> Entries<T> {
             "unlink of an entry that is not waiting"
         );
         let entry = self.slots[ticket.slot].take().expect("checked just above");
-        match entry.prev {
-            NIL => list.head = entry.next,
+        match unlink_slot(entry.prev) {
+            NIL => list.head = unlink_slot(entry.next),
             prev => self.at_mut(prev).next = entry.next,
         }
-        match entry.next {
-            NIL => list.tail = entry.prev,
+        match unlink_slot(entry.next) {
+            NIL => list.tail = unlink_slot(entry.prev),
             next => self.at_mut(next).prev = entry.prev,
         }
         list.len -= 1;
@@ -259,7 +303,7 @@ impl<T> Entries<T> {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(slot, entry)| entry.as_ref().map(|entry| Ticket::new(slot, entry.seq)))
+            .filter_map(|(slot, entry)| entry.as_ref().map(|entry| Ticket::new(slot, entry.seq())))
     }
 
     #[inline]
@@ -274,5 +318,22 @@ impl<T> Entries<T> {
         self.slots[slot]
             .as_mut()
             .expect("a list links only occupied slots")
+    }
+}
+
+#[cfg(all(test, not(taskpool_loom)))]
+mod tests {
+    use super::*;
+
+    /// An entry holding a pool's job is one cache line (the slab is walked
+    /// under the pool's lock): the job 32 bytes, the rest 32, and no tag
+    /// for the `Option` of a slot.
+    #[test]
+    fn an_entry_of_a_pool_job_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<crate::job::QueuedJob>(), 32);
+        assert_eq!(
+            std::mem::size_of::<Option<Entry<crate::job::QueuedJob>>>(),
+            64
+        );
     }
 }

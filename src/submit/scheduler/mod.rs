@@ -189,7 +189,8 @@ impl<T> Scheduler<T> {
             per_key_limit: settings.per_key_limit.get(),
             waiting_for_key: 0,
             now: 0,
-            next_seq: 0,
+            // From 1: an entry's sequence number is never 0 (`entries.rs`).
+            next_seq: 1,
         }
     }
 
@@ -289,7 +290,7 @@ impl<T> Scheduler<T> {
     /// key's candidate).
     pub(crate) fn remove(&mut self, ticket: Ticket, now: u64) -> Option<T> {
         self.advance(now);
-        match self.entries.get(ticket)?.key {
+        match self.entries.get(ticket)?.key() {
             None => {
                 let item = self.unkeyed.remove(&mut self.entries, ticket);
                 self.settle_unkeyed(false);
@@ -439,10 +440,10 @@ impl<T> Scheduler<T> {
         } else if self.order.ages() {
             // Its candidate waits from when it became one.
             let since = match state.candidate {
-                Some((candidate, since)) if candidate == front.seq => since,
+                Some((candidate, since)) if candidate == front.seq() => since,
                 _ => self.now,
             };
-            state.candidate = Some((front.seq, since));
+            state.candidate = Some((front.seq(), since));
             self.order.rank(since, front.priority)
         } else {
             self.order.rank(0, front.priority)

@@ -132,7 +132,7 @@ impl Unkeyed {
                     .front_ticket(list)
                     .expect("an occupied level has a front");
                 let entry = entries.get(ticket).expect("a front is waiting");
-                Some((ticket, entry.enqueued_at, entry.priority, entry.seq))
+                Some((ticket, entry.enqueued_at, entry.priority, entry.seq()))
             })
         })
     }
