@@ -1651,9 +1651,8 @@ async fn end_jobs_behind_a_busy_key(pool: &WorkerPool, abort: bool) -> oneshot::
 /// it, all aborted: expected `queued` 0 and an unkeyed `try_spawn` run on
 /// the idle worker; actual `queued` 4, `waiting_for_key` 4, and
 /// `try_spawn` is `Full`. (In FIFO order such a "ghost" waits only until a
-/// worker is free; behind a busy key, indefinitely. The branch's plan,
-/// notes/issue-24-wiring.md, had abort and the queue deadline call the
-/// scheduler's `remove`; nothing calls it.)
+/// worker is free; behind a busy key, indefinitely. The fix: abort and the
+/// queue deadline take the job's entry out with the scheduler's `remove`.)
 #[test]
 fn an_aborted_job_waiting_for_its_key_gives_back_its_slot() {
     support::paused_runtime().block_on(async {
