@@ -81,20 +81,26 @@
 //!
 //! # Guides
 //!
-//! - [`api_tour`](docs::api_tour): how it works, which type to choose, the whole API on one
-//!   page, reserving room before reading work, job ids, graceful shutdown.
-//! - [`replacing_tokio_spawn`](docs::replacing_tokio_spawn): before/after code for moving from
-//!   `tokio::spawn`, `JoinSet`, `buffer_unordered` and a `Semaphore`.
-//! - [`groups_and_streams`](docs::groups_and_streams): [`JobSet`] and [`SpawnStreamExt`].
-//! - [`production`](docs::production): resizing while running, deadlines and the clock each
-//!   reads, latency histograms, the slow-poll warning, Prometheus through
-//!   the `metrics` feature, panics of detached jobs, nested work.
-//! - [`scheduling`](docs::scheduling): which job starts next: one job at a time per key with
-//!   fair turns across keys, priorities that age, and a start rate.
+//! - [`api_tour`](docs::api_tour): how it works, which type to choose,
+//!   the whole API on one page, reserving room before reading work, job
+//!   ids, graceful shutdown.
+//! - [`replacing_tokio_spawn`](docs::replacing_tokio_spawn): before/after
+//!   code for moving from `tokio::spawn`, `JoinSet`, `buffer_unordered`
+//!   and a `Semaphore`.
+//! - [`groups_and_streams`](docs::groups_and_streams): [`JobSet`] and
+//!   [`SpawnStreamExt`].
+//! - [`production`](docs::production): resizing while running, deadlines
+//!   and the clock each reads, latency histograms, the slow-poll warning,
+//!   Prometheus through the `metrics` feature, panics of detached jobs,
+//!   nested work.
+//! - [`scheduling`](docs::scheduling): which job starts next: one job at
+//!   a time per key with fair turns across keys, priorities that age, and
+//!   a start rate.
 //! - [`scaling_out`](https://docs.rs/taskpool/latest/taskpool/docs/scaling_out/index.html)
 //!   (feature `redis`): pools in many processes fed from one Redis stream.
-//! - [`comparison`](docs::comparison): against `tokio::spawn`, `JoinSet` + `Semaphore`,
-//!   `buffer_unordered`, errgroup, ants, pond and tokio-metrics.
+//! - [`comparison`](docs::comparison): against `tokio::spawn`, `JoinSet` +
+//!   `Semaphore`, `buffer_unordered`, errgroup, ants, pond and
+//!   tokio-metrics.
 //!
 //! What each type promises (bounds, exactly once, cancel safety, FIFO,
 //! shutdown, memory ordering), with the tests that check each promise, is

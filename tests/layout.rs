@@ -33,17 +33,22 @@ fn sources() -> BTreeMap<String, String> {
                     .unwrap()
                     .to_string_lossy()
                     .into_owned();
-                let source = strip_comments(&fs::read_to_string(&path).unwrap());
-                out.insert(rel, source);
+                out.insert(rel, fs::read_to_string(&path).unwrap());
             }
         }
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut out = BTreeMap::new();
     walk(&root, &root, &mut out);
+    without_test_code(out)
+}
+
+/// The files without their test-only code: inline `#[cfg(…test…)]`
+/// modules, and the files declared as such.
+fn without_test_code(mut out: BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut test_only = BTreeSet::new();
     for (file, source) in &mut out {
-        let (code, test_modules) = without_test_modules(source);
+        let (code, test_modules) = without_test_modules(&strip_comments(source));
         *source = code;
         for name in test_modules {
             let mut module = module_of(file);
@@ -268,8 +273,13 @@ struct Crate {
 }
 
 impl Crate {
+    /// The crate in `src/`.
     fn load() -> Crate {
-        let files = sources();
+        Crate::new(sources())
+    }
+
+    /// A crate of these files (path relative to `src/`, source).
+    fn new(files: BTreeMap<String, String>) -> Crate {
         let mut reexports = BTreeMap::new();
         for (file, source) in &files {
             let module = module_of(file);
@@ -348,9 +358,8 @@ fn absolute(
     }
 }
 
-#[test]
-fn no_two_files_of_src_use_each_other() {
-    let krate = Crate::load();
+/// The pairs of files that use each other, as `src/a.rs <-> src/b.rs`.
+fn circles(krate: &Crate) -> Vec<String> {
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (file, source) in &krate.files {
         let module = module_of(file);
@@ -380,6 +389,14 @@ fn no_two_files_of_src_use_each_other() {
             }
         }
     }
+    circles
+}
+
+#[test]
+fn no_two_files_of_src_use_each_other() {
+    let krate = Crate::load();
+    assert!(krate.files.len() > 20, "the check found too few files");
+    let circles = circles(&krate);
     assert!(
         circles.is_empty(),
         "files of src/ that use each other:\n{}",
@@ -387,10 +404,58 @@ fn no_two_files_of_src_use_each_other() {
     );
 }
 
+/// A made-up crate from `(path, source)` pairs, as the check reads one.
+fn made_up(files: &[(&str, &str)]) -> Crate {
+    let files = files
+        .iter()
+        .map(|(path, source)| (path.to_string(), source.to_string()))
+        .collect();
+    Crate::new(without_test_code(files))
+}
+
 #[test]
 fn the_check_sees_a_circle() {
-    // The parser on a made-up pair, so that a check that finds nothing
-    // because it parses nothing fails here.
+    // Two files that use each other, one through a `use`, one through a
+    // path in code, with a comment and a test module that are not counted.
+    let krate = made_up(&[
+        ("lib.rs", "mod a;\nmod b;\n"),
+        ("a.rs", "use crate::b::B;\npub(crate) struct A;\n"),
+        (
+            "b.rs",
+            "// crate::c::C in a comment\npub(crate) struct B(crate::a::A);\n",
+        ),
+    ]);
+    assert_eq!(circles(&krate), vec!["src/a.rs <-> src/b.rs"]);
+
+    // The same pair through a module's re-export: the re-export is
+    // followed to the file that defines the item, so `a` and `b` are the
+    // circle, not `m/mod.rs`.
+    let krate = made_up(&[
+        ("lib.rs", "mod m;\n"),
+        (
+            "m/mod.rs",
+            "mod a;\nmod b;\npub(crate) use a::A;\npub(crate) use b::B;\n",
+        ),
+        ("m/a.rs", "use super::B;\npub(crate) struct A;\n"),
+        ("m/b.rs", "use crate::m::A;\npub(crate) struct B;\n"),
+    ]);
+    assert_eq!(circles(&krate), vec!["src/m/a.rs <-> src/m/b.rs"]);
+
+    // Test-only code is left out: a test module, and a file declared
+    // under `#[cfg(test)]`.
+    let krate = made_up(&[
+        ("lib.rs", "mod a;\nmod b;\n#[cfg(test)]\nmod tests;\n"),
+        (
+            "a.rs",
+            "pub(crate) struct A;\n#[cfg(test)]\nmod tests {\n    use crate::b::B;\n}\n",
+        ),
+        ("b.rs", "use crate::a::A;\npub(crate) struct B;\n"),
+        ("tests.rs", "use crate::a::A;\nuse crate::b::B;\n"),
+    ]);
+    assert!(circles(&krate).is_empty());
+    assert!(!krate.files.contains_key("tests.rs"));
+
+    // The use-tree parser, on the forms the crate uses.
     let tree = expand("super::{a::{B, c::D}, e as F}");
     assert_eq!(
         tree,
@@ -403,18 +468,4 @@ fn the_check_sees_a_circle() {
     let found = uses("pub(crate) use cell::X;\n    use super::*;\nuse crate::a::b;\n");
     assert_eq!(found.len(), 3);
     assert!(found[0].reexport && !found[1].reexport && found[1].indented);
-    assert_eq!(
-        inline_paths("x = crate::id::next(); $crate::y::Z"),
-        vec![
-            vec!["id".to_owned(), "next".to_owned()],
-            vec!["y".to_owned(), "Z".to_owned()],
-        ]
-    );
-    let krate = Crate::load();
-    assert!(krate.files.len() > 20, "the check found too few files");
-    assert_eq!(
-        krate.resolve(&["job".to_owned(), "JoinHandle".to_owned()]),
-        Some("job/handle.rs".to_owned()),
-        "a re-export is followed to the file that defines the item"
-    );
 }
