@@ -44,8 +44,9 @@ pub(crate) struct CoreSettings {
     pub(crate) on_panic: Option<PanicHook>,
     /// The pool-wide `queue_timeout` and `run_timeout`.
     pub(crate) defaults: JobOptions<'static>,
-    /// `latency_histograms(true)`.
-    pub(crate) latency: bool,
+    /// `latency_histograms`: `None` until set (then one job in 16 is
+    /// recorded), `Some(true)` every job, `Some(false)` none.
+    pub(crate) latency: Option<bool>,
     /// `slow_poll_threshold`: `None` until set, then the setting.
     pub(crate) slow_poll_threshold: Option<Option<Duration>>,
     /// `per_key_limit`: `None` until set (then 1).
@@ -106,8 +107,9 @@ impl Core {
         let name = settings.name.unwrap_or_else(|| "taskpool".to_owned());
         let mut jobs = JobContext::new(name.into_boxed_str(), settings.on_panic);
         jobs.defaults = settings.defaults;
-        if settings.latency {
-            jobs.latency = Some(Latency::new(runtime.metrics().num_workers()));
+        if settings.latency != Some(false) {
+            let every = settings.latency == Some(true);
+            jobs.latency = Some(Latency::new(runtime.metrics().num_workers(), every));
         }
         jobs.slow_polls = settings
             .slow_poll_threshold

@@ -45,6 +45,11 @@ impl JobId {
         // 2^64 ids at one per nanosecond take 584 years.
         JobId(NonZeroU64::new(id).expect("job ids never wrap around"))
     }
+
+    /// The id as a number (for the latency histograms' sampling).
+    pub(crate) fn as_u64(self) -> u64 {
+        self.0.get()
+    }
 }
 
 impl fmt::Debug for JobId {

@@ -200,15 +200,21 @@ macro_rules! shared_settings {
             self
         }
 
-        /// Turns the latency histograms on or off (off by default): how long
-        /// each job waited for room, waited in the queue, and ran, read with
+        /// Records every job in the latency histograms (`true`) or none
+        /// (`false`): how long each job waited for room, waited in the
+        /// queue, and ran, read with
         #[doc = concat!("[`", stringify!($pool), "::latency`].")]
         ///
-        /// Off by default because it reads the clock three times per job
-        /// (`tokio::time::Instant::now`, about 25 ns each on Linux): on jobs
-        /// that take a few hundred nanoseconds of the pool's own time, that
-        /// is a measurable share (BENCHMARKS.md gives the figure). On jobs
-        /// that do real work it is noise.
+        /// By default (neither), **one job in 16** is recorded, chosen at
+        /// random, and the counts are scaled up by 16
+        /// ([`LatencySnapshot::sample_every`](crate::metrics::LatencySnapshot::sample_every)
+        /// says which): quantiles for every pool at a cost within the
+        /// noise of tiny jobs. Recording every job reads the clock three
+        /// times per job (`tokio::time::Instant::now`, about 25 ns each on
+        /// Linux), which on jobs that take a few hundred nanoseconds of the
+        /// pool's own time is a measurable share (BENCHMARKS.md gives the
+        /// figures); on jobs that do real work it is noise, and `true`
+        /// gives exact counts.
         ///
         /// # Examples
         ///
@@ -221,7 +227,7 @@ macro_rules! shared_settings {
         /// # }
         /// ```
         pub fn latency_histograms(mut self, on: bool) -> $builder {
-            self.settings.latency = on;
+            self.settings.latency = Some(on);
             self
         }
 

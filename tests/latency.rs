@@ -1,6 +1,7 @@
 //! Latency histograms, on a paused clock: the counts equal the jobs, a job's
 //! times land in the right buckets, queue and submit waits are what they
-//! were, and quantiles are monotone.
+//! were, and quantiles are monotone; by default one job in 16 is recorded,
+//! with the counts scaled.
 
 mod support;
 
@@ -126,12 +127,73 @@ async fn queue_wait_and_submit_wait_are_what_they_were() {
     assert_eq!(latency.submit_wait.count(), 3);
 }
 
-/// Off by default: nothing is recorded.
-#[tokio::test]
-async fn histograms_are_off_by_default() {
-    let pool = WorkerPool::new(1);
-    pool.spawn(async {}).await.unwrap().await.unwrap();
+/// By default one job in 16 is recorded, at random, and the counts are
+/// scaled up by 16: 4 000 jobs of 10 ms give a count near 4 000, a
+/// multiple of 16, and the sampled jobs' times are the jobs' times. (The
+/// sample is about 250 jobs; the bounds are over 7 standard deviations
+/// wide, so the test fails by chance about once in 10¹¹ runs.)
+async fn one_job_in_16_by_default(pool: impl Pool) {
+    const JOBS: u64 = 4_000;
+    for _ in 0..JOBS {
+        pool.spawn(sleep(10 * MS)).await.unwrap();
+    }
+    pool.shutdown().await;
     let latency = pool.latency();
+    assert_eq!(latency.sample_every, 16);
+    for histogram in [&latency.run_time, &latency.queue_wait, &latency.submit_wait] {
+        let count = histogram.count();
+        assert_eq!(count % 16, 0, "{histogram:?}");
+        assert!((2_100..=5_900).contains(&count), "{count} for {JOBS} jobs");
+    }
+    assert_eq!(latency.run_time.min(), 10 * MS);
+    assert_eq!(latency.run_time.max(), 10 * MS);
+    assert_eq!(latency.run_time.mean(), 10 * MS);
+    assert_in_a_bucket(&latency.run_time, 10 * MS);
+    assert_eq!(
+        latency.run_time.buckets().map(|b| b.count).sum::<u64>(),
+        latency.run_time.count()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_pool_records_one_job_in_16_by_default() {
+    one_job_in_16_by_default(WorkerPool::builder().workers(2).build().unwrap()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spawner_records_one_job_in_16_by_default() {
+    one_job_in_16_by_default(BoundedSpawner::builder().limit(2).build().unwrap()).await;
+}
+
+/// `latency_histograms(true)` records every job (the counts are the jobs':
+/// see the tests above), and says so.
+#[tokio::test]
+async fn every_job_is_recorded_with_true() {
+    let pool = worker_pool();
+    for _ in 0..100 {
+        pool.spawn(async {}).await.unwrap();
+    }
+    pool.shutdown().await;
+    let latency = pool.latency();
+    assert_eq!(latency.sample_every, 1);
+    assert_eq!(latency.run_time.count(), 100);
+    assert_eq!(latency.queue_wait.count(), 100);
+    assert_eq!(latency.submit_wait.count(), 100);
+}
+
+/// `latency_histograms(false)`: nothing is recorded.
+#[tokio::test]
+async fn nothing_is_recorded_with_false() {
+    let pool = WorkerPool::builder()
+        .latency_histograms(false)
+        .build()
+        .unwrap();
+    for _ in 0..100 {
+        pool.spawn(async {}).await.unwrap();
+    }
+    pool.shutdown().await;
+    let latency = pool.latency();
+    assert_eq!(latency.sample_every, 0);
     assert_eq!(latency.run_time.count(), 0);
     assert_eq!(latency.queue_wait.count(), 0);
     assert_eq!(latency.submit_wait.count(), 0);

@@ -6,7 +6,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::{FutureExt, StreamExt};
 use taskpool::{BoundedSpawner, Pool, WorkerPool};
@@ -455,29 +455,31 @@ where
         }
         ("bounded_spawner", _) => drive(Pooled(BoundedSpawner::new(width)), n, shape, job).await,
         // Child-only variants, for what a builder setting costs
-        // (`benches/compare.sh`): latency histograms on, slow-poll check off.
-        ("worker_pool+latency" | "worker_pool-slow_polls", _) => {
-            let pool = WorkerPool::builder()
-                .workers(width)
-                .queue_capacity(queue)
-                .latency_histograms(contender.ends_with("+latency"))
-                .slow_poll_threshold(
-                    Some(Duration::from_millis(10)).filter(|_| !contender.ends_with("-slow_polls")),
-                )
-                .build()
-                .unwrap();
-            drive(Pooled(pool), n, shape, job).await
+        // (`benches/compare.sh`): latency histograms on for every job
+        // (`+latency`) or off (`-latency`; the default records one job in
+        // 16), the slow-poll check off (`-slow_polls`).
+        ("worker_pool+latency" | "worker_pool-latency" | "worker_pool-slow_polls", _) => {
+            let mut builder = WorkerPool::builder().workers(width).queue_capacity(queue);
+            builder = variant(
+                builder,
+                contender,
+                |b, on| b.latency_histograms(on),
+                |b| b.slow_poll_threshold(None),
+            );
+            drive(Pooled(builder.build().unwrap()), n, shape, job).await
         }
-        ("bounded_spawner+latency" | "bounded_spawner-slow_polls", _) => {
-            let spawner = BoundedSpawner::builder()
-                .limit(width)
-                .latency_histograms(contender.ends_with("+latency"))
-                .slow_poll_threshold(
-                    Some(Duration::from_millis(10)).filter(|_| !contender.ends_with("-slow_polls")),
-                )
-                .build()
-                .unwrap();
-            drive(Pooled(spawner), n, shape, job).await
+        (
+            "bounded_spawner+latency" | "bounded_spawner-latency" | "bounded_spawner-slow_polls",
+            _,
+        ) => {
+            let mut builder = BoundedSpawner::builder().limit(width);
+            builder = variant(
+                builder,
+                contender,
+                |b, on| b.latency_histograms(on),
+                |b| b.slow_poll_threshold(None),
+            );
+            drive(Pooled(builder.build().unwrap()), n, shape, job).await
         }
         ("semaphore_spawn", _) => {
             let semaphore = SemaphoreSpawn(Arc::new(Semaphore::new(width)));
@@ -499,5 +501,23 @@ where
             panic!("buffer_unordered is its own consumer: it runs under consumer `batch` only")
         }
         (other, _) => panic!("unknown contender {other}"),
+    }
+}
+
+/// A builder with the setting a child-only contender's suffix names:
+/// `+latency` / `-latency` (histograms for every job / off) or
+/// `-slow_polls` (the slow-poll check off); the rest stay the defaults.
+fn variant<B>(
+    builder: B,
+    contender: &str,
+    latency: impl FnOnce(B, bool) -> B,
+    no_slow_polls: impl FnOnce(B) -> B,
+) -> B {
+    if contender.ends_with("+latency") {
+        latency(builder, true)
+    } else if contender.ends_with("-latency") {
+        latency(builder, false)
+    } else {
+        no_slow_polls(builder)
     }
 }

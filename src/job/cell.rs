@@ -32,7 +32,7 @@ use crate::abort::AbortWatch;
 use crate::error::{Failure, JoinError, Phase};
 use crate::id::{CurrentJob, JobId};
 use crate::metrics::Outcome;
-use crate::metrics::{Latency, Which};
+use crate::metrics::{Latency, UNSAMPLED, Which};
 use crate::panic_hook::JobPanic;
 use crate::slow_poll::SlowPolls;
 use crate::submit::scheduler::Ticket;
@@ -67,7 +67,9 @@ pub(crate) struct JobCell<T> {
     traced: Option<Box<Traced>>,
     /// With latency histograms on: when the job was accepted, then, from
     /// its first poll, when that was (nanoseconds since the pool was
-    /// built). Only the runner writes it once the job is shared.
+    /// built); [`UNSAMPLED`] for a job the histograms leave out (see
+    /// `Latency::sample`). Only the runner writes it once the job is
+    /// shared.
     times: AtomicU64,
 }
 
@@ -250,7 +252,13 @@ impl<T> JobCell<T> {
             claimable,
             id,
             traced: traced(&context.name, id, name),
-            times: AtomicU64::new(context.latency.as_ref().map_or(0, Latency::now)),
+            times: AtomicU64::new(context.latency.as_ref().map_or(UNSAMPLED, |latency| {
+                if latency.sample_job(id.as_u64()) {
+                    latency.now()
+                } else {
+                    UNSAMPLED
+                }
+            })),
             context: context.clone(),
         })
     }
@@ -295,7 +303,9 @@ impl<T> JobCell<T> {
         if !self.started.load(Ordering::Relaxed) {
             self.started.store(true, Ordering::Relaxed);
             self.context.stats.started();
-            if let Some(latency) = &self.context.latency {
+            if let Some(latency) = &self.context.latency
+                && self.times.load(Ordering::Relaxed) != UNSAMPLED
+            {
                 let now = latency.now();
                 let accepted = self.times.swap(now, Ordering::Relaxed);
                 let waited = Latency::between(accepted, now);
@@ -344,8 +354,11 @@ impl<T> JobCell<T> {
             }
         }
         let started = self.started.load(Ordering::Relaxed);
-        if started && let Some(latency) = &self.context.latency {
-            let since = self.times.load(Ordering::Relaxed);
+        if started
+            && let Some(latency) = &self.context.latency
+            && let since = self.times.load(Ordering::Relaxed)
+            && since != UNSAMPLED
+        {
             let ran = Latency::between(since, latency.now());
             latency.record(&self.context.stats.facade, Which::RunTime, ran);
         }

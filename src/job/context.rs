@@ -35,7 +35,7 @@ pub(crate) struct JobContext {
     /// A pool's queue timer, started with its first job that has a queue
     /// deadline.
     queue_timer: OnceLock<Arc<QueueTimer>>,
-    /// The latency histograms, if the builder turned them on.
+    /// The latency histograms, unless the builder turned them off.
     pub(crate) latency: Option<Latency>,
     /// The slow-poll threshold, unless the builder turned it off.
     pub(crate) slow_polls: Option<SlowPolls>,

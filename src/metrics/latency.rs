@@ -145,24 +145,62 @@ pub(crate) enum Which {
     SubmitWait,
 }
 
-/// A pool's three histograms, and the instant its job timestamps count
-/// from.
+/// A job's (or a wait's) start time when the histograms leave it out (see
+/// [`Latency::sample`]): no time since a pool was built is this late.
+pub(crate) const UNSAMPLED: u64 = u64::MAX;
+
+/// One job in this many is recorded by default (see [`Latency::sample`]).
+pub(crate) const SAMPLE_EVERY: u32 = 16;
+
+/// A pool's three histograms, the instant its job timestamps count from,
+/// and how many jobs it records: every one, or one in [`SAMPLE_EVERY`].
 #[derive(Debug)]
 pub(crate) struct Latency {
     epoch: Instant,
     queue_wait: Recorder,
     run_time: Recorder,
     submit_wait: Recorder,
+    /// 1: every job; [`SAMPLE_EVERY`]: one job in that many, at random.
+    sample_every: u32,
 }
 
 impl Latency {
-    pub(crate) fn new(threads: usize) -> Latency {
+    /// Histograms that record every job (`every`), or one job in
+    /// [`SAMPLE_EVERY`].
+    pub(crate) fn new(threads: usize, every: bool) -> Latency {
         Latency {
             epoch: Instant::now(),
             queue_wait: Recorder::new(threads),
             run_time: Recorder::new(threads),
             submit_wait: Recorder::new(threads),
+            sample_every: if every { 1 } else { SAMPLE_EVERY },
         }
+    }
+
+    /// Whether to record the wait for room about to begin (a job is
+    /// sampled by its id: [`sample_job`](Latency::sample_job)): always when
+    /// every job is recorded, otherwise one in [`SAMPLE_EVERY`] on each
+    /// thread, at random gaps ([`one_in`]). Not every n-th: a count per
+    /// pool would be one more shared write per `spawn`, and a fixed period
+    /// can fall in step with the way a program takes turns between pools,
+    /// recording all of one pool's waits and none of another's.
+    #[inline]
+    pub(crate) fn sample(&self) -> bool {
+        self.sample_every == 1 || one_in(SAMPLE_EVERY)
+    }
+
+    /// Whether to record the job with id `id`: always when every job is
+    /// recorded, otherwise one id in [`SAMPLE_EVERY`], by the top bits of
+    /// the id times an odd constant (Fibonacci hashing). Ids are handed out
+    /// one after another across all pools, and the top bits of `i × c` are
+    /// evenly spread over any arithmetic progression of `i` (Weyl), so a
+    /// pool that takes every k-th id still has one in 16 of its jobs
+    /// recorded. Cheaper than [`sample`](Latency::sample): no thread-local.
+    #[inline]
+    pub(crate) fn sample_job(&self, id: u64) -> bool {
+        const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+        self.sample_every == 1
+            || id.wrapping_mul(GOLDEN) >> (64 - SAMPLE_EVERY.trailing_zeros()) == 0
     }
 
     /// Now, as nanoseconds since the pool was built: what a job cell keeps
@@ -196,12 +234,51 @@ impl Latency {
     }
 
     pub(crate) fn snapshot(&self) -> LatencySnapshot {
+        let scale = u64::from(self.sample_every);
         LatencySnapshot {
-            queue_wait: self.queue_wait.snapshot(),
-            run_time: self.run_time.snapshot(),
-            submit_wait: self.submit_wait.snapshot(),
+            queue_wait: self.queue_wait.snapshot().scaled(scale),
+            run_time: self.run_time.snapshot().scaled(scale),
+            submit_wait: self.submit_wait.snapshot().scaled(scale),
+            sample_every: self.sample_every,
         }
     }
+}
+
+/// Whether this event is in the sample: one in `n` (`n` a power of two,
+/// at most 2³¹) on each thread, the gaps between them drawn at random from
+/// 1 to `2n - 1` (so `n` on average) by this thread's xorshift generator.
+/// A countdown, so that the common case is a decrement: no shared write,
+/// and a few instructions; random gaps, so that the sample cannot fall in
+/// step with anything the program does in turns.
+fn one_in(n: u32) -> bool {
+    debug_assert!(n.is_power_of_two() && n <= 1 << 31);
+    thread_local! {
+        /// Events until the next one in the sample, and the generator.
+        static STATE: std::cell::Cell<(u32, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    STATE.with(|state| {
+        let (left, mut x) = state.get();
+        if left > 1 {
+            state.set((left - 1, x));
+            return false;
+        }
+        if x == 0 {
+            // Seeded once per thread, from the thread's own address: any
+            // nonzero seed will do, and threads should differ.
+            x = (std::ptr::from_ref(state) as u64) | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        // The high bits: xorshift's low bits are its weakest. From 1 to
+        // 2n - 1, n on average.
+        let gap = ((x >> 32) as u32 % (2 * n - 1)) + 1;
+        // `left == 0`: the thread's first event, which starts the
+        // countdown rather than being sampled, so that a thread's first
+        // events are not always in the sample.
+        state.set((gap, x));
+        left == 1
+    })
 }
 
 impl LatencySnapshot {
@@ -214,6 +291,7 @@ impl LatencySnapshot {
             queue_wait: empty.snapshot(),
             run_time: empty.snapshot(),
             submit_wait: empty.snapshot(),
+            sample_every: 0,
         }
     }
 }
@@ -223,10 +301,21 @@ impl LatencySnapshot {
 /// [`BoundedSpawner::latency`](crate::BoundedSpawner::latency) or
 /// [`Pool::latency`](crate::Pool::latency).
 ///
-/// Recorded only when the builder turned it on
-/// ([`WorkerPoolBuilder::latency_histograms`](crate::WorkerPoolBuilder::latency_histograms));
-/// otherwise every histogram is empty. Times are read from
-/// `tokio::time::Instant`, so on a paused test clock they are exact.
+/// What is recorded depends on the builder's
+/// [`latency_histograms`](crate::WorkerPoolBuilder::latency_histograms):
+///
+/// - by default, **one job in 16**, chosen at random (and one wait for
+///   room in 16): the counts and sums are scaled up by 16, so `count()` is
+///   an estimate of the jobs, while quantiles, `min`, `max` and `mean` are
+///   those of the sample. [`sample_every`](LatencySnapshot::sample_every)
+///   is 16;
+/// - with `latency_histograms(true)`, every job, exactly; `sample_every`
+///   is 1;
+/// - with `latency_histograms(false)`, nothing: every histogram is empty,
+///   and `sample_every` is 0.
+///
+/// Times are read from `tokio::time::Instant`, so on a paused test clock
+/// they are exact.
 ///
 /// - `queue_wait`: from the job's acceptance to its first poll, for every
 ///   job that was polled (for a spawner, the wait in tokio's run queue).
@@ -265,6 +354,11 @@ pub struct LatencySnapshot {
     pub run_time: Histogram,
     /// How long `spawn` / `reserve` waited for room.
     pub submit_wait: Histogram,
+    /// One job (and one wait for room) in this many was recorded, and the
+    /// counts are scaled up by it: 1 when every job is
+    /// (`latency_histograms(true)`), 16 by default, 0 when the histograms
+    /// are off (`latency_histograms(false)`).
+    pub sample_every: u32,
 }
 
 /// A histogram of durations: one of a [`LatencySnapshot`]'s.
@@ -324,21 +418,41 @@ pub struct HistogramBucket {
 }
 
 impl Histogram {
-    /// How many values were recorded.
+    /// How many values were recorded; with sampling (the default), the
+    /// sample's size times [`sample_every`](LatencySnapshot::sample_every),
+    /// an estimate.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let pool = taskpool::WorkerPool::new(1); // histograms off
-    /// pool.spawn(async {}).await.unwrap().await.unwrap();
-    /// assert_eq!(pool.latency().run_time.count(), 0);
+    /// let every = taskpool::WorkerPool::builder().latency_histograms(true).build().unwrap();
+    /// let off = taskpool::WorkerPool::builder().latency_histograms(false).build().unwrap();
+    /// for pool in [&every, &off] {
+    ///     pool.spawn(async {}).await.unwrap().await.unwrap();
+    /// }
+    /// assert_eq!(every.latency().run_time.count(), 1);
+    /// assert_eq!(off.latency().run_time.count(), 0);
     /// # }
     /// ```
     #[must_use]
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// This histogram with its counts and sum multiplied by `scale` (the
+    /// sampling's, see [`LatencySnapshot::sample_every`]); `min` and `max`
+    /// stay, and so do the quantiles and the mean.
+    pub(crate) fn scaled(mut self, scale: u64) -> Histogram {
+        if scale > 1 {
+            self.buckets
+                .iter_mut()
+                .for_each(|b| *b = b.saturating_mul(scale));
+            self.count = self.count.saturating_mul(scale);
+            self.sum = self.sum.wrapping_mul(scale);
+        }
+        self
     }
 
     /// The smallest value recorded; zero if none was.
@@ -539,5 +653,64 @@ mod tests {
         );
         assert_eq!(h.quantile(0.99), Duration::ZERO);
         assert_eq!(h.buckets().count(), 0);
+    }
+
+    /// The sampler draws one in 16 on each thread, with no long runs: over
+    /// 160 000 draws, 10 000 ± 600, and no gap longer than 31; threads
+    /// draw differently.
+    #[test]
+    fn one_in_16_is_one_in_16_on_every_thread() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let draws: Vec<bool> = (0..160_000).map(|_| one_in(16)).collect();
+                    let hits = draws.iter().filter(|&&hit| hit).count();
+                    assert!((9_400..=10_600).contains(&hits), "{hits}");
+                    // After the first, which only starts the countdown.
+                    assert!(draws[1..].windows(31).all(|window| window.contains(&true)));
+                    draws
+                })
+            })
+            .collect();
+        let draws: Vec<Vec<bool>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(
+            draws.windows(2).all(|pair| pair[0] != pair[1]),
+            "threads differ"
+        );
+    }
+
+    /// One job id in 16 is sampled, along any stride: a pool that gets
+    /// every k-th id (other pools taking the rest) still has about one in
+    /// 16 of its jobs recorded.
+    #[test]
+    fn one_id_in_16_along_any_stride() {
+        let latency = Latency::new(1, false);
+        for stride in 1..=64u64 {
+            for start in [1, 7, 1_000_003] {
+                let hits = (0..16_000u64)
+                    .filter(|i| latency.sample_job(start + i * stride))
+                    .count();
+                assert!((900..=1_100).contains(&hits), "stride {stride}: {hits}");
+            }
+        }
+        let every = Latency::new(1, true);
+        assert!((1..1_000).all(|id| every.sample_job(id)));
+    }
+
+    /// Scaling multiplies the counts and the sum, and keeps the rest.
+    #[test]
+    fn a_scaled_histogram_keeps_its_shape() {
+        let recorder = Recorder::new(1);
+        for ms in [1, 2, 3] {
+            recorder.record(Duration::from_millis(ms));
+        }
+        let (plain, scaled) = (recorder.snapshot(), recorder.snapshot().scaled(16));
+        assert_eq!(scaled.count(), 48);
+        assert_eq!(scaled.buckets().map(|b| b.count).sum::<u64>(), 48);
+        assert_eq!((scaled.min(), scaled.max()), (plain.min(), plain.max()));
+        assert_eq!(scaled.mean(), plain.mean());
+        for q in [0.0, 0.3, 0.5, 0.9, 1.0] {
+            assert_eq!(scaled.quantile(q), plain.quantile(q));
+        }
     }
 }

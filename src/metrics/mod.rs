@@ -12,6 +12,6 @@ mod latency;
 mod snapshot;
 
 pub use latency::{Histogram, HistogramBucket, LatencySnapshot};
-pub(crate) use latency::{Latency, Which};
+pub(crate) use latency::{Latency, UNSAMPLED, Which};
 pub use snapshot::Metrics;
 pub(crate) use snapshot::{Outcome, Stats};

@@ -12,7 +12,7 @@ use super::room::Room;
 use super::scheduler::Schedule;
 use crate::error::{SpawnError, TrySpawnError};
 use crate::id::JobId;
-use crate::metrics::{Latency, Which};
+use crate::metrics::{Latency, UNSAMPLED, Which};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -26,7 +26,8 @@ struct Reserving<'a, A: Admit<'a>> {
     /// This wait comes from this job of the same pool, and is counted in
     /// the pool's nested waits until it ends.
     nested: Option<JobId>,
-    /// With latency histograms on: when this reservation began to wait.
+    /// With latency histograms on: when this reservation began to wait
+    /// ([`UNSAMPLED`] if the histograms leave this wait out).
     waiting_since: Option<u64>,
     done: bool,
 }
@@ -73,7 +74,13 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
                 Err(TrySpawnError::Closed(())) => Err(SpawnError::new(())),
                 Err(TrySpawnError::RuntimeShutdown(())) => Err(SpawnError::runtime_shutdown(())),
                 Err(TrySpawnError::Full(())) => {
-                    self.waiting_since = self.admit.core().jobs.latency.as_ref().map(Latency::now);
+                    self.waiting_since = self.admit.core().jobs.latency.as_ref().map(|latency| {
+                        if latency.sample() {
+                            latency.now()
+                        } else {
+                            UNSAMPLED
+                        }
+                    });
                     let wait = self.wait.insert(self.admit.wait(self.schedule));
                     match Self::poll_wait(wait, &self.admit, cx) {
                         Poll::Ready(room) => room.ok_or_else(|| closed(self.admit.core())),
@@ -91,10 +98,15 @@ impl<'a, A: Admit<'a>> Reserving<'a, A> {
         if room.is_err() {
             jobs.stats.rejected();
         } else if let Some(latency) = &jobs.latency {
-            let waited = self.waiting_since.map_or(Duration::ZERO, |since| {
-                Latency::between(since, latency.now())
-            });
-            latency.record(&jobs.stats.facade, Which::SubmitWait, waited);
+            // Sampled when the wait began, or now if there was none.
+            let waited = match self.waiting_since {
+                Some(UNSAMPLED) => None,
+                Some(since) => Some(Latency::between(since, latency.now())),
+                None => latency.sample().then_some(Duration::ZERO),
+            };
+            if let Some(waited) = waited {
+                latency.record(&jobs.stats.facade, Which::SubmitWait, waited);
+            }
         }
         Poll::Ready(room)
     }
