@@ -44,7 +44,7 @@ pub(crate) struct CoreSettings {
     pub(crate) on_panic: Option<PanicHook>,
     /// The pool-wide `queue_timeout` and `run_timeout`.
     pub(crate) defaults: JobOptions<'static>,
-    /// `latency_histograms`: `None` until set (then one job in 16 is
+    /// `latency_histograms`: `None` until set (then one job in 32 is
     /// recorded), `Some(true)` every job, `Some(false)` none.
     pub(crate) latency: Option<bool>,
     /// `slow_poll_threshold`: `None` until set, then the setting.

@@ -262,7 +262,7 @@ pub trait Pool: Spawn {
     fn wait(&self) -> impl Future<Output = ()> + Send;
 
     /// A snapshot of the latency histograms: how long jobs waited for room,
-    /// waited in the queue and ran. By default one job in 16 is recorded,
+    /// waited in the queue and ran. By default one job in 32 is recorded,
     /// every one with `latency_histograms(true)`, none with `false`; see
     /// [`LatencySnapshot`].
     ///

@@ -205,8 +205,8 @@ macro_rules! shared_settings {
         /// queue, and ran, read with
         #[doc = concat!("[`", stringify!($pool), "::latency`].")]
         ///
-        /// By default (neither), **one job in 16** is recorded, chosen at
-        /// random, and the counts are scaled up by 16
+        /// By default (neither), **one job in 32** is recorded, chosen at
+        /// random, and the counts are scaled up by 32
         /// ([`LatencySnapshot::sample_every`](crate::metrics::LatencySnapshot::sample_every)
         /// says which): quantiles for every pool at a cost within the
         /// noise of tiny jobs. Recording every job reads the clock three

@@ -1,6 +1,6 @@
 //! Latency histograms, on a paused clock: the counts equal the jobs, a job's
 //! times land in the right buckets, queue and submit waits are what they
-//! were, and quantiles are monotone; by default one job in 16 is recorded,
+//! were, and quantiles are monotone; by default one job in 32 is recorded,
 //! with the counts scaled.
 
 mod support;
@@ -127,23 +127,25 @@ async fn queue_wait_and_submit_wait_are_what_they_were() {
     assert_eq!(latency.submit_wait.count(), 3);
 }
 
-/// By default one job in 16 is recorded, at random, and the counts are
-/// scaled up by 16: 4 000 jobs of 10 ms give a count near 4 000, a
-/// multiple of 16, and the sampled jobs' times are the jobs' times. (The
-/// sample is about 250 jobs; the bounds are over 7 standard deviations
-/// wide, so the test fails by chance about once in 10¹¹ runs.)
-async fn one_job_in_16_by_default(pool: impl Pool) {
-    const JOBS: u64 = 4_000;
+/// By default one job in 32 is recorded, at random, and the counts are
+/// scaled up by 32: 8 000 jobs of 10 ms give a count near 8 000, a
+/// multiple of 32, and the sampled jobs' times are the jobs' times. (The
+/// sample is about 250 jobs; the bounds are 7 standard deviations of a
+/// random sample wide, so the test fails by chance about once in 10¹¹
+/// runs.)
+async fn one_job_in_32_by_default(pool: impl Pool) {
+    const JOBS: u64 = 8_000;
+    const SAMPLE: u64 = 32;
     for _ in 0..JOBS {
         pool.spawn(sleep(10 * MS)).await.unwrap();
     }
     pool.shutdown().await;
     let latency = pool.latency();
-    assert_eq!(latency.sample_every, 16);
+    assert_eq!(u64::from(latency.sample_every), SAMPLE);
     for histogram in [&latency.run_time, &latency.queue_wait, &latency.submit_wait] {
         let count = histogram.count();
-        assert_eq!(count % 16, 0, "{histogram:?}");
-        assert!((2_100..=5_900).contains(&count), "{count} for {JOBS} jobs");
+        assert_eq!(count % SAMPLE, 0, "{histogram:?}");
+        assert!((4_500..=11_500).contains(&count), "{count} for {JOBS} jobs");
     }
     assert_eq!(latency.run_time.min(), 10 * MS);
     assert_eq!(latency.run_time.max(), 10 * MS);
@@ -156,13 +158,13 @@ async fn one_job_in_16_by_default(pool: impl Pool) {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_worker_pool_records_one_job_in_16_by_default() {
-    one_job_in_16_by_default(WorkerPool::builder().workers(2).build().unwrap()).await;
+async fn a_worker_pool_records_one_job_in_32_by_default() {
+    one_job_in_32_by_default(WorkerPool::builder().workers(2).build().unwrap()).await;
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_spawner_records_one_job_in_16_by_default() {
-    one_job_in_16_by_default(BoundedSpawner::builder().limit(2).build().unwrap()).await;
+async fn a_spawner_records_one_job_in_32_by_default() {
+    one_job_in_32_by_default(BoundedSpawner::builder().limit(2).build().unwrap()).await;
 }
 
 /// `latency_histograms(true)` records every job (the counts are the jobs':

@@ -20,7 +20,7 @@
 //! | `taskpool_run_time_seconds` | histogram | first poll → end |
 //! | `taskpool_submit_wait_seconds` | histogram | time `spawn` / `reserve` waited for room |
 //!
-//! The histograms get what the pool's own do: by default one job in 16,
+//! The histograms get what the pool's own do: by default one job in 32,
 //! unscaled (each recorded value once: a Prometheus histogram's `_count`
 //! is then the sample's size, its quantiles those of the sample); every
 //! job with `latency_histograms(true)`; none with `false`. The handles are

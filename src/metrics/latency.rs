@@ -150,7 +150,7 @@ pub(crate) enum Which {
 pub(crate) const UNSAMPLED: u64 = u64::MAX;
 
 /// One job in this many is recorded by default (see [`Latency::sample`]).
-pub(crate) const SAMPLE_EVERY: u32 = 16;
+pub(crate) const SAMPLE_EVERY: u32 = 32;
 
 /// A pool's three histograms, the instant its job timestamps count from,
 /// and how many jobs it records: every one, or one in [`SAMPLE_EVERY`].
@@ -194,7 +194,7 @@ impl Latency {
     /// the id times an odd constant (Fibonacci hashing). Ids are handed out
     /// one after another across all pools, and the top bits of `i × c` are
     /// evenly spread over any arithmetic progression of `i` (Weyl), so a
-    /// pool that takes every k-th id still has one in 16 of its jobs
+    /// pool that takes every k-th id still has one in 32 of its jobs
     /// recorded. Cheaper than [`sample`](Latency::sample): no thread-local.
     #[inline]
     pub(crate) fn sample_job(&self, id: u64) -> bool {
@@ -304,11 +304,11 @@ impl LatencySnapshot {
 /// What is recorded depends on the builder's
 /// [`latency_histograms`](crate::WorkerPoolBuilder::latency_histograms):
 ///
-/// - by default, **one job in 16**, chosen at random (and one wait for
-///   room in 16): the counts and sums are scaled up by 16, so `count()` is
+/// - by default, **one job in 32**, chosen at random (and one wait for
+///   room in 32): the counts and sums are scaled up by 32, so `count()` is
 ///   an estimate of the jobs, while quantiles, `min`, `max` and `mean` are
 ///   those of the sample. [`sample_every`](LatencySnapshot::sample_every)
-///   is 16;
+///   is 32;
 /// - with `latency_histograms(true)`, every job, exactly; `sample_every`
 ///   is 1;
 /// - with `latency_histograms(false)`, nothing: every histogram is empty,
@@ -356,7 +356,7 @@ pub struct LatencySnapshot {
     pub submit_wait: Histogram,
     /// One job (and one wait for room) in this many was recorded, and the
     /// counts are scaled up by it: 1 when every job is
-    /// (`latency_histograms(true)`), 16 by default, 0 when the histograms
+    /// (`latency_histograms(true)`), 32 by default, 0 when the histograms
     /// are off (`latency_histograms(false)`).
     pub sample_every: u32,
 }
@@ -655,19 +655,21 @@ mod tests {
         assert_eq!(h.buckets().count(), 0);
     }
 
-    /// The sampler draws one in 16 on each thread, with no long runs: over
-    /// 160 000 draws, 10 000 ± 600, and no gap longer than 31; threads
-    /// draw differently.
+    /// The sampler draws one in `SAMPLE_EVERY` on each thread, with no
+    /// long runs: over 320 000 draws with 32, 10 000 ± 600 (over 10
+    /// standard deviations), and no gap longer than 63; threads draw
+    /// differently.
     #[test]
-    fn one_in_16_is_one_in_16_on_every_thread() {
+    fn one_in_n_is_one_in_n_on_every_thread() {
+        assert_eq!(SAMPLE_EVERY, 32, "the figures below are for 32");
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 std::thread::spawn(|| {
-                    let draws: Vec<bool> = (0..160_000).map(|_| one_in(16)).collect();
+                    let draws: Vec<bool> = (0..320_000).map(|_| one_in(SAMPLE_EVERY)).collect();
                     let hits = draws.iter().filter(|&&hit| hit).count();
                     assert!((9_400..=10_600).contains(&hits), "{hits}");
                     // After the first, which only starts the countdown.
-                    assert!(draws[1..].windows(31).all(|window| window.contains(&true)));
+                    assert!(draws[1..].windows(63).all(|window| window.contains(&true)));
                     draws
                 })
             })
@@ -679,15 +681,16 @@ mod tests {
         );
     }
 
-    /// One job id in 16 is sampled, along any stride: a pool that gets
-    /// every k-th id (other pools taking the rest) still has about one in
-    /// 16 of its jobs recorded.
+    /// One job id in `SAMPLE_EVERY` is sampled, along any stride: a pool
+    /// that gets every k-th id (other pools taking the rest) still has
+    /// about that share of its jobs recorded.
     #[test]
-    fn one_id_in_16_along_any_stride() {
+    fn one_id_in_n_along_any_stride() {
         let latency = Latency::new(1, false);
+        let n = u64::from(SAMPLE_EVERY);
         for stride in 1..=64u64 {
             for start in [1, 7, 1_000_003] {
-                let hits = (0..16_000u64)
+                let hits = (0..1_000 * n)
                     .filter(|i| latency.sample_job(start + i * stride))
                     .count();
                 assert!((900..=1_100).contains(&hits), "stride {stride}: {hits}");
@@ -704,9 +707,9 @@ mod tests {
         for ms in [1, 2, 3] {
             recorder.record(Duration::from_millis(ms));
         }
-        let (plain, scaled) = (recorder.snapshot(), recorder.snapshot().scaled(16));
-        assert_eq!(scaled.count(), 48);
-        assert_eq!(scaled.buckets().map(|b| b.count).sum::<u64>(), 48);
+        let (plain, scaled) = (recorder.snapshot(), recorder.snapshot().scaled(32));
+        assert_eq!(scaled.count(), 96);
+        assert_eq!(scaled.buckets().map(|b| b.count).sum::<u64>(), 96);
         assert_eq!((scaled.min(), scaled.max()), (plain.min(), plain.max()));
         assert_eq!(scaled.mean(), plain.mean());
         for q in [0.0, 0.3, 0.5, 0.9, 1.0] {

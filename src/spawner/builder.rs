@@ -67,7 +67,7 @@ impl BoundedSpawner {
 /// | [`on_panic`](SpawnerBuilder::on_panic) | none: a panic is logged (`tracing::error!`) and its handle reports it |
 /// | [`queue_timeout`](SpawnerBuilder::queue_timeout) | none: a job may wait for ever |
 /// | [`run_timeout`](SpawnerBuilder::run_timeout) | none: a job may run for ever |
-/// | [`latency_histograms`](SpawnerBuilder::latency_histograms) | one job in 16 |
+/// | [`latency_histograms`](SpawnerBuilder::latency_histograms) | one job in 32 |
 /// | [`slow_poll_threshold`](SpawnerBuilder::slow_poll_threshold) | `Some(10 ms)` |
 ///
 /// # Examples

@@ -352,7 +352,7 @@ impl BoundedSpawner {
         Ok(())
     }
 
-    /// A snapshot of the latency histograms: one job in 16 by default
+    /// A snapshot of the latency histograms: one job in 32 by default
     /// ([`latency_histograms`](crate::SpawnerBuilder::latency_histograms)). See
     /// [`Pool::latency`](crate::Pool::latency) for the contract.
     #[must_use]

@@ -73,7 +73,7 @@ impl WorkerPool {
 /// | [`on_panic`](WorkerPoolBuilder::on_panic) | none: a panic is logged (`tracing::error!`) and its handle reports it |
 /// | [`queue_timeout`](WorkerPoolBuilder::queue_timeout) | none: a job may wait for ever |
 /// | [`run_timeout`](WorkerPoolBuilder::run_timeout) | none: a job may run for ever |
-/// | [`latency_histograms`](WorkerPoolBuilder::latency_histograms) | one job in 16 |
+/// | [`latency_histograms`](WorkerPoolBuilder::latency_histograms) | one job in 32 |
 /// | [`slow_poll_threshold`](WorkerPoolBuilder::slow_poll_threshold) | `Some(10 ms)` |
 ///
 /// # Examples

@@ -405,7 +405,7 @@ impl WorkerPool {
         Ok(())
     }
 
-    /// A snapshot of the latency histograms: one job in 16 by default
+    /// A snapshot of the latency histograms: one job in 32 by default
     /// ([`latency_histograms`](crate::WorkerPoolBuilder::latency_histograms)).
     /// See [`Pool::latency`](crate::Pool::latency) for the contract.
     #[must_use]
