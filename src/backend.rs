@@ -314,8 +314,25 @@ pub(crate) trait Backend: Send + Sync + 'static {
                 return true;
             }
             self.abort_all();
-            self.wait().await;
-            false
+            // Every aborted job ends at its next `.await`; a blocking
+            // closure cannot be stopped, so its job ends at once while the
+            // closure runs on: not waited for here (`shutdown` waits).
+            let jobs = &self.core().jobs;
+            let mut wait = std::pin::pin!(self.wait());
+            loop {
+                let ended = jobs.ended.notified();
+                let mut ended = std::pin::pin!(ended);
+                ended.as_mut().enable();
+                let lingering = jobs.stats.lingering();
+                if lingering > 0 && jobs.stats.running() == lingering && self.metrics().queued == 0
+                {
+                    return false;
+                }
+                tokio::select! {
+                    () = wait.as_mut() => return false,
+                    () = ended => {}
+                }
+            }
         }
     }
 

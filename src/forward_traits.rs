@@ -42,6 +42,25 @@ macro_rules! forward_traits {
                 $ty::blocking_spawn(self, future)
             }
 
+            fn spawn_blocking<F, R>(&self, f: F) -> $crate::submit::spawning::SpawnBlocking<'_, F>
+            where
+                F: FnOnce() -> R + Send + 'static,
+                R: Send + 'static,
+            {
+                $ty::spawn_blocking(self, f)
+            }
+
+            fn try_spawn_blocking<F, R>(
+                &self,
+                f: F,
+            ) -> Result<$crate::job::JoinHandle<R>, $crate::error::TrySpawnError<F>>
+            where
+                F: FnOnce() -> R + Send + 'static,
+                R: Send + 'static,
+            {
+                $ty::try_spawn_blocking(self, f)
+            }
+
             fn job(&self) -> $crate::submit::JobBuilder<'_> {
                 $ty::job(self)
             }

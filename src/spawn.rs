@@ -6,7 +6,7 @@ use crate::error::{SpawnError, TrySpawnError};
 use crate::job::JoinHandle;
 use crate::submit::JobBuilder;
 use crate::submit::reserve::{Reserve, ReserveOwned};
-use crate::submit::spawning::Spawning;
+use crate::submit::spawning::{SpawnBlocking, Spawning};
 use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 
 /// What keeps [`Spawn`], and so [`Pool`](crate::Pool), to the crate's own
@@ -184,6 +184,102 @@ pub trait Spawn: sealed::Sealed + Clone + Send + Sync {
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static;
+
+    /// Submits a blocking closure as a job, waiting for room: the pool's
+    /// answer to `tokio::task::spawn_blocking`, bounded. For code that
+    /// blocks its thread: `std::thread::sleep`, `std::fs`, a synchronous
+    /// database driver, a hash or a compression.
+    ///
+    /// The closure runs on tokio's blocking threads, and **holds a worker
+    /// (a `WorkerPool`) or a permit (a `BoundedSpawner`) from its start
+    /// until it returns**, so the pool's size bounds the blocking threads
+    /// its jobs use: a pool of 8 never has more than 8 of its closures
+    /// running (helping aside: see below). Everything else is a job's: a
+    /// name, deadlines, a key and a priority through
+    /// [`job()`](Spawn::job), the metrics, the panic hook (a panic in the
+    /// closure reaches the handle with its payload), `abort_all` and
+    /// shutdown. Not to be confused with
+    /// [`blocking_spawn`](Spawn::blocking_spawn), which submits a future
+    /// from synchronous code.
+    ///
+    /// A closure that has started cannot be stopped. `abort` (or
+    /// `abort_all`, or a run timeout) resolves its handle at once,
+    /// cancelled or timed out, but its worker or permit stays held, and it
+    /// counts in `metrics().running`, until the closure returns; `shutdown`
+    /// waits for it, and `shutdown_timeout` returns `false` while it runs.
+    /// A queued closure that is aborted never runs.
+    ///
+    /// A job of a `WorkerPool` that awaits a blocking job of the same pool
+    /// while no worker is free starts it itself, as it runs any queued job
+    /// it awaits (the crate docs' *Nested work*); if its closure is still
+    /// running when the awaiting job is next polled elsewhere, it runs on
+    /// held by no worker until a worker takes the job back. The bound
+    /// above holds for every closure a worker starts.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Spawn::spawn): the closure comes back in a
+    /// [`SpawnError`] if the pool is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`spawn`](Spawn::spawn): dropped before it completes, nothing was
+    /// submitted and the closure is dropped unrun.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{Spawn, WorkerPool};
+    ///
+    /// /// Hashes a password on the pool, off the runtime's threads.
+    /// async fn hash(pool: &impl Spawn, password: String) -> u64 {
+    ///     let handle = pool
+    ///         .spawn_blocking(move || {
+    ///             use std::hash::{DefaultHasher, Hash, Hasher};
+    ///             let mut hasher = DefaultHasher::new();
+    ///             password.hash(&mut hasher);
+    ///             hasher.finish()
+    ///         })
+    ///         .await
+    ///         .expect("the pool is open");
+    ///     handle.await.expect("the closure did not panic")
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(2);
+    /// assert_eq!(hash(&pool, "x".into()).await, hash(&pool, "x".into()).await);
+    /// # }
+    /// ```
+    fn spawn_blocking<F, R>(&self, f: F) -> SpawnBlocking<'_, F>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static;
+
+    /// Submits a blocking closure as a job if there is room right now;
+    /// never waits. Otherwise as [`spawn_blocking`](Spawn::spawn_blocking).
+    ///
+    /// # Errors
+    ///
+    /// Hands the closure back in [`TrySpawnError::Full`] or
+    /// [`TrySpawnError::Closed`], as [`try_spawn`](Spawn::try_spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{Spawn, WorkerPool};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(1);
+    /// let handle = pool.try_spawn_blocking(|| std::fs::metadata(".").is_ok()).unwrap();
+    /// assert!(handle.await.unwrap());
+    /// # }
+    /// ```
+    fn try_spawn_blocking<F, R>(&self, f: F) -> Result<JoinHandle<R>, TrySpawnError<F>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static;
 
     /// Starts a [`JobBuilder`] for one job: its name, and its own queue and
     /// run timeouts, then `spawn` or `try_spawn`.
@@ -417,6 +513,22 @@ impl<S: Spawn> Spawn for &S {
         F::Output: Send + 'static,
     {
         (**self).blocking_spawn(future)
+    }
+
+    fn spawn_blocking<F, R>(&self, f: F) -> SpawnBlocking<'_, F>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        (**self).spawn_blocking(f)
+    }
+
+    fn try_spawn_blocking<F, R>(&self, f: F) -> Result<JoinHandle<R>, TrySpawnError<F>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        (**self).try_spawn_blocking(f)
     }
 
     fn job(&self) -> JobBuilder<'_> {

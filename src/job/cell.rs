@@ -50,6 +50,10 @@ pub(crate) struct JobCell<T> {
     /// the runner touches it: kept here rather than in the runner, whose
     /// box it would make 8 bytes larger (see `Runner`).
     started: AtomicBool,
+    /// The job has ended, but its work runs on (a blocking closure, see
+    /// `Work::linger`): it still counts as running, and its runner polls
+    /// the work until it returns. Only the runner touches it, as `started`.
+    lingering: AtomicBool,
     /// A queued job the pool's queue timer watches: forgotten there when a
     /// worker takes it.
     watched: bool,
@@ -248,6 +252,7 @@ impl<T> JobCell<T> {
             }),
             aborted: AtomicBool::new(false),
             started: AtomicBool::new(false),
+            lingering: AtomicBool::new(false),
             watched,
             claimable,
             id,
@@ -332,8 +337,35 @@ impl<T> JobCell<T> {
     }
 
     /// Stores the result, counts the outcome and wakes the `JoinHandle`.
-    /// Called exactly once per job, by its runner, after the future is gone.
+    /// Called exactly once per job, by its runner, after the future is gone
+    /// (or, if its work lingers, by [`finish_lingering`](Self::finish_lingering)).
     pub(super) fn finish(&self, result: Result<T, Failure>) {
+        self.end(result, false);
+    }
+
+    /// [`finish`](Self::finish) for a job whose work lingers (see
+    /// `Work::linger`): the result is published now, but the job counts as
+    /// running until [`stop_lingering`](Self::stop_lingering).
+    pub(super) fn finish_lingering(&self, result: Result<T, Failure>) {
+        // `Relaxed`: only the runner reads it (see `started`).
+        self.lingering.store(true, Ordering::Relaxed);
+        self.context.stats.lingers();
+        self.end(result, true);
+    }
+
+    /// Whether the job has ended while its work lingers.
+    pub(super) fn is_lingering(&self) -> bool {
+        self.lingering.load(Ordering::Relaxed)
+    }
+
+    /// The lingering work has returned (or is dropped): the job no longer
+    /// counts as running.
+    pub(super) fn stop_lingering(&self) {
+        self.lingering.store(false, Ordering::Relaxed);
+        self.context.stats.stopped_lingering();
+    }
+
+    fn end(&self, result: Result<T, Failure>, lingers: bool) {
         let outcome = match &result {
             Ok(_) => Outcome::Completed,
             Err(Failure::Cancelled) => Outcome::Cancelled,
@@ -370,11 +402,16 @@ impl<T> JobCell<T> {
         state.stage = Stage::Finished(result);
         let run_waker = state.parked.take_waker();
         let join_waker = state.join_waker.take();
-        self.context.stats.finished(outcome, started);
+        self.context.stats.finished(outcome, started && !lingers);
         drop(state);
         drop(run_waker);
         if let Some(waker) = join_waker {
             waker.wake();
+        }
+        if self.context.abort.is_raised() {
+            // A `shutdown_timeout` past its deadline may be waiting for
+            // the last job to end (see `JobContext::ended`).
+            self.context.ended.notify_waiters();
         }
     }
 
@@ -455,7 +492,16 @@ impl<T> JobCell<T> {
     /// claimed anew. `true` if the queue entry it had was spent meanwhile,
     /// so it needs a new one. An abort seen here (its own, or `abort_all`)
     /// cancels it instead: it is never queued again after either.
+    ///
+    /// A job that ended while its work lingers (a blocking closure stopped
+    /// by an abort or a deadline while a helper ran it) is not queued
+    /// again either: its runner is dropped here, with its cell, and the
+    /// closure runs on held by nobody (its job has ended).
     pub(super) fn give_back(&self, mut runner: Pin<Box<dyn Attach<T>>>) -> bool {
+        if self.is_lingering() {
+            drop(runner);
+            return false;
+        }
         runner.as_mut().detach();
         let mut state = lock(&self.state);
         let Stage::Claimed { entry } = state.stage else {

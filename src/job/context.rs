@@ -52,6 +52,10 @@ pub(crate) struct JobContext {
     /// atomic, not the loom shim's: a count for a log line, which orders
     /// nothing.
     pub(crate) dropped_by_runtime: AtomicUsize,
+    /// Told when a job ends after `abort_all`: a `shutdown_timeout` past
+    /// its deadline waits for the aborted jobs to end, but not for the
+    /// blocking closures that run on after their jobs ended.
+    pub(crate) ended: tokio::sync::Notify,
 }
 
 impl JobContext {
@@ -69,6 +73,7 @@ impl JobContext {
             helpers: OnceLock::new(),
             blocked: Blocked::default(),
             dropped_by_runtime: AtomicUsize::new(0),
+            ended: tokio::sync::Notify::new(),
         }
     }
 

@@ -18,8 +18,9 @@ use super::runner::Work;
 use crate::error::{Failure, Phase};
 
 pin_project_lite::pin_project! {
-    /// A job's future with its deadlines: checked before each poll, so a job
-    /// past one is never polled again, and ends as timed out.
+    /// A job's work (its future, or its blocking closure) with its
+    /// deadlines: checked before each poll, so a job past one is never
+    /// polled again, and ends as timed out.
     ///
     /// - The queue deadline is checked once, at the first poll: a job that
     ///   reaches a runner too late never runs. (A pool's queue also has a
@@ -28,23 +29,23 @@ pin_project_lite::pin_project! {
     /// - The run deadline's timer starts at the first poll, and wakes the
     ///   job when it passes; the job is stopped there, at the `.await` it
     ///   was waiting at, or after the poll it is in.
-    pub(crate) struct Deadlined<F> {
+    pub(crate) struct Deadlined<W> {
         #[pin]
-        future: F,
+        work: W,
         queue_deadline: Option<Instant>,
         run_timeout: Option<Duration>,
         run_deadline: Option<Pin<Box<Sleep>>>,
     }
 }
 
-impl<F> Deadlined<F> {
+impl<W> Deadlined<W> {
     pub(crate) fn new(
-        future: F,
+        work: W,
         queue_deadline: Option<Instant>,
         run_timeout: Option<Duration>,
-    ) -> Deadlined<F> {
+    ) -> Deadlined<W> {
         Deadlined {
-            future,
+            work,
             queue_deadline,
             run_timeout,
             run_deadline: None,
@@ -52,10 +53,10 @@ impl<F> Deadlined<F> {
     }
 }
 
-impl<F: Future> Work for Deadlined<F> {
-    type Output = F::Output;
+impl<W: Work> Work for Deadlined<W> {
+    type Output = W::Output;
 
-    fn poll_work(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<F::Output, Failure>> {
+    fn poll_work(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<W::Output, Failure>> {
         let this = self.project();
         // Both taken at the first poll; from then on only the run deadline
         // is looked at.
@@ -73,6 +74,16 @@ impl<F: Future> Work for Deadlined<F> {
         {
             return Poll::Ready(Err(Failure::timed_out(Phase::Run)));
         }
-        this.future.poll(cx).map(Ok)
+        this.work.poll_work(cx)
+    }
+
+    /// Whatever the work says; once it lingers, the deadlines are done
+    /// with (the job has ended), and the work is polled alone.
+    fn linger(self: Pin<&mut Self>) -> bool {
+        let this = self.project();
+        *this.queue_deadline = None;
+        *this.run_timeout = None;
+        *this.run_deadline = None;
+        this.work.linger()
     }
 }

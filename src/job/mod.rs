@@ -3,6 +3,7 @@
 //! pool job travels through the queue.
 
 mod blocked;
+mod blocking;
 mod cell;
 mod context;
 mod deadline;
@@ -15,6 +16,7 @@ mod queue_timer;
 mod queued;
 mod runner;
 
+pub(crate) use blocking::Blocking;
 pub(crate) use cell::AnyJob;
 pub(crate) use context::JobContext;
 pub(crate) use deadline::Deadlined;

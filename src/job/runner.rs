@@ -12,15 +12,28 @@ use crate::abort::AbortWatch;
 use crate::error::Failure;
 use crate::slow_poll::SlowPolls;
 
-/// What a runner polls: the user's future, bare ([`Plain`]) or with its
-/// deadlines ([`Deadlined`](super::deadline::Deadlined)), which can end the
-/// job with a failure of their own.
+/// What a runner polls: the user's future, bare ([`Plain`]), or a closure
+/// on tokio's blocking threads ([`Blocking`](super::blocking::Blocking)),
+/// either with its deadlines ([`Deadlined`](super::deadline::Deadlined)),
+/// which can end the job with a failure of their own.
 pub(crate) trait Work {
     type Output;
 
     /// Polls the job's future; `Ready(Err(_))` ends the job without it.
     fn poll_work(self: Pin<&mut Self>, cx: &mut Context<'_>)
     -> Poll<Result<Self::Output, Failure>>;
+
+    /// The job is stopped before its work finished (aborted, or past a
+    /// deadline): `true` if the work goes on where it cannot be stopped (a
+    /// blocking closure on its thread). The runner then publishes the
+    /// job's end at once but keeps polling this work, whose output no one
+    /// reads any more, until `poll_work` is `Ready`: so whoever runs the
+    /// job (a worker, a spawner's permit) stays held, and the job counts as
+    /// running, until the closure returns. `false` (the default): the work
+    /// is simply dropped.
+    fn linger(self: Pin<&mut Self>) -> bool {
+        false
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -66,7 +79,10 @@ pin_project_lite::pin_project! {
     /// A runner dropped before the job ended (queued and aborted, or taken
     /// away with its runtime) cancels it the same way: future first, result
     /// after. So a resolved `JoinHandle` always means the future, and
-    /// whatever it held, is gone.
+    /// whatever it held, is gone; except for work that *lingers* (a
+    /// blocking closure, which nothing can stop: see `Work::linger`),
+    /// whose job ends at once while the runner polls on until the closure
+    /// returns.
     ///
     /// A pool job's runner is boxed and waits in its cell until a worker
     /// takes it; a spawner job's lives inline in its tokio task. A boxed
@@ -97,7 +113,12 @@ pin_project_lite::pin_project! {
             // drops the runner in its own span and finishes itself.
             if let (true, Some(cell)) = (this.future.is_some(), this.cell.as_deref()) {
                 let result = cell.enter(|| this.future.set(None));
-                cell.finish(result.and(Err(Failure::Cancelled)));
+                if cell.is_lingering() {
+                    // Ended already; its closure runs on, let go.
+                    cell.stop_lingering();
+                } else {
+                    cell.finish(result.and(Err(Failure::Cancelled)));
+                }
             }
         }
     }
@@ -124,7 +145,7 @@ impl<F: Work> Runner<F> {
 
     /// Whether the job has not finished: dropped now, it is cancelled.
     pub(crate) fn is_unfinished(&self) -> bool {
-        self.future.is_some()
+        self.future.is_some() && self.cell.as_deref().is_none_or(|cell| !cell.is_lingering())
     }
 
     pub(crate) fn cell(&self) -> &Arc<JobCell<F::Output>> {
@@ -151,6 +172,9 @@ impl<F: Work> Runner<F> {
             .cell
             .as_deref()
             .expect("a runner has its cell once it is out of the queue");
+        if cell.is_lingering() {
+            return Self::poll_lingering(this.future, cell, cx);
+        }
         let abort = &cell.context.abort;
         let result = if cell.is_aborted() || abort.is_raised() {
             Err(Failure::Cancelled)
@@ -166,9 +190,12 @@ impl<F: Work> Runner<F> {
             // as when it is dropped on its own below; the slot is `None`
             // either way (an assignment whose drop unwinds still stores).
             let polled = cell.enter(|| {
-                let future = slot.as_mut().as_pin_mut().expect("checked above");
-                let polled = future.poll_work(cx);
-                if polled.is_ready() {
+                let mut future = slot.as_mut().as_pin_mut().expect("checked above");
+                let polled = future.as_mut().poll_work(cx);
+                // Stopped by a deadline: work that lingers is kept.
+                let lingers =
+                    matches!(&polled, Poll::Ready(Err(f)) if !f.is_panic()) && future.linger();
+                if polled.is_ready() && !lingers {
                     slot.set(None);
                 }
                 polled
@@ -179,6 +206,11 @@ impl<F: Work> Runner<F> {
                 cell.slow_poll(slow_polls, took);
             }
             match polled {
+                Ok(Poll::Ready(result)) if this.future.is_some() => {
+                    // Past a deadline, its closure running on.
+                    cell.finish_lingering(result);
+                    return Self::poll_lingering(this.future, cell, cx);
+                }
                 Ok(Poll::Ready(result)) => {
                     // The future is gone; a timeout's too.
                     cell.finish(result);
@@ -195,8 +227,42 @@ impl<F: Work> Runner<F> {
                 Err(panic) => Err(panic),
             }
         };
+        let panicked = matches!(&result, Err(f) if f.is_panic());
+        if !panicked && this.future.as_mut().as_pin_mut().is_some_and(Work::linger) {
+            // Aborted, its closure running on.
+            cell.finish_lingering(result);
+            return Self::poll_lingering(this.future, cell, cx);
+        }
         let dropped = cell.enter(|| this.future.set(None));
         cell.finish(dropped.and(result));
+        Poll::Ready(())
+    }
+
+    /// Polls work that lingers after its job ended (see [`Work::linger`]),
+    /// until it returns: then it is dropped, and the job stops counting as
+    /// running. Its output, or its panic, is dropped: the job's end is
+    /// already published.
+    fn poll_lingering(
+        mut slot: Pin<&mut Option<F>>,
+        cell: &JobCell<F::Output>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        let returned = cell.enter(|| {
+            let future = slot.as_mut().as_pin_mut().expect("lingering work is kept");
+            let returned = future.poll_work(cx).is_ready();
+            if returned {
+                slot.set(None);
+            }
+            returned
+        });
+        if matches!(returned, Ok(false)) {
+            return Poll::Pending;
+        }
+        if slot.is_some() {
+            // It panicked: drop what is left of it.
+            let _ = cell.enter(|| slot.set(None));
+        }
+        cell.stop_lingering();
         Poll::Ready(())
     }
 }

@@ -125,6 +125,9 @@ struct RunnerCounters {
     cancelled: AtomicU64,
     timed_out: AtomicU64,
     running: AtomicUsize,
+    /// Of `running`, the jobs that have ended while their blocking closure
+    /// runs on (see `Work::linger`).
+    lingering: AtomicUsize,
 }
 
 /// How a job ended; each job ends exactly once.
@@ -149,6 +152,7 @@ impl Stats {
                 cancelled: AtomicU64::new(0),
                 timed_out: AtomicU64::new(0),
                 running: AtomicUsize::new(0),
+                lingering: AtomicUsize::new(0),
             },
         }
     }
@@ -199,6 +203,27 @@ impl Stats {
             }
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A job has ended while its blocking closure runs on: it still
+    /// counts as running, until [`stopped_lingering`](Stats::stopped_lingering).
+    /// (Its outcome is counted by [`finished`](Stats::finished), with
+    /// `started` false.)
+    pub(crate) fn lingers(&self) {
+        self.runners.lingering.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The closure of a job that lingered has returned: the job no longer
+    /// runs.
+    pub(crate) fn stopped_lingering(&self) {
+        self.runners.lingering.fetch_sub(1, Ordering::Relaxed);
+        self.runners.running.fetch_sub(1, Ordering::Relaxed);
+        self.facade.running(-1.0);
+    }
+
+    /// Jobs that have ended while their closure runs on.
+    pub(crate) fn lingering(&self) -> usize {
+        self.runners.lingering.load(Ordering::Relaxed)
     }
 
     pub(crate) fn running(&self) -> usize {

@@ -26,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::submit::admit::{OwnedTarget, Target};
 use crate::submit::reserve::{self, Reserve, ReserveOwned};
 use crate::submit::spawning::{self, Spawning};
+use crate::submit::start::{Closure, Fut};
 use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 
 /// A drop-in for `tokio::spawn` that lets at most `limit` of its tasks exist
@@ -164,7 +165,53 @@ impl BoundedSpawner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawning::try_spawn(self.target(), future, &JobOptions::DEFAULT)
+        spawning::try_submit(self.target(), future, &JobOptions::DEFAULT, Fut)
+    }
+
+    /// Submits a blocking closure as a job, waiting for room: it runs on
+    /// tokio's blocking threads and holds a worker from its start until it
+    /// returns. See [`Spawn::spawn_blocking`](crate::Spawn::spawn_blocking)
+    /// for the contract.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(2);
+    /// let handle = spawner.spawn_blocking(|| std::thread::sleep(std::time::Duration::from_millis(1))).await.unwrap();
+    /// handle.await.unwrap();
+    /// # }
+    /// ```
+    pub fn spawn_blocking<F, R>(&self, f: F) -> crate::future::SpawnBlocking<'_, F>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::future::SpawnBlocking::with(self.target(), f, JobOptions::DEFAULT)
+    }
+
+    /// Submits a blocking closure as a job if there is room right now;
+    /// never waits. See
+    /// [`Spawn::try_spawn_blocking`](crate::Spawn::try_spawn_blocking) for
+    /// the contract.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(1);
+    /// let handle = spawner.try_spawn_blocking(|| 2 + 2).unwrap();
+    /// assert_eq!(handle.await.unwrap(), 4);
+    /// # }
+    /// ```
+    pub fn try_spawn_blocking<F, R>(&self, f: F) -> Result<JoinHandle<R>, TrySpawnError<F>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        spawning::try_submit(self.target(), f, &JobOptions::DEFAULT, Closure)
     }
 
     /// Starts a [`JobBuilder`](crate::JobBuilder) for one job: its name, and

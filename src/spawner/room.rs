@@ -180,4 +180,10 @@ impl<W: Work> Work for WithPermit<W> {
     fn poll_work(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<W::Output, Failure>> {
         self.project().work.poll_work(cx)
     }
+
+    /// Lingering work keeps its pass: the permit comes back when the
+    /// closure returns.
+    fn linger(self: Pin<&mut Self>) -> bool {
+        self.project().work.linger()
+    }
 }

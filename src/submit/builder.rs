@@ -6,7 +6,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::admit::{self, Target};
-use super::spawning::{self, Spawning};
+use super::spawning::{self, SpawnBlocking, Spawning};
+use super::start::{Closure, Fut};
 use crate::error::TrySpawnError;
 use crate::job::{JobOptions, JoinHandle};
 
@@ -259,7 +260,75 @@ impl<'a> JobBuilder<'a> {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawning::try_spawn(self.target, future, &self.options)
+        spawning::try_submit(self.target, future, &self.options, Fut)
+    }
+
+    /// Submits a blocking closure as this job, waiting for room: the
+    /// pool's `spawn_blocking`, with this job's name, deadlines, key and
+    /// priority. A run timeout resolves the handle at once, but the
+    /// closure cannot be stopped: its worker or permit stays held until it
+    /// returns (see [`Spawn::spawn_blocking`](crate::Spawn::spawn_blocking)).
+    ///
+    /// # Errors
+    ///
+    /// The future resolves to a [`SpawnError`](crate::SpawnError) holding
+    /// the closure if the pool is closed, or closes while it waits.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as the pool's `spawn` (see [`SpawnBlocking`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(1);
+    /// let handle = pool
+    ///     .job()
+    ///     .name("checksum")
+    ///     .key("file-7")
+    ///     .run_timeout(Duration::from_secs(10))
+    ///     .spawn_blocking(|| (1..=100u32).sum::<u32>())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(handle.await.unwrap(), 5050);
+    /// # }
+    /// ```
+    pub fn spawn_blocking<F, R>(self, f: F) -> SpawnBlocking<'a, F>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        SpawnBlocking::with(self.target, f, self.options)
+    }
+
+    /// Submits a blocking closure as this job if there is room now: the
+    /// pool's `try_spawn_blocking`, with this job's settings.
+    ///
+    /// # Errors
+    ///
+    /// Hands the closure back in [`TrySpawnError::Full`] or
+    /// [`TrySpawnError::Closed`], as [`try_spawn`](JobBuilder::try_spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(1);
+    /// let handle = spawner.job().name("z").try_spawn_blocking(|| 9).unwrap();
+    /// assert_eq!(handle.await.unwrap(), 9);
+    /// # }
+    /// ```
+    pub fn try_spawn_blocking<F, R>(self, f: F) -> Result<JoinHandle<R>, TrySpawnError<F>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        spawning::try_submit(self.target, f, &self.options, Closure)
     }
 }
 

@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 
 use super::room::{OwnedRoom, Room};
+use super::start::Fut;
 use crate::job::{JobOptions, JoinHandle};
 
 /// Room for one job in a pool, reserved before the job is built: a slot in
@@ -76,7 +77,7 @@ impl<'a> SpawnPermit<'a> {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.room.spawn(future, &JobOptions::DEFAULT)
+        self.room.spawn(Fut(future), &JobOptions::DEFAULT)
     }
 }
 
@@ -137,7 +138,7 @@ impl OwnedSpawnPermit {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.room.spawn(future, &JobOptions::DEFAULT)
+        self.room.spawn(Fut(future), &JobOptions::DEFAULT)
     }
 }
 

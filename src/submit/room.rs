@@ -1,12 +1,11 @@
 //! Room for one job, of either kind of pool, borrowed or owned: what a
 //! [`SpawnPermit`](crate::permit::SpawnPermit) holds, and what a job is started in.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use crate::worker_pool::queue::{OwnedPermit, Permit};
 
-use super::start::start;
+use super::start::{Payload, start};
 use crate::job::{JobOptions, JoinHandle, QueuedJob};
 use crate::spawner::room::TaskRoom;
 use crate::spawner::state::SpawnerState;
@@ -31,14 +30,14 @@ impl Room<'_> {
     /// Starts the job in this room. Infallible: an admitted job is never
     /// lost (if its runner goes away, it is cancelled and its handle says so).
     #[inline]
-    pub(crate) fn spawn<F>(self, future: F, options: &JobOptions<'_>) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
+    pub(crate) fn spawn<P: Payload>(
+        self,
+        payload: P,
+        options: &JobOptions<'_>,
+    ) -> JoinHandle<P::Output> {
         match self {
-            Room::Queue(room) => start(room, future, options),
-            Room::Tasks(room) => start(room, future, options),
+            Room::Queue(room) => start(room, payload, options),
+            Room::Tasks(room) => start(room, payload, options),
         }
     }
 }
@@ -46,14 +45,14 @@ impl Room<'_> {
 impl OwnedRoom {
     /// See [`Room::spawn`].
     #[inline]
-    pub(crate) fn spawn<F>(self, future: F, options: &JobOptions<'_>) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
+    pub(crate) fn spawn<P: Payload>(
+        self,
+        payload: P,
+        options: &JobOptions<'_>,
+    ) -> JoinHandle<P::Output> {
         match self {
-            OwnedRoom::Queue(room) => start(room, future, options),
-            OwnedRoom::Tasks(room) => start(room, future, options),
+            OwnedRoom::Queue(room) => start(room, payload, options),
+            OwnedRoom::Tasks(room) => start(room, payload, options),
         }
     }
 }

@@ -1,5 +1,7 @@
-//! Submission, written once for both kinds of pool: `spawn` (reserve, then
-//! spawn with the permit), `try_spawn`, `try_reserve` and `blocking_spawn`.
+//! Submission, written once for both kinds of pool and both kinds of job
+//! (a future, or a blocking closure): `spawn` and `spawn_blocking`
+//! (reserve, then start with the permit), `try_spawn`,
+//! `try_spawn_blocking` and `blocking_spawn`.
 
 use std::fmt;
 use std::future::Future;
@@ -9,6 +11,7 @@ use std::task::{Context, Poll, ready};
 use super::admit::Target;
 use super::reserve::{Reserve, try_room};
 use super::scheduler::Schedule;
+use super::start::{Closure, Fut, Payload};
 use crate::error::{SpawnError, TrySpawnError};
 use crate::job::{JobOptions, JoinHandle};
 
@@ -50,9 +53,7 @@ use crate::job::{JobOptions, JoinHandle};
 #[must_use = "the job is not submitted until this future is awaited: add `.await` \
               (`let _ = …` drops the job unsubmitted)"]
 pub struct Spawning<'a, F> {
-    reserve: Reserve<'a>,
-    future: Option<F>,
-    options: JobOptions<'a>,
+    submission: Submission<'a, F>,
 }
 
 impl<'a, F> Spawning<'a, F> {
@@ -60,18 +61,12 @@ impl<'a, F> Spawning<'a, F> {
         Spawning::with(target, future, JobOptions::DEFAULT)
     }
 
-    /// A submission with a [`JobBuilder`](crate::JobBuilder)'s options.
     pub(crate) fn with(target: Target<'a>, future: F, options: JobOptions<'a>) -> Spawning<'a, F> {
         Spawning {
-            reserve: Reserve::with(target, schedule(&options)),
-            future: Some(future),
-            options,
+            submission: Submission::new(target, future, options),
         }
     }
 }
-
-// The job's future is carried, never polled or pinned here.
-impl<F> Unpin for Spawning<'_, F> {}
 
 impl<F> Future for Spawning<'_, F>
 where
@@ -81,28 +76,113 @@ where
     type Output = Result<JoinHandle<F::Output>, SpawnError<F>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let reserved = ready!(this.reserve.poll_room(cx));
-        let future = this
-            .future
-            .take()
-            .expect("a spawn future polled after completion");
-        Poll::Ready(match reserved {
-            Ok(room) => Ok(room.spawn(future, &this.options)),
-            Err(refused) => Err(refused.map(|()| future)),
-        })
+        self.submission.poll_submit(cx, Fut)
     }
 }
 
 impl<F> fmt::Debug for Spawning<'_, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Spawning")
-            .field("reserve", &self.reserve)
+            .field("reserve", &self.submission.reserve)
             .finish_non_exhaustive()
     }
 }
 
-/// How a job with these options competes for room (a spawner's order).
+/// The future returned by `spawn_blocking` (on
+/// [`WorkerPool`](crate::WorkerPool), [`BoundedSpawner`](crate::BoundedSpawner),
+/// [`Spawn`](crate::Spawn) and [`JobBuilder`](crate::JobBuilder)): waits for
+/// room, then submits the closure as a job, resolving to its
+/// [`JoinHandle`]. It is [`Spawning`] for a closure: everything said there
+/// holds, cancel safety included (dropped before it completes, the closure
+/// is dropped unrun, and nothing was submitted).
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::WorkerPool;
+/// use taskpool::future::SpawnBlocking;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = WorkerPool::new(1);
+/// let submit: SpawnBlocking<'_, _> = pool.spawn_blocking(|| 6 * 7);
+/// let handle = submit.await.unwrap();
+/// assert_eq!(handle.await.unwrap(), 42);
+/// # }
+/// ```
+#[must_use = "the job is not submitted until this future is awaited: add `.await` \
+              (`let _ = …` drops the job unsubmitted)"]
+pub struct SpawnBlocking<'a, F> {
+    submission: Submission<'a, F>,
+}
+
+impl<'a, F> SpawnBlocking<'a, F> {
+    pub(crate) fn with(target: Target<'a>, f: F, options: JobOptions<'a>) -> SpawnBlocking<'a, F> {
+        SpawnBlocking {
+            submission: Submission::new(target, f, options),
+        }
+    }
+}
+
+impl<F, R> Future for SpawnBlocking<'_, F>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    type Output = Result<JoinHandle<R>, SpawnError<F>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.submission.poll_submit(cx, Closure)
+    }
+}
+
+impl<F> fmt::Debug for SpawnBlocking<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpawnBlocking")
+            .field("reserve", &self.submission.reserve)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Spawning`] and [`SpawnBlocking`] are: a wait for room, and what
+/// is submitted once there is room (a future, or a closure), carried, never
+/// polled or pinned here.
+struct Submission<'a, T> {
+    reserve: Reserve<'a>,
+    payload: Option<T>,
+    options: JobOptions<'a>,
+}
+
+impl<T> Unpin for Submission<'_, T> {}
+
+impl<'a, T> Submission<'a, T> {
+    fn new(target: Target<'a>, payload: T, options: JobOptions<'a>) -> Submission<'a, T> {
+        Submission {
+            reserve: Reserve::with(target, schedule(&options)),
+            payload: Some(payload),
+            options,
+        }
+    }
+
+    /// Waits for room, then starts the job made of the payload (`wrap`
+    /// says what kind of job it is).
+    fn poll_submit<P: Payload>(
+        &mut self,
+        cx: &mut Context<'_>,
+        wrap: impl FnOnce(T) -> P,
+    ) -> Poll<Result<JoinHandle<P::Output>, SpawnError<T>>> {
+        let reserved = ready!(self.reserve.poll_room(cx));
+        let payload = self
+            .payload
+            .take()
+            .expect("a spawn future polled after completion");
+        Poll::Ready(match reserved {
+            Ok(room) => Ok(room.spawn(wrap(payload), &self.options)),
+            Err(refused) => Err(refused.map(|()| payload)),
+        })
+    }
+}
+
 fn schedule(options: &JobOptions<'_>) -> Schedule {
     Schedule {
         key: options.key,
@@ -110,23 +190,19 @@ fn schedule(options: &JobOptions<'_>) -> Schedule {
     }
 }
 
-/// `try_spawn`: `try_reserve`, then spawn, or hand the future back.
-pub(crate) fn try_spawn<F>(
+/// `try_spawn` and `try_spawn_blocking`: room now, or the payload back.
+pub(crate) fn try_submit<T, P: Payload>(
     target: Target<'_>,
-    future: F,
+    payload: T,
     options: &JobOptions<'_>,
-) -> Result<JoinHandle<F::Output>, TrySpawnError<F>>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
+    wrap: impl FnOnce(T) -> P,
+) -> Result<JoinHandle<P::Output>, TrySpawnError<T>> {
     match try_room(target, schedule(options)) {
-        Ok(room) => Ok(room.spawn(future, options)),
-        Err(refused) => Err(refused.map(|()| future)),
+        Ok(room) => Ok(room.spawn(wrap(payload), options)),
+        Err(refused) => Err(refused.map(|()| payload)),
     }
 }
 
-/// `blocking_spawn`: `spawn`, with the thread blocked while it waits.
 #[track_caller]
 pub(crate) fn blocking_spawn<F>(
     target: Target<'_>,

@@ -1,11 +1,56 @@
-//! Starting a job in the room it was given: its deadlines are put around
-//! it here, written once, and the backend's room takes it from there.
+//! Starting a job in the room it was given: what was submitted (a future,
+//! or a blocking closure) becomes the job's work, its deadlines are put
+//! around it here, written once, and the backend's room takes it from
+//! there.
 
 use std::future::Future;
 
 use tokio::time::Instant;
 
-use crate::job::{Deadlined, JobContext, JobOptions, JoinHandle, Plain, Work};
+use crate::job::{Blocking, Deadlined, JobContext, JobOptions, JoinHandle, Plain, Work};
+
+/// What a submission carries: a future (`spawn`) or a closure
+/// (`spawn_blocking`), and the work a runner makes of it.
+pub(crate) trait Payload: Send + 'static {
+    type Output: Send + 'static;
+    type Work: Work<Output = Self::Output> + Send + 'static;
+
+    fn into_work(self) -> Self::Work;
+}
+
+/// A future, submitted with `spawn`.
+pub(crate) struct Fut<F>(pub(crate) F);
+
+impl<F> Payload for Fut<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    type Output = F::Output;
+    type Work = Plain<F>;
+
+    #[inline]
+    fn into_work(self) -> Plain<F> {
+        Plain::new(self.0)
+    }
+}
+
+/// A closure, submitted with `spawn_blocking`: it runs on tokio's blocking
+/// threads (see `job/blocking.rs`).
+pub(crate) struct Closure<F>(pub(crate) F);
+
+impl<F, R> Payload for Closure<F>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    type Output = R;
+    type Work = Blocking<F, R>;
+
+    fn into_work(self) -> Blocking<F, R> {
+        Blocking::new(self.0)
+    }
+}
 
 /// Room for one job, which can start it: a pool's
 /// [`QueueRoom`](crate::worker_pool::room::QueueRoom), or a spawner's
@@ -52,11 +97,10 @@ impl Launch<'_> {
 /// otherwise. The queue deadline is counted from here, where the job is
 /// accepted.
 #[inline]
-pub(crate) fn start<R, F>(room: R, future: F, options: &JobOptions<'_>) -> JoinHandle<F::Output>
+pub(crate) fn start<R, P>(room: R, payload: P, options: &JobOptions<'_>) -> JoinHandle<P::Output>
 where
     R: Start,
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    P: Payload,
 {
     let mut launch = Launch {
         name: options.name,
@@ -65,10 +109,10 @@ where
         priority: options.priority,
     };
     match options.or(&room.context().defaults) {
-        (None, None) => room.start(Plain::new(future), launch),
+        (None, None) => room.start(payload.into_work(), launch),
         (queue_timeout, run_timeout) => {
             launch.queue_deadline = queue_timeout.and_then(|t| Instant::now().checked_add(t));
-            let work = Deadlined::new(future, launch.queue_deadline, run_timeout);
+            let work = Deadlined::new(payload.into_work(), launch.queue_deadline, run_timeout);
             room.start(work, launch)
         }
     }

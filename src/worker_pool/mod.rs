@@ -27,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::submit::admit::{OwnedTarget, Target};
 use crate::submit::reserve::{self, Reserve, ReserveOwned};
 use crate::submit::spawning::{self, Spawning};
+use crate::submit::start::{Closure, Fut};
 use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 
 /// A fixed number of long-lived tokio tasks (*workers*) that run jobs taken,
@@ -189,7 +190,53 @@ impl WorkerPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawning::try_spawn(self.target(), future, &JobOptions::DEFAULT)
+        spawning::try_submit(self.target(), future, &JobOptions::DEFAULT, Fut)
+    }
+
+    /// Submits a blocking closure as a job, waiting for room: it runs on
+    /// tokio's blocking threads and holds a worker from its start until it
+    /// returns. See [`Spawn::spawn_blocking`](crate::Spawn::spawn_blocking)
+    /// for the contract.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(2);
+    /// let handle = pool.spawn_blocking(|| std::thread::sleep(std::time::Duration::from_millis(1))).await.unwrap();
+    /// handle.await.unwrap();
+    /// # }
+    /// ```
+    pub fn spawn_blocking<F, R>(&self, f: F) -> crate::future::SpawnBlocking<'_, F>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::future::SpawnBlocking::with(self.target(), f, JobOptions::DEFAULT)
+    }
+
+    /// Submits a blocking closure as a job if there is room right now;
+    /// never waits. See
+    /// [`Spawn::try_spawn_blocking`](crate::Spawn::try_spawn_blocking) for
+    /// the contract.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(1);
+    /// let handle = pool.try_spawn_blocking(|| 2 + 2).unwrap();
+    /// assert_eq!(handle.await.unwrap(), 4);
+    /// # }
+    /// ```
+    pub fn try_spawn_blocking<F, R>(&self, f: F) -> Result<JoinHandle<R>, TrySpawnError<F>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        spawning::try_submit(self.target(), f, &JobOptions::DEFAULT, Closure)
     }
 
     /// Starts a [`JobBuilder`](crate::JobBuilder) for one job: its name, and
