@@ -91,8 +91,8 @@
 //!   [`SpawnStreamExt`].
 //! - [`production`](docs::production): resizing while running, deadlines
 //!   and the clock each reads, latency histograms, the slow-poll warning,
-//!   Prometheus through the `metrics` feature, panics of detached jobs,
-//!   nested work.
+//!   blocking work, Prometheus through the `metrics` feature, panics of
+//!   detached jobs, nested work.
 //! - [`scheduling`](docs::scheduling): which job starts next: one job at
 //!   a time per key with fair turns across keys, priorities that age, and
 //!   a start rate.

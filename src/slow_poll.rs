@@ -197,11 +197,11 @@ impl SlowPolls {
         match name {
             Some(name) => tracing::warn!(
                 pool = %pool, job = %job, name = %name, held_ms = ms,
-                "job {job} ({name}) held its runtime thread for {ms} ms ({what}); move blocking work to `spawn_blocking`"
+                "job {job} ({name}) held its runtime thread for {ms} ms ({what}); move blocking work to the pool's `spawn_blocking`"
             ),
             None => tracing::warn!(
                 pool = %pool, job = %job, held_ms = ms,
-                "job {job} held its runtime thread for {ms} ms ({what}); move blocking work to `spawn_blocking`"
+                "job {job} held its runtime thread for {ms} ms ({what}); move blocking work to the pool's `spawn_blocking`"
             ),
         }
     }
