@@ -194,7 +194,7 @@ pub trait Spawn: sealed::Sealed + Clone + Send + Sync {
     /// (a `WorkerPool`) or a permit (a `BoundedSpawner`) from its start
     /// until it returns**, so the pool's size bounds the blocking threads
     /// its jobs use: a pool of 8 never has more than 8 of its closures
-    /// running (helping aside: see below). Everything else is a job's: a
+    /// running. Everything else is a job's: a
     /// name, deadlines, a key and a priority through
     /// [`job()`](Spawn::job), the metrics, the panic hook (a panic in the
     /// closure reaches the handle with its payload), `abort_all` and
@@ -211,10 +211,14 @@ pub trait Spawn: sealed::Sealed + Clone + Send + Sync {
     ///
     /// A job of a `WorkerPool` that awaits a blocking job of the same pool
     /// while no worker is free starts it itself, as it runs any queued job
-    /// it awaits (the crate docs' *Nested work*); if its closure is still
-    /// running when the awaiting job is next polled elsewhere, it runs on
-    /// held by no worker until a worker takes the job back. The bound
-    /// above holds for every closure a worker starts.
+    /// it awaits (the crate docs' *Nested work*), so that this never
+    /// hangs. The bound holds there too: a `WorkerPool` has one *slot* per
+    /// worker, and every closure takes one from its start until it
+    /// returns, however it was started (a closure that finds none free
+    /// waits for one, its job still queued or its worker held). A closure
+    /// started so that is still running when the awaiting job stops
+    /// helping runs on in its slot, its job back in the queue until a
+    /// worker takes it.
     ///
     /// # Errors
     ///

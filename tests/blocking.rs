@@ -358,3 +358,54 @@ async fn try_spawn_blocking_hands_the_closure_back_when_full() {
     gate.release(1);
     watchdog(held).await.unwrap();
 }
+
+/// Jobs that await blocking jobs of their own pool, with every worker held
+/// by such a job: the awaiting jobs start their children themselves
+/// (helping), and no more closures run at once than the pool has workers,
+/// those that helping started included; nothing hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helping_starts_blocking_children_within_the_bound() {
+    let pool = worker_pool(2);
+    let gate = Gate::new();
+    let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let closure = {
+        let (gate, now, most) = (gate.clone(), now.clone(), most.clone());
+        move || {
+            let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(running, Ordering::SeqCst);
+            gate.wait();
+            now.fetch_sub(1, Ordering::SeqCst);
+        }
+    };
+    let mut parents = Vec::new();
+    for _ in 0..2 {
+        let (inner, child) = (pool.clone(), closure.clone());
+        parents.push(
+            pool.spawn(async move {
+                let handle = inner.spawn_blocking(child).await.unwrap();
+                handle.await.unwrap();
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let mut others = Vec::new();
+    for _ in 0..4 {
+        others.push(pool.spawn_blocking(closure.clone()).await.unwrap());
+    }
+    // Two closures run (started by the parents, or by workers), the rest
+    // wait for a slot or a worker.
+    watchdog(async {
+        while now.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    gate.release(6);
+    for handle in parents.into_iter().chain(others) {
+        watchdog(handle).await.unwrap();
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 2);
+    watchdog(pool.shutdown()).await;
+    assert_eq!(pool.metrics().completed, 8);
+}

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use tokio::runtime::Handle;
 
 use super::blocked::Blocked;
+use super::blocking::Slots;
 use super::help::Helpers;
 use super::options::JobOptions;
 use super::queue_timer::QueueTimer;
@@ -56,6 +57,9 @@ pub(crate) struct JobContext {
     /// its deadline waits for the aborted jobs to end, but not for the
     /// blocking closures that run on after their jobs ended.
     pub(crate) ended: tokio::sync::Notify,
+    /// A worker pool's slots for blocking closures (`blocking.rs`); unset
+    /// for a spawner.
+    blocking: OnceLock<Arc<Slots>>,
 }
 
 impl JobContext {
@@ -74,7 +78,20 @@ impl JobContext {
             blocked: Blocked::default(),
             dropped_by_runtime: AtomicUsize::new(0),
             ended: tokio::sync::Notify::new(),
+            blocking: OnceLock::new(),
         }
+    }
+
+    /// Gives a worker pool's jobs `limit` slots for blocking closures (see
+    /// `blocking.rs`); once, when the pool is built.
+    pub(crate) fn set_blocking_slots(&self, limit: usize) {
+        let set = self.blocking.set(Arc::new(Slots::new(limit)));
+        debug_assert!(set.is_ok(), "a pool's slots are set once");
+    }
+
+    /// A worker pool's slots for blocking closures; `None` for a spawner.
+    pub(crate) fn blocking_slots(&self) -> Option<Arc<Slots>> {
+        self.blocking.get().cloned()
     }
 
     /// Sets the pool's queue, once, right after the pool is built.

@@ -15,7 +15,8 @@ pub(crate) trait Payload: Send + 'static {
     type Output: Send + 'static;
     type Work: Work<Output = Self::Output> + Send + 'static;
 
-    fn into_work(self) -> Self::Work;
+    /// The work, for a job of the pool whose jobs share `context`.
+    fn into_work(self, context: &JobContext) -> Self::Work;
 }
 
 /// A future, submitted with `spawn`.
@@ -30,7 +31,7 @@ where
     type Work = Plain<F>;
 
     #[inline]
-    fn into_work(self) -> Plain<F> {
+    fn into_work(self, _: &JobContext) -> Plain<F> {
         Plain::new(self.0)
     }
 }
@@ -47,8 +48,8 @@ where
     type Output = R;
     type Work = Blocking<F, R>;
 
-    fn into_work(self) -> Blocking<F, R> {
-        Blocking::new(self.0)
+    fn into_work(self, context: &JobContext) -> Blocking<F, R> {
+        Blocking::new(self.0, context.blocking_slots())
     }
 }
 
@@ -109,10 +110,14 @@ where
         priority: options.priority,
     };
     match options.or(&room.context().defaults) {
-        (None, None) => room.start(payload.into_work(), launch),
+        (None, None) => {
+            let work = payload.into_work(room.context());
+            room.start(work, launch)
+        }
         (queue_timeout, run_timeout) => {
             launch.queue_deadline = queue_timeout.and_then(|t| Instant::now().checked_add(t));
-            let work = Deadlined::new(payload.into_work(), launch.queue_deadline, run_timeout);
+            let work = payload.into_work(room.context());
+            let work = Deadlined::new(work, launch.queue_deadline, run_timeout);
             room.start(work, launch)
         }
     }

@@ -52,6 +52,7 @@ impl PoolState {
         let threads = core.runtime.metrics().num_workers();
         let ticker = schedule.rate.map(|_| Arc::new(Ticker::new()));
         core.jobs.stats.facade.set_queue_capacity(queue_capacity);
+        core.jobs.set_blocking_slots(workers);
         PoolState {
             core,
             tx,
@@ -91,6 +92,9 @@ impl PoolState {
         self.workers.store(workers, Ordering::Relaxed);
         self.core.jobs.stats.facade.set_workers(workers);
         self.core.runners.store(workers, Ordering::Relaxed);
+        if let Some(slots) = self.core.jobs.blocking_slots() {
+            slots.set_limit(workers);
+        }
         let mut active = self.active_workers.load(Ordering::Relaxed);
         while active < workers && !self.workers_gone() {
             match self.active_workers.compare_exchange_weak(
