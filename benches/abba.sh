@@ -8,11 +8,14 @@
 # e.g. benches/abba.sh BIN 30 200000 task drop worker_pool-latency worker_pool
 # (what the default latency histograms cost). Tiny jobs, width 64, queue
 # 1024. Run it alone; an A/A run (A given twice) shows the host's noise.
+# FIELD=whole_s times the whole run (the runtime built, the pool built, run
+# and shut down, the runtime gone) instead of the run alone (elapsed_s).
 set -euo pipefail
 bin=$1 rounds=$2 jobs=$3 producer=$4 consumer=$5 a=$6 b=$7
+field=${FIELD:-elapsed_s}
 run() {
     "$bin" --child shape "$1" "$jobs" 64 1024 "$producer" "$consumer" tiny |
-        tr ' ' '\n' | sed -n 's/^elapsed_s=//p'
+        tr ' ' '\n' | sed -n "s/^$field=//p"
 }
 for ((r = 1; r <= rounds; r++)); do
     if ((r % 2)); then

@@ -51,7 +51,10 @@
 //! - `shape` (scenario 8): `<n>` jobs of kind `<job>` through `<contender>`
 //!   with at most `<width>` running at once; `<queue>` is the queue of
 //!   `worker_pool` and `async_channel_pool` (the report uses 1024, and width
-//!   64 for `tiny` / `cpu`, 256 for `io`).
+//!   64 for `tiny` / `cpu`, 256 for `io`). Besides `elapsed_s` (the run
+//!   alone, see `drive`) it prints `whole_s`: from the moment its runtime
+//!   exists until the runtime is gone, the pool's build and shutdown
+//!   included.
 //!   - `<contender>`: `tokio_spawn` (unbounded, `<width>` unused),
 //!     `worker_pool`, `bounded_spawner`, `joinset_semaphore`,
 //!     `semaphore_spawn`, `async_channel_pool`, and `buffer_unordered`

@@ -51,6 +51,31 @@ pub(super) fn child(args: &[String]) {
     let concurrency: usize = args[3].parse().unwrap();
     let queue: usize = args[4].parse().unwrap();
     let mut out = Sample::new();
+    if scenario == "shape" {
+        // Owns its runtime, to time the whole run (see `shape_child`).
+        out.extend(shape_child(
+            runtime(),
+            contender,
+            n,
+            concurrency,
+            queue,
+            Shape::parse(&args[5..]),
+        ));
+    } else {
+        other_child(&mut out, args);
+    }
+    out.insert("rss_kib".into(), peak_rss_kib());
+    let line: Vec<String> = out.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("{}", line.join(" "));
+}
+
+/// Every scenario but `shape`, on a runtime of its own.
+fn other_child(out: &mut Sample, args: &[String]) {
+    let scenario = args[0].as_str();
+    let contender = args[1].as_str();
+    let n: u64 = args[2].parse().unwrap();
+    let concurrency: usize = args[3].parse().unwrap();
+    let queue: usize = args[4].parse().unwrap();
     let rt = runtime();
     match scenario {
         "sleep" if contender == "timer_floor" => {
@@ -119,14 +144,6 @@ pub(super) fn child(args: &[String]) {
                 .expect("the benchmark task panicked");
             out.insert("elapsed_s".into(), secs);
         }
-        "shape" => out.extend(shape_child(
-            &rt,
-            contender,
-            n,
-            concurrency,
-            queue,
-            Shape::parse(&args[5..]),
-        )),
         "calibrate" => out.extend(calibrate(n)),
         "groups" => out.extend(groups::child(&rt, contender, n, concurrency, &args[7])),
         "scheduling" => out.extend(scheduling::child(
@@ -140,21 +157,23 @@ pub(super) fn child(args: &[String]) {
         )),
         other => panic!("unknown scenario {other}"),
     }
-    drop(rt);
-    out.insert("rss_kib".into(), peak_rss_kib());
-    let line: Vec<String> = out.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!("{}", line.join(" "));
 }
 
 /// `--child shape`: one contender in one shape; asserts the checksum.
 fn shape_child(
-    rt: &tokio::runtime::Runtime,
+    rt: tokio::runtime::Runtime,
     contender: &str,
     n: u64,
     width: usize,
     queue: usize,
     shape: Shape,
 ) -> Sample {
+    // `whole_s`, the whole run, as a harness that starts a process per
+    // contender sees it: from the moment the runtime exists until it is
+    // gone, so building the pool (its workers' start), the run, the pool's
+    // shutdown and the runtime's (every task and thread exited) are all in
+    // it. `elapsed_s` is the run alone (see `drive`).
+    let whole = Instant::now();
     // Awaited in the `block_on` body itself: the `main` producer runs here.
     let timed = rt.block_on(async {
         match shape.job {
@@ -163,9 +182,12 @@ fn shape_child(
             _ => run_shape(contender, n, width, queue, shape, io_job).await,
         }
     });
+    drop(rt);
+    let whole = whole.elapsed();
     assert_eq!(timed.sum, n * (n - 1) / 2, "lost or doubled a job");
     let mut out = Sample::new();
     out.insert("elapsed_s".into(), timed.elapsed.as_secs_f64());
+    out.insert("whole_s".into(), whole.as_secs_f64());
     out.insert("shutdown_s".into(), timed.shutdown.as_secs_f64());
     out.insert(
         "max_backlog".into(),
