@@ -60,7 +60,11 @@
 //!     `semaphore_spawn`, `async_channel_pool`, and `buffer_unordered`
 //!     (consumer `batch` only); `mux_pool`, not in the report, is the
 //!     hand-written pool with 2 tasks each driving up to `<width>` / 2 jobs
-//!     at once (issue 14's second direction, measured by hand).
+//!     at once (issue 14's second direction, measured by hand);
+//!     `worker_pool+latency` / `-latency` / `-slow_polls` (and the same of
+//!     `bounded_spawner`), not in the report either, change one setting from
+//!     the defaults: latency histograms for every job, histograms off, the
+//!     slow-poll check off.
 //!   - `<producer>`: `main`, the submitting loop runs in the body of
 //!     `rt.block_on` (not a runtime thread); `task`, in a `tokio::spawn`ed
 //!     task.
