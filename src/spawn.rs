@@ -207,7 +207,9 @@ pub trait Spawn: sealed::Sealed + Clone + Send + Sync {
     /// cancelled or timed out, but its worker or permit stays held, and it
     /// counts in `metrics().running`, until the closure returns; `shutdown`
     /// waits for it, and `shutdown_timeout` returns `false` while it runs.
-    /// A queued closure that is aborted never runs.
+    /// So does its [key](JobBuilder::key), if it has one: the next job of
+    /// the key starts only once the closure has returned, so a key's jobs
+    /// never overlap. A queued closure that is aborted never runs.
     ///
     /// A job of a `WorkerPool` that awaits a blocking job of the same pool
     /// while no worker is free starts it itself, as it runs any queued job

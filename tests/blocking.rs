@@ -409,3 +409,56 @@ async fn helping_starts_blocking_children_within_the_bound() {
     watchdog(pool.shutdown()).await;
     assert_eq!(pool.metrics().completed, 8);
 }
+
+/// An aborted closure with a key keeps its key until it returns: the next
+/// job of the key waits (a pool: `waiting_for_key`, with a worker idle; a
+/// spawner: `try_spawn` is `Full` with a permit free), then runs.
+async fn an_aborted_closure_keeps_its_key_until_it_returns(pool: impl Pool) {
+    let gate = Gate::new();
+    let (tell, mut heard) = started();
+    let handle = {
+        let gate = gate.clone();
+        pool.job()
+            .key("k")
+            .spawn_blocking(move || {
+                tell.send(()).unwrap();
+                gate.wait();
+            })
+            .await
+            .unwrap()
+    };
+    watchdog(heard.recv()).await.unwrap();
+    handle.abort();
+    assert!(watchdog(handle).await.unwrap_err().is_cancelled());
+    let next = match pool.job().key("k").try_spawn(async { 3 }) {
+        Ok(next) => {
+            // A pool: queued, waiting for its key, though a worker is idle.
+            let m = pool.metrics();
+            assert_eq!((m.queued, m.waiting_for_key), (1, 1), "{m:?}");
+            next
+        }
+        Err(full) => {
+            // A spawner: a permit is free, but the key is not.
+            assert!(full.is_full(), "{full:?}");
+            assert_eq!(pool.metrics().running, 1);
+            gate.release(1);
+            let next = watchdog(pool.job().key("k").spawn(async { 3 }))
+                .await
+                .unwrap();
+            assert_eq!(watchdog(next).await.unwrap(), 3);
+            return;
+        }
+    };
+    gate.release(1);
+    assert_eq!(watchdog(next).await.unwrap(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_aborted_closure_keeps_its_key_until_it_returns() {
+    an_aborted_closure_keeps_its_key_until_it_returns(worker_pool(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawner_aborted_closure_keeps_its_key_until_it_returns() {
+    an_aborted_closure_keeps_its_key_until_it_returns(bounded_spawner(2)).await;
+}
