@@ -9,15 +9,18 @@
 # e.g. benches/compare.sh BIN 7 1000000 task drop tiny worker_pool mux_pool async_channel_pool
 # (`mux_pool`, child only, is issue 14's second direction written by hand:
 # see BENCHMARKS.md). Width 64, or 256 for io jobs; queue 1024. Run it alone.
+# FIELD=whole_s times the whole run (runtime, pool built and shut down)
+# instead of the run alone (elapsed_s).
 set -euo pipefail
 bin=$1 rounds=$2 jobs=$3 producer=$4 consumer=$5 job=$6
+field=${FIELD:-elapsed_s}
 shift 6
 width=64
 [[ $job == io ]] && width=256
 for ((r = 1; r <= rounds; r++)); do
     for contender in "$@"; do
         echo "$r $contender $("$bin" --child shape "$contender" "$jobs" "$width" 1024 \
-            "$producer" "$consumer" "$job" | tr ' ' '\n' | sed -n 's/^elapsed_s=//p')"
+            "$producer" "$consumer" "$job" | tr ' ' '\n' | sed -n "s/^$field=//p")"
     done
 done | python3 -c '
 import collections, statistics, sys
