@@ -150,7 +150,10 @@ pub trait Pool: Spawn {
     /// As [`shutdown`](Pool::shutdown), but gives up waiting after `grace`:
     /// then it [aborts](Pool::abort_all) what is left and waits for the
     /// aborted jobs to be dropped. Returns `true` if everything finished
-    /// within `grace`.
+    /// within `grace`. A blocking closure (`spawn_blocking`) cannot be
+    /// stopped: its job ends at the abort, and the closure is not waited
+    /// for here (it still holds its worker or permit until it returns, and
+    /// [`shutdown`](Pool::shutdown) waits for it).
     ///
     /// # Panics
     ///

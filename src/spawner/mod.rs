@@ -168,9 +168,9 @@ impl BoundedSpawner {
         spawning::try_submit(self.target(), future, &JobOptions::DEFAULT, Fut)
     }
 
-    /// Submits a blocking closure as a job, waiting for room: it runs on
-    /// tokio's blocking threads and holds a worker from its start until it
-    /// returns. See [`Spawn::spawn_blocking`](crate::Spawn::spawn_blocking)
+    /// Submits a blocking closure as a job, waiting for a permit: it runs
+    /// on tokio's blocking threads and holds its permit from its start
+    /// until it returns. See [`Spawn::spawn_blocking`](crate::Spawn::spawn_blocking)
     /// for the contract.
     ///
     /// # Examples
