@@ -61,6 +61,23 @@ macro_rules! forward_traits {
                 $ty::try_spawn_blocking(self, f)
             }
 
+            fn execute<F>(&self, future: F) -> $crate::submit::spawning::Executing<'_, F>
+            where
+                F: std::future::Future<Output = ()> + Send + 'static,
+            {
+                $ty::execute(self, future)
+            }
+
+            fn try_execute<F>(
+                &self,
+                future: F,
+            ) -> Result<$crate::JobId, $crate::error::TrySpawnError<F>>
+            where
+                F: std::future::Future<Output = ()> + Send + 'static,
+            {
+                $ty::try_execute(self, future)
+            }
+
             fn job(&self) -> $crate::submit::JobBuilder<'_> {
                 $ty::job(self)
             }

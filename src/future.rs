@@ -2,4 +2,4 @@
 //! or polls it by hand (a tower `Service`'s `poll_ready`, say). Most code
 //! just `.await`s them and never names them.
 
-pub use crate::submit::{Reserve, ReserveOwned, SpawnBlocking, Spawning};
+pub use crate::submit::{Executing, Reserve, ReserveOwned, SpawnBlocking, Spawning};

@@ -3,10 +3,11 @@
 use std::future::Future;
 
 use crate::error::{SpawnError, TrySpawnError};
+use crate::id::JobId;
 use crate::job::JoinHandle;
 use crate::submit::JobBuilder;
 use crate::submit::reserve::{Reserve, ReserveOwned};
-use crate::submit::spawning::{SpawnBlocking, Spawning};
+use crate::submit::spawning::{Executing, SpawnBlocking, Spawning};
 use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 
 /// What keeps [`Spawn`], and so [`Pool`](crate::Pool), to the crate's own
@@ -287,6 +288,95 @@ pub trait Spawn: sealed::Sealed + Clone + Send + Sync {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static;
 
+    /// Submits a future as a *detached* job, waiting for room: the job runs
+    /// as if spawned with its handle dropped, but has no handle and no
+    /// result cell, so it costs less. Fire-and-forget: Go's `Submit`, Java's
+    /// `execute(Runnable)`. Resolves to the job's [`JobId`] (which
+    /// [`try_job_id`](crate::try_job_id) returns inside it, and which its
+    /// span, its panic and its slow-poll warnings carry).
+    ///
+    /// Everything else is a job's: it is counted in the
+    /// [metrics](crate::metrics), runs in its span, honours its deadlines
+    /// (through [`job()`](Spawn::job)), and a panic in it is caught,
+    /// counted, logged and handed to the panic hook; `abort_all` and a
+    /// `shutdown_timeout` deadline cancel it; `shutdown` waits for it. What
+    /// it lacks is what a handle gives: nobody can abort it alone, await
+    /// it, or read its output (it has none) or its panic's payload (only
+    /// the hook sees it).
+    ///
+    /// A [`WorkerPool`](crate::WorkerPool) job with a queue timeout is the
+    /// one exception to *no cell*: the pool's queue timer finds the jobs it
+    /// times out by their cells, so such a job is given one (and its handle
+    /// is dropped).
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Spawn::spawn): the future comes back in a
+    /// [`SpawnError`] if the pool is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`spawn`](Spawn::spawn): dropped before it completes, nothing was
+    /// submitted and the future is dropped with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use taskpool::{Spawn, WorkerPool};
+    ///
+    /// /// Records a hit somewhere slow, without waiting for it.
+    /// async fn record(pool: &impl Spawn, hits: Arc<AtomicU64>) {
+    ///     pool.execute(async move {
+    ///         hits.fetch_add(1, Ordering::Relaxed);
+    ///     })
+    ///     .await
+    ///     .expect("the pool is open");
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = WorkerPool::new(2);
+    /// let hits = Arc::new(AtomicU64::new(0));
+    /// for _ in 0..10 {
+    ///     record(&pool, hits.clone()).await;
+    /// }
+    /// pool.shutdown().await; // waits for every job, detached or not
+    /// assert_eq!(hits.load(Ordering::Relaxed), 10);
+    /// # }
+    /// ```
+    fn execute<F>(&self, future: F) -> Executing<'_, F>
+    where
+        F: Future<Output = ()> + Send + 'static;
+
+    /// Submits a future as a detached job if there is room right now; never
+    /// waits. Otherwise as [`execute`](Spawn::execute).
+    ///
+    /// # Errors
+    ///
+    /// Hands the future back in [`TrySpawnError::Full`] or
+    /// [`TrySpawnError::Closed`], as [`try_spawn`](Spawn::try_spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taskpool::{BoundedSpawner, Spawn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = BoundedSpawner::new(1);
+    /// let id = spawner.try_execute(async {}).unwrap();
+    /// assert!(spawner.try_execute(async {}).unwrap_err().is_full());
+    /// spawner.shutdown().await;
+    /// assert_eq!(spawner.metrics().completed, 1);
+    /// # let _ = id;
+    /// # }
+    /// ```
+    fn try_execute<F>(&self, future: F) -> Result<JobId, TrySpawnError<F>>
+    where
+        F: Future<Output = ()> + Send + 'static;
+
     /// Starts a [`JobBuilder`] for one job: its name, and its own queue and
     /// run timeouts, then `spawn` or `try_spawn`.
     ///
@@ -535,6 +625,20 @@ impl<S: Spawn> Spawn for &S {
         R: Send + 'static,
     {
         (**self).try_spawn_blocking(f)
+    }
+
+    fn execute<F>(&self, future: F) -> Executing<'_, F>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        (**self).execute(future)
+    }
+
+    fn try_execute<F>(&self, future: F) -> Result<JobId, TrySpawnError<F>>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        (**self).try_execute(future)
     }
 
     fn job(&self) -> JobBuilder<'_> {

@@ -21,39 +21,34 @@
 
 use std::mem;
 use std::num::NonZeroU64;
-use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
+use super::base::{JobCore, Report};
 use super::context::JobContext;
+
 use crate::abort::AbortWatch;
 use crate::error::{Failure, JoinError, Phase};
-use crate::id::{CurrentJob, JobId};
-use crate::metrics::Outcome;
-use crate::metrics::{Latency, UNSAMPLED, Which};
-use crate::panic_hook::JobPanic;
-use crate::slow_poll::SlowPolls;
+use crate::id::JobId;
 use crate::submit::scheduler::Ticket;
-use crate::sync::unmodelled::AtomicU64;
 use crate::sync::{AtomicBool, Mutex, lock};
 
 /// One job: its flags, its wakers and, in the end, its result.
 pub(crate) struct JobCell<T> {
     state: Mutex<State<T>>,
+    /// Its id, context, span, latency sample and runner's flags, with the
+    /// cell's own flags packed beside them.
+    core: JobCore<Flags>,
+}
+
+/// A cell's flags, beyond those every job has (see [`JobCore`]).
+pub(crate) struct Flags {
     /// An abort was requested: the runner will not poll the future again.
     /// Written under the state lock (so that `park` cannot miss it), read
     /// without it before each poll.
     aborted: AtomicBool,
-    /// The runner has polled the future (the job counts as running). Only
-    /// the runner touches it: kept here rather than in the runner, whose
-    /// box it would make 8 bytes larger (see `Runner`).
-    started: AtomicBool,
-    /// The job has ended, but its work runs on (a blocking closure, see
-    /// `Work::linger`): it still counts as running, and its runner polls
-    /// the work until it returns. Only the runner touches it, as `started`.
-    lingering: AtomicBool,
     /// A queued job the pool's queue timer watches: forgotten there when a
     /// worker takes it.
     watched: bool,
@@ -61,26 +56,6 @@ pub(crate) struct JobCell<T> {
     /// it waits: one the scheduler would not hold back (see
     /// `QueuedJob::new`).
     claimable: bool,
-    id: JobId,
-    pub(super) context: Arc<JobContext>,
-    /// The span entered around every poll and the drop of the future, and
-    /// the job's name; `None` when there is no span to enter (the usual
-    /// case when no subscriber listens) and no name. Boxed: a `Span` is 40
-    /// bytes, and without it inline the cell is small enough for the
-    /// allocator's lock-free fast bins.
-    traced: Option<Box<Traced>>,
-    /// With latency histograms on: when the job was accepted, then, from
-    /// its first poll, when that was (nanoseconds since the pool was
-    /// built); [`UNSAMPLED`] for a job the histograms leave out (see
-    /// `Latency::sample`). Only the runner writes it once the job is
-    /// shared.
-    times: AtomicU64,
-}
-
-/// A job's span and name, boxed together: most jobs have neither.
-struct Traced {
-    span: tracing::Span,
-    name: Option<Box<str>>,
 }
 
 struct State<T> {
@@ -208,7 +183,7 @@ pub(crate) trait AnyJob: Send + Sync + 'static {
 impl<T> JobCell<T> {
     /// What the job shares with its pool.
     pub(crate) fn context(&self) -> &JobContext {
-        &self.context
+        &self.core.context
     }
 
     /// A new, accepted job, whose runner is about to have it: counted as
@@ -240,160 +215,33 @@ impl<T> JobCell<T> {
         watched: bool,
         claimable: bool,
     ) -> Arc<JobCell<T>> {
-        // Counted before the job can possibly finish, so `submitted` never
-        // trails the outcome counters.
-        context.stats.submitted();
-        let id = JobId::next();
+        let flags = Flags {
+            aborted: AtomicBool::new(false),
+            watched,
+            claimable,
+        };
         Arc::new(JobCell {
             state: Mutex::new(State {
                 stage,
                 join_waker: None,
                 parked: Parked::NONE,
             }),
-            aborted: AtomicBool::new(false),
-            started: AtomicBool::new(false),
-            lingering: AtomicBool::new(false),
-            watched,
-            claimable,
-            id,
-            traced: traced(&context.name, id, name),
-            times: AtomicU64::new(context.latency.as_ref().map_or(UNSAMPLED, |latency| {
-                if latency.sample_job(id.as_u64()) {
-                    latency.now()
-                } else {
-                    UNSAMPLED
-                }
-            })),
-            context: context.clone(),
+            core: JobCore::new(context, name, flags),
         })
     }
 
     pub(crate) fn id(&self) -> JobId {
-        self.id
+        self.core.id()
     }
 
     /// Whether a parent may claim this job while it is queued.
     pub(super) fn claimable(&self) -> bool {
-        self.claimable
-    }
-
-    /// The name the job was given, if any.
-    fn name(&self) -> Option<&str> {
-        self.traced.as_deref().and_then(|t| t.name.as_deref())
+        self.core.extra.claimable
     }
 
     /// Whether an abort was requested, read without the lock.
-    pub(super) fn is_aborted(&self) -> bool {
-        // `Relaxed`: the runner acts on it only by dropping its own future;
-        // a stale `false` costs one more poll, after which `park` reads it
-        // under the lock.
-        self.aborted.load(Ordering::Relaxed)
-    }
-
-    /// After a poll returned `Pending`: `true` if the job was aborted
-    /// meanwhile; otherwise keeps the runner's waker for `abort`.
-    pub(super) fn park(&self, cx: &Context<'_>) -> bool {
-        let mut state = lock(&self.state);
-        if self.aborted.load(Ordering::Relaxed) {
-            return true;
-        }
-        state.parked.keep_waker(cx);
-        false
-    }
-
-    /// Counts the job as running, the first time its runner polls it.
-    pub(super) fn start(&self) {
-        // `Relaxed`: only the runner reads or writes it, on one thread at a
-        // time (tokio hands a task from thread to thread with a barrier).
-        if !self.started.load(Ordering::Relaxed) {
-            self.started.store(true, Ordering::Relaxed);
-            self.context.stats.started();
-            if let Some(latency) = &self.context.latency
-                && self.times.load(Ordering::Relaxed) != UNSAMPLED
-            {
-                let now = latency.now();
-                let accepted = self.times.swap(now, Ordering::Relaxed);
-                let waited = Latency::between(accepted, now);
-                latency.record(&self.context.stats.facade, Which::QueueWait, waited);
-            }
-        }
-    }
-
-    /// A poll of this job held its thread for `took`, at least the pool's
-    /// slow-poll threshold: counted, and warned about in the job's span.
-    pub(super) fn slow_poll(&self, slow_polls: &SlowPolls, took: crate::slow_poll::SlowPoll) {
-        self.context.stats.slow_poll();
-        let _span = self.traced.as_deref().map(|t| t.span.enter());
-        let name = self.traced.as_deref().and_then(|t| t.name.as_deref());
-        slow_polls.warn(&self.context.name, self.id, name, took);
-    }
-
-    /// Polls `f` (the user's future, or its drop) in the job's span, with
-    /// the job's id current; a panic is caught.
-    pub(super) fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R, Failure> {
-        let _span = self.traced.as_deref().map(|t| t.span.enter());
-        let _current = CurrentJob::enter(self.id, self.context.id);
-        panic::catch_unwind(AssertUnwindSafe(f)).map_err(Failure::panic)
-    }
-
-    /// Stores the result, counts the outcome and wakes the `JoinHandle`.
-    /// Called exactly once per job, by its runner, after the future is gone
-    /// (or, if its work lingers, by [`finish_lingering`](Self::finish_lingering)).
-    pub(super) fn finish(&self, result: Result<T, Failure>) {
-        self.end(result, false);
-    }
-
-    /// [`finish`](Self::finish) for a job whose work lingers (see
-    /// `Work::linger`): the result is published now, but the job counts as
-    /// running until [`stop_lingering`](Self::stop_lingering).
-    pub(super) fn finish_lingering(&self, result: Result<T, Failure>) {
-        // `Relaxed`: only the runner reads it (see `started`).
-        self.lingering.store(true, Ordering::Relaxed);
-        self.context.stats.lingers();
-        self.end(result, true);
-    }
-
-    /// Whether the job has ended while its work lingers.
-    pub(super) fn is_lingering(&self) -> bool {
-        self.lingering.load(Ordering::Relaxed)
-    }
-
-    /// The lingering work has returned (or is dropped): the job no longer
-    /// counts as running.
-    pub(super) fn stop_lingering(&self) {
-        self.lingering.store(false, Ordering::Relaxed);
-        self.context.stats.stopped_lingering();
-    }
-
     fn end(&self, result: Result<T, Failure>, lingers: bool) {
-        let outcome = match &result {
-            Ok(_) => Outcome::Completed,
-            Err(Failure::Cancelled) => Outcome::Cancelled,
-            Err(failure) if failure.is_panic() => Outcome::Panicked,
-            Err(_) => Outcome::TimedOut,
-        };
-        if let Err(failure) = &result
-            && failure.is_panic()
-        {
-            let _enter = self.traced.as_deref().map(|t| t.span.enter());
-            tracing::error!(pool = %self.context.name, error = %failure, "job panicked");
-            // Before the handle can resolve: whoever awaits it sees the
-            // hook's effects.
-            if let Some(hook) = &self.context.on_panic {
-                failure.with_payload(|payload| {
-                    hook.call(&JobPanic::new(self.id, &self.context.name, payload));
-                });
-            }
-        }
-        let started = self.started.load(Ordering::Relaxed);
-        if started
-            && let Some(latency) = &self.context.latency
-            && let since = self.times.load(Ordering::Relaxed)
-            && since != UNSAMPLED
-        {
-            let ran = Latency::between(since, latency.now());
-            latency.record(&self.context.stats.facade, Which::RunTime, ran);
-        }
+        let ended = self.core.ended(&result, lingers);
         let mut state = lock(&self.state);
         debug_assert!(
             matches!(state.stage, Stage::Running | Stage::Claimed { .. }),
@@ -402,17 +250,13 @@ impl<T> JobCell<T> {
         state.stage = Stage::Finished(result);
         let run_waker = state.parked.take_waker();
         let join_waker = state.join_waker.take();
-        self.context.stats.finished(outcome, started && !lingers);
+        self.core.count(ended);
         drop(state);
         drop(run_waker);
         if let Some(waker) = join_waker {
             waker.wake();
         }
-        if self.context.abort.is_raised() {
-            // A `shutdown_timeout` past its deadline may be waiting for
-            // the last job to end (see `JobContext::ended`).
-            self.context.ended.notify_waiters();
-        }
+        self.core.after_end();
     }
 
     /// Finishes a job taken out of the queue before it started (its stage
@@ -422,10 +266,10 @@ impl<T> JobCell<T> {
     /// Finishes a job that never left the queue; `ticket`: its place in
     /// the pool's scheduler, given up (see `State::ticket`).
     fn finish_queued(&self, runner: Pin<Box<dyn Attach<T>>>, why: Failure, ticket: Option<Ticket>) {
-        let dropped = self.enter(|| drop(runner));
+        let dropped = self.core.enter(|| drop(runner));
         self.finish(dropped.and(Err(why)));
         if let Some(ticket) = ticket
-            && let Some(helpers) = self.context.helpers()
+            && let Some(helpers) = self.core.context.helpers()
         {
             helpers.forget(ticket);
         }
@@ -437,9 +281,9 @@ impl<T> JobCell<T> {
     pub(super) fn poll_result(&self, cx: &mut Context<'_>) -> Joined<T> {
         let mut state = lock(&self.state);
         match mem::replace(&mut state.stage, Stage::Consumed) {
-            Stage::Finished(result) => {
-                Joined::Ready(result.map_err(|f| JoinError::new(self.id, self.name(), f)))
-            }
+            Stage::Finished(result) => Joined::Ready(
+                result.map_err(|f| JoinError::new(self.core.id(), self.core.name(), f)),
+            ),
             Stage::Consumed => panic!("`JoinHandle` polled after completion"),
             stage => {
                 let queued = matches!(stage, Stage::Queued(_));
@@ -498,7 +342,7 @@ impl<T> JobCell<T> {
     /// again either: its runner is dropped here, with its cell, and the
     /// closure runs on held by nobody (its job has ended).
     pub(super) fn give_back(&self, mut runner: Pin<Box<dyn Attach<T>>>) -> bool {
-        if self.is_lingering() {
+        if self.core.is_lingering() {
             drop(runner);
             return false;
         }
@@ -507,7 +351,7 @@ impl<T> JobCell<T> {
         let Stage::Claimed { entry } = state.stage else {
             unreachable!("only the job that claimed a runner gives it back, once")
         };
-        if self.aborted.load(Ordering::Relaxed) || self.context.abort.is_raised() {
+        if self.core.extra.aborted.load(Ordering::Relaxed) || self.core.context.abort.is_raised() {
             state.stage = Stage::Running;
             let ticket = state.parked.take_ticket();
             drop(state);
@@ -516,6 +360,40 @@ impl<T> JobCell<T> {
         }
         state.stage = Stage::Queued(runner);
         !entry
+    }
+}
+
+impl<T> Report<T> for JobCell<T> {
+    type Extra = Flags;
+
+    fn core(&self) -> &JobCore<Flags> {
+        &self.core
+    }
+
+    fn is_aborted(&self) -> bool {
+        // `Relaxed`: the runner acts on it only by dropping its own future;
+        // a stale `false` costs one more poll, after which `park` reads it
+        // under the lock.
+        self.core.extra.aborted.load(Ordering::Relaxed)
+    }
+
+    fn park(&self, cx: &Context<'_>) -> bool {
+        let mut state = lock(&self.state);
+        if self.core.extra.aborted.load(Ordering::Relaxed) {
+            return true;
+        }
+        state.parked.keep_waker(cx);
+        false
+    }
+
+    /// Stores the result, counts the outcome and wakes the `JoinHandle`.
+    fn finish(&self, result: Result<T, Failure>) {
+        self.end(result, false);
+    }
+
+    fn finish_lingering(&self, result: Result<T, Failure>) {
+        self.core.begin_lingering();
+        self.end(result, true);
     }
 }
 
@@ -532,8 +410,8 @@ pub(super) enum Joined<T> {
 impl<T: Send + 'static> JobCell<T> {
     /// A job leaving the queue no longer has a queue deadline to watch.
     fn forget_queue_deadline(&self) {
-        if self.watched
-            && let Some(timer) = self.context.started_queue_timer()
+        if self.core.extra.watched
+            && let Some(timer) = self.core.context.started_queue_timer()
         {
             timer.forget(self);
         }
@@ -542,18 +420,18 @@ impl<T: Send + 'static> JobCell<T> {
 
 impl<T: Send + 'static> AnyJob for JobCell<T> {
     fn id(&self) -> JobId {
-        self.id
+        self.core.id()
     }
 
     fn abort(&self) {
         let mut state = lock(&self.state);
-        if self.aborted.load(Ordering::Relaxed)
+        if self.core.extra.aborted.load(Ordering::Relaxed)
             || matches!(state.stage, Stage::Finished(_) | Stage::Consumed)
         {
             return;
         }
         // `Relaxed`: see `is_aborted`; `park` reads it under this lock.
-        self.aborted.store(true, Ordering::Relaxed);
+        self.core.extra.aborted.store(true, Ordering::Relaxed);
         match mem::replace(&mut state.stage, Stage::Running) {
             Stage::Queued(runner) => {
                 // Never started: cancelled here and now, so its handle
@@ -653,40 +531,6 @@ fn keep_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
         Some(w) if w.will_wake(cx.waker()) => {}
         _ => *slot = Some(cx.waker().clone()),
     }
-}
-
-/// The span a job runs in: `job{pool=…, id=…}` (and `name=…` for a job
-/// given one), a child of the submitter's current span. When that span is
-/// disabled by the subscriber's filter, the job runs in the submitter's
-/// span instead, so the job's own events still carry the context of
-/// whoever submitted it. `None` when that is no span either, and the job
-/// has no name.
-fn traced(pool: &str, id: JobId, name: Option<&str>) -> Option<Box<Traced>> {
-    // No subscriber anywhere enables anything (tracing unused, the usual
-    // case in a benchmark): there is no span to make, and no current span
-    // to fall back on. One atomic load instead of a callsite check and a
-    // look-up of the current span.
-    let span = if tracing::level_filters::LevelFilter::current()
-        == tracing::level_filters::LevelFilter::OFF
-    {
-        tracing::Span::none()
-    } else {
-        let span = match name {
-            None => tracing::info_span!("job", pool = %pool, id = %id),
-            Some(name) => tracing::info_span!("job", pool = %pool, id = %id, name = %name),
-        };
-        if span.is_disabled() {
-            tracing::Span::current()
-        } else {
-            span
-        }
-    };
-    (!span.is_none() || name.is_some()).then(|| {
-        Box::new(Traced {
-            span,
-            name: name.map(Box::from),
-        })
-    })
 }
 
 #[cfg(all(test, target_pointer_width = "64", not(taskpool_loom)))]

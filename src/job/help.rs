@@ -55,7 +55,7 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use super::cell::{Attach, JobCell, Joined};
+use super::cell::{Attach, JobCell, Joined, Step};
 use super::queued::QueuedJob;
 use crate::abort::AbortWatch;
 use crate::error::JoinError;
@@ -136,6 +136,33 @@ impl<T: Send + 'static> Inline for Claimed<T> {
     }
 }
 
+/// A detached job taken from the queue's head (it has no cell, and no
+/// parent awaits it to claim it): its runner, given back as it is.
+pub(crate) struct Loose {
+    runner: Pin<Box<dyn Step>>,
+}
+
+impl Loose {
+    pub(super) fn new(runner: Pin<Box<dyn Step>>) -> Loose {
+        Loose { runner }
+    }
+}
+
+impl Inline for Loose {
+    fn step(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // As `Claimed::step`.
+        let mut watch = pin!(AbortWatch::default());
+        self.runner.as_mut().step(watch.as_mut(), cx)
+    }
+
+    /// Back to the queue, even after an `abort_all`: only `abort_all`
+    /// aborts a detached job, and the worker that takes it next cancels it
+    /// unpolled, as a `Runner` does any job once the signal is raised.
+    fn give_back(self: Box<Self>) -> Option<QueuedJob> {
+        Some(QueuedJob::again_detached(self.runner))
+    }
+}
+
 impl<T: Send + 'static> JobCell<T> {
     /// Polls for the result on behalf of the `JoinHandle`: takes it if the
     /// job has finished, and helps if it is awaited from inside a job of
@@ -146,11 +173,11 @@ impl<T: Send + 'static> JobCell<T> {
             Joined::Waiting => false,
             Joined::Queued => true,
         };
-        if crate::id::current_pool() != Some(self.context.id) {
+        if crate::id::current_pool() != Some(self.context().id) {
             return Poll::Pending; // awaited from outside the pool
         }
-        let Some(helpers) = self.context.helpers() else {
-            if self.context.is_spawners() {
+        let Some(helpers) = self.context().helpers() else {
+            if self.context().is_spawners() {
                 // Its job counts as blocked while it waits so.
                 crate::id::note_awaiting_own();
             }

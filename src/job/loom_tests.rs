@@ -24,7 +24,7 @@ use std::task::{Context, Poll};
 
 use loom::thread;
 
-use super::{JobContext, Plain, QueuedJob, Runner};
+use super::{CellRunner, JobContext, Plain, QueuedJob};
 use crate::abort::AbortWatch;
 use crate::job::{AbortHandle, JoinHandle};
 use crate::loom_model::{YieldOnce, model};
@@ -68,18 +68,18 @@ fn run_queued(job: QueuedJob) {
 fn spawner_job<F>(
     future: F,
     context: &Arc<JobContext>,
-) -> (Pin<Box<Runner<Plain<F>>>>, JoinHandle<F::Output>)
+) -> (Pin<Box<CellRunner<Plain<F>>>>, JoinHandle<F::Output>)
 where
     F: Future,
     F::Output: Send + 'static,
 {
-    let runner = Box::pin(Runner::new(Plain::new(future), context, None));
+    let runner = Box::pin(CellRunner::new(Plain::new(future), context, None));
     let handle = JoinHandle::new(runner.cell().clone());
     (runner, handle)
 }
 
 /// What a spawner's task does: step its runner to the end.
-fn run_spawner_job<F: Future>(mut runner: Pin<Box<Runner<Plain<F>>>>) {
+fn run_spawner_job<F: Future>(mut runner: Pin<Box<CellRunner<Plain<F>>>>) {
     let mut watch = pin!(AbortWatch::default());
     loom::future::block_on(poll_fn(|cx| runner.as_mut().step(watch.as_mut(), cx)));
 }

@@ -2,11 +2,13 @@
 //! (the one state machine every job goes through), its deadlines, and how a
 //! pool job travels through the queue.
 
+mod base;
 mod blocked;
 mod blocking;
 mod cell;
 mod context;
 mod deadline;
+mod detached;
 mod handle;
 mod help;
 #[cfg(all(test, taskpool_loom))]
@@ -24,4 +26,4 @@ pub use handle::{AbortHandle, JoinHandle};
 pub(crate) use help::{Helpers, make_room};
 pub(crate) use options::JobOptions;
 pub(crate) use queued::QueuedJob;
-pub(crate) use runner::{Plain, Runner, Work};
+pub(crate) use runner::{CellRunner, Owner, Plain, Runner, Work};

@@ -6,8 +6,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use super::base::{JobCore, Report};
 use super::cell::{Attach, JobCell, Step};
 use super::context::JobContext;
+use super::detached::Detached;
 use crate::abort::AbortWatch;
 use crate::error::Failure;
 use crate::slow_poll::SlowPolls;
@@ -62,9 +64,40 @@ impl<F: Future> Work for Plain<F> {
     }
 }
 
+/// Where a runner keeps whom it reports to: a job with a handle, an
+/// `Option<Arc<JobCell>>` (`None` while the job waits in the queue, its
+/// cell holding the runner); a detached job, its [`Detached`] core, always
+/// there.
+pub(crate) trait Owner<T> {
+    type Job: Report<T>;
+
+    fn job(&self) -> Option<&Self::Job>;
+}
+
+impl<T> Owner<T> for Option<Arc<JobCell<T>>> {
+    type Job = JobCell<T>;
+
+    #[inline]
+    fn job(&self) -> Option<&JobCell<T>> {
+        self.as_deref()
+    }
+}
+
+impl Owner<()> for Detached {
+    type Job = Detached;
+
+    #[inline]
+    fn job(&self) -> Option<&Detached> {
+        Some(self)
+    }
+}
+
+/// The runner of a job with a handle.
+pub(crate) type CellRunner<F> = Runner<F, Option<Arc<JobCell<<F as Work>::Output>>>>;
+
 pin_project_lite::pin_project! {
-    /// A job's future and its cell: the one place where a job is polled,
-    /// stopped and finished.
+    /// A job's future and its cell (or, detached, its core): the one place
+    /// where a job is polled, stopped and finished.
     ///
     /// Each step, in order:
     /// 1. an abort seen before the poll (its own, or the pool's `abort_all`)
@@ -90,68 +123,97 @@ pin_project_lite::pin_project! {
     /// cell), and nothing else may live here: a small job's runner must stay
     /// a block the allocator frees without a lock from a worker's thread
     /// (the size test below pins it).
-    pub(crate) struct Runner<F>
+    pub(crate) struct Runner<F, O>
     where
         F: Work,
+        O: Owner<F::Output>,
     {
         #[pin]
         future: Option<F>,
-        // The job's cell. `None` only while a pool job waits in the queue:
-        // then the cell holds the runner, and hands it its own reference
-        // when a worker takes it (`attach`), so that queueing a job costs
-        // no lock and no extra reference count.
-        cell: Option<Arc<JobCell<F::Output>>>,
+        // The job's cell, or a detached job's core. A cell is `None` only
+        // while a pool job waits in the queue: then the cell holds the
+        // runner, and hands it its own reference when a worker takes it
+        // (`attach`), so that queueing a job costs no lock and no extra
+        // reference count.
+        owner: O,
     }
 
-    impl<F> PinnedDrop for Runner<F>
+    impl<F, O> PinnedDrop for Runner<F, O>
     where
         F: Work,
+        O: Owner<F::Output>,
     {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             // Without a cell (dropped from the queue by an abort), the cell
             // drops the runner in its own span and finishes itself.
-            if let (true, Some(cell)) = (this.future.is_some(), this.cell.as_deref()) {
-                let result = cell.enter(|| this.future.set(None));
-                if cell.is_lingering() {
+            if let (true, Some(job)) = (this.future.is_some(), this.owner.job()) {
+                let result = job.core().enter(|| this.future.set(None));
+                if job.core().is_lingering() {
                     // Ended already; its closure runs on, let go.
-                    cell.stop_lingering();
+                    job.core().stop_lingering();
                 } else {
-                    cell.finish(result.and(Err(Failure::Cancelled)));
+                    job.finish(result.and(Err(Failure::Cancelled)));
                 }
             }
         }
     }
 }
 
-impl<F: Work> Runner<F> {
+impl<F: Work> CellRunner<F> {
     /// A new, accepted job (counted as submitted), with its cell.
     #[inline]
-    pub(crate) fn new(future: F, context: &Arc<JobContext>, name: Option<&str>) -> Runner<F> {
+    pub(crate) fn new(future: F, context: &Arc<JobContext>, name: Option<&str>) -> CellRunner<F> {
         Runner {
             future: Some(future),
-            cell: Some(JobCell::new(context, name)),
+            owner: Some(JobCell::new(context, name)),
         }
     }
 
     /// A runner for a pool job, to wait in its cell (see `JobCell::queued`).
     #[inline]
-    pub(super) fn detached(future: F) -> Runner<F> {
+    pub(super) fn unattached(future: F) -> CellRunner<F> {
         Runner {
             future: Some(future),
-            cell: None,
+            owner: None,
         }
     }
 
-    /// Whether the job has not finished: dropped now, it is cancelled.
-    pub(crate) fn is_unfinished(&self) -> bool {
-        self.future.is_some() && self.cell.as_deref().is_none_or(|cell| !cell.is_lingering())
-    }
-
     pub(crate) fn cell(&self) -> &Arc<JobCell<F::Output>> {
-        self.cell
+        self.owner
             .as_ref()
             .expect("a runner has its cell once it is out of the queue")
+    }
+}
+
+impl<F: Work<Output = ()>> Runner<F, Detached> {
+    /// A new, accepted detached job (counted as submitted): no cell, no
+    /// handle.
+    #[inline]
+    pub(crate) fn detached(future: F, context: &Arc<JobContext>, name: Option<&str>) -> Self {
+        Runner {
+            future: Some(future),
+            owner: Detached::new(context, name),
+        }
+    }
+}
+
+impl<F: Work, O: Owner<F::Output>> Runner<F, O> {
+    /// Whether the job has not finished: dropped now, it is cancelled.
+    pub(crate) fn is_unfinished(&self) -> bool {
+        self.future.is_some()
+            && self
+                .owner
+                .job()
+                .is_none_or(|job| !job.core().is_lingering())
+    }
+
+    /// The job's core, once it is out of the queue.
+    pub(crate) fn core(&self) -> &JobCore<<O::Job as Report<F::Output>>::Extra> {
+        self.owner
+            .job()
+            .expect("a runner has its cell once it is out of the queue")
+            .core()
     }
 
     /// Polls the job once, or stops it if it was aborted. `Ready` once it
@@ -168,19 +230,20 @@ impl<F: Work> Runner<F> {
         if this.future.is_none() {
             return Poll::Ready(());
         }
-        let cell = this
-            .cell
-            .as_deref()
+        let job = this
+            .owner
+            .job()
             .expect("a runner has its cell once it is out of the queue");
-        if cell.is_lingering() {
-            return Self::poll_lingering(this.future, cell, cx);
+        let core = job.core();
+        if core.is_lingering() {
+            return Self::poll_lingering(this.future, job, cx);
         }
-        let abort = &cell.context.abort;
-        let result = if cell.is_aborted() || abort.is_raised() {
+        let abort = &core.context.abort;
+        let result = if job.is_aborted() || abort.is_raised() {
             Err(Failure::Cancelled)
         } else {
-            cell.start();
-            let slow_polls = cell.context.slow_polls.as_ref();
+            core.start();
+            let slow_polls = core.context.slow_polls.as_ref();
             let poll_start = slow_polls.map(SlowPolls::start);
             let mut slot = this.future.as_mut();
             // A future that completes is dropped in the same `enter` as its
@@ -189,7 +252,7 @@ impl<F: Work> Runner<F> {
             // is lost with the unwinding and the job fails with that panic,
             // as when it is dropped on its own below; the slot is `None`
             // either way (an assignment whose drop unwinds still stores).
-            let polled = cell.enter(|| {
+            let polled = core.enter(|| {
                 let mut future = slot.as_mut().as_pin_mut().expect("checked above");
                 let polled = future.as_mut().poll_work(cx);
                 // Stopped by a deadline: work that lingers is kept.
@@ -203,21 +266,21 @@ impl<F: Work> Runner<F> {
             if let (Some(slow_polls), Some(start)) = (slow_polls, poll_start)
                 && let Some(took) = slow_polls.slow(start)
             {
-                cell.slow_poll(slow_polls, took);
+                core.slow_poll(slow_polls, took);
             }
             match polled {
                 Ok(Poll::Ready(result)) if this.future.is_some() => {
                     // Past a deadline, its closure running on.
-                    cell.finish_lingering(result);
-                    return Self::poll_lingering(this.future, cell, cx);
+                    job.finish_lingering(result);
+                    return Self::poll_lingering(this.future, job, cx);
                 }
                 Ok(Poll::Ready(result)) => {
                     // The future is gone; a timeout's too.
-                    cell.finish(result);
+                    job.finish(result);
                     return Poll::Ready(());
                 }
                 Ok(Poll::Pending) => {
-                    if !cell.park(cx) && !watch.register(abort, cx) {
+                    if !job.park(cx) && !watch.register(abort, cx) {
                         return Poll::Pending;
                     }
                     // Aborted while we were polling: it stops at this
@@ -230,11 +293,11 @@ impl<F: Work> Runner<F> {
         let panicked = matches!(&result, Err(f) if f.is_panic());
         if !panicked && this.future.as_mut().as_pin_mut().is_some_and(Work::linger) {
             // Aborted, its closure running on.
-            cell.finish_lingering(result);
-            return Self::poll_lingering(this.future, cell, cx);
+            job.finish_lingering(result);
+            return Self::poll_lingering(this.future, job, cx);
         }
-        let dropped = cell.enter(|| this.future.set(None));
-        cell.finish(dropped.and(result));
+        let dropped = core.enter(|| this.future.set(None));
+        job.finish(dropped.and(result));
         Poll::Ready(())
     }
 
@@ -244,10 +307,11 @@ impl<F: Work> Runner<F> {
     /// already published.
     fn poll_lingering(
         mut slot: Pin<&mut Option<F>>,
-        cell: &JobCell<F::Output>,
+        job: &O::Job,
         cx: &mut Context<'_>,
     ) -> Poll<()> {
-        let returned = cell.enter(|| {
+        let core = job.core();
+        let returned = core.enter(|| {
             let future = slot.as_mut().as_pin_mut().expect("lingering work is kept");
             let returned = future.poll_work(cx).is_ready();
             if returned {
@@ -260,38 +324,38 @@ impl<F: Work> Runner<F> {
         }
         if slot.is_some() {
             // It panicked: drop what is left of it.
-            let _ = cell.enter(|| slot.set(None));
+            let _ = core.enter(|| slot.set(None));
         }
-        cell.stop_lingering();
+        core.stop_lingering();
         Poll::Ready(())
     }
 }
 
-impl<F> Step for Runner<F>
+impl<F, O> Step for Runner<F, O>
 where
     F: Work + Send,
-    F::Output: Send,
+    O: Owner<F::Output> + Send,
 {
     fn step(self: Pin<&mut Self>, watch: Pin<&mut AbortWatch>, cx: &mut Context<'_>) -> Poll<()> {
         Runner::step(self, watch, cx)
     }
 }
 
-impl<F> Attach<F::Output> for Runner<F>
+impl<F> Attach<F::Output> for CellRunner<F>
 where
     F: Work + Send,
     F::Output: Send,
 {
     fn attach(self: Pin<&mut Self>, cell: Arc<JobCell<F::Output>>) {
         let this = self.project();
-        debug_assert!(this.cell.is_none(), "attached twice");
-        *this.cell = Some(cell);
+        debug_assert!(this.owner.is_none(), "attached twice");
+        *this.owner = Some(cell);
     }
 
     fn detach(self: Pin<&mut Self>) {
         let this = self.project();
-        debug_assert!(this.cell.is_some(), "detached twice");
-        *this.cell = None;
+        debug_assert!(this.owner.is_some(), "detached twice");
+        *this.owner = None;
     }
 }
 
@@ -317,6 +381,23 @@ mod tests {
     #[test]
     fn a_runner_is_its_future_and_16_bytes() {
         assert_eq!(std::mem::size_of::<Sized104>(), 104);
-        assert_eq!(std::mem::size_of::<Runner<Plain<Sized104>>>(), 120);
+        assert_eq!(std::mem::size_of::<CellRunner<Plain<Sized104>>>(), 120);
+    }
+
+    /// A detached job's runner is its future and 48 bytes: the job's core
+    /// (its id, context, span and latency sample) and the `Option`'s tag.
+    /// It is the job's one allocation, where a job with a handle has two
+    /// (its runner and its cell).
+    #[test]
+    fn a_detached_runner_is_its_future_and_48_bytes() {
+        struct Unit104([u64; 13]);
+        impl Future for Unit104 {
+            type Output = ();
+            fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+                Poll::Ready(())
+            }
+        }
+        assert_eq!(std::mem::size_of::<Unit104>(), 104);
+        assert_eq!(std::mem::size_of::<Runner<Plain<Unit104>, Detached>>(), 152);
     }
 }

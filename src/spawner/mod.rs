@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::submit::admit::{OwnedTarget, Target};
 use crate::submit::reserve::{self, Reserve, ReserveOwned};
 use crate::submit::spawning::{self, Spawning};
-use crate::submit::start::{Closure, Fut};
+use crate::submit::start::{Closure, Detached, Fut, Handled};
 use crate::submit::{OwnedSpawnPermit, SpawnPermit};
 
 /// A drop-in for `tokio::spawn` that lets at most `limit` of its tasks exist
@@ -165,7 +165,7 @@ impl BoundedSpawner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawning::try_submit(self.target(), future, &JobOptions::DEFAULT, Fut)
+        spawning::try_submit::<_, _, Handled>(self.target(), future, &JobOptions::DEFAULT, Fut)
     }
 
     /// Submits a blocking closure as a job, waiting for a permit: it runs
@@ -211,7 +211,50 @@ impl BoundedSpawner {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        spawning::try_submit(self.target(), f, &JobOptions::DEFAULT, Closure)
+        spawning::try_submit::<_, _, Handled>(self.target(), f, &JobOptions::DEFAULT, Closure)
+    }
+
+    /// Submits a future as a detached job (no handle, no result cell),
+    /// waiting for a permit. See [`Spawn::execute`](crate::Spawn::execute)
+    /// for the contract.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(2);
+    /// spawner.execute(async { println!("done") }).await.unwrap();
+    /// spawner.shutdown().await;
+    /// assert_eq!(spawner.metrics().completed, 1);
+    /// # }
+    /// ```
+    pub fn execute<F>(&self, future: F) -> crate::future::Executing<'_, F>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        crate::future::Executing::with(self.target(), future, JobOptions::DEFAULT)
+    }
+
+    /// Submits a future as a detached job if there is a permit right now;
+    /// never waits. See [`Spawn::try_execute`](crate::Spawn::try_execute)
+    /// for the contract.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(2);
+    /// let id = spawner.try_execute(async {}).unwrap();
+    /// println!("accepted {id}");
+    /// # }
+    /// ```
+    pub fn try_execute<F>(&self, future: F) -> Result<crate::JobId, TrySpawnError<F>>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        spawning::try_submit::<_, _, Detached>(self.target(), future, &JobOptions::DEFAULT, Fut)
     }
 
     /// Starts a [`JobBuilder`](crate::JobBuilder) for one job: its name, and

@@ -15,7 +15,8 @@ use super::limit::Limit;
 use super::state::SpawnerState;
 use super::task::SpawnedJob;
 use crate::error::{Failure, TrySpawnError};
-use crate::job::{JobContext, JoinHandle, Runner, Work};
+use crate::id::JobId;
+use crate::job::{CellRunner, JobContext, JoinHandle, Owner, Runner, Work};
 use crate::submit::scheduler::Schedule;
 use crate::submit::start::{Launch, Start};
 
@@ -126,22 +127,77 @@ impl<S: Deref<Target = SpawnerState>> Start for TaskRoom<S> {
         W: Work + Send + 'static,
         W::Output: Send + 'static,
     {
-        let core = &self.state.core;
+        let (work, state) = self.with_pass(work);
+        let runner = CellRunner::new(work, &state.core.jobs, launch.name);
+        let cell = runner.cell().clone();
+        spawn(&state, runner);
+        JoinHandle::new(cell)
+    }
+
+    /// As `start`, with no cell: the task holds the job's runner, and
+    /// nothing else is made.
+    #[inline]
+    fn execute<W>(self, work: W, launch: Launch<'_>) -> JobId
+    where
+        W: Work<Output = ()> + Send + 'static,
+    {
+        let (work, state) = self.with_pass(work);
+        let runner = Runner::detached(work, &state.core.jobs, launch.name);
+        let id = runner.core().id();
+        spawn(&state, runner);
+        id
+    }
+}
+
+impl<S: Deref<Target = SpawnerState>> TaskRoom<S> {
+    /// `work` with this room's pass, and the spawner (the room's count as a
+    /// permit goes on until the spawner is dropped: see `spawn`).
+    #[inline]
+    fn with_pass<W>(self, work: W) -> (WithPermit<W>, Counted<S>) {
         let work = WithPermit {
             work,
             _pass: self.pass,
         };
-        let runner = Runner::new(work, &core.jobs, launch.name);
-        let cell = runner.cell().clone();
-        // Tracked as a task before it stops counting as a permit (when
-        // `self._counted` drops, at the end of this call), so `wait` never
-        // sees neither.
-        drop(
-            core.runtime
-                .spawn(SpawnedJob::new(runner, core.lifecycle.tracker().token())),
-        );
-        JoinHandle::new(cell)
+        (
+            work,
+            Counted {
+                state: self.state,
+                _counted: self._counted,
+            },
+        )
     }
+}
+
+/// A spawner, and the count of a pass of its as a permit: dropped once the
+/// pass's job is a task (see [`spawn`]).
+struct Counted<S> {
+    state: S,
+    _counted: TaskTrackerToken,
+}
+
+impl<S: Deref<Target = SpawnerState>> Deref for Counted<S> {
+    type Target = SpawnerState;
+
+    fn deref(&self) -> &SpawnerState {
+        &self.state
+    }
+}
+
+/// Spawns a job's task on the spawner's runtime. Tracked as a task before
+/// it stops counting as a permit (when `state` drops, after this call), so
+/// `wait` never sees neither.
+#[inline]
+fn spawn<S, F, O>(state: &Counted<S>, runner: Runner<F, O>)
+where
+    S: Deref<Target = SpawnerState>,
+    F: Work + Send + 'static,
+    O: Owner<F::Output> + Send + 'static,
+{
+    let core = &state.core;
+    drop(
+        core.runtime
+            .spawn(SpawnedJob::new(runner, core.lifecycle.tracker().token())),
+    );
 }
 
 /// Counts a submitter in the `metrics` facade's queued gauge until dropped

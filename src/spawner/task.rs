@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::abort::AbortWatch;
-use crate::job::{Runner, Work};
+use crate::job::{Owner, Runner, Work};
 
 pin_project_lite::pin_project! {
     /// Each spawned tokio task: the job's runner, whose future lives right
@@ -21,12 +21,13 @@ pin_project_lite::pin_project! {
     /// A hand-written future rather than an `async fn`: an `async fn` that
     /// pins its argument keeps room for the job's future twice (for the
     /// argument and for the pinned local).
-    pub(super) struct SpawnedJob<F>
+    pub(super) struct SpawnedJob<F, O>
     where
         F: Work,
+        O: Owner<F::Output>,
     {
         #[pin]
-        runner: Runner<F>,
+        runner: Runner<F, O>,
         #[pin]
         watch: AbortWatch,
         // Its last poll ended awaiting a job of this spawner: counted as
@@ -35,9 +36,10 @@ pin_project_lite::pin_project! {
         _tracked: TaskTrackerToken,
     }
 
-    impl<F> PinnedDrop for SpawnedJob<F>
+    impl<F, O> PinnedDrop for SpawnedJob<F, O>
     where
         F: Work,
+        O: Owner<F::Output>,
     {
         /// Dropped unfinished, its task was dropped by the runtime shutting
         /// down: counted for the spawner's warning (`backend::Watcher`).
@@ -45,45 +47,41 @@ pin_project_lite::pin_project! {
         /// blocked.
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            let job = this.runner.core();
             if *this.awaiting {
-                let cell = this.runner.cell();
-                cell.context().blocked.awaiting_ends(cell.id());
+                job.context.blocked.awaiting_ends(job.id());
             }
             if this.runner.is_unfinished() {
                 // `Relaxed`: a count for a log line.
-                this.runner
-                    .cell()
-                    .context()
-                    .dropped_by_runtime
-                    .fetch_add(1, Ordering::Relaxed);
+                job.context.dropped_by_runtime.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 }
 
-impl<F: Work> Future for SpawnedJob<F> {
+impl<F: Work, O: Owner<F::Output>> Future for SpawnedJob<F, O> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
         if std::mem::take(this.awaiting) {
-            let cell = this.runner.cell();
-            cell.context().blocked.awaiting_ends(cell.id());
+            let job = this.runner.core();
+            job.context.blocked.awaiting_ends(job.id());
         }
         let stepped = this.runner.as_mut().step(this.watch, cx);
         // Set only inside a spawner job's poll, and taken right after it.
         let awaited = crate::id::take_awaiting_own();
         if stepped.is_pending() && awaited {
             *this.awaiting = true;
-            let cell = this.runner.cell();
-            cell.context().blocked.awaiting_begins(cell.id());
+            let job = this.runner.core();
+            job.context.blocked.awaiting_begins(job.id());
         }
         stepped
     }
 }
 
-impl<F: Work> SpawnedJob<F> {
-    pub(super) fn new(runner: Runner<F>, tracked: TaskTrackerToken) -> SpawnedJob<F> {
+impl<F: Work, O: Owner<F::Output>> SpawnedJob<F, O> {
+    pub(super) fn new(runner: Runner<F, O>, tracked: TaskTrackerToken) -> SpawnedJob<F, O> {
         SpawnedJob {
             runner,
             watch: AbortWatch::default(),

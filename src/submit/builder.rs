@@ -6,9 +6,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::admit::{self, Target};
-use super::spawning::{self, SpawnBlocking, Spawning};
-use super::start::{Closure, Fut};
+use super::spawning::{self, Executing, SpawnBlocking, Spawning};
+use super::start::{Closure, Detached, Fut, Handled};
 use crate::error::TrySpawnError;
+use crate::id::JobId;
 use crate::job::{JobOptions, JoinHandle};
 
 /// Sets one job's name and deadlines, then submits it: the per-job
@@ -260,7 +261,7 @@ impl<'a> JobBuilder<'a> {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        spawning::try_submit(self.target, future, &self.options, Fut)
+        spawning::try_submit::<_, _, Handled>(self.target, future, &self.options, Fut)
     }
 
     /// Submits a blocking closure as this job, waiting for room: the
@@ -328,7 +329,71 @@ impl<'a> JobBuilder<'a> {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        spawning::try_submit(self.target, f, &self.options, Closure)
+        spawning::try_submit::<_, _, Handled>(self.target, f, &self.options, Closure)
+    }
+
+    /// Submits the future as this job, detached (no handle, no result
+    /// cell), waiting for room: the pool's `execute`, with this job's name,
+    /// deadlines, key and priority. See
+    /// [`Spawn::execute`](crate::Spawn::execute).
+    ///
+    /// # Errors
+    ///
+    /// The future resolves to a [`SpawnError`](crate::SpawnError) holding
+    /// the job's future if the pool is closed, or closes while it waits.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as the pool's `spawn` (see [`Executing`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(1);
+    /// pool.job()
+    ///     .name("audit")
+    ///     .run_timeout(Duration::from_secs(5))
+    ///     .execute(async { /* write the audit line */ })
+    ///     .await
+    ///     .unwrap();
+    /// pool.shutdown().await;
+    /// assert_eq!(pool.metrics().completed, 1);
+    /// # }
+    /// ```
+    pub fn execute<F>(self, future: F) -> Executing<'a, F>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        Executing::with(self.target, future, self.options)
+    }
+
+    /// Submits the future as this job, detached, if there is room now: the
+    /// pool's `try_execute`, with this job's settings.
+    ///
+    /// # Errors
+    ///
+    /// Hands the future back in [`TrySpawnError::Full`] or
+    /// [`TrySpawnError::Closed`], as [`try_spawn`](JobBuilder::try_spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(1);
+    /// let id = spawner.job().name("w").try_execute(async {}).unwrap();
+    /// println!("{id}");
+    /// # }
+    /// ```
+    pub fn try_execute<F>(self, future: F) -> Result<JobId, TrySpawnError<F>>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        spawning::try_submit::<_, _, Detached>(self.target, future, &self.options, Fut)
     }
 }
 

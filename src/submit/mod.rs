@@ -32,4 +32,4 @@ pub(crate) mod start;
 pub use builder::JobBuilder;
 pub use permit::{OwnedSpawnPermit, SpawnPermit};
 pub use reserve::{Reserve, ReserveOwned};
-pub use spawning::{SpawnBlocking, Spawning};
+pub use spawning::{Executing, SpawnBlocking, Spawning};

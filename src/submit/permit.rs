@@ -4,7 +4,8 @@ use std::fmt;
 use std::future::Future;
 
 use super::room::{OwnedRoom, Room};
-use super::start::Fut;
+use super::start::{Detached, Fut, Handled};
+use crate::id::JobId;
 use crate::job::{JobOptions, JoinHandle};
 
 /// Room for one job in a pool, reserved before the job is built: a slot in
@@ -77,7 +78,34 @@ impl<'a> SpawnPermit<'a> {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.room.spawn(Fut(future), &JobOptions::DEFAULT)
+        self.room
+            .spawn::<_, Handled>(Fut(future), &JobOptions::DEFAULT)
+    }
+
+    /// Submits `future` into the reserved room as a detached job (no
+    /// handle, no result cell; see [`Spawn::execute`](crate::Spawn::execute)),
+    /// and gives back its id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = taskpool::WorkerPool::new(1);
+    /// let permit = pool.reserve().await.unwrap();
+    /// let id = permit.execute(async {});
+    /// pool.shutdown().await;
+    /// assert_eq!(pool.metrics().completed, 1);
+    /// # let _ = id;
+    /// # }
+    /// ```
+    #[inline]
+    pub fn execute<F>(self, future: F) -> JobId
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.room
+            .spawn::<_, Detached>(Fut(future), &JobOptions::DEFAULT)
     }
 }
 
@@ -138,7 +166,32 @@ impl OwnedSpawnPermit {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.room.spawn(Fut(future), &JobOptions::DEFAULT)
+        self.room
+            .spawn::<_, Handled>(Fut(future), &JobOptions::DEFAULT)
+    }
+
+    /// Submits `future` into the reserved room as a detached job; see
+    /// [`SpawnPermit::execute`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let spawner = taskpool::BoundedSpawner::new(1);
+    /// let permit = spawner.clone().try_reserve_owned().unwrap();
+    /// tokio::spawn(async move { permit.execute(async {}) }).await.unwrap();
+    /// spawner.shutdown().await;
+    /// assert_eq!(spawner.metrics().completed, 1);
+    /// # }
+    /// ```
+    #[inline]
+    pub fn execute<F>(self, future: F) -> JobId
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.room
+            .spawn::<_, Detached>(Fut(future), &JobOptions::DEFAULT)
     }
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::worker_pool::queue::{OwnedPermit, Permit};
 
-use super::start::{Payload, start};
-use crate::job::{JobOptions, JoinHandle, QueuedJob};
+use super::start::{Kind, Payload, start};
+use crate::job::{JobOptions, QueuedJob};
 use crate::spawner::room::TaskRoom;
 use crate::spawner::state::SpawnerState;
 use crate::worker_pool::room::QueueRoom;
@@ -30,14 +30,14 @@ impl Room<'_> {
     /// Starts the job in this room. Infallible: an admitted job is never
     /// lost (if its runner goes away, it is cancelled and its handle says so).
     #[inline]
-    pub(crate) fn spawn<P: Payload>(
+    pub(crate) fn spawn<P: Payload, K: Kind<P::Output>>(
         self,
         payload: P,
         options: &JobOptions<'_>,
-    ) -> JoinHandle<P::Output> {
+    ) -> K::Out {
         match self {
-            Room::Queue(room) => start(room, payload, options),
-            Room::Tasks(room) => start(room, payload, options),
+            Room::Queue(room) => start::<_, _, K>(room, payload, options),
+            Room::Tasks(room) => start::<_, _, K>(room, payload, options),
         }
     }
 }
@@ -45,14 +45,14 @@ impl Room<'_> {
 impl OwnedRoom {
     /// See [`Room::spawn`].
     #[inline]
-    pub(crate) fn spawn<P: Payload>(
+    pub(crate) fn spawn<P: Payload, K: Kind<P::Output>>(
         self,
         payload: P,
         options: &JobOptions<'_>,
-    ) -> JoinHandle<P::Output> {
+    ) -> K::Out {
         match self {
-            OwnedRoom::Queue(room) => start(room, payload, options),
-            OwnedRoom::Tasks(room) => start(room, payload, options),
+            OwnedRoom::Queue(room) => start::<_, _, K>(room, payload, options),
+            OwnedRoom::Tasks(room) => start::<_, _, K>(room, payload, options),
         }
     }
 }

@@ -1,7 +1,7 @@
-//! Submission, written once for both kinds of pool and both kinds of job
-//! (a future, or a blocking closure): `spawn` and `spawn_blocking`
-//! (reserve, then start with the permit), `try_spawn`,
-//! `try_spawn_blocking` and `blocking_spawn`.
+//! Submission, written once for both kinds of pool and every kind of job
+//! (a future, a blocking closure, a detached future): `spawn`,
+//! `spawn_blocking` and `execute` (reserve, then start with the permit),
+//! `try_spawn`, `try_spawn_blocking`, `try_execute` and `blocking_spawn`.
 
 use std::fmt;
 use std::future::Future;
@@ -11,8 +11,9 @@ use std::task::{Context, Poll, ready};
 use super::admit::Target;
 use super::reserve::{Reserve, try_room};
 use super::scheduler::Schedule;
-use super::start::{Closure, Fut, Payload};
+use super::start::{Closure, Detached, Fut, Handled, Kind, Payload};
 use crate::error::{SpawnError, TrySpawnError};
+use crate::id::JobId;
 use crate::job::{JobOptions, JoinHandle};
 
 /// The future returned by `spawn` (on [`WorkerPool`](crate::WorkerPool),
@@ -76,7 +77,7 @@ where
     type Output = Result<JoinHandle<F::Output>, SpawnError<F>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.submission.poll_submit(cx, Fut)
+        self.submission.poll_submit::<_, Handled>(cx, Fut)
     }
 }
 
@@ -132,7 +133,7 @@ where
     type Output = Result<JoinHandle<R>, SpawnError<F>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.submission.poll_submit(cx, Closure)
+        self.submission.poll_submit::<_, Handled>(cx, Closure)
     }
 }
 
@@ -144,7 +145,63 @@ impl<F> fmt::Debug for SpawnBlocking<'_, F> {
     }
 }
 
-/// What [`Spawning`] and [`SpawnBlocking`] are: a wait for room, and what
+/// The future returned by `execute` (on [`WorkerPool`](crate::WorkerPool),
+/// [`BoundedSpawner`](crate::BoundedSpawner), [`Spawn`](crate::Spawn) and
+/// [`JobBuilder`](crate::JobBuilder)): waits for room, then submits the
+/// future as a detached job, resolving to its [`JobId`]. It is
+/// [`Spawning`] for a job nobody awaits: everything said there holds,
+/// cancel safety included.
+///
+/// # Examples
+///
+/// ```
+/// use taskpool::WorkerPool;
+/// use taskpool::future::Executing;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = WorkerPool::new(1);
+/// let submit: Executing<'_, _> = pool.execute(async { println!("hello") });
+/// let id = submit.await.unwrap();
+/// println!("{id} accepted");
+/// pool.shutdown().await; // waits for it
+/// assert_eq!(pool.metrics().completed, 1);
+/// # }
+/// ```
+#[must_use = "the job is not submitted until this future is awaited: add `.await` \
+              (`let _ = …` drops the job unsubmitted)"]
+pub struct Executing<'a, F> {
+    submission: Submission<'a, F>,
+}
+
+impl<'a, F> Executing<'a, F> {
+    pub(crate) fn with(target: Target<'a>, future: F, options: JobOptions<'a>) -> Executing<'a, F> {
+        Executing {
+            submission: Submission::new(target, future, options),
+        }
+    }
+}
+
+impl<F> Future for Executing<'_, F>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    type Output = Result<JobId, SpawnError<F>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.submission.poll_submit::<_, Detached>(cx, Fut)
+    }
+}
+
+impl<F> fmt::Debug for Executing<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executing")
+            .field("reserve", &self.submission.reserve)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Spawning`], [`SpawnBlocking`] and [`Executing`] are: a wait for room, and what
 /// is submitted once there is room (a future, or a closure), carried, never
 /// polled or pinned here.
 struct Submission<'a, T> {
@@ -165,19 +222,19 @@ impl<'a, T> Submission<'a, T> {
     }
 
     /// Waits for room, then starts the job made of the payload (`wrap`
-    /// says what kind of job it is).
-    fn poll_submit<P: Payload>(
+    /// says what it is, and `K` whether it has a handle).
+    fn poll_submit<P: Payload, K: Kind<P::Output>>(
         &mut self,
         cx: &mut Context<'_>,
         wrap: impl FnOnce(T) -> P,
-    ) -> Poll<Result<JoinHandle<P::Output>, SpawnError<T>>> {
+    ) -> Poll<Result<K::Out, SpawnError<T>>> {
         let reserved = ready!(self.reserve.poll_room(cx));
         let payload = self
             .payload
             .take()
             .expect("a spawn future polled after completion");
         Poll::Ready(match reserved {
-            Ok(room) => Ok(room.spawn(wrap(payload), &self.options)),
+            Ok(room) => Ok(room.spawn::<P, K>(wrap(payload), &self.options)),
             Err(refused) => Err(refused.map(|()| payload)),
         })
     }
@@ -190,15 +247,16 @@ fn schedule(options: &JobOptions<'_>) -> Schedule {
     }
 }
 
-/// `try_spawn` and `try_spawn_blocking`: room now, or the payload back.
-pub(crate) fn try_submit<T, P: Payload>(
+/// `try_spawn`, `try_spawn_blocking` and `try_execute`: room now, or the
+/// payload back.
+pub(crate) fn try_submit<T, P: Payload, K: Kind<P::Output>>(
     target: Target<'_>,
     payload: T,
     options: &JobOptions<'_>,
     wrap: impl FnOnce(T) -> P,
-) -> Result<JoinHandle<P::Output>, TrySpawnError<T>> {
+) -> Result<K::Out, TrySpawnError<T>> {
     match try_room(target, schedule(options)) {
-        Ok(room) => Ok(room.spawn(wrap(payload), options)),
+        Ok(room) => Ok(room.spawn::<P, K>(wrap(payload), options)),
         Err(refused) => Err(refused.map(|()| payload)),
     }
 }

@@ -7,6 +7,7 @@ use std::future::Future;
 
 use tokio::time::Instant;
 
+use crate::id::JobId;
 use crate::job::{Blocking, Deadlined, JobContext, JobOptions, JoinHandle, Plain, Work};
 
 /// What a submission carries: a future (`spawn`) or a closure
@@ -65,6 +66,54 @@ pub(crate) trait Start {
     where
         W: Work + Send + 'static,
         W::Output: Send + 'static;
+
+    /// Starts `work` in this room as a detached job (`execute`): no cell,
+    /// no handle.
+    fn execute<W>(self, work: W, launch: Launch<'_>) -> JobId
+    where
+        W: Work<Output = ()> + Send + 'static;
+}
+
+/// What a submission gives back, and so which kind of job it starts: a
+/// job with a [`JoinHandle`] ([`Handled`]: `spawn`, `spawn_blocking`), or a
+/// detached one, of which only its id is given back ([`Detached`]:
+/// `execute`).
+pub(crate) trait Kind<T> {
+    type Out;
+
+    fn start<R: Start, W>(room: R, work: W, launch: Launch<'_>) -> Self::Out
+    where
+        W: Work<Output = T> + Send + 'static;
+}
+
+/// A job with a handle.
+pub(crate) struct Handled;
+
+impl<T: Send + 'static> Kind<T> for Handled {
+    type Out = JoinHandle<T>;
+
+    #[inline]
+    fn start<R: Start, W>(room: R, work: W, launch: Launch<'_>) -> JoinHandle<T>
+    where
+        W: Work<Output = T> + Send + 'static,
+    {
+        room.start(work, launch)
+    }
+}
+
+/// A detached job: no cell, no handle.
+pub(crate) struct Detached;
+
+impl Kind<()> for Detached {
+    type Out = JobId;
+
+    #[inline]
+    fn start<R: Start, W>(room: R, work: W, launch: Launch<'_>) -> JobId
+    where
+        W: Work<Output = ()> + Send + 'static,
+    {
+        room.execute(work, launch)
+    }
 }
 
 /// How a job is started, besides its work: what the room needs of its
@@ -93,15 +142,16 @@ impl Launch<'_> {
     };
 }
 
-/// Starts `future` in `room` with `options` over the pool's defaults:
-/// bare if it has no deadline, the usual case, and inside a [`Deadlined`]
-/// otherwise. The queue deadline is counted from here, where the job is
-/// accepted.
+/// Starts `payload` in `room` with `options` over the pool's defaults, as
+/// a job of kind `K`: bare if it has no deadline, the usual case, and
+/// inside a [`Deadlined`] otherwise. The queue deadline is counted from
+/// here, where the job is accepted.
 #[inline]
-pub(crate) fn start<R, P>(room: R, payload: P, options: &JobOptions<'_>) -> JoinHandle<P::Output>
+pub(crate) fn start<R, P, K>(room: R, payload: P, options: &JobOptions<'_>) -> K::Out
 where
     R: Start,
     P: Payload,
+    K: Kind<P::Output>,
 {
     let mut launch = Launch {
         name: options.name,
@@ -112,13 +162,13 @@ where
     match options.or(&room.context().defaults) {
         (None, None) => {
             let work = payload.into_work(room.context());
-            room.start(work, launch)
+            K::start(room, work, launch)
         }
         (queue_timeout, run_timeout) => {
             launch.queue_deadline = queue_timeout.and_then(|t| Instant::now().checked_add(t));
             let work = payload.into_work(room.context());
             let work = Deadlined::new(work, launch.queue_deadline, run_timeout);
-            room.start(work, launch)
+            K::start(room, work, launch)
         }
     }
 }

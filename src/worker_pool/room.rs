@@ -12,6 +12,7 @@ use tokio::sync::mpsc::error::{SendError, TrySendError};
 
 use super::state::PoolState;
 use crate::error::TrySpawnError;
+use crate::id::JobId;
 use crate::job::{AnyJob, JobContext, JoinHandle, QueuedJob, Work};
 use crate::submit::start::{Launch, Start};
 
@@ -142,7 +143,7 @@ impl<S: Deref<Target = PoolState>, P: ChannelPermit> Start for QueueRoom<S, P> {
     /// is one. Reserved room is always received, even if the pool has
     /// closed meanwhile.
     #[inline]
-    fn start<W>(mut self, work: W, launch: Launch<'_>) -> JoinHandle<W::Output>
+    fn start<W>(self, work: W, launch: Launch<'_>) -> JoinHandle<W::Output>
     where
         W: Work + Send + 'static,
         W::Output: Send + 'static,
@@ -160,6 +161,34 @@ impl<S: Deref<Target = PoolState>, P: ChannelPermit> Start for QueueRoom<S, P> {
             let job: Arc<dyn AnyJob> = cell.clone();
             core.jobs.queue_timer(&core.runtime).watch(&job, deadline);
         }
+        self.enqueue(job, Some(&*cell));
+        JoinHandle::new(cell)
+    }
+
+    /// As `start`, with no cell: the runner itself goes into the queue. A
+    /// job with a queue deadline is the exception. It gets a cell, and its
+    /// handle is dropped, because the queue timer holds its jobs by their
+    /// cells, to time them out in the queue: only there can it find the
+    /// job and end it in place.
+    #[inline]
+    fn execute<W>(self, work: W, launch: Launch<'_>) -> JobId
+    where
+        W: Work<Output = ()> + Send + 'static,
+    {
+        if launch.queue_deadline.is_some() {
+            return self.start(work, launch).id();
+        }
+        let (job, id) = QueuedJob::detached(work, &self.state.core.jobs, &launch);
+        self.enqueue(job, None);
+        id
+    }
+}
+
+impl<S: Deref<Target = PoolState>, P: ChannelPermit> QueueRoom<S, P> {
+    /// Puts `job` in the reserved room; `cell`: its cell, if it has one,
+    /// which keeps its place in the scheduler (see `QueuedJob::scheduled_as`).
+    #[inline]
+    fn enqueue(mut self, job: QueuedJob, cell: Option<&dyn AnyJob>) {
         let permit = self.permit.take();
         debug_assert!(
             permit.is_some(),
@@ -167,17 +196,17 @@ impl<S: Deref<Target = PoolState>, P: ChannelPermit> Start for QueueRoom<S, P> {
         );
         if let Some(permit) = permit {
             if let Some(ticket) = self.state.queue.push(job)
-                && !AnyJob::set_ticket(&*cell, ticket)
+                && let Some(cell) = cell
+                && !cell.set_ticket(ticket)
             {
                 // Aborted or timed out since it went in: its entry leaves
                 // now, as it would have with the ticket.
                 drop(self.state.queue.remove(ticket));
             }
             permit.used();
-            core.jobs.stats.facade.queued(1.0);
+            self.state.core.jobs.stats.facade.queued(1.0);
         }
         self.state.job_queued();
-        JoinHandle::new(cell)
     }
 }
 
