@@ -17,7 +17,9 @@
 //! The API follows tokio's: `spawn` returns a [`JoinHandle`] that you await
 //! for the output, dropping it detaches the job, a [`JoinError`] says
 //! whether the job was cancelled, panicked or timed out, and errors hand
-//! your future back.
+//! your future back. A job nobody awaits is best submitted with
+//! [`execute`](WorkerPool::execute): no handle, no result cell, and
+//! otherwise a job like any other.
 //!
 //! # Examples
 //!
@@ -91,8 +93,8 @@
 //!   [`SpawnStreamExt`].
 //! - [`production`](docs::production): resizing while running, deadlines
 //!   and the clock each reads, latency histograms, the slow-poll warning,
-//!   blocking work, Prometheus through the `metrics` feature, panics of
-//!   detached jobs, nested work.
+//!   blocking work, fire and forget (`execute`), Prometheus through the
+//!   `metrics` feature, panics of detached jobs, nested work.
 //! - [`scheduling`](docs::scheduling): which job starts next: one job at
 //!   a time per key with fair turns across keys, priorities that age, and
 //!   a start rate.

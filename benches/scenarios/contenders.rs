@@ -273,8 +273,42 @@ impl<P: Pool + Send + Sync + 'static> Runner for Pooled<P> {
         handle.await.expect("the job ran")
     }
 
+    /// The `drop` consumer: `execute`, the detached path (no handle, no
+    /// result cell), as a user who drops the handles would write it.
+    async fn detach<F>(&self, job: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.0.execute(job).await.expect("the pool is open");
+    }
+
     async fn close(&self) {
         self.0.shutdown().await;
+    }
+}
+
+/// `worker_pool+handles` and `bounded_spawner+handles` (child only): as
+/// `Pooled`, but the `drop` consumer spawns and drops each handle instead
+/// of `execute`: what the detached path saves.
+struct WithHandles<P>(Pooled<P>);
+
+impl<P: Pool + Send + Sync + 'static> Runner for WithHandles<P> {
+    type Handle<T: Send + 'static> = taskpool::JoinHandle<T>;
+
+    fn submit<F>(&self, job: F) -> impl Future<Output = Self::Handle<F::Output>> + Send
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.submit(job)
+    }
+
+    fn join<T: Send + 'static>(handle: Self::Handle<T>) -> impl Future<Output = T> + Send {
+        Pooled::<P>::join(handle)
+    }
+
+    fn close(&self) -> impl Future<Output = ()> + Send {
+        self.0.close()
     }
 }
 
@@ -454,6 +488,23 @@ where
             drive(Pooled(pool), n, shape, job).await
         }
         ("bounded_spawner", _) => drive(Pooled(BoundedSpawner::new(width)), n, shape, job).await,
+        ("worker_pool+handles", _) => {
+            let pool = WorkerPool::builder()
+                .workers(width)
+                .queue_capacity(queue)
+                .build()
+                .unwrap();
+            drive(WithHandles(Pooled(pool)), n, shape, job).await
+        }
+        ("bounded_spawner+handles", _) => {
+            drive(
+                WithHandles(Pooled(BoundedSpawner::new(width))),
+                n,
+                shape,
+                job,
+            )
+            .await
+        }
         // Child-only variants, for what a builder setting costs
         // (`benches/compare.sh`): latency histograms on for every job
         // (`+latency`) or off (`-latency`; the default records one job in

@@ -390,7 +390,7 @@ mod tests {
     /// (its runner and its cell).
     #[test]
     fn a_detached_runner_is_its_future_and_48_bytes() {
-        struct Unit104([u64; 13]);
+        struct Unit104(#[allow(dead_code)] [u64; 13]);
         impl Future for Unit104 {
             type Output = ();
             fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
