@@ -118,6 +118,7 @@ impl<X> JobCore<X> {
         }
     }
 
+    #[inline]
     pub(crate) fn id(&self) -> JobId {
         self.id
     }
@@ -128,6 +129,7 @@ impl<X> JobCore<X> {
     }
 
     /// Counts the job as running, the first time its runner polls it.
+    #[inline]
     pub(super) fn start(&self) {
         // `Relaxed`: only the runner reads or writes it, on one thread at a
         // time (tokio hands a task from thread to thread with a barrier).
@@ -155,6 +157,7 @@ impl<X> JobCore<X> {
 
     /// Polls `f` (the user's future, or its drop) in the job's span, with
     /// the job's id current; a panic is caught.
+    #[inline]
     pub(super) fn enter<R>(&self, f: impl FnOnce() -> R) -> Result<R, Failure> {
         let _span = self.traced.as_deref().map(|t| t.span.enter());
         let _current = CurrentJob::enter(self.id, self.context.id);
@@ -162,6 +165,7 @@ impl<X> JobCore<X> {
     }
 
     /// Whether the job has ended while its work lingers.
+    #[inline]
     pub(super) fn is_lingering(&self) -> bool {
         self.lingering.load(Ordering::Relaxed)
     }
@@ -186,6 +190,7 @@ impl<X> JobCore<X> {
     /// end, so that whoever awaits it sees the hook's effects), and a
     /// sampled job's run time recorded. The caller publishes the end, then
     /// counts it with [`count`](Self::count).
+    #[inline]
     pub(super) fn ended<T>(&self, result: &Result<T, Failure>, lingers: bool) -> Ended {
         let outcome = match result {
             Ok(_) => Outcome::Completed,
@@ -220,6 +225,7 @@ impl<X> JobCore<X> {
     }
 
     /// Counts a job's end, published now (see [`ended`](Self::ended)).
+    #[inline]
     pub(super) fn count(&self, ended: Ended) {
         self.context
             .stats
@@ -229,6 +235,7 @@ impl<X> JobCore<X> {
     /// After the end is published and counted: a `shutdown_timeout` past
     /// its deadline may be waiting for the last job to end (see
     /// `JobContext::ended`).
+    #[inline]
     pub(super) fn after_end(&self) {
         if self.context.abort.is_raised() {
             self.context.ended.notify_waiters();

@@ -106,6 +106,7 @@ impl QueuedJob {
         (QueuedJob::launched(Job::Detached(runner), launch), id)
     }
 
+    #[inline]
     fn launched(job: Job, launch: &Launch<'_>) -> QueuedJob {
         let order = Order {
             keyed: launch.key.is_some(),
@@ -182,6 +183,7 @@ impl QueuedJob {
 }
 
 impl Entry {
+    #[inline]
     fn new(job: Job, order: Order) -> Entry {
         match job {
             Job::Cell(job) => Entry::Cell(job, order),
@@ -189,12 +191,14 @@ impl Entry {
         }
     }
 
+    #[inline]
     fn order(&self) -> Order {
         match self {
             Entry::Cell(_, order) | Entry::Detached(_, order) | Entry::Taken(order) => *order,
         }
     }
 
+    #[inline]
     fn order_mut(&mut self) -> &mut Order {
         match self {
             Entry::Cell(_, order) | Entry::Detached(_, order) | Entry::Taken(order) => order,
@@ -202,6 +206,7 @@ impl Entry {
     }
 
     /// The job, leaving the entry taken; `None` if it was already.
+    #[inline]
     fn take(&mut self) -> Option<Job> {
         match std::mem::replace(self, Entry::Taken(self.order())) {
             Entry::Cell(job, _) => Some(Job::Cell(job)),
@@ -214,6 +219,7 @@ impl Entry {
 impl Job {
     /// Its runner, for a worker (or a drop); `None` for a job with a cell
     /// that has finished already (see `AnyJob::take_queued`).
+    #[inline]
     fn start(self) -> Option<Pin<Box<dyn Step>>> {
         match self {
             Job::Cell(job) => job.take_queued(),
