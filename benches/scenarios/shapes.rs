@@ -238,8 +238,9 @@ fn intro(r: &mut Report, quick: bool, cpu_us: f64) {
          {cpu_us:.1} µs of arithmetic, measured on one thread; `io`: `sleep(1 ms)`).\n\
          \n\
          Width W = 64 for tiny and cpu jobs, 256 for io. Contenders: `tokio_spawn` (one task \
-         per job, unbounded); `worker_pool` (W workers, queue 1024, `spawn(job).await`); \
-         `bounded_spawner` (limit W); `joinset_semaphore` (W permits, each acquired before \
+         per job, unbounded); `worker_pool` (W workers, queue 1024, `spawn(job).await`, \
+         and under `drop` `execute(job).await`: no handle, no result cell); \
+         `bounded_spawner` (limit W, the same calls); `joinset_semaphore` (W permits, each acquired before \
          spawning into a `JoinSet` and moved into the task; it reaps its own results, \
          `try_join_next` as it submits and `join_next` at the end, so under `inorder` and \
          `batch` it has no consumer task; under `drop`, `tokio::spawn` with the permit moved \
