@@ -122,7 +122,10 @@ pin_project_lite::pin_project! {
     /// runner is the future plus 16 bytes (the `Option`'s tag and the
     /// cell), and nothing else may live here: a small job's runner must stay
     /// a block the allocator frees without a lock from a worker's thread
-    /// (the size test below pins it).
+    /// (the size test below pins it). A detached job's runner (`execute`),
+    /// boxed in the queue as it is, is the future plus 48 bytes, its core
+    /// inline: for a future of more than 72 bytes it is past that limit
+    /// (BENCHMARKS.md, *Detached jobs*, says what that costs).
     pub(crate) struct Runner<F, O>
     where
         F: Work,
