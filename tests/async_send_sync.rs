@@ -50,6 +50,8 @@ fn v2_public_types_are_send_sync_unpin() {
     unpin::<Spawning<'static, std::future::Pending<()>>>();
     unpin::<Spawning<'static, std::marker::PhantomPinned>>();
     send_only::<Spawning<'static, std::future::Ready<()>>>();
+    unpin::<Executing<'static, std::marker::PhantomPinned>>();
+    send_only::<Executing<'static, std::future::Ready<()>>>();
     unpin::<Reserve<'static>>();
     send_only::<Reserve<'static>>();
     unpin::<ReserveOwned>();
@@ -67,6 +69,13 @@ fn v2_futures_are_send_and_unpin(pool: &WorkerPool, spawner: &BoundedSpawner) {
     send_unpin(&Spawn::spawn(&pool, async {}));
     send_unpin(&Spawn::spawn(&spawner, async {}));
     let _: &Spawning<'_, _> = &pool.spawn(async {});
+
+    send_unpin(&pool.execute(async {}));
+    send_unpin(&spawner.execute(async {}));
+    send_unpin(&Spawn::execute(&pool, async {}));
+    send_unpin(&Spawn::execute(&spawner, async {}));
+    send_unpin(&pool.job().name("x").execute(async {}));
+    let _: &Executing<'_, _> = &pool.execute(async {});
 
     send_unpin(&pool.reserve());
     send_unpin(&spawner.reserve());
