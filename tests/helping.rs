@@ -504,3 +504,50 @@ async fn a_spawner_parent_awaiting_a_running_child_refuses_nobody() {
     assert_eq!(watchdog(grandchild).await.unwrap(), 9);
     watchdog(parent).await.unwrap();
 }
+
+/// A job awaiting a job that runs on another worker, when the queue is
+/// empty as it looks and work is queued only after, with no worker free
+/// (one runs the awaited job, the other the awaiting one): the queued job
+/// is run by the awaiting one, inline, instead of waiting for the awaited
+/// job to end. On a current-thread runtime, so that the awaiting job has
+/// looked (and found the queue empty) before the work is queued.
+#[tokio::test(flavor = "current_thread")]
+async fn work_queued_after_a_parent_looked_is_run_by_it() {
+    let pool = WorkerPool::builder()
+        .workers(2)
+        .queue_capacity(8)
+        .build()
+        .unwrap();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (running, is_running) = tokio::sync::oneshot::channel::<()>();
+    let awaited = pool
+        .spawn(async move {
+            running.send(()).unwrap();
+            released.await.unwrap();
+        })
+        .await
+        .unwrap();
+    watchdog(is_running).await.unwrap();
+    let (looking, is_looking) = tokio::sync::oneshot::channel::<()>();
+    let parent = pool
+        .spawn(async move {
+            looking.send(()).unwrap();
+            awaited.await.unwrap();
+        })
+        .await
+        .unwrap();
+    // On this one thread, the parent has polled the handle, found its job
+    // running and the queue empty, and waits, by the time this resumes.
+    watchdog(is_looking).await.unwrap();
+    assert_eq!(pool.metrics().running, 2);
+    let (ran, has_run) = tokio::sync::oneshot::channel::<()>();
+    pool.spawn(async move { ran.send(()).unwrap() })
+        .await
+        .unwrap();
+    // Both workers are held: only the parent, helping, can run it.
+    watchdog(has_run).await.unwrap();
+    release.send(()).unwrap();
+    watchdog(parent).await.unwrap();
+    watchdog(pool.shutdown()).await;
+    assert_eq!(pool.metrics().completed, 3);
+}

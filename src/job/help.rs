@@ -24,7 +24,10 @@
 //! look and that wake-up happen under the dispatch's lock, so no job can
 //! end up waiting on a job of its pool with every worker busy and work
 //! queued: either it saw no worker free and helped, or it was registered
-//! before the last free worker became busy, which woke it.
+//! before the last free worker became busy, which woke it. A job that
+//! helped and found nothing to run (the job it awaits runs elsewhere, and
+//! the queue is empty) is woken when work is queued while no worker is
+//! free, so it runs that work too.
 //!
 //! # A job run inline
 //!

@@ -149,8 +149,10 @@ struct Inner<S: TryRecv> {
     returned: VecDeque<S::Item>,
     /// Parents waiting on a queued child that a free worker is to take
     /// ([`Dispatch::should_help`]): woken when no worker is free; and
-    /// parents that found nothing they could run while items wait for a
-    /// key or a token: woken when one becomes runnable.
+    /// parents that found nothing they could run
+    /// ([`Dispatch::take_for_helper`]): woken when an item becomes
+    /// runnable, or, if there was none at all, when one is pushed or given
+    /// back while no worker is free.
     helpers: Vec<Waker>,
     /// When the ticker is set to wake a worker for the next rate token.
     token_at: Option<Instant>,
@@ -399,7 +401,11 @@ impl<S: TryRecv> Dispatch<S> {
     /// queue; the caller then wakes a worker for it with
     /// [`notify`](Dispatch::notify), as after a send.
     pub(crate) fn give_back(&self, item: S::Item) {
-        self.lock().returned.push_back(item);
+        let mut inner = self.lock();
+        inner.returned.push_back(item);
+        let parents = self.none_free(&mut inner);
+        drop(inner);
+        parents.into_iter().for_each(Waker::wake);
     }
 
     /// Puts an item in the source under this lock; the caller
@@ -407,23 +413,40 @@ impl<S: TryRecv> Dispatch<S> {
     /// scheduler, its ticket, for the caller to give the job after the
     /// lock (a job aborted in between is then taken out by it), so that
     /// the job's own lock is not taken under this one.
+    ///
+    /// With no worker free, the parents that found nothing to run are
+    /// woken, to run it (`take_for_helper`): nothing else would take it
+    /// before a worker is done. Nothing to do, and no allocation, in the
+    /// usual case of none.
     pub(crate) fn push(&self, item: S::Item) -> Option<Ticket> {
-        self.lock().source.push(item)
+        let mut inner = self.lock();
+        let ticket = inner.source.push(item);
+        let parents = self.none_free(&mut inner);
+        drop(inner);
+        parents.into_iter().for_each(Waker::wake);
+        ticket
     }
 
     /// Takes an item for a job that helps (`job/help.rs`): a returned one
     /// first if `returned`, else only one of the source's. If none can be
-    /// taken while items wait (for their key or a rate token), `waker` is
-    /// woken when one becomes runnable (see [`release`](Dispatch::release)
-    /// and [`tick`](Dispatch::tick)), under this same lock.
+    /// taken, `waker` is woken when one can, under this same lock: when an
+    /// item waiting for its key or a rate token becomes runnable (see
+    /// [`release`](Dispatch::release) and [`tick`](Dispatch::tick)), or,
+    /// if none was queued, when one is pushed or given back while no
+    /// worker is free (see [`push`](Dispatch::push)). So a job awaiting a
+    /// job that runs elsewhere, with every worker held, runs what is queued
+    /// after it looked.
     pub(crate) fn take_for_helper(&self, returned: bool, waker: &Waker) -> Option<S::Item> {
         let mut inner = self.lock();
         let taken = inner.take(returned).ok().flatten();
-        if taken.is_some() || inner.source.len() == 0 {
+        if taken.is_some() {
             return taken;
         }
         if !inner.helpers.iter().any(|w| w.will_wake(waker)) {
             inner.helpers.push(waker.clone());
+        }
+        if inner.source.len() == 0 {
+            return None;
         }
         let tick = self.arm_ticker(&mut inner);
         drop(inner);
@@ -902,6 +925,40 @@ mod loom_tests {
                 );
             },
         );
+    }
+
+    /// A parent that looks for work to run (`take_for_helper`) while the
+    /// only worker is busy races a submitter that pushes an item: the
+    /// parent takes it, or is woken to look again. Without the wake in
+    /// `push`, a parent that found the queue empty waited for the job it
+    /// awaits to end, with the item queued and no worker to take it.
+    #[test]
+    fn a_parent_that_found_nothing_is_woken_by_a_push() {
+        model("a_parent_that_found_nothing_is_woken_by_a_push", || {
+            let (numbers, source) = numbers();
+            let dispatch = Arc::new(Dispatch::new(source, 1, 1, None));
+            let index = dispatch.register();
+            // The only worker takes one item and stays busy with it.
+            numbers.push(1);
+            let taken =
+                loom::future::block_on(poll_fn(|cx| dispatch.poll_next(index, cx, &mut None)));
+            assert_eq!(taken, Some(1));
+            let submitter = {
+                let dispatch = dispatch.clone();
+                thread::spawn(move || {
+                    assert!(dispatch.push(2).is_none());
+                    dispatch.notify();
+                })
+            };
+            let flag = Arc::new(Flag(AtomicBool::new(false)));
+            let waker = futures::task::waker(flag.clone());
+            let took = dispatch.take_for_helper(true, &waker);
+            submitter.join().unwrap();
+            assert!(
+                took == Some(2) || flag.0.load(Acquire),
+                "a parent was left waiting with an item queued and every worker busy"
+            );
+        });
     }
 
     /// A shrink (the worker count lowered, then `wake_sleepers`) racing
