@@ -421,9 +421,11 @@ impl<S: TryRecv> Dispatch<S> {
     pub(crate) fn push(&self, item: S::Item) -> Option<Ticket> {
         let mut inner = self.lock();
         let ticket = inner.source.push(item);
-        let parents = self.none_free(&mut inner);
-        drop(inner);
-        parents.into_iter().for_each(Waker::wake);
+        if !inner.helpers.is_empty() {
+            let parents = self.none_free(&mut inner);
+            drop(inner);
+            parents.into_iter().for_each(Waker::wake);
+        }
         ticket
     }
 
