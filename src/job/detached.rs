@@ -30,6 +30,13 @@ impl Detached {
             core: JobCore::new(context, name, ()),
         }
     }
+
+    /// Counts the job's end: there is no cell to publish it in.
+    fn end(&self, result: &Result<(), Failure>, lingers: bool) {
+        let ended = self.core.ended(result, lingers);
+        self.core.count(ended);
+        self.core.after_end();
+    }
 }
 
 impl Report<()> for Detached {
@@ -55,15 +62,11 @@ impl Report<()> for Detached {
     }
 
     fn finish(&self, result: Result<(), Failure>) {
-        let ended = self.core.ended(&result, false);
-        self.core.count(ended);
-        self.core.after_end();
+        self.end(&result, false);
     }
 
     fn finish_lingering(&self, result: Result<(), Failure>) {
         self.core.begin_lingering();
-        let ended = self.core.ended(&result, true);
-        self.core.count(ended);
-        self.core.after_end();
+        self.end(&result, true);
     }
 }

@@ -127,11 +127,11 @@ impl<S: Deref<Target = SpawnerState>> Start for TaskRoom<S> {
         W: Work + Send + 'static,
         W::Output: Send + 'static,
     {
-        let (work, state) = self.with_pass(work);
-        let runner = CellRunner::new(work, &state.core.jobs, launch.name);
-        let cell = runner.cell().clone();
-        spawn(&state, runner);
-        JoinHandle::new(cell)
+        self.spawn(work, |work, jobs| {
+            let runner = CellRunner::new(work, jobs, launch.name);
+            let cell = runner.cell().clone();
+            (runner, JoinHandle::new(cell))
+        })
     }
 
     /// As `start`, with no cell: the task holds the job's runner, and
@@ -141,63 +141,42 @@ impl<S: Deref<Target = SpawnerState>> Start for TaskRoom<S> {
     where
         W: Work<Output = ()> + Send + 'static,
     {
-        let (work, state) = self.with_pass(work);
-        let runner = Runner::detached(work, &state.core.jobs, launch.name);
-        let id = runner.core().id();
-        spawn(&state, runner);
-        id
+        self.spawn(work, |work, jobs| {
+            let runner = Runner::detached(work, jobs, launch.name);
+            let id = runner.core().id();
+            (runner, id)
+        })
     }
 }
 
 impl<S: Deref<Target = SpawnerState>> TaskRoom<S> {
-    /// `work` with this room's pass, and the spawner (the room's count as a
-    /// permit goes on until the spawner is dropped: see `spawn`).
+    /// Spawns `work`, with this room's pass, as a task on the spawner's
+    /// runtime, in the runner `make` builds; gives back what `make` gives
+    /// beside it. Tracked as a task before it stops counting as a permit
+    /// (when `self._counted` drops, at the end of this call), so `wait`
+    /// never sees neither.
     #[inline]
-    fn with_pass<W>(self, work: W) -> (WithPermit<W>, Counted<S>) {
+    fn spawn<W, O, R>(
+        self,
+        work: W,
+        make: impl FnOnce(WithPermit<W>, &Arc<JobContext>) -> (Runner<WithPermit<W>, O>, R),
+    ) -> R
+    where
+        W: Work + Send + 'static,
+        O: Owner<W::Output> + Send + 'static,
+    {
         let work = WithPermit {
             work,
             _pass: self.pass,
         };
-        (
-            work,
-            Counted {
-                state: self.state,
-                _counted: self._counted,
-            },
-        )
+        let core = &self.state.core;
+        let (runner, out) = make(work, &core.jobs);
+        drop(
+            core.runtime
+                .spawn(SpawnedJob::new(runner, core.lifecycle.tracker().token())),
+        );
+        out
     }
-}
-
-/// A spawner, and the count of a pass of its as a permit: dropped once the
-/// pass's job is a task (see [`spawn`]).
-struct Counted<S> {
-    state: S,
-    _counted: TaskTrackerToken,
-}
-
-impl<S: Deref<Target = SpawnerState>> Deref for Counted<S> {
-    type Target = SpawnerState;
-
-    fn deref(&self) -> &SpawnerState {
-        &self.state
-    }
-}
-
-/// Spawns a job's task on the spawner's runtime. Tracked as a task before
-/// it stops counting as a permit (when `state` drops, after this call), so
-/// `wait` never sees neither.
-#[inline]
-fn spawn<S, F, O>(state: &Counted<S>, runner: Runner<F, O>)
-where
-    S: Deref<Target = SpawnerState>,
-    F: Work + Send + 'static,
-    O: Owner<F::Output> + Send + 'static,
-{
-    let core = &state.core;
-    drop(
-        core.runtime
-            .spawn(SpawnedJob::new(runner, core.lifecycle.tracker().token())),
-    );
 }
 
 /// Counts a submitter in the `metrics` facade's queued gauge until dropped
